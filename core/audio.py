@@ -1,0 +1,171 @@
+"""Decode any audio file to mono float32 at the project sample rate.
+
+libsndfile (through ``soundfile``) reads wav, flac, ogg/vorbis, ogg/opus and mp3 quickly; PyAV (ffmpeg) takes
+what it cannot (m4a/aac, odd containers). Both paths read at most ``max_seconds`` so an hour-long file never
+lands in memory whole, and every failure becomes an :class:`AudioDecodeError` naming the file and the reason.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from .errors import AudioDecodeError
+
+SAMPLE_RATE = 22_050
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".aiff", ".aif", ".wma", ".webm")
+# Peak below this (about -80 dBFS) counts as silence: nothing to learn from, and queries would be noise.
+SILENCE_PEAK = 1e-4
+
+
+def is_audio_path(path) -> bool:
+    """True when the file name has one of :data:`AUDIO_EXTENSIONS`."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _read_soundfile(source, max_seconds: float) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    with sf.SoundFile(source) as f:
+        n = f.frames if max_seconds is None else min(f.frames, int(max_seconds * f.samplerate))
+        # mp3 frame counts can be estimates; read() stops at the real end of the stream anyway
+        data = f.read(frames=max(n, 0), dtype="float32", always_2d=True)
+        return data, f.samplerate
+
+
+def _read_pyav(source, max_seconds: float, sr: int) -> tuple[np.ndarray, int]:
+    import av
+
+    with av.open(source) as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream in the file")
+        stream = container.streams.audio[0]
+        # Let ffmpeg downmix and resample while decoding: cheaper than doing it afterwards.
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        limit = None if max_seconds is None else int(max_seconds * sr)
+        chunks, total = [], 0
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(-1)
+                chunks.append(chunk)
+                total += chunk.size
+            if limit is not None and total >= limit:
+                break
+        for out in resampler.resample(None):  # flush
+            chunks.append(out.to_ndarray().reshape(-1))
+        y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        if limit is not None:
+            y = y[:limit]
+        return y[:, None], sr
+
+
+def to_mono_resampled(data: np.ndarray, *, sr_in: int, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Downmix ``data`` and resample it to ``sr``.
+
+    Parameters
+    ----------
+    data : np.ndarray [shape=(n,) or (n, channels)]
+        Samples, any channel count.
+    sr_in : int
+        Sample rate of ``data``.
+    sr : int
+        Target rate.
+
+    Returns
+    -------
+    np.ndarray [shape=(m,), dtype=float32]
+    """
+    data = np.asarray(data, dtype=np.float32)
+    y = data.mean(axis=1) if data.ndim == 2 else data
+    if sr_in != sr and y.size:
+        y = soxr.resample(y, sr_in, sr, quality="HQ")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def check_signal(y: np.ndarray, *, name, sr: int, min_seconds: float = 0.0) -> np.ndarray:
+    """Raise :class:`AudioDecodeError` for empty, non-finite, too short or silent audio; else return ``y``."""
+    if y.size == 0:
+        raise AudioDecodeError(name, "contains no audio samples")
+    if not np.isfinite(y).all():
+        raise AudioDecodeError(name, "contains NaN or infinite samples")
+    duration = y.size / sr
+    if duration < min_seconds:
+        raise AudioDecodeError(name, f"too short: {duration:.2f} s, at least {min_seconds:.2f} s needed")
+    if float(np.abs(y).max()) < SILENCE_PEAK:
+        raise AudioDecodeError(name, "is silent (peak below -80 dBFS)")
+    return y
+
+
+def load_audio(path, *, sr: int = SAMPLE_RATE, max_seconds: float | None = 600.0,
+               min_seconds: float = 0.0) -> np.ndarray:
+    """Decode an audio file to mono float32 at ``sr``.
+
+    Parameters
+    ----------
+    path : str, Path or file-like
+        The file (any of :data:`AUDIO_EXTENSIONS`; the content decides, not the name).
+    sr : int
+        Output sample rate.
+    max_seconds : float or None
+        Read at most this much audio from the start (None: all of it).
+    min_seconds : float
+        Shorter audio raises :class:`AudioDecodeError`.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float32]
+
+    Raises
+    ------
+    AudioDecodeError
+        Missing, empty, corrupt, not audio, too short or silent.
+    """
+    name = getattr(path, "name", path)
+    if isinstance(path, (str, os.PathLike)):
+        p = Path(path)
+        if not p.is_file():
+            raise AudioDecodeError(name, "file not found")
+        if p.stat().st_size == 0:
+            raise AudioDecodeError(name, "file is empty (0 bytes)")
+        sources = (lambda: str(p), lambda: str(p))
+    else:  # a file-like object (an upload): buffer it so both decoders can rewind
+        raw = path.read() if hasattr(path, "read") else bytes(path)
+        if not raw:
+            raise AudioDecodeError(name, "file is empty (0 bytes)")
+        sources = (lambda: io.BytesIO(raw), lambda: io.BytesIO(raw))
+    try:
+        data, sr_in = _read_soundfile(sources[0](), max_seconds)
+    except Exception as sf_error:  # libsndfile cannot read it: let ffmpeg try
+        try:
+            data, sr_in = _read_pyav(sources[1](), max_seconds, sr)
+        except Exception as av_error:
+            raise AudioDecodeError(name, f"not a readable audio file ({_short(av_error) or _short(sf_error)})") from av_error
+    y = to_mono_resampled(data, sr_in=sr_in, sr=sr)
+    return check_signal(y, name=name, sr=sr, min_seconds=min_seconds)
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__
+
+
+def audio_info(path) -> dict:
+    """Sample rate, channels and duration as stored in the file (best effort, no full decode)."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        return {"samplerate": info.samplerate, "channels": info.channels, "duration_s": info.duration}
+    except Exception:
+        try:
+            import av
+
+            with av.open(str(path)) as c:
+                s = c.streams.audio[0]
+                dur = float(c.duration / 1e6) if c.duration else float("nan")
+                return {"samplerate": s.rate, "channels": s.channels, "duration_s": dur}
+        except Exception as error:
+            raise AudioDecodeError(path, f"not a readable audio file ({_short(error)})") from error

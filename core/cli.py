@@ -1,0 +1,186 @@
+"""``python -m core <command>``: the pipeline from the shell. Flags of configs come from their dataclasses."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import add_dataclass_args, dataclass_from_args
+from .errors import TimbreError
+
+
+class _Bar:
+    """A tqdm bar driven by the core's ``progress(done, total, ...)`` callbacks."""
+
+    def __init__(self, desc: str, unit: str):
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __call__(self, done: int, total: int, info=None):
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        if isinstance(info, float):
+            self.bar.set_postfix(loss=f"{info:.4f}", refresh=False)
+        elif info:
+            self.bar.set_postfix_str(str(info)[-40:], refresh=False)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _print_report(report) -> None:
+    print(f"dataset: {report.dataset_dir}")
+    print(f"tracks: {report.n_tracks} ({report.n_analysed} analysed now, {report.n_cached} unchanged and reused)")
+    print(f"audio: {report.audio_seconds / 60:.1f} min in {report.seconds:.1f} s")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} file(s):")
+        for item in report.skipped:
+            print(f"  {item['path']}: {item['reason']}")
+
+
+def cmd_ingest(args) -> None:
+    from .dataset import IngestConfig, ingest
+
+    bar = _Bar("ingest", "file")
+    report = ingest(args.folder, args.name, manifest=args.manifest, labels=not args.no_labels,
+                    config=dataclass_from_args(IngestConfig, args), progress=bar)
+    bar.close()
+    _print_report(report)
+
+
+def _print_eval(metrics: dict) -> None:
+    learned, base = metrics.get("knn_eval"), metrics.get("baseline_mfcc_knn_eval")
+    if learned and base:
+        print(f"5-NN accuracy: learned {learned['knn_accuracy']:.3f} | MFCC baseline {base['knn_accuracy']:.3f}")
+        print(f"precision@5:   learned {learned['precision_at_k']:.3f} | MFCC baseline {base['precision_at_k']:.3f}")
+    else:
+        print("no labels: k-NN evaluation skipped")
+
+
+def cmd_train(args) -> None:
+    from .runs import load_run
+    from .train import TrainConfig, train_run
+
+    bar = _Bar("train", "epoch")
+    run_id = train_run(args.dataset, cfg=dataclass_from_args(TrainConfig, args), progress=bar,
+                       stage=lambda message: print(message, file=sys.stderr))
+    bar.close()
+    print(f"run: {run_id}")
+    _print_eval(load_run(run_id).metrics)
+
+
+def cmd_embed(args) -> None:
+    from .io import atomic_write_npy
+    from .query import embed_files
+    from .runs import load_run
+
+    x = embed_files(load_run(args.run), args.files)
+    atomic_write_npy(Path(args.out), x)
+    print(f"wrote {args.out}: {x.shape[0]} x {x.shape[1]} float32")
+
+
+def cmd_recommend(args) -> None:
+    from .query import recommend_file
+    from .runs import load_run
+
+    run = load_run(args.run)
+    run.model, run.embeddings  # load before timing: the figure is the query itself
+    start = time.perf_counter()
+    rec = recommend_file(run, args.file, k=args.k)
+    elapsed = time.perf_counter() - start
+    for _, row in rec.neighbours.iterrows():
+        name = row["title"] if isinstance(row["title"], str) else Path(row["path"]).name
+        label = row["label"] if isinstance(row["label"], str) else "-"
+        print(f"{row['rank']:>3}  {row['score']:.4f}  {label:<12}  {name}  ({row['path']})")
+    print(f"({elapsed:.3f} s)", file=sys.stderr)
+
+
+def cmd_runs(args) -> None:
+    import pandas as pd
+
+    from .runs import runs_table
+
+    table = runs_table()
+    if table.empty:
+        print("no runs yet: `python -m core demo` builds one")
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False))
+
+
+def cmd_demo(args) -> None:
+    from .demo import DemoConfig, build_demo
+
+    bars: dict[str, _Bar] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bars.setdefault(stage, _Bar(stage, "step"))(done, total)
+
+    run_id = build_demo(cfg=dataclass_from_args(DemoConfig, args), progress=progress)
+    print(f"demo run: {run_id}")
+    from .runs import load_run
+
+    _print_eval(load_run(run_id).metrics)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .dataset import IngestConfig
+    from .demo import DemoConfig
+    from .train import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="python -m core", description="Timbre Atlas pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="decode a music folder into a dataset (log-mels, features, track table)")
+    p.add_argument("folder")
+    p.add_argument("--name", required=True, help="dataset name")
+    p.add_argument("--manifest", default=None, help="CSV with path,label[,artist,title] (default: FOLDER/manifest.csv if present)")
+    p.add_argument("--no-labels", action="store_true", help="ignore folder names and manifests")
+    add_dataclass_args(p, IngestConfig)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder")
+    p.add_argument("--dataset", required=True)
+    add_dataclass_args(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("embed", help="embed audio files with a run's model")
+    p.add_argument("--run", required=True)
+    p.add_argument("files", nargs="+")
+    p.add_argument("--out", default="embeddings.npy")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("recommend", help="the k library tracks most similar to a file")
+    p.add_argument("--run", required=True)
+    p.add_argument("file")
+    p.add_argument("-k", type=int, default=5)
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("runs", help="list the runs with their evaluation")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("demo", help="synthesise the demo corpus, ingest it and train a run")
+    add_dataclass_args(p, DemoConfig)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except TimbreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept (datasets are resumable, partial runs are discarded)", file=sys.stderr)
+        return 130
+    return 0
+

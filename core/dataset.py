@@ -1,0 +1,306 @@
+"""Ingest a music folder into a dataset cache: log-mels, a track table and audio features.
+
+Layout of ``artifacts/datasets/NAME/``::
+
+    dataset.json       name, source folder, log-mel parameters, counts, label source
+    mels/<id>.npy      float16 log-mel dB, shape (n_mels, t)
+    index.jsonl        one line per analysed file, appended as each finishes (an interrupted ingest keeps them)
+    tracks.parquet     track_id, path, relpath, label, artist, title, duration_s, n_frames, samplerate, channels
+    features.parquet   track_id + classic audio features (see core.features.audio_features)
+    skipped.json       files that could not be used, with the reason
+
+Re-running compares each file's size and modification time with the index and analyses only new or changed
+files; labels are re-read every time (a fixed manifest needs no re-analysis).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio
+from .config import doc
+from .errors import DatasetError, TimbreError
+from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
+from .io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+from .paths import datasets_dir
+
+Progress = Optional[Callable[[int, int, str], None]]
+
+
+@dataclasses.dataclass
+class IngestConfig:
+    """How a folder is turned into a dataset."""
+
+    max_seconds: float = doc(600.0, "read at most 10 minutes per file: an hour-long mix never lands in memory whole")
+    min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk")
+    workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core")
+    features: bool = doc(True, "also compute the classic audio features (tempo, MFCC, chroma, ...)")
+
+
+@dataclasses.dataclass
+class IngestReport:
+    dataset_dir: Path
+    n_tracks: int
+    n_analysed: int
+    n_cached: int
+    skipped: list[dict]
+    seconds: float
+    audio_seconds: float
+
+
+def track_id_for(relpath: str) -> str:
+    """Stable id of a file inside its library folder."""
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:16]
+
+
+def dataset_dir(name: str) -> Path:
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise DatasetError(f"invalid dataset name {name!r}: use letters, digits, '-' and '_'")
+    return datasets_dir() / name
+
+
+def find_audio_files(root: Path) -> list[Path]:
+    """Every audio file below ``root`` (hidden folders skipped), sorted for a stable order."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath) / f for f in sorted(filenames) if is_audio_path(f) and not f.startswith("."))
+    return found
+
+
+def read_labels(root: Path, files: list[Path], manifest: Optional[Path]) -> tuple[pd.DataFrame, str]:
+    """Labels (and artist/title when the manifest has them) for ``files``.
+
+    With a manifest (CSV with ``path,label`` and optional ``artist,title``; paths relative to ``root`` or
+    absolute) its labels are used; otherwise the first sub-folder name under ``root``. Files at the top level
+    of ``root`` without a manifest entry are unlabelled.
+    """
+    rel = [f.relative_to(root).as_posix() for f in files]
+    table = pd.DataFrame({"relpath": rel, "label": None, "artist": None, "title": None}, dtype=object)
+    if manifest is not None:
+        try:
+            m = pd.read_csv(manifest)
+        except Exception as error:
+            raise DatasetError(f"{manifest}: cannot read the manifest CSV ({error})") from error
+        if not {"path", "label"} <= set(m.columns):
+            raise DatasetError(f"{manifest}: a manifest needs 'path' and 'label' columns, found {list(m.columns)}")
+        keys = [Path(p).resolve().relative_to(root.resolve()).as_posix() if Path(p).is_absolute() else Path(p).as_posix()
+                for p in m["path"].astype(str)]
+        m = m.assign(relpath=keys).drop_duplicates("relpath", keep="last").set_index("relpath")
+        for col in ("label", "artist", "title"):
+            if col in m.columns:
+                values = m[col].where(m[col].notna(), None)
+                table[col] = [values.get(r) for r in rel]
+        return table, f"manifest {manifest}"
+    table["label"] = [r.split("/")[0] if "/" in r else None for r in rel]
+    return table, "sub-folder names"
+
+
+def _analyse(job: tuple[str, str, dict, dict]) -> dict:
+    """Worker: decode one file, write its log-mel, return its index line (or the reason it was skipped)."""
+    path, track_id, mel_dict, cfg = job
+    params = MelParams.from_dict(mel_dict)
+    try:
+        y = load_audio(path, sr=params.sr, max_seconds=cfg["max_seconds"], min_seconds=cfg["min_seconds"])
+        magnitude = stft_magnitude(y, params=params)
+        mel = log_mel_from_magnitude(magnitude, params=params)
+        info = audio_info(path)
+        line = {"track_id": track_id, "duration_s": round(y.size / params.sr, 3), "n_frames": int(mel.shape[1]),
+                "samplerate": int(info["samplerate"]), "channels": int(info["channels"])}
+        if cfg["features"]:
+            line["features"] = audio_features(y=y, magnitude=magnitude, mel_db=mel, params=params)
+            line["features_version"] = FEATURES_VERSION
+        atomic_write_npy(Path(cfg["mel_dir"]) / f"{track_id}.npy", mel.astype(np.float16))
+        return line
+    except TimbreError as error:
+        return {"track_id": track_id, "error": getattr(error, "reason", str(error))}
+    except Exception as error:  # an unexpected decoder failure must not kill a 10,000-file ingest
+        return {"track_id": track_id, "error": f"analysis failed ({type(error).__name__}: {error})"}
+
+
+def _mel_key(params: MelParams, cfg: IngestConfig) -> str:
+    return json.dumps({"mel": params.to_dict(), "max_seconds": cfg.max_seconds}, sort_keys=True)
+
+
+def _read_index(path: Path) -> dict[str, dict]:
+    """Last valid line per track id (a line cut short by a crash is ignored)."""
+    entries: dict[str, dict] = {}
+    if path.exists():
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            entries[line["track_id"]] = line
+    return entries
+
+
+def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None, labels: bool = True,
+           params: MelParams = MelParams(), config: IngestConfig = IngestConfig(),
+           progress: Progress = None) -> IngestReport:
+    """Analyse every audio file below ``source`` into the dataset ``name`` (incrementally).
+
+    Parameters
+    ----------
+    source : path
+        Library folder.
+    name : str
+        Dataset name (folder under ``artifacts/datasets``).
+    manifest : path or None
+        CSV with ``path,label[,artist,title]``; default ``source/manifest.csv`` when it exists.
+    labels : bool
+        False: ignore folder names and manifests (an unlabelled library).
+    params : MelParams
+    config : IngestConfig
+    progress : callable(done, total, path) or None
+
+    Returns
+    -------
+    IngestReport
+    """
+    start = time.perf_counter()
+    root = Path(source).expanduser().resolve()
+    if not root.is_dir():
+        raise DatasetError(f"{source}: not a folder")
+    files = find_audio_files(root)
+    if not files:
+        raise DatasetError(f"{source}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+    if manifest is None and (root / "manifest.csv").exists():
+        manifest = root / "manifest.csv"
+    label_table, label_source = read_labels(root, files, Path(manifest) if manifest and labels else None)
+    if not labels:
+        label_table["label"], label_source = None, "none"
+
+    out = dataset_dir(name)
+    mel_dir = out / "mels"
+    mel_dir.mkdir(parents=True, exist_ok=True)
+    index_path = out / "index.jsonl"
+    key = _mel_key(params, config)
+    known = _read_index(index_path)
+
+    jobs, stats = [], {}
+    for f, rel in zip(files, label_table["relpath"]):
+        st = f.stat()
+        tid = track_id_for(rel)
+        stats[tid] = {"relpath": rel, "path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "key": key}
+        old = known.get(tid)
+        fresh = old is not None and all(old.get(k) == v for k, v in stats[tid].items() if k != "path")
+        fresh = fresh and ("error" in old or (mel_dir / f"{tid}.npy").exists())
+        if fresh and config.features and "error" not in old and "features" not in old:
+            fresh = False  # analysed earlier without features
+        if not fresh:
+            jobs.append((str(f), tid, params.to_dict(), {**dataclasses.asdict(config), "mel_dir": str(mel_dir)}))
+
+    n_workers = config.workers or os.cpu_count() or 1
+    done = 0
+    with open(index_path, "a", encoding="utf-8") as index:
+        results = _run_jobs(jobs, n_workers)
+        for line in results:
+            line.update(stats[line["track_id"]])
+            index.write(json.dumps(line) + "\n")
+            index.flush()  # one line per finished file: an interrupt loses at most the files in flight
+            known[line["track_id"]] = line
+            done += 1
+            if progress:
+                progress(done, len(jobs), line["relpath"])
+
+    report = _materialise(out, name, root, stats, known, label_table, label_source, params, config)
+    report.n_analysed, report.n_cached = len(jobs), len(stats) - len(jobs)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run_jobs(jobs: list, n_workers: int):
+    if n_workers <= 1 or len(jobs) <= 1:
+        yield from map(_analyse, jobs)
+        return
+    # fork keeps start-up cheap (librosa and numba are already imported in the parent)
+    with multiprocessing.get_context("fork").Pool(n_workers) as pool:
+        yield from pool.imap_unordered(_analyse, jobs, chunksize=1)
+
+
+def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, label_table: pd.DataFrame,
+                 label_source: str, params: MelParams, config: IngestConfig) -> IngestReport:
+    """Write tracks.parquet, features.parquet, skipped.json and dataset.json from the index."""
+    labels = label_table.set_index("relpath")
+    rows, feature_rows, skipped = [], [], []
+    for tid, st in stats.items():
+        line = known[tid]
+        if "error" in line:
+            skipped.append({"path": st["path"], "reason": line["error"]})
+            continue
+        meta = labels.loc[st["relpath"]]
+        rows.append({"track_id": tid, "path": st["path"], "relpath": st["relpath"], "label": meta["label"],
+                     "artist": meta["artist"], "title": meta["title"], "duration_s": line["duration_s"],
+                     "n_frames": line["n_frames"], "samplerate": line["samplerate"], "channels": line["channels"]})
+        if "features" in line:
+            feature_rows.append({"track_id": tid, **line["features"]})
+    if not rows:
+        atomic_write_json(out / "skipped.json", skipped)
+        raise DatasetError(f"{root}: none of the {len(stats)} audio files could be used; first problem: "
+                           f"{skipped[0]['path']}: {skipped[0]['reason']}")
+    tracks = pd.DataFrame(rows)
+    for col in ("label", "artist", "title"):
+        tracks[col] = tracks[col].astype("string")
+    atomic_write_parquet(out / "tracks.parquet", tracks)
+    if feature_rows:
+        atomic_write_parquet(out / "features.parquet", pd.DataFrame(feature_rows))
+    atomic_write_json(out / "skipped.json", skipped)
+    atomic_write_json(out / "dataset.json", {
+        "name": name, "source": str(root), "label_source": label_source, "mel_params": params.to_dict(),
+        "ingest_config": dataclasses.asdict(config), "n_tracks": len(tracks), "n_skipped": len(skipped),
+        "n_labelled": int(tracks["label"].notna().sum()), "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+    return IngestReport(dataset_dir=out, n_tracks=len(tracks), n_analysed=0, n_cached=0, skipped=skipped,
+                        seconds=0.0, audio_seconds=float(tracks["duration_s"].sum()))
+
+
+@dataclasses.dataclass
+class Dataset:
+    """An ingested dataset: its track table, log-mel parameters and lazily memory-mapped log-mels."""
+
+    name: str
+    path: Path
+    tracks: pd.DataFrame
+    params: MelParams
+    info: dict
+
+    def mel(self, track_id: str) -> np.ndarray:
+        """Log-mel of one track, np.ndarray [shape=(n_mels, t), dtype=float16] (memory-mapped)."""
+        return np.load(self.path / "mels" / f"{track_id}.npy", mmap_mode="r", allow_pickle=False)
+
+    def mels(self) -> list[np.ndarray]:
+        return [self.mel(t) for t in self.tracks["track_id"]]
+
+    def features(self) -> pd.DataFrame:
+        """The audio-feature table (one row per track, ``track_id`` first)."""
+        path = self.path / "features.parquet"
+        if not path.exists():
+            raise DatasetError(f"dataset {self.name!r} has no audio features; re-run ingest with --features")
+        feats = pd.read_parquet(path)
+        return self.tracks[["track_id"]].merge(feats, on="track_id", how="inner")
+
+
+def list_datasets() -> list[str]:
+    root = datasets_dir()
+    return sorted(p.name for p in root.glob("*") if (p / "dataset.json").exists()) if root.exists() else []
+
+
+def load_dataset(name: str) -> Dataset:
+    """Open an ingested dataset; :class:`DatasetError` when it does not exist."""
+    path = dataset_dir(name)
+    if not (path / "dataset.json").exists() or not (path / "tracks.parquet").exists():
+        known = ", ".join(list_datasets()) or "none yet"
+        raise DatasetError(f"no dataset named {name!r} (known: {known}); run `python -m core ingest DIR --name {name}`")
+    info = json.loads((path / "dataset.json").read_text())
+    return Dataset(name=name, path=path, tracks=pd.read_parquet(path / "tracks.parquet"),
+                   params=MelParams.from_dict(info["mel_params"]), info=info)

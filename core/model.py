@@ -1,0 +1,175 @@
+"""The CNN encoder: log-mel chunks -> 128-d L2-normalised embeddings."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 conv -> batch norm -> ReLU -> 2x2 max pool (halves both axes)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class Encoder(nn.Module):
+    """Stacked 3x3 conv blocks of growing width, global average pooling, a linear 128-d embedding.
+
+    Input standardisation (per mel band, from the training data) lives inside the model as buffers, so a
+    run's ``model.pt`` alone turns raw log-mel dB into embeddings.
+
+    Parameters
+    ----------
+    n_mels : int
+        Mel bands of the input.
+    widths : tuple of int
+        Channels of each conv block; one 2x2 pooling per block.
+    embedding_dim : int
+        Size of the output embedding.
+    """
+
+    def __init__(self, *, n_mels: int = 96, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128):
+        super().__init__()
+        self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim}
+        channels = [1, *widths]
+        self.blocks = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:])))
+        self.embed = nn.Linear(widths[-1], embedding_dim)
+        self.register_buffer("band_mean", torch.zeros(n_mels))
+        self.register_buffer("band_std", torch.ones(n_mels))
+
+    def set_input_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Per-band mean and standard deviation (dB) of the training log-mels."""
+        self.band_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.band_std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled conv features before the embedding layer, [shape=(batch, widths[-1])]."""
+        x = (x - self.band_mean[:, None]) / self.band_std[:, None]
+        h = self.blocks(x.unsqueeze(1))
+        return h.mean(dim=(2, 3))  # global average pooling over frequency and time
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed log-mel chunks.
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(batch, n_mels, frames)]
+            Log-mel dB, as :func:`core.features.log_mel` returns.
+
+        Returns
+        -------
+        torch.Tensor [shape=(batch, embedding_dim)]
+            Unit L2 norm.
+        """
+        return F.normalize(self.embed(self.features(x)), dim=1)
+
+
+class ProjectionHead(nn.Module):
+    """MLP used only by the contrastive loss (SimCLR): the embedding below it keeps more information."""
+
+    def __init__(self, *, dim_in: int = 128, dim_hidden: int = 256, dim_out: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim_in, dim_hidden), nn.ReLU(inplace=True), nn.Linear(dim_hidden, dim_out))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(z), dim=1)
+
+
+def chunk_starts(n_frames: int, *, chunk_frames: int, max_chunks: int) -> np.ndarray:
+    """Start frames of up to ``max_chunks`` evenly spread chunks covering a track of ``n_frames``."""
+    if n_frames <= chunk_frames:
+        return np.zeros(1, dtype=np.int64)
+    n = min(max_chunks, int(np.ceil(n_frames / chunk_frames)))
+    return np.linspace(0, n_frames - chunk_frames, n).round().astype(np.int64)
+
+
+def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.ndarray:
+    """Cut one track's log-mel into chunks (short tracks are padded by repetition).
+
+    Parameters
+    ----------
+    mel : np.ndarray [shape=(n_mels, t)]
+
+    Returns
+    -------
+    np.ndarray [shape=(n_chunks, n_mels, chunk_frames), dtype=float32]
+    """
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.shape[1] < chunk_frames:
+        mel = np.tile(mel, (1, int(np.ceil(chunk_frames / max(mel.shape[1], 1)))))
+    starts = chunk_starts(mel.shape[1], chunk_frames=chunk_frames, max_chunks=max_chunks)
+    return np.stack([mel[:, s:s + chunk_frames] for s in starts])
+
+
+@torch.inference_mode()
+def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int = 32,
+               batch_size: int = 256, progress=None) -> np.ndarray:
+    """Track embeddings: the L2-normalised mean of each track's chunk embeddings.
+
+    Parameters
+    ----------
+    model : Encoder
+    mels : sequence of np.ndarray [shape=(n_mels, t_i)]
+        One log-mel per track (lengths may differ).
+    chunk_frames : int
+        Frames per chunk (as in training).
+    max_chunks : int
+        At most this many evenly spread chunks per track (caps the cost of very long tracks).
+    batch_size : int
+        Chunks per forward pass.
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    np.ndarray [shape=(n_tracks, embedding_dim), dtype=float32]
+    """
+    model.eval()
+    dim = model.model_args["embedding_dim"]
+    out = np.zeros((len(mels), dim), dtype=np.float32)
+    pending: list[tuple[int, np.ndarray]] = []
+    sums = np.zeros_like(out)
+
+    def flush():
+        owners = np.concatenate([np.full(len(c), i) for i, c in pending])
+        batch = torch.from_numpy(np.concatenate([c for _, c in pending]))
+        z = model(batch).numpy()
+        np.add.at(sums, owners, z)
+        pending.clear()
+
+    n_pending = 0
+    for i, mel in enumerate(mels):
+        chunks = track_chunks(mel, chunk_frames=chunk_frames, max_chunks=max_chunks)
+        pending.append((i, chunks))
+        n_pending += len(chunks)
+        if n_pending >= batch_size:
+            flush()
+            n_pending = 0
+            if progress:
+                progress(i + 1, len(mels))
+    if pending:
+        flush()
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    out[:] = sums / np.maximum(norms, 1e-12)
+    if progress:
+        progress(len(mels), len(mels))
+    return out
+
+
+def save_model(path, model: Encoder, *, extra: dict | None = None) -> None:
+    """Write ``{"state_dict", "model_args", ...}``, loadable with ``torch.load(..., weights_only=True)``."""
+    torch.save({"format": 1, "model_args": model.model_args, "state_dict": model.state_dict(), **(extra or {})}, path)
+
+
+def load_model(path) -> Encoder:
+    """Rebuild an :class:`Encoder` from a file written by :func:`save_model` (no unpickling of code)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    args = dict(blob["model_args"])
+    args["widths"] = tuple(args["widths"])
+    model = Encoder(**args)
+    model.load_state_dict(blob["state_dict"])
+    return model.eval()

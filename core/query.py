@@ -1,0 +1,85 @@
+"""Queries against a run: embed arbitrary audio, find the most similar library tracks, place them on the maps."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from .audio import load_audio
+from .features import log_mel
+from .index import cosine_topk
+from .model import embed_mels
+from .projection import place
+from .runs import Run
+
+
+def min_query_seconds(run: Run) -> float:
+    """Queries must hold at least one training chunk."""
+    return float(run.config["chunk_seconds"])
+
+
+def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
+    """Embedding of mono audio at the run's sample rate, np.ndarray [shape=(embedding_dim,)]."""
+    mel = log_mel(y, params=run.mel_params)
+    return embed_mels(run.model, [mel], chunk_frames=run.config["chunk_frames"],
+                      max_chunks=run.config["train"]["embed_chunks"])[0]
+
+
+def embed_files(run: Run, paths, *, max_seconds: float = 600.0) -> np.ndarray:
+    """Embeddings of audio files (or file-like uploads), rows in the given order.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(paths), embedding_dim), dtype=float32]
+
+    Raises
+    ------
+    AudioDecodeError
+        For the first file that cannot be used, naming it.
+    """
+    mels = [log_mel(load_audio(p, sr=run.mel_params.sr, max_seconds=max_seconds, min_seconds=min_query_seconds(run)),
+                    params=run.mel_params) for p in paths]
+    return embed_mels(run.model, mels, chunk_frames=run.config["chunk_frames"],
+                      max_chunks=run.config["train"]["embed_chunks"])
+
+
+@dataclasses.dataclass
+class Recommendation:
+    """The result of one query: neighbours (best first) and the query's place on each map."""
+
+    embedding: np.ndarray
+    neighbours: pd.DataFrame  # rank, track_id, score, title, artist, label, path, row
+    positions: dict  # method -> np.ndarray [shape=(2,)]
+
+
+def neighbours_table(run: Run, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    table = run.tracks.iloc[rows].reset_index(drop=True).copy()
+    table.insert(0, "rank", np.arange(1, len(rows) + 1))
+    table.insert(2, "score", np.round(scores.astype(float), 4))
+    table["row"] = rows
+    return table
+
+
+def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5) -> Recommendation:
+    """Top-``k`` library tracks by cosine similarity to ``embedding`` [shape=(d,)], plus map positions."""
+    idx, sims = cosine_topk(run.embeddings, embedding[None], k=k)
+    where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays)
+    return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
+                          positions={m: xy[0] for m, xy in where.items()})
+
+
+def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5) -> Recommendation:
+    """Recommendations for mono audio at the run's rate (a microphone recording, say)."""
+    return recommend_embedding(run, embed_audio(run, y), k=k)
+
+
+def recommend_file(run: Run, path, *, k: int = 5) -> Recommendation:
+    """Recommendations for an audio file or upload (:class:`AudioDecodeError` when it is unusable)."""
+    return recommend_embedding(run, embed_files(run, [path])[0], k=k)
+
+
+def similar_tracks(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
+    """The ``k`` nearest library tracks of library track ``row`` (itself first, score 1.0)."""
+    idx, sims = cosine_topk(run.embeddings, run.embeddings[row:row + 1], k=k)
+    return neighbours_table(run, idx[0], sims[0])

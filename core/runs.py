@@ -1,0 +1,164 @@
+"""Run folders: written atomically, read by the app, the CLI and the tests.
+
+``artifacts/runs/<run_id>/`` holds::
+
+    config.json          training config, log-mel parameters, dataset, seed, library versions
+    metrics.json         per-epoch loss, k-NN evaluation of the embeddings and of the MFCC baseline
+    model.pt             {"state_dict", "model_args"} (torch.load(..., weights_only=True))
+    tracks.parquet       track_id, path, label (null when unknown), duration_s, artist, title
+    embeddings.npy       float32 [n_tracks, 128], row i is row i of tracks.parquet
+    projections.parquet  track_id, pca_x/y, tsne_x/y, umap_x/y
+    projection.npz       arrays that place a new point on the maps
+
+A run is built in a hidden ``.partial-<run_id>`` folder and renamed into place only when every file is
+written, so a crash or Ctrl-C never leaves a folder that looks complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import json
+import platform
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import RunError
+from .paths import runs_dir
+
+REQUIRED_FILES = ("config.json", "metrics.json", "model.pt", "tracks.parquet", "embeddings.npy",
+                  "projections.parquet", "projection.npz")
+
+
+def new_run_id(dataset: str) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{dataset}-{secrets.token_hex(2)}"
+
+
+@contextlib.contextmanager
+def run_folder(run_id: str):
+    """Yield a hidden work folder; on success it is renamed to ``runs/<run_id>``, on error removed."""
+    final = runs_dir() / run_id
+    if final.exists():
+        raise RunError(f"run {run_id!r} already exists")
+    work = runs_dir() / f".partial-{run_id}"
+    work.mkdir(parents=True)
+    try:
+        yield work
+        missing = [f for f in REQUIRED_FILES if not (work / f).exists()]
+        if missing:
+            raise RunError(f"run {run_id}: not written completely, missing {missing}")
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "librosa", "scikit-learn", "umap-learn", "openTSNE", "soundfile", "av"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            versions[name] = md.version(name)
+    return versions
+
+
+@dataclasses.dataclass
+class Run:
+    """A complete run folder, loaded lazily."""
+
+    run_id: str
+    path: Path
+
+    @functools.cached_property
+    def config(self) -> dict:
+        return json.loads((self.path / "config.json").read_text())
+
+    @functools.cached_property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text())
+
+    @functools.cached_property
+    def tracks(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "tracks.parquet")
+
+    @functools.cached_property
+    def embeddings(self) -> np.ndarray:
+        return np.load(self.path / "embeddings.npy", allow_pickle=False)
+
+    @functools.cached_property
+    def projections(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "projections.parquet")
+
+    @functools.cached_property
+    def projection_arrays(self) -> dict:
+        with np.load(self.path / "projection.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    @functools.cached_property
+    def model(self):
+        from .model import load_model
+
+        return load_model(self.path / "model.pt")
+
+    @property
+    def mel_params(self):
+        from .features import MelParams
+
+        return MelParams.from_dict(self.config["mel_params"])
+
+
+def load_run(run_id: str) -> Run:
+    """Open a complete run; :class:`RunError` names what is wrong otherwise."""
+    path = runs_dir() / run_id
+    if not path.is_dir():
+        raise RunError(f"no run named {run_id!r} in {runs_dir()}")
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise RunError(f"run {run_id!r} is incomplete: missing {', '.join(missing)}")
+    run = Run(run_id=run_id, path=path)
+    if len(run.tracks) != len(run.embeddings):
+        raise RunError(f"run {run_id!r}: {len(run.tracks)} tracks but {len(run.embeddings)} embeddings")
+    return run
+
+
+def list_runs() -> list[str]:
+    """Complete runs, newest first (hidden partial folders are not runs)."""
+    root = runs_dir()
+    if not root.exists():
+        return []
+    done = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and all((p / f).exists() for f in REQUIRED_FILES)]
+    return [p.name for p in sorted(done, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def folder_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def run_summary(run_id: str) -> dict:
+    """One row of the runs table: dataset, date, size, key config and evaluation figures."""
+    run = load_run(run_id)
+    cfg, met = run.config, run.metrics
+    learned, base = met.get("knn_eval") or {}, met.get("baseline_mfcc_knn_eval") or {}
+    train = cfg.get("train", {})
+    return {
+        "run_id": run_id, "dataset": cfg.get("dataset"), "created": cfg.get("created"),
+        "tracks": len(run.tracks), "labelled": int(run.tracks["label"].notna().sum()),
+        "size_mb": round(folder_size_mb(run.path), 2), "epochs": train.get("epochs"),
+        "chunk_seconds": cfg.get("chunk_seconds"), "train_minutes": round(met.get("train_seconds", 0) / 60, 2),
+        "final_loss": (met.get("loss") or [None])[-1],
+        "knn5_acc": learned.get("knn_accuracy"), "p_at_5": learned.get("precision_at_k"),
+        "mfcc_knn5_acc": base.get("knn_accuracy"), "mfcc_p_at_5": base.get("precision_at_k"),
+    }
+
+
+def runs_table() -> pd.DataFrame:
+    """:func:`run_summary` of every complete run, newest first."""
+    return pd.DataFrame([run_summary(r) for r in list_runs()])
