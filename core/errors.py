@@ -28,3 +28,7 @@ class RunError(TimbreError):
 
 class FeatureTableError(TimbreError):
     """An imported feature table cannot be used (no numeric columns, missing label column, ...)."""
+
+
+class ClassifyError(TimbreError):
+    """Classifiers or clusters cannot run on this input (no labels, a single class, bad values, ...)."""
