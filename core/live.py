@@ -9,7 +9,9 @@ silence, too short). Nothing here needs a browser: tests feed it frames made wit
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+import queue
+import time
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -147,3 +149,57 @@ class MicRecording:
             raise AudioDecodeError(RECORDING_NAME, "no audio arrived from the microphone; allow microphone "
                                                    "access in the browser, press Start and let it run a few seconds")
         return check_signal(self.audio(), name=RECORDING_NAME, sr=self.sr, min_seconds=min_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingProgress:
+    """What the page shows while recording."""
+
+    seconds: float
+    level_dbfs: float
+    idle_seconds: float
+    is_full: bool
+
+
+def pull_frames(recording: MicRecording, get_frames: Callable[[float], list], *, poll_seconds: float = 0.1,
+                update_seconds: float = 0.25, idle_limit: float = 10.0,
+                clock: Callable[[], float] = time.monotonic) -> Iterator[RecordingProgress]:
+    """Move frame batches into ``recording`` and report progress about every ``update_seconds``.
+
+    Parameters
+    ----------
+    recording : MicRecording
+    get_frames : callable
+        ``get_frames(timeout)`` returns a list of ``av.AudioFrame`` (an empty list or :class:`queue.Empty`
+        when nothing arrived in ``timeout`` seconds), as ``streamlit_webrtc``'s ``AudioReceiver.get_frames``.
+    poll_seconds : float
+        Longest wait for one batch.
+    update_seconds : float
+        Least time between two reports (the page redraws on each).
+    idle_limit : float
+        Give up after this long without any audio.
+    clock : callable
+        Seconds, monotonic (tests pass a fake one).
+
+    Yields
+    ------
+    RecordingProgress
+        The last one has ``is_full`` true, or ``idle_seconds >= idle_limit``.
+    """
+    last_audio = last_report = clock()
+    while True:
+        try:
+            frames = get_frames(poll_seconds)
+        except queue.Empty:
+            frames = []
+        now = clock()
+        if frames:
+            recording.add_frames(frames)
+            last_audio = now
+        idle = now - last_audio
+        done = recording.is_full or idle >= idle_limit
+        if done or now - last_report >= update_seconds:
+            last_report = now
+            yield RecordingProgress(recording.seconds, recording.level_dbfs(), idle, recording.is_full)
+        if done:
+            return

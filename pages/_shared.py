@@ -1,11 +1,19 @@
 """Helpers every page uses: the active run (kept in session state) and cached loaders."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+from core.maps import METHOD_NAMES, map_points
+from core.query import similar_tracks
 from core.runs import Run, list_runs, load_run
 
 RUN_KEY = "active_run_id"
+# The projection chosen on the Map page; the Recommend page places queries on the same one.
+METHOD_KEY = "active_projection"
+DEFAULT_METHOD = "umap"
 
 
 @st.cache_resource(show_spinner="Loading run...")
@@ -16,8 +24,26 @@ def cached_run(run_id: str) -> Run:
     return run
 
 
+def ensure_router() -> None:
+    """Rerun through ``app.py`` when Streamlit has taken ``pages/`` for a v1 multipage folder.
+
+    Until ``app.py`` has called ``st.navigation`` once, Streamlit treats a ``pages/`` folder beside the main
+    script as an old-style multipage app: after a server start, a first request straight to ``/map`` runs
+    ``pages/map.py`` without the router, and every session then shows a sidebar of file names. Switching that
+    mode off and rerunning sends the request through the router instead.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the v1 mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def active_run_id() -> str | None:
     """The run chosen on the Runs page, else the newest one; None when there is no run at all."""
+    ensure_router()
     runs = list_runs()
     if not runs:
         return None
@@ -34,3 +60,48 @@ def require_run() -> Run:
         st.page_link("pages/runs.py", label="Go to Runs", icon=":material/folder_open:")
         st.stop()
     return cached_run(run_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def cached_points(run_id: str, method: str) -> pd.DataFrame:
+    """:func:`core.maps.map_points` of a run, built once per server (treat it as read-only)."""
+    return map_points(cached_run(run_id), method)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
+    """:func:`core.query.similar_tracks` (the track itself first)."""
+    return similar_tracks(cached_run(run_id), row, k=k)
+
+
+def projection_picker(widget_key: str) -> str:
+    """PCA / t-SNE / UMAP switch; the choice is shared by every page that draws a map."""
+    if widget_key not in st.session_state:
+        st.session_state[widget_key] = st.session_state.get(METHOD_KEY, DEFAULT_METHOD)
+    method = st.segmented_control("Projection", list(METHOD_NAMES), format_func=METHOD_NAMES.get,
+                                  required=True, key=widget_key)
+    st.session_state[METHOD_KEY] = method
+    return method
+
+
+def play(path) -> None:
+    """An audio player for a library file, or a note when the file has moved."""
+    if Path(str(path)).is_file():
+        st.audio(str(path))
+    else:
+        st.caption(f"File not found: {path}")
+
+
+def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> None:
+    """Ranked tracks with cosine score, label and a player each (``skip_row`` gets no player: it is the query)."""
+    from core.maps import track_names
+
+    names = track_names(neighbours)
+    for (_, item), name in zip(neighbours.iterrows(), names):
+        label = item["label"] if isinstance(item["label"], str) else "unlabelled"
+        line = f"**{item['rank']}. {name}** · {label} · cosine **{item['score']:.3f}**"
+        if item["row"] == skip_row:
+            st.markdown(f"{line} · *this track*")
+            continue
+        st.markdown(line)
+        play(item["path"])

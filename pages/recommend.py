@@ -1,0 +1,146 @@
+"""Recommend: the library tracks most similar to an uploaded file or to a live microphone recording."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from core.errors import TimbreError
+from core.live import MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.maps import map_figure, query_focus
+from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
+from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
+from pages._shared import cached_points, cached_run, neighbour_list, projection_picker, require_run
+
+MIC_KEY = "mic"
+RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it has been analysed
+RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": str}
+
+
+@st.cache_data(show_spinner="Analysing the file...", max_entries=16)
+def file_recommendation(run_id: str, data: bytes, name: str, k: int, max_mb: float) -> Recommendation:
+    """:func:`core.query.recommend_file` of an upload (:class:`AudioDecodeError` when it is unusable)."""
+    check_upload(name, len(data), max_mb=max_mb)
+    return recommend_file(cached_run(run_id), named_buffer(data, name), k=k)
+
+
+@st.cache_data(show_spinner="Finding similar tracks...", max_entries=16)
+def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Recommendation:
+    """:func:`core.query.recommend_audio` of a recording (mono float32 at the run's rate)."""
+    return recommend_audio(cached_run(run_id), y, k=k)
+
+
+def show_result(run, result: Recommendation, *, method: str, name: str, key: str) -> None:
+    """Neighbours with scores and players beside the map with the query on it."""
+    k = len(result.neighbours)
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown(f"**Top {k} most similar tracks** (cosine similarity)")
+        neighbour_list(result.neighbours)
+    with right:
+        focus = query_focus(result.positions, method, result.neighbours, name=name)
+        st.plotly_chart(map_figure(cached_points(run.run_id, method), method=method, focus=focus, height=520),
+                        key=key, width="stretch", config={"scrollZoom": True, "displaylogo": False})
+        st.caption("The query (red diamond) placed on the run's map, with lines to its neighbours.")
+
+
+def upload_section(run, k: int, method: str) -> None:
+    max_mb = float(st.get_option("server.maxUploadSize"))
+    upload = st.file_uploader(f"An audio file ({', '.join(UPLOAD_TYPES)}; at least "
+                              f"{min_query_seconds(run):g} s, up to {max_mb:g} MB; the first 10 minutes are used)",
+                              type=list(UPLOAD_TYPES), key="upload_file")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        result = file_recommendation(run.run_id, data, upload.name, k, max_mb)
+    except TimbreError as error:
+        st.error(str(error))
+        return
+    st.markdown(f"**Query:** {upload.name}")
+    st.audio(data, format=upload.type or "audio/wav")
+    show_result(run, result, method=method, name=upload.name, key="upload_map")
+
+
+def start_recording() -> None:
+    """``webrtc_streamer`` on_change: a fresh recording each time the stream starts playing."""
+    context = st.session_state.get(MIC_KEY)
+    if context is not None and context.state.playing:
+        st.session_state[RECORDING_KEY] = MicRecording(max_seconds=MAX_RECORD_SECONDS)
+        st.session_state.pop(RESULT_KEY, None)
+
+
+def analyse_recording(run, recording: MicRecording) -> None:
+    """Turn the finished recording into the query (or a plain error) and forget the frames."""
+    try:
+        st.session_state[RESULT_KEY] = {"audio": recording.finish(min_seconds=min_query_seconds(run))}
+    except TimbreError as error:
+        st.session_state[RESULT_KEY] = {"error": str(error)}
+    st.session_state[RECORDING_KEY] = None
+
+
+def frames_from(context):
+    """``get_frames(timeout)`` over the stream's receiver (empty while it is still connecting)."""
+    def get_frames(timeout: float) -> list:
+        receiver = context.audio_receiver
+        if receiver is None:
+            time.sleep(timeout)
+            return []
+        return receiver.get_frames(timeout=timeout)
+    return get_frames
+
+
+def record(context, recording: MicRecording, status, meter) -> None:
+    """Pull audio while the stream plays, drawing elapsed time and input level (blocks until full or idle)."""
+    for progress in pull_frames(recording, frames_from(context)):
+        status.markdown(f":red[●] **Recording** {progress.seconds:4.1f} s of at most {recording.max_seconds:g} s")
+        meter.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
+        if progress.idle_seconds >= 10:
+            status.warning("No audio has arrived for 10 s. Check that the browser may use the microphone, "
+                           "then press Stop and Start recording again.")
+
+
+def record_section(run, k: int, method: str) -> None:
+    st.markdown(f"Press **Start recording**, allow the microphone and play or sing for at least "
+                f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
+                "then press **Stop**.")
+    context = webrtc_streamer(key=MIC_KEY, mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
+                              media_stream_constraints={"audio": True, "video": False},
+                              audio_receiver_size=1024, on_change=start_recording,
+                              translations={"start": "Start recording", "stop": "Stop"})
+    status, meter, output = st.empty(), st.empty(), st.container()
+    recording = st.session_state.get(RECORDING_KEY)
+    if recording is not None and context.state.playing and not recording.is_full:
+        record(context, recording, status, meter)
+    if recording is not None and (recording.is_full or not context.state.playing):
+        analyse_recording(run, recording)
+        if context.state.playing:
+            status.info(f"Reached the {MAX_RECORD_SECONDS:g} s cap: press Stop to end the stream.")
+    result = st.session_state.get(RESULT_KEY)
+    with output:
+        if result is None:
+            return
+        if "error" in result:
+            st.error(result["error"])
+            return
+        audio = result["audio"]
+        st.markdown(f"**Query:** your recording ({audio.size / run.mel_params.sr:.1f} s)")
+        st.audio(audio, sample_rate=run.mel_params.sr)
+        show_result(run, audio_recommendation(run.run_id, audio, k), method=method, name="your recording",
+                    key="mic_map")
+
+
+run = require_run()
+st.title("Recommend")
+controls = st.columns([2, 3])
+with controls[0]:
+    method = projection_picker("recommend_projection")
+with controls[1]:
+    k = st.slider("How many similar tracks (k)", 1, 20, 5, key="recommend_k")
+upload_tab, record_tab = st.tabs(["Upload a file", "Record from the microphone"])
+with upload_tab:
+    upload_section(run, k, method)
+with record_tab:  # last on the page: while recording it keeps the script busy pulling audio
+    record_section(run, k, method)

@@ -1,0 +1,135 @@
+"""Runs: every run folder with its dataset, size, key config and evaluation; choose the active run."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import TimbreError
+from core.paths import runs_dir
+from core.runs import list_runs, run_summary
+from pages._shared import RUN_KEY, active_run_id, cached_run
+
+STAGES = {"synthesising": "Synthesising demo tracks", "ingesting": "Analysing audio",
+          "training": "Training the encoder"}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_summary(run_id: str) -> dict:
+    """:func:`core.runs.run_summary` (runs never change once written)."""
+    return run_summary(run_id)
+
+
+def build_demo_with_progress() -> None:
+    """Build the demo run, showing each stage's progress; on success make it the active run."""
+    from core.demo import build_demo
+
+    bar = st.progress(0.0, text="Starting...")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{STAGES.get(stage, stage)}: {done} / {total}")
+
+    try:
+        with st.spinner("Building the demo run (about a minute)..."):
+            run_id = build_demo(progress=progress)
+    except TimbreError as error:
+        st.error(f"The demo run could not be built: {error}")
+        return
+    st.session_state[RUN_KEY] = run_id
+    st.rerun()
+
+
+def no_runs() -> None:
+    st.info(f"There is no run yet (looked in `{runs_dir()}`).\n\n"
+            "Build the demo run: 72 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
+            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes about a minute. "
+            "To use your own music, see the README (`python -m core ingest` and `python -m core train`).")
+    if st.button("Build the demo run", type="primary", icon=":material/play_arrow:"):
+        build_demo_with_progress()
+
+
+def runs_frame(run_ids: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame([cached_summary(r) for r in run_ids])
+    frame.insert(0, "active", frame["run_id"] == st.session_state.get(RUN_KEY))
+    frame["created"] = pd.to_datetime(frame["created"], errors="coerce")
+    return frame
+
+
+def runs_table(frame: pd.DataFrame) -> None:
+    score = {"format": "%.3f", "min_value": 0.0, "max_value": 1.0}
+    order = ["active", "run_id", "dataset", "created", "tracks", "labelled", "knn5_acc", "mfcc_knn5_acc", "p_at_5",
+             "mfcc_p_at_5", "epochs", "chunk_seconds", "train_minutes", "final_loss", "size_mb"]
+    st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
+        "active": st.column_config.CheckboxColumn("active", width="small"),
+        "run_id": st.column_config.TextColumn("run", width="medium"),
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "size_mb": st.column_config.NumberColumn("size (MB)", format="%.1f"),
+        "chunk_seconds": st.column_config.NumberColumn("chunk (s)", format="%.1f"),
+        "train_minutes": st.column_config.NumberColumn("train (min)", format="%.1f"),
+        "final_loss": st.column_config.NumberColumn("final loss", format="%.3f"),
+        "knn5_acc": st.column_config.ProgressColumn("5-NN acc", **score),
+        "mfcc_knn5_acc": st.column_config.ProgressColumn("MFCC 5-NN acc", **score),
+        "p_at_5": st.column_config.ProgressColumn("P@5", **score),
+        "mfcc_p_at_5": st.column_config.ProgressColumn("MFCC P@5", **score),
+    })
+
+
+def metric_pair(column, title: str, learned, baseline) -> None:
+    if learned is None:
+        column.metric(title, "n/a", help="No labels: the k-NN evaluation was skipped.")
+        return
+    delta = None if baseline is None else f"{learned - baseline:+.3f} vs MFCC"
+    column.metric(title, f"{learned:.3f}", delta=delta, delta_color="normal",
+                  help=None if baseline is None else f"MFCC baseline: {baseline:.3f}")
+
+
+def loss_curve(losses: list[float]) -> None:
+    fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers",
+                               marker={"size": 4}, name="loss"))
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Training loss",
+                      xaxis_title="epoch", yaxis_title="contrastive loss")
+    st.plotly_chart(fig, width="stretch")
+
+
+def run_details(run_id: str) -> None:
+    summary, run = cached_summary(run_id), cached_run(run_id)
+    st.subheader(f"Active run: {run_id}")
+    cols = st.columns(4)
+    metric_pair(cols[0], "5-NN accuracy", summary["knn5_acc"], summary["mfcc_knn5_acc"])
+    metric_pair(cols[1], "precision@5", summary["p_at_5"], summary["mfcc_p_at_5"])
+    cols[2].metric("tracks", f"{summary['tracks']:,}", help=f"{summary['labelled']:,} labelled")
+    cols[3].metric("training", f"{summary['train_minutes']:.1f} min", help=f"{summary['epochs']} epochs")
+    left, right = st.columns([3, 2])
+    with left:
+        losses = run.metrics.get("loss") or []
+        if losses:
+            loss_curve(losses)
+    with right:
+        train = run.config.get("train", {})
+        st.markdown(f"**dataset** {summary['dataset']} · **created** {summary['created']}  \n"
+                    f"**chunk** {summary['chunk_seconds']} s · **embedding** {train.get('embedding_dim')} d · "
+                    f"**widths** {train.get('widths')} · **batch** {train.get('batch_size')}  \n"
+                    f"**folder** `{run.path}`")
+        st.page_link("pages/map.py", label="Open the map", icon=":material/scatter_plot:")
+        st.page_link("pages/recommend.py", label="Find similar tracks", icon=":material/mic:")
+
+
+st.title("Runs")
+current = active_run_id()
+if current is None:
+    no_runs()
+    st.stop()
+
+run_ids = list_runs()
+st.session_state["runs_pick"] = current  # follows RUN_KEY when another page or a new build changed it
+st.selectbox("Active run", run_ids, key="runs_pick",
+             help="Every page works on this run. Newest first.",
+             on_change=lambda: st.session_state.__setitem__(RUN_KEY, st.session_state["runs_pick"]))
+current = st.session_state[RUN_KEY]
+st.caption(f"{len(run_ids)} run(s) in `{runs_dir()}`. Learned-embedding scores beside the MFCC baseline's "
+           "(leave-one-out 5-NN by cosine similarity).")
+runs_table(runs_frame(run_ids))
+run_details(current)
+with st.expander("Build another demo run"):
+    if st.button("Build the demo run", icon=":material/play_arrow:", key="rebuild_demo"):
+        build_demo_with_progress()
