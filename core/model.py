@@ -101,7 +101,7 @@ def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.n
     """
     mel = np.asarray(mel, dtype=np.float32)
     if mel.shape[1] < chunk_frames:
-        mel = np.tile(mel, (1, int(np.ceil(chunk_frames / max(mel.shape[1], 1)))))
+        mel = np.tile(mel, (1, int(np.ceil(chunk_frames / max(mel.shape[1], 1)))))[:, :chunk_frames]
     starts = chunk_starts(mel.shape[1], chunk_frames=chunk_frames, max_chunks=max_chunks)
     return np.stack([mel[:, s:s + chunk_frames] for s in starts])
 

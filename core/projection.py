@@ -1,8 +1,10 @@
 """2-D maps of an embedding (PCA, t-SNE, UMAP) and placement of a new point on each.
 
 Only arrays are stored (``projection.npz``), never pickled estimators. PCA places a new point exactly; for
-t-SNE and UMAP a new point goes to the similarity-weighted mean position of its nearest library tracks, which
-is the initialisation openTSNE's and umap-learn's own ``transform`` start from before refining it.
+t-SNE and UMAP a new point goes to the inverse-distance-weighted mean position of its nearest library tracks
+(Shepard interpolation). That is the neighbour-weighted initialisation openTSNE's and umap-learn's own
+``transform`` start from, without their refinement step (which would need the pickled estimators); it puts a
+copy of a library track exactly on that track.
 """
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import pandas as pd
 from .index import cosine_topk
 
 METHODS = ("pca", "tsne", "umap")
-# neighbours and softmax temperature used to place a new point on the t-SNE and UMAP maps
+# neighbours and inverse-distance power used to place a new point on the t-SNE and UMAP maps
 PLACE_K = 10
-PLACE_TEMPERATURE = 0.05
+PLACE_POWER = 2.0
 
 
 def fit_pca(x: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -95,7 +97,7 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     out = {"pca": (queries - arrays["pca_mean"]) @ arrays["pca_components"].T}
     idx, sims = cosine_topk(library, queries, k=PLACE_K)
-    w = np.exp((sims - sims[:, :1]) / PLACE_TEMPERATURE)
+    w = 1.0 / (np.clip(1.0 - sims, 0.0, None) + 1e-9) ** PLACE_POWER
     w /= w.sum(axis=1, keepdims=True)
     for method in ("tsne", "umap"):
         xy = coords[[f"{method}_x", f"{method}_y"]].to_numpy(np.float32)

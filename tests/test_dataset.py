@@ -1,0 +1,101 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.dataset import IngestConfig, ingest, load_dataset, track_id_for
+from core.errors import DatasetError
+from tests.audio_files import write_audio
+from tests.conftest import sine
+
+
+def _library(root, rng):
+    for label, freq in (("low", 220.0), ("high", 1760.0)):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            write_audio(root / label / f"t{i}.flac", sine(freq * (1 + 0.01 * i), 4.0) + 0.01 * rng.standard_normal(88200).astype(np.float32), 22050)
+    return root
+
+
+def test_ingest_writes_mels_tracks_and_features_with_folder_labels(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    report = ingest(root, "ds_labels", config=IngestConfig(workers=1))
+    ds = load_dataset("ds_labels")
+    assert report.n_tracks == 4 and report.n_analysed == 4 and not report.skipped
+    assert sorted(ds.tracks["label"]) == ["high", "high", "low", "low"]
+    mel = ds.mel(ds.tracks["track_id"][0])
+    assert mel.shape[0] == ds.params.n_mels and mel.dtype == np.float16
+    assert set(ds.features()["track_id"]) == set(ds.tracks["track_id"])
+    assert ds.info["mel_params"]["n_mels"] == ds.params.n_mels
+
+
+def test_rerun_only_processes_new_or_changed_files(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    ingest(root, "ds_incr", config=IngestConfig(workers=1))
+    again = ingest(root, "ds_incr", config=IngestConfig(workers=1))
+    assert again.n_analysed == 0 and again.n_cached == 4
+    write_audio(root / "low" / "new.wav", sine(330.0, 4.0), 22050)
+    write_audio(root / "high" / "t0.flac", sine(1500.0, 5.0), 22050)  # changed content and size
+    third = ingest(root, "ds_incr", config=IngestConfig(workers=1))
+    assert third.n_analysed == 2 and third.n_tracks == 5
+    ds = load_dataset("ds_incr")
+    changed = ds.tracks.set_index("relpath").loc["high/t0.flac"]
+    assert changed["duration_s"] == pytest.approx(5.0, abs=0.01)
+
+
+def test_bad_files_are_skipped_listed_and_the_rest_kept(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    (root / "low" / "broken.mp3").write_bytes(b"\x00" * 1000)
+    write_audio(root / "high" / "short.wav", sine(440.0, 1.0), 22050)
+    write_audio(root / "high" / "silence.wav", np.zeros(22050 * 5, np.float32), 22050)
+    report = ingest(root, "ds_bad", config=IngestConfig(workers=2))
+    reasons = {r["path"].split("/")[-1]: r["reason"] for r in report.skipped}
+    assert set(reasons) == {"broken.mp3", "short.wav", "silence.wav"}
+    assert "too short" in reasons["short.wav"] and "silent" in reasons["silence.wav"]
+    assert report.n_tracks == 4
+    saved = json.loads((report.dataset_dir / "skipped.json").read_text())
+    assert len(saved) == 3
+
+
+def test_interrupted_ingest_keeps_finished_files(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    done = []
+
+    def stop_after_two(d, total, path):
+        done.append(path)
+        if d == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(root, "ds_interrupt", config=IngestConfig(workers=1), progress=stop_after_two)
+    resumed = ingest(root, "ds_interrupt", config=IngestConfig(workers=1))
+    assert resumed.n_cached == 2 and resumed.n_analysed == 2 and resumed.n_tracks == 4
+
+
+def test_manifest_labels_artist_title(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    pd.DataFrame({"path": ["low/t0.flac", "high/t1.flac"], "label": ["jazz", "folk"],
+                  "artist": ["A", "B"], "title": ["Song A", "Song B"]}).to_csv(tmp_path / "m.csv", index=False)
+    ingest(root, "ds_manifest", manifest=tmp_path / "m.csv", config=IngestConfig(workers=1))
+    t = load_dataset("ds_manifest").tracks.set_index("relpath")
+    assert t.loc["low/t0.flac", "label"] == "jazz" and t.loc["high/t1.flac", "title"] == "Song B"
+    assert pd.isna(t.loc["low/t1.flac", "label"])  # not in the manifest: unlabelled
+
+
+def test_unlabelled_library_and_errors(tmp_path, rng):
+    root = tmp_path / "flat"
+    root.mkdir()
+    write_audio(root / "a.wav", sine(300.0, 4.0), 22050)
+    ingest(root, "ds_flat", config=IngestConfig(workers=1))
+    assert load_dataset("ds_flat").tracks["label"].isna().all()
+    with pytest.raises(DatasetError, match="no audio files"):
+        ingest(tmp_path / "lib_empty" if (tmp_path / "lib_empty").mkdir() is None else None, "x")
+    with pytest.raises(DatasetError, match="no dataset named"):
+        load_dataset("does_not_exist")
+    with pytest.raises(DatasetError, match="invalid dataset name"):
+        ingest(root, "../escape")
+
+
+def test_track_ids_are_stable():
+    assert track_id_for("rock/1.mp3") == track_id_for("rock/1.mp3") != track_id_for("rock/2.mp3")

@@ -1,0 +1,39 @@
+import numpy as np
+import pandas as pd
+
+from core.index import cosine_topk, knn_evaluation
+from core.projection import fit_projections, place
+
+
+def test_cosine_topk_orders_by_similarity(rng):
+    lib = rng.normal(size=(50, 8)).astype(np.float32)
+    idx, sims = cosine_topk(lib, lib[[3, 7]], k=4)
+    assert list(idx[:, 0]) == [3, 7] and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+    norm = lib / np.linalg.norm(lib, axis=1, keepdims=True)
+    brute = np.argsort(-(norm[3] @ norm.T))[:4]
+    assert list(idx[0]) == list(brute)
+
+
+def test_leave_one_out_excludes_self(rng):
+    idx, _ = cosine_topk(np.eye(5), np.eye(5), k=2, exclude_self=True)
+    assert all(i not in row for i, row in enumerate(idx))
+
+
+def test_knn_evaluation_on_planted_clusters(rng):
+    centres = rng.normal(size=(3, 16)) * 5
+    x = np.vstack([c + rng.normal(size=(20, 16)) for c in centres])
+    labels = np.repeat(["a", "b", "c"], 20)
+    good = knn_evaluation(x, labels)
+    assert good["knn_accuracy"] > 0.95 and good["precision_at_k"] > 0.9 and good["n_classes"] == 3
+    chance = knn_evaluation(rng.normal(size=(60, 16)), labels)
+    assert chance["knn_accuracy"] < 0.6
+    assert knn_evaluation(x, [None] * 60) is None
+
+
+def test_projections_and_placement(rng):
+    x = rng.normal(size=(40, 16)).astype(np.float32)
+    coords, arrays = fit_projections(x, track_ids=[f"t{i}" for i in range(40)], seed=0)
+    assert list(coords.columns) == ["track_id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"]
+    where = place(x[:2], library=x, coords=coords, arrays=arrays)
+    assert np.allclose(where["pca"], coords[["pca_x", "pca_y"]].to_numpy()[:2], atol=1e-4)
+    assert np.allclose(where["umap"][0], coords[["umap_x", "umap_y"]].to_numpy()[0], atol=0.1)

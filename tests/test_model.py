@@ -1,0 +1,57 @@
+import numpy as np
+import torch
+
+from core.model import Encoder, ProjectionHead, chunk_starts, embed_mels, load_model, save_model, track_chunks
+
+
+def test_encoder_output_shape_and_unit_norm():
+    model = Encoder(n_mels=96, widths=(8, 16, 32, 64), embedding_dim=128).eval()
+    z = model(torch.randn(5, 96, 128) * 10 - 40)
+    assert z.shape == (5, 128)
+    assert torch.allclose(z.norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_encoder_accepts_other_chunk_lengths():
+    model = Encoder(n_mels=64, widths=(8, 16)).eval()
+    assert model(torch.randn(2, 64, 200)).shape == (2, 128)
+
+
+def test_projection_head_is_normalised():
+    z = ProjectionHead(dim_in=128)(torch.randn(4, 128))
+    assert z.shape == (4, 64) and torch.allclose(z.norm(dim=1), torch.ones(4), atol=1e-5)
+
+
+def test_track_embedding_is_normalised_mean_of_chunks(rng):
+    model = Encoder(n_mels=32, widths=(4, 8)).eval()
+    mel = rng.normal(-40, 10, (32, 300)).astype(np.float32)
+    emb = embed_mels(model, [mel], chunk_frames=100, max_chunks=3)[0]
+    chunks = torch.from_numpy(track_chunks(mel, chunk_frames=100, max_chunks=3))
+    with torch.no_grad():
+        expected = model(chunks).mean(0)
+    assert np.allclose(emb, (expected / expected.norm()).numpy(), atol=1e-5)
+
+
+def test_embedding_of_many_tracks_matches_one_by_one(rng):
+    model = Encoder(n_mels=32, widths=(4, 8)).eval()
+    mels = [rng.normal(-40, 10, (32, int(n))).astype(np.float32) for n in rng.integers(50, 400, 9)]
+    together = embed_mels(model, mels, chunk_frames=64, max_chunks=4, batch_size=7)
+    alone = np.vstack([embed_mels(model, [m], chunk_frames=64, max_chunks=4) for m in mels])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_chunks_cover_the_track_and_short_tracks_are_padded():
+    assert list(chunk_starts(1000, chunk_frames=100, max_chunks=32)) == list(range(0, 901, 100))
+    assert chunk_starts(1000, chunk_frames=100, max_chunks=4)[-1] == 900
+    assert track_chunks(np.ones((8, 30)), chunk_frames=100, max_chunks=4).shape == (1, 8, 100)
+
+
+def test_save_and_load_with_weights_only(tmp_path):
+    model = Encoder(n_mels=32, widths=(4, 8), embedding_dim=16)
+    model.set_input_stats(np.full(32, -30.0), np.full(32, 12.0))
+    save_model(tmp_path / "m.pt", model)
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16}
+    loaded = load_model(tmp_path / "m.pt")
+    x = torch.randn(3, 32, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), loaded(x), atol=1e-6)

@@ -1,0 +1,44 @@
+"""Opt-in checks on real music (../shared/data/emotify-dev): TIMBRE_REAL_DATA=1 pytest -m real_data."""
+import os
+
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+EMOTIFY = SHARED_DATA / "emotify-dev"
+pytestmark = [
+    pytest.mark.real_data,
+    pytest.mark.skipif(not EMOTIFY.is_dir(), reason=f"real data absent: {EMOTIFY} not found"),
+    pytest.mark.skipif(os.environ.get("TIMBRE_REAL_DATA") != "1",
+                       reason="real-data tests are opt-in: set TIMBRE_REAL_DATA=1"),
+]
+
+
+def test_real_ingest_of_emotify_reads_every_clip_with_labels():
+    from core.dataset import ingest, load_dataset
+
+    report = ingest(EMOTIFY, "emotify_real_test")
+    ds = load_dataset("emotify_real_test")
+    assert not report.skipped, report.skipped[:3]
+    assert report.n_tracks == 200
+    assert sorted(ds.tracks["label"].unique()) == ["classical", "electronic", "pop", "rock"]
+    assert ds.tracks["duration_s"].between(55, 61).all()
+    feats = ds.features()
+    assert len(feats) == 200 and feats.drop(columns="track_id").notna().all().all()
+
+
+def test_real_mp3_recommends_itself(tmp_path):
+    from core.dataset import IngestConfig, ingest
+    from core.query import recommend_file
+    from core.runs import load_run
+    from core.train import TrainConfig, train_run
+
+    subset = tmp_path / "subset"
+    for genre in ("classical", "rock"):
+        (subset / genre).mkdir(parents=True)
+        for mp3 in sorted((EMOTIFY / genre).glob("*.mp3"))[:5]:
+            (subset / genre / mp3.name).symlink_to(mp3)
+    ingest(subset, "emotify_subset", config=IngestConfig())
+    run = load_run(train_run("emotify_subset", cfg=TrainConfig(epochs=2, batch_size=10, widths=(8, 16, 32, 64))))
+    probe = run.tracks["path"][3]
+    assert recommend_file(run, probe, k=3).neighbours["path"][0] == probe

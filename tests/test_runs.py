@@ -1,0 +1,74 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from core.errors import RunError
+from core.paths import runs_dir
+from core.runs import REQUIRED_FILES, list_runs, load_run, run_folder, run_summary
+from core.train import TrainConfig, train_run
+
+
+def test_run_folder_holds_every_contract_file_with_consistent_rows(tiny_run_id):
+    run = load_run(tiny_run_id)
+    for name in REQUIRED_FILES:
+        assert (run.path / name).is_file(), name
+    n = len(run.tracks)
+    assert n == 12
+    assert run.embeddings.shape == (n, 128) and run.embeddings.dtype == np.float32
+    assert np.allclose(np.linalg.norm(run.embeddings, axis=1), 1.0, atol=1e-5)
+    assert list(run.projections["track_id"]) == list(run.tracks["track_id"])
+    for col in ("pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"):
+        assert np.isfinite(run.projections[col]).all()
+    assert {"track_id", "path", "label", "duration_s"} <= set(run.tracks.columns)
+
+
+def test_config_and_metrics_describe_the_run(tiny_run_id):
+    run = load_run(tiny_run_id)
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["dataset"] == "tiny" and cfg["seed"] == 0 and cfg["train"]["epochs"] == 3
+    assert cfg["mel_params"]["n_mels"] == 96 and "torch" in cfg["versions"]
+    metrics = run.metrics
+    assert len(metrics["loss"]) == 3
+    for key in ("knn_eval", "baseline_mfcc_knn_eval"):
+        assert 0.0 <= metrics[key]["knn_accuracy"] <= 1.0 and metrics[key]["n_classes"] == 3
+
+
+def test_model_rebuilds_from_the_folder_alone(tiny_run_id):
+    run = load_run(tiny_run_id)
+    blob = torch.load(run.path / "model.pt", weights_only=True)
+    assert blob["model_args"]["widths"] == [8, 16, 32, 64]
+    assert run.model(torch.zeros(1, 96, run.config["chunk_frames"]) - 50).shape == (1, 128)
+
+
+def test_crash_mid_run_leaves_no_folder_that_looks_complete(tiny_run_id, monkeypatch):
+    before = set(list_runs())
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated crash while computing maps")
+
+    monkeypatch.setattr("core.train.fit_projections", boom)
+    with pytest.raises(RuntimeError):
+        train_run("tiny", cfg=TrainConfig(epochs=1, batch_size=12, widths=(4, 8), embed_chunks=2))
+    assert set(list_runs()) == before
+    assert not [p for p in runs_dir().iterdir() if p.name.startswith(".partial")]
+
+
+def test_incomplete_folders_are_not_runs(tmp_path):
+    with pytest.raises(RunError, match="not written completely"):
+        with run_folder("half-done") as folder:
+            (folder / "config.json").write_text("{}")
+    (runs_dir() / "by-hand").mkdir()
+    (runs_dir() / "by-hand" / "config.json").write_text("{}")
+    assert "by-hand" not in list_runs()
+    with pytest.raises(RunError, match="incomplete"):
+        load_run("by-hand")
+
+
+def test_summary_row(tiny_run_id):
+    row = run_summary(tiny_run_id)
+    assert row["dataset"] == "tiny" and row["tracks"] == 12 and row["labelled"] == 12
+    assert row["size_mb"] > 0 and 0 <= row["knn5_acc"] <= 1 and 0 <= row["mfcc_knn5_acc"] <= 1
