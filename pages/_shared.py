@@ -11,6 +11,7 @@ from core.query import similar_tracks
 from core.runs import Run, list_runs, load_run
 
 RUN_KEY = "active_run_id"
+ROUTED_KEY = "_routed_through_app"
 # The projection chosen on the Map page; the Recommend page places queries on the same one.
 METHOD_KEY = "active_projection"
 DEFAULT_METHOD = "umap"
@@ -38,7 +39,10 @@ def ensure_router() -> None:
         return
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not st.session_state.get(ROUTED_KEY):  # a page load: rerun at once (no click can be lost)
+            st.session_state[ROUTED_KEY] = True
+            st.rerun()
+    st.session_state[ROUTED_KEY] = True
 
 
 def active_run_id() -> str | None:

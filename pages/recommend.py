@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import streamlit as st
+from streamlit import config
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import TimbreError
@@ -47,7 +48,7 @@ def show_result(run, result: Recommendation, *, method: str, name: str, key: str
 
 
 def upload_section(run, k: int, method: str) -> None:
-    max_mb = float(st.get_option("server.maxUploadSize"))
+    max_mb = float(config.get_option("server.maxUploadSize"))  # what the upload widget itself enforces
     upload = st.file_uploader(f"An audio file ({', '.join(UPLOAD_TYPES)}; at least "
                               f"{min_query_seconds(run):g} s, up to {max_mb:g} MB; the first 10 minutes are used)",
                               type=list(UPLOAD_TYPES), key="upload_file")

@@ -1,13 +1,15 @@
 """core.live: browser audio frames -> a mono query signal at the project rate."""
 from __future__ import annotations
 
+import queue
+
 import av
 import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
 from core.errors import AudioDecodeError
-from core.live import MicRecording, dbfs, frame_to_array, meter_fraction
+from core.live import MicRecording, dbfs, frame_to_array, meter_fraction, pull_frames
 
 
 def make_frames(signal: np.ndarray, *, rate: int = 48_000, layout: str = "stereo", fmt: str = "s16",
@@ -108,3 +110,38 @@ def test_finish_returns_a_query_signal_for_enough_audio():
     y = rec.finish(min_seconds=3.0)
     assert y.size == pytest.approx(4 * SAMPLE_RATE, abs=4)
     assert 0.4 < np.abs(y).max() < 0.6
+
+
+class FakeReceiver:
+    """Hands out frame batches on a fake clock, like AudioReceiver.get_frames(timeout=...)."""
+
+    def __init__(self, batches: list, clock: list):
+        self.batches, self.clock = list(batches), clock
+
+    def get_frames(self, timeout: float) -> list:
+        self.clock[0] += timeout if not self.batches or not self.batches[0] else 0.02
+        if not self.batches:
+            raise queue.Empty
+        return self.batches.pop(0)
+
+
+def test_pull_frames_reports_progress_and_stops_at_the_cap():
+    clock = [0.0]
+    frames = make_frames(tone(440, 3.0, 48_000))
+    receiver = FakeReceiver([frames[i:i + 5] for i in range(0, len(frames), 5)], clock)
+    rec = MicRecording(max_seconds=2.0)
+    reports = list(pull_frames(rec, receiver.get_frames, update_seconds=0.1, clock=lambda: clock[0]))
+    assert reports[-1].is_full and reports[-1].seconds == pytest.approx(2.0)
+    assert [r.seconds for r in reports] == sorted(r.seconds for r in reports)
+    assert len(reports) >= 3  # the page redraws while recording, not just at the end
+    assert all(-10 < r.level_dbfs < -5 for r in reports)  # a 0.5 amplitude sine: -9 dBFS
+
+
+def test_pull_frames_gives_up_when_no_audio_arrives():
+    clock = [0.0]
+    receiver = FakeReceiver([[]] * 3, clock)  # empty batches, then queue.Empty forever
+    rec = MicRecording()
+    reports = list(pull_frames(rec, receiver.get_frames, poll_seconds=0.5, idle_limit=4.0,
+                               clock=lambda: clock[0]))
+    assert reports[-1].idle_seconds >= 4.0 and not reports[-1].is_full
+    assert rec.n_frames == 0

@@ -1,0 +1,387 @@
+"""The Runs, Map and Recommend pages through Streamlit's AppTest, against the tiny run the fixtures build."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.util import patch_config_options
+
+from core.paths import runs_dir
+from core.query import similar_tracks
+from core.runs import load_run
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+RUN_KEY = "active_run_id"
+
+
+@pytest.fixture(autouse=True)
+def webrtc_without_server(monkeypatch):
+    """streamlit-webrtc asks the live server for session info, which AppTest's mock runtime lacks.
+
+    The library returns None itself outside a server ("callers can no-op"); make AppTest take that path.
+    """
+    import streamlit_webrtc.component
+
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+
+
+def open_page(page: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def decode(value):
+    """Plotly sends numpy arrays as ``{"dtype", "bdata"}`` (base64); lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return value
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    """Figures of the page's plotly charts, array fields decoded."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    for spec in specs:
+        for trace in spec["data"]:
+            for field in ("x", "y", "customdata"):
+                if field in trace:
+                    trace[field] = decode(trace[field])
+    return specs
+
+
+def traces(spec: dict) -> dict[str, dict]:
+    return {t.get("name"): t for t in spec["data"]}
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def ranked_items(at: AppTest) -> list[str]:
+    """The "**1. name** · label · cosine **0.987**" lines of a neighbour list, in order."""
+    return [m.value for m in at.markdown if re.match(r"\*\*\d+\. ", m.value)]
+
+
+def n_players(at: AppTest) -> int:
+    return len(at.get("audio"))
+
+
+def wav_bytes(y: np.ndarray, sr: int = 22_050, fmt: str = "WAV") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, y, sr, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def two_runs(monkeypatch, tmp_path, tiny_run_id) -> tuple[str, str]:
+    """A private artifacts folder holding the tiny run and a copy of it (the copy is newer)."""
+    source = runs_dir() / tiny_run_id
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    (tmp_path / "runs").mkdir()
+    copy = f"{tiny_run_id}-copy"
+    for age, name in enumerate((copy, tiny_run_id)):
+        shutil.copytree(source, tmp_path / "runs" / name)
+        stamp = time.time() - 60 * age
+        os.utime(tmp_path / "runs" / name, (stamp, stamp))
+    return tiny_run_id, copy
+
+
+# --------------------------------------------------------------------------------------------------- Runs
+
+
+def test_runs_page_lists_the_run_with_learned_and_baseline_scores(tiny_run_id):
+    at = open_page()
+    assert at.title[0].value == "Runs"
+    assert tiny_run_id in at.selectbox(key="runs_pick").options
+    table = at.dataframe[0].value
+    row = table.set_index("run_id").loc[tiny_run_id]
+    metrics = load_run(tiny_run_id).metrics
+    assert row["knn5_acc"] == pytest.approx(metrics["knn_eval"]["knn_accuracy"])
+    assert row["mfcc_p_at_5"] == pytest.approx(metrics["baseline_mfcc_knn_eval"]["precision_at_k"])
+    assert row["tracks"] == 12 and row["dataset"] == "tiny"
+    assert [m.label for m in at.metric][:2] == ["5-NN accuracy", "precision@5"]
+    assert "vs MFCC" in at.metric[0].delta
+
+
+def test_choosing_a_run_is_kept_across_pages(two_runs):
+    older, newer = two_runs
+    at = open_page()
+    assert at.session_state[RUN_KEY] == newer  # newest first by default
+    at.selectbox(key="runs_pick").set_value(older).run()
+    assert not at.exception
+    assert at.session_state[RUN_KEY] == older
+    assert at.dataframe[0].value.set_index("run_id").loc[older, "active"]
+    at.switch_page("pages/map.py").run()
+    assert any(older in c.value for c in at.caption)
+    at.switch_page("pages/runs.py").run()
+    assert at.selectbox(key="runs_pick").value == older
+
+
+def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeypatch, tmp_path, tiny_run_id):
+    source = runs_dir() / tiny_run_id
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    at = open_page()
+    assert "There is no run yet" in at.info[0].value
+    stages = []
+
+    def fake_build_demo(progress=None, **_):
+        for stage in ("synthesising", "ingesting", "training"):
+            progress(stage, 1, 2)
+            progress(stage, 2, 2)
+            stages.append(stage)
+        shutil.copytree(source, tmp_path / "runs" / "demo-run")
+        return "demo-run"
+
+    monkeypatch.setattr("core.demo.build_demo", fake_build_demo)
+    at.button[0].click().run()
+    assert not at.exception
+    assert stages == ["synthesising", "ingesting", "training"]
+    assert at.session_state[RUN_KEY] == "demo-run"
+    assert at.selectbox(key="runs_pick").value == "demo-run"
+    # the other pages stop with a pointer to the Runs page when there is no run
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path / "empty"))
+    for page in ("pages/map.py", "pages/recommend.py"):
+        at.switch_page(page).run()
+        assert not at.exception and "There is no run yet" in at.info[0].value
+
+
+# ---------------------------------------------------------------------------------------------------- Map
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_map_draws_the_precomputed_projection(tiny_run_id, method):
+    at = open_page("pages/map.py")
+    at.button_group(key="map_projection").set_value(method).run()
+    assert not at.exception
+    run = load_run(tiny_run_id)
+    coords = run.projections[[f"{method}_x", f"{method}_y"]].to_numpy()
+    library = [t for t in chart_specs(at)[0]["data"] if t.get("customdata") is not None]
+    assert sorted(t["name"] for t in library) == sorted(run.tracks["label"].unique())
+    assert all(t["type"] == "scattergl" for t in library)
+    rows = np.concatenate([np.asarray(t["customdata"]) for t in library])
+    xy = np.column_stack([np.concatenate([t["x"] for t in library]), np.concatenate([t["y"] for t in library])])
+    assert sorted(rows) == list(range(len(run.tracks)))
+    np.testing.assert_allclose(xy, coords[rows], rtol=1e-5, atol=1e-5)
+    assert at.session_state["active_projection"] == method
+
+
+def test_selecting_a_track_plays_it_and_lists_its_neighbours_itself_first(tiny_run_id):
+    at = open_page("pages/map.py")
+    assert "Click a point on the map" in at.info[0].value
+    row = 5
+    at.selectbox(key=f"map_pick_{tiny_run_id}").set_value(row).run()
+    assert not at.exception
+    run = load_run(tiny_run_id)
+    expected = similar_tracks(run, row, k=6)
+    assert expected["row"].iloc[0] == row
+    items = ranked_items(at)
+    stems = [Path(p).stem for p in expected["path"]]
+    assert [item.split("**")[1] for item in items] == [f"{i + 1}. {s}" for i, s in enumerate(stems)]
+    assert "this track" in items[0] and "cosine **1.000**" in items[0]
+    assert n_players(at) == 1 + 5  # the selected track, then its 5 neighbours (not itself again)
+    drawn = traces(chart_specs(at)[0])
+    assert {"selected", "neighbours", "links"} <= set(drawn)
+    points = run.projections
+    assert drawn["selected"]["x"][0] == pytest.approx(points["umap_x"][row])
+    assert sorted(drawn["neighbours"]["customdata"]) == sorted(expected["row"][1:])
+    assert np.isnan(np.asarray(drawn["links"]["x"], dtype=float)).sum() == 5  # one segment per neighbour
+    at.slider(key="map_k").set_value(3).run()
+    assert n_players(at) == 1 + 3
+
+
+def test_clicking_a_point_on_the_map_selects_that_track(tiny_run_id):
+    """A plotly selection event (what the browser sends on a click) selects the track in its customdata."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    at = open_page("pages/map.py")
+    chart = at.get("plotly_chart")[0]
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())  # AppTest cannot click charts: send the event ourselves
+    event = states.widgets.add()
+    event.id = chart.proto.id
+    event.string_value = json.dumps({"selection": {"points": [{"customdata": 7, "curve_number": 1,
+                                                             "point_index": 2, "x": 0, "y": 0}],
+                                                 "point_indices": [2], "box": [], "lasso": []}})
+    at._run(states)
+    assert not at.exception
+    assert at.session_state["map_selection"] == {"run": tiny_run_id, "row": 7}
+    assert at.selectbox(key=f"map_pick_{tiny_run_id}").value == 7
+    assert traces(chart_specs(at)[0])["selected"]["x"][0] == pytest.approx(load_run(tiny_run_id).projections["umap_x"][7])
+
+
+def test_label_filter_hides_other_labels(tiny_run_id):
+    at = open_page("pages/map.py")
+    at.multiselect(key=f"map_labels_{tiny_run_id}").set_value(["piano"]).run()
+    names = [t["name"] for t in chart_specs(at)[0]["data"]]
+    assert names == ["piano"]
+
+
+def test_a_large_run_opens_quickly_once_cached(monkeypatch, big_run_id):
+    """10,000 tracks: the Map page reruns in well under 2 s once the run and its points are cached."""
+    artifacts, big_run_id = big_run_id
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(artifacts))
+    at = open_page("pages/map.py")
+    start = time.perf_counter()
+    at.run()
+    plain = time.perf_counter() - start
+    at.selectbox(key=f"map_pick_{big_run_id}").set_value(1234)
+    start = time.perf_counter()
+    at.run()
+    selected = time.perf_counter() - start
+    assert not at.exception
+    library = [t for t in chart_specs(at)[0]["data"] if t.get("customdata") is not None and t["name"] != "neighbours"]
+    assert sum(len(t["x"]) for t in library) == 10_000
+    assert plain < 2.0 and selected < 2.0, (plain, selected)
+
+
+@pytest.fixture(scope="session")
+def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
+    """An artifacts folder with a 10,000-track run: the tiny run's model and config with random embeddings,
+    labels and maps (in a folder of its own, so that it is nobody else's newest run)."""
+    artifacts, run_id = tmp_path_factory.mktemp("big-artifacts"), "big-10k"
+    source, target = runs_dir() / tiny_run_id, artifacts / "runs" / run_id
+    rng = np.random.default_rng(0)
+    n, labels = 10_000, np.array([f"genre{i:02d}" for i in range(12)])
+    tmp = artifacts / "runs" / f".partial-{run_id}"
+    tmp.mkdir(parents=True)
+    for name in ("config.json", "metrics.json", "model.pt", "projection.npz"):
+        shutil.copy(source / name, tmp / name)
+    ids = [f"t{i:05d}" for i in range(n)]
+    pd.DataFrame({"track_id": ids, "path": [f"/nowhere/{i}.wav" for i in ids],
+                  "label": pd.array(rng.choice(labels, n), dtype="string"),
+                  "duration_s": 30.0, "artist": pd.array([None] * n, dtype="string"),
+                  "title": pd.array([None] * n, dtype="string")}).to_parquet(tmp / "tracks.parquet")
+    np.save(tmp / "embeddings.npy", rng.standard_normal((n, 128)).astype(np.float32))
+    coords = {"track_id": ids}
+    for method in ("pca", "tsne", "umap"):
+        coords[f"{method}_x"], coords[f"{method}_y"] = rng.standard_normal((2, n)).astype(np.float32)
+    pd.DataFrame(coords).to_parquet(tmp / "projections.parquet")
+    tmp.rename(target)
+    return artifacts, run_id
+
+
+# ---------------------------------------------------------------------------------------------- Recommend
+
+
+def test_recommend_page_renders_both_ways_in(tiny_run_id):
+    at = open_page("pages/recommend.py")
+    assert [t.label for t in at.tabs] == ["Upload a file", "Record from the microphone"]
+    assert at.file_uploader[0].allowed_type == [".mp3", ".wav", ".ogg", ".flac", ".m4a"]
+    assert any(e.type == "component_instance" for e in at.get("component_instance")) or \
+        at.get("component_instance"), "the webrtc recorder is on the page"
+
+
+@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("FLAC", "flac")])
+def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
+    run = load_run(tiny_run_id)
+    path = Path(run.tracks["path"].iloc[4])
+    y, sr = sf.read(path, dtype="float32")
+    at = open_page("pages/recommend.py")
+    at.file_uploader[0].set_value((f"{path.stem}.{ext}", wav_bytes(y, sr, fmt), f"audio/{ext}")).run()
+    assert not at.exception and not at.error
+    items = ranked_items(at)
+    assert items and items[0].startswith(f"**1. {path.stem}**")
+    score = float(items[0].split("cosine **")[1].split("**")[0])
+    assert score > 0.99
+    assert n_players(at) == 1 + 5  # the query, then 5 neighbours
+    drawn = traces(chart_specs(at)[0])
+    assert drawn["query"]["marker"]["symbol"] == "diamond"
+    assert len(drawn["neighbours"]["customdata"]) == 5
+
+
+def test_k_changes_the_number_of_recommendations(tiny_run_id):
+    run = load_run(tiny_run_id)
+    y, sr = sf.read(run.tracks["path"].iloc[0], dtype="float32")
+    at = open_page("pages/recommend.py")
+    at.slider(key="recommend_k").set_value(8)
+    at.file_uploader[0].set_value(("q.wav", wav_bytes(y, sr), "audio/wav")).run()
+    assert n_players(at) == 1 + 8
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("notes.wav", b"this is not audio at all" * 100, "not a readable audio file"),
+    ("empty.mp3", b"", "empty"),
+    ("blip.wav", None, "too short"),
+])
+def test_a_bad_upload_shows_an_error_and_the_app_keeps_working(tiny_run_id, name, content, message):
+    if content is None:
+        content = wav_bytes(0.3 * np.sin(np.linspace(0, 400, 22_050)).astype(np.float32))  # 1 s
+    at = open_page("pages/recommend.py")
+    at.file_uploader[0].set_value((name, content, "audio/wav")).run()
+    assert not at.exception
+    assert name in at.error[0].value and message in at.error[0].value
+    good, sr = sf.read(load_run(tiny_run_id).tracks["path"].iloc[0], dtype="float32")
+    at.file_uploader[0].set_value(("good.wav", wav_bytes(good, sr), "audio/wav")).run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**1.") for m in at.markdown)
+
+
+def test_an_upload_over_the_size_limit_is_refused(tiny_run_id):
+    y = (0.1 * np.random.default_rng(0).standard_normal(22_050 * 30)).astype(np.float32)
+    data = wav_bytes(y)  # about 1.3 MB
+    with patch_config_options({"server.maxUploadSize": 1}):  # the widget itself changes with the limit
+        at = open_page("pages/recommend.py")
+        at.file_uploader[0].set_value(("long.wav", data, "audio/wav")).run()
+    assert not at.exception
+    assert "too large" in at.error[0].value and "limit is 1 MB" in at.error[0].value
+
+
+def _recording(y: np.ndarray, sr: int):
+    """A finished MicRecording holding ``y``, as 48 kHz stereo browser frames would leave it."""
+    import soxr
+
+    from core.live import MicRecording
+    from tests.test_live import make_frames
+
+    rec = MicRecording()
+    rec.add_frames(make_frames(soxr.resample(y, sr, 48_000), rate=48_000))
+    return rec
+
+
+def test_a_finished_microphone_recording_gives_recommendations(tiny_run_id):
+    run = load_run(tiny_run_id)
+    path = Path(run.tracks["path"].iloc[8])
+    y, sr = sf.read(path, dtype="float32")
+    at = open_page("pages/recommend.py", mic_recording=_recording(y[:5 * sr], sr))
+    assert not at.exception and not at.error
+    assert "your recording (5.0 s)" in markdown_text(at)
+    items = ranked_items(at)
+    assert run.tracks["label"].iloc[8] in items[0]
+    assert n_players(at) == 1 + 5
+    assert "query" in traces(chart_specs(at)[0])
+    assert at.session_state["mic_recording"] is None  # analysed once; the audio is kept for other k
+    at.slider(key="recommend_k").set_value(3).run()
+    assert n_players(at) == 1 + 3
+
+
+@pytest.mark.parametrize("audio,message", [(None, "no audio arrived from the microphone"),
+                                           (np.zeros(22_050 * 4, np.float32), "is silent"),
+                                           ("tone", "too short")])
+def test_an_unusable_recording_gives_a_plain_message(tiny_run_id, audio, message):
+    from core.live import MicRecording
+
+    if audio is None:
+        rec = MicRecording()
+    elif isinstance(audio, str):
+        rec = _recording((0.3 * np.sin(np.arange(22_050) / 5)).astype(np.float32), 22_050)
+    else:
+        rec = _recording(audio, 22_050)
+    at = open_page("pages/recommend.py", mic_recording=rec)
+    assert not at.exception
+    assert message in at.error[0].value and "microphone recording" in at.error[0].value
