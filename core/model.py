@@ -18,7 +18,11 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """Stacked 3x3 conv blocks of growing width, global average pooling, a linear 128-d embedding.
+    """Stacked 3x3 conv blocks of growing width, average pooling, a linear 128-d embedding.
+
+    ``pooling="time"`` averages over time only and keeps the (pooled) frequency axis, so the embedding knows
+    *where* in the spectrum energy sits (the spectral envelope MFCCs describe); ``"global"`` averages over
+    time and frequency.
 
     Input standardisation (per mel band, from the training data) lives inside the model as buffers, so a
     run's ``model.pt`` alone turns raw log-mel dB into embeddings.
@@ -31,14 +35,21 @@ class Encoder(nn.Module):
         Channels of each conv block; one 2x2 pooling per block.
     embedding_dim : int
         Size of the output embedding.
+    pooling : {"time", "global"}
+        Average over time only (keep frequency), or over both axes.
     """
 
-    def __init__(self, *, n_mels: int = 96, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128):
+    def __init__(self, *, n_mels: int = 96, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
+                 pooling: str = "time"):
         super().__init__()
-        self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim}
+        if pooling not in ("time", "global"):
+            raise ValueError(f"pooling must be 'time' or 'global', not {pooling!r}")
+        self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim, "pooling": pooling}
         channels = [1, *widths]
         self.blocks = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:])))
-        self.embed = nn.Linear(widths[-1], embedding_dim)
+        self.pooling = pooling
+        bands = max(1, n_mels // 2 ** len(widths)) if pooling == "time" else 1
+        self.embed = nn.Linear(widths[-1] * bands, embedding_dim)
         self.register_buffer("band_mean", torch.zeros(n_mels))
         self.register_buffer("band_std", torch.ones(n_mels))
 
@@ -48,10 +59,12 @@ class Encoder(nn.Module):
         self.band_std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled conv features before the embedding layer, [shape=(batch, widths[-1])]."""
+        """Pooled conv features before the embedding layer, [shape=(batch, widths[-1] * bands)]."""
         x = (x - self.band_mean[:, None]) / self.band_std[:, None]
-        h = self.blocks(x.unsqueeze(1))
-        return h.mean(dim=(2, 3))  # global average pooling over frequency and time
+        h = self.blocks(x.unsqueeze(1))  # (batch, channels, bands, frames)
+        if self.pooling == "global":
+            return h.mean(dim=(2, 3))
+        return h.mean(dim=3).flatten(1)  # average over time, keep the frequency bands
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed log-mel chunks.

@@ -42,6 +42,7 @@ class TrainConfig:
     temperature: float = doc(0.1, "NT-Xent softmax temperature (SimCLR's value for small batches)")
     widths: tuple[int, ...] = doc((32, 64, 128, 256), "conv block widths: 4 blocks, each halves time and frequency")
     embedding_dim: int = doc(128, "size of the track embedding")
+    pooling: str = doc("time", "'time' keeps the frequency axis (spectral envelope matters for genre); 'global' averages it too")
     noise_snr_db: tuple[float, ...] = doc((5.0, 35.0), "additive noise SNR range in dB (white to pink)")
     gain_db: float = doc(6.0, "random gain of each view, +- dB")
     eq_db: float = doc(4.0, "random spectral tilt across the mel bands, +- dB at the band edges")
@@ -50,6 +51,7 @@ class TrainConfig:
     mix_prob: float = doc(0.3, "probability of mixing another track into a view at -20..-8 dB")
     freq_mask: int = doc(12, "SpecAugment: mask up to this many mel bands")
     time_mask: int = doc(24, "SpecAugment: mask up to this many frames")
+    segment_seconds: float = doc(0.0, "split long tracks into pseudo-tracks of this length for training (0 = whole tracks)")
     embed_chunks: int = doc(16, "chunks averaged into a track embedding (evenly spread; caps long tracks)")
     seed: int = doc(0, "seeds numpy and torch; same data + same seed = same run on the CPU")
     device: str = doc("auto", "'auto' uses a GPU when present, else the CPU")
@@ -166,6 +168,18 @@ def _mask(x: torch.Tensor, fill: torch.Tensor, *, axis: int, width: int, gen: to
     return torch.where(hit, fill.expand_as(x), x)
 
 
+def split_segments(mels: list[np.ndarray], *, frames: int) -> list[np.ndarray]:
+    """Cut each log-mel into pieces of ``frames`` (views, no copies); a short last piece joins the one before."""
+    if frames <= 0:
+        return mels
+    pieces = []
+    for mel in mels:
+        starts = list(range(0, max(1, mel.shape[1] - frames + 1), frames))
+        ends = starts[1:] + [mel.shape[1]]
+        pieces.extend(mel[:, a:b] for a, b in zip(starts, ends))
+    return pieces
+
+
 def band_stats(mels: list[np.ndarray], *, max_frames: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
     """Per-band mean and std (dB) over the training log-mels (subsampled past ``max_frames``)."""
     step = max(1, sum(m.shape[1] for m in mels) // max_frames)
@@ -201,13 +215,14 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     """
     if len(mels) < 2:
         raise DatasetError("contrastive training needs at least 2 tracks (the other tracks are the negatives)")
+    mels = split_segments(mels, frames=int(cfg.segment_seconds * (chunk_frames / cfg.chunk_seconds)))
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     device = pick_device(cfg.device)
 
-    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim)
+    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim, pooling=cfg.pooling)
     if cfg.init:
         base = load_model(cfg.init)
         if base.model_args != encoder.model_args:

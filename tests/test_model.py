@@ -50,7 +50,7 @@ def test_save_and_load_with_weights_only(tmp_path):
     model.set_input_stats(np.full(32, -30.0), np.full(32, 12.0))
     save_model(tmp_path / "m.pt", model)
     blob = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16}
+    assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16, "pooling": "time"}
     loaded = load_model(tmp_path / "m.pt")
     x = torch.randn(3, 32, 64)
     with torch.no_grad():

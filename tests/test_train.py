@@ -47,3 +47,13 @@ def test_training_is_seeded():
     a, la = train_encoder(mels, cfg=cfg, chunk_frames=32, n_mels=96)
     b, lb = train_encoder(mels, cfg=cfg, chunk_frames=32, n_mels=96)
     assert la == lb
+
+
+def test_split_segments_cuts_long_tracks_into_views():
+    from core.train import split_segments
+
+    mel = np.arange(10 * 250, dtype=np.float32).reshape(10, 250)
+    pieces = split_segments([mel, mel[:, :40]], frames=100)
+    assert [p.shape[1] for p in pieces] == [100, 150, 40]
+    assert np.shares_memory(pieces[0], mel)
+    assert split_segments([mel], frames=0)[0] is mel
