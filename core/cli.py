@@ -130,6 +130,76 @@ def cmd_demo(args) -> None:
     _print_eval(load_run(run_id).metrics)
 
 
+# --- analysis: feature tables, classifiers, clusters (issue 4) --------------------------------------------
+
+
+def cmd_import_features(args) -> None:
+    from .feature_table import ImportConfig, import_feature_table
+
+    report = import_feature_table(args.csv, args.name, label=args.label, id_col=args.id,
+                                  config=dataclass_from_args(ImportConfig, args))
+    print("\n".join(report.lines()))
+
+
+def cmd_classify(args) -> None:
+    import pandas as pd
+
+    from .classify import ClassifyConfig, best_per_input, run_classifiers
+    from .feature_table import load_source
+
+    source = load_source(run=args.run, features=args.features)
+    bar = _Bar("classify", "step")
+    report = run_classifiers(source, cfg=dataclass_from_args(ClassifyConfig, args), progress=bar)
+    bar.close()
+    for note in report.warnings:
+        print(f"warning: {note}")
+    cols = ["input", "model", "test_accuracy", "balanced_accuracy", "macro_f1", "cv_mean", "cv_std", "train_seconds"]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+        print(report.summary[cols].to_string(index=False))
+        print("\nbest model per input (chosen by CV mean, not by the test split):")
+        print(best_per_input(report.summary)[cols].to_string(index=False))
+    print(f"results: {report.results_dir} ({report.seconds / 60:.1f} min)")
+
+
+def cmd_cluster(args) -> None:
+    from .clusters import ClusterConfig, run_clusters
+    from .feature_table import load_source
+
+    source = load_source(run=args.run, features=args.features)
+    bar = _Bar("cluster", "k")
+    report = run_clusters(source, cfg=dataclass_from_args(ClusterConfig, args), progress=bar)
+    bar.close()
+    for s in report.summaries:
+        agree = f", ARI with labels {s['ari']:.3f}" if s.get("ari") is not None else ""
+        print(f"{s['input']}: k={s['k']} (silhouette {s['silhouette']:.3f}), sizes {list(s['sizes'].values())}{agree}")
+    print(f"results: {report.results_dir}")
+
+
+def add_analysis_commands(sub) -> None:
+    """``import-features``, ``classify`` and ``cluster``."""
+    from .classify import ClassifyConfig
+    from .clusters import ClusterConfig
+    from .feature_table import ImportConfig
+
+    p = sub.add_parser("import-features", help="import a CSV of numeric audio features with a label column")
+    p.add_argument("csv")
+    p.add_argument("--name", required=True, help="dataset name to store it under")
+    p.add_argument("--label", required=True, help="the label column")
+    p.add_argument("--id", default=None, help="a unique id column (default: row numbers)")
+    add_dataclass_args(p, ImportConfig)
+    p.set_defaults(func=cmd_import_features)
+
+    for name, cls, func, text in (
+            ("classify", ClassifyConfig, cmd_classify, "genre classifiers on features / embeddings / both"),
+            ("cluster", ClusterConfig, cmd_cluster, "k-means clusters (k by silhouette) with cluster profiles")):
+        p = sub.add_parser(name, help=text)
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("--run", help="a run id (`python -m core runs` lists them)")
+        source.add_argument("--features", metavar="NAME", help="a dataset's feature table (ingested or imported)")
+        add_dataclass_args(p, cls)
+        p.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .dataset import IngestConfig
     from .demo import DemoConfig
@@ -169,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="synthesise the demo corpus, ingest it and train a run")
     add_dataclass_args(p, DemoConfig)
     p.set_defaults(func=cmd_demo)
+
+    add_analysis_commands(sub)
     return parser
 
 
