@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -75,7 +76,7 @@ class ModelSpec:
     title: str
     family: str  # "sklearn", "xgboost", "lightgbm" or "catboost": decides the saved format
     make: Callable[[ClassifyConfig], Any]
-    grid: Callable[[int], dict]  # n_features -> {param: values}
+    grid: Callable[[int, int], dict]  # (n_features, rows per search fit) -> {param: values}
     why: str
 
 
@@ -127,26 +128,27 @@ def _knn(cfg):
 
 MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("xgboost", "XGBoost", "xgboost", _xgboost,
-              lambda d: {"max_depth": [2, 4], "learning_rate": [0.05, 0.2]},
+              lambda d, n: {"max_depth": [2, 4], "learning_rate": [0.05, 0.2]},
               "200 trees on 80 % of rows and 50 % of columns; shallow vs deeper trees x slow vs fast learning"),
     ModelSpec("lightgbm", "LightGBM", "lightgbm", _lightgbm,
-              lambda d: {"num_leaves": [4, 15], "learning_rate": [0.05, 0.2]},
+              lambda d, n: {"num_leaves": [4, 15], "learning_rate": [0.05, 0.2]},
               "200 trees, min 5 rows per leaf (small data); small vs larger trees x slow vs fast learning"),
     ModelSpec("catboost", "CatBoost", "catboost", _catboost,
-              lambda d: {"depth": [3, 5], "learning_rate": [0.05, 0.2]},
+              lambda d, n: {"depth": [3, 5], "learning_rate": [0.05, 0.2]},
               "200 symmetric (oblivious) trees; shallow vs medium depth x slow vs fast learning (depth 6+ costs 3x)"),
     ModelSpec("svm", "SVM (RBF)", "sklearn", _svm,
-              lambda d: {"C": [1.0, 10.0, 100.0], "gamma": [0.3 / d, 1.0 / d]},
+              lambda d, n: {"C": [1.0, 10.0, 100.0], "gamma": [0.3 / d, 1.0 / d]},
               "soft vs hard margin x wide vs default kernel (1/d is sklearn's 'scale' on standardised data)"),
     ModelSpec("mlp", "MLP", "sklearn", _mlp,
-              lambda d: {"hidden_layer_sizes": [(64,), (256,)], "alpha": [0.01, 1.0]},
+              lambda d, n: {"hidden_layer_sizes": [(64,), (256,)], "alpha": [0.01, 1.0]},
               "one hidden layer, L-BFGS (best for small data); narrow vs wide x weak vs strong L2"),
     ModelSpec("logreg", "Logistic regression", "sklearn", _logreg,
-              lambda d: {"C": [0.01, 0.1, 1.0, 10.0]},
+              lambda d, n: {"C": [0.01, 0.1, 1.0, 10.0]},
               "L2 strength from strong to weak"),
     ModelSpec("knn", "k-NN", "sklearn", _knn,
-              lambda d: {"n_neighbors": [3, 7, 15], "metric": ["euclidean", "cosine"]},
-              "distance-weighted votes; few vs many neighbours x Euclidean vs cosine"),
+              lambda d, n: {"n_neighbors": [k for k in (3, 7, 15) if k <= n] or [max(1, n)],
+                            "metric": ["euclidean", "cosine"]},
+              "distance-weighted votes; few vs many neighbours (at most the rows a fit sees) x Euclidean vs cosine"),
 )}
 
 
@@ -325,8 +327,19 @@ def _inner_folds(y: np.ndarray, wanted: int) -> int:
     return max(2, min(wanted, int(np.bincount(y).min())))
 
 
-def grid_search(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg: ClassifyConfig) -> tuple[Any, dict, float, int]:
-    """Grid search with stratified folds on (x, y) only; returns (refitted pipeline, best params, CV score, folds).
+@dataclasses.dataclass
+class Search:
+    """A finished grid search: the pipeline refitted on all rows it saw, and how it was chosen."""
+
+    pipeline: Any
+    best_params: dict
+    best_score: float
+    folds: int
+    grid: dict
+
+
+def grid_search(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg: ClassifyConfig) -> Search:
+    """Grid search with stratified folds on (x, y) only, then a refit on all of (x, y) with the best params.
 
     With ``cfg.outliers`` the IQR rule is fitted on (x, y) and its outliers are dropped first.
     """
@@ -336,15 +349,15 @@ def grid_search(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg: ClassifyConf
         keep = iqr_inliers(x, y, factor=cfg.iqr_factor, max_share=cfg.outlier_share, min_per_class=cfg.search_folds)
         x, y = x[keep], y[keep]
     folds = _inner_folds(y, cfg.search_folds)
-    grid = {f"model__{k}": v for k, v in spec.grid(x.shape[1]).items()}
-    search = GridSearchCV(make_pipeline(spec, cfg), grid, scoring="accuracy", refit=True, error_score="raise",
-                          cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed),
-                          n_jobs=cfg.n_jobs)
+    grid = spec.grid(x.shape[1], len(y) - math.ceil(len(y) / folds))
+    search = GridSearchCV(make_pipeline(spec, cfg), {f"model__{k}": v for k, v in grid.items()}, scoring="accuracy",
+                          refit=True, error_score="raise", n_jobs=cfg.n_jobs,
+                          cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # e.g. a class smaller than the folds
         search.fit(x, y)
     best = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
-    return search.best_estimator_, best, float(search.best_score_), folds
+    return Search(search.best_estimator_, best, float(search.best_score_), folds, grid)
 
 
 def cross_validated_accuracy(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg: ClassifyConfig,
@@ -361,7 +374,7 @@ def cross_validated_accuracy(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg:
     scores = []
     for fit_rows, val_rows in StratifiedKFold(cfg.cv_folds, shuffle=True, random_state=cfg.seed).split(x, y):
         if cfg.nested_cv:
-            model = grid_search(spec, x[fit_rows], y[fit_rows], cfg)[0]
+            model = grid_search(spec, x[fit_rows], y[fit_rows], cfg).pipeline
         else:
             xf, yf = x[fit_rows], y[fit_rows]
             if cfg.outliers:
@@ -586,7 +599,8 @@ def fit_and_evaluate(spec: ModelSpec, data: Prepared, cfg: ClassifyConfig, folde
     """
     train, test = ~data.test, data.test
     started = time.perf_counter()
-    pipeline, best, search_score, search_folds = grid_search(spec, data.x[train], data.y[train], cfg)
+    search = grid_search(spec, data.x[train], data.y[train], cfg)
+    pipeline, best = search.pipeline, search.best_params
     train_seconds = time.perf_counter() - started
     predicted = predict_classes(pipeline, data.x[test])
     metrics, confusion = test_metrics(data.y[test], predicted, data.classes)
@@ -606,8 +620,8 @@ def fit_and_evaluate(spec: ModelSpec, data: Prepared, cfg: ClassifyConfig, folde
         **row, "best_params": best, "classes": data.classes, "test": metrics,
         "cv": {"folds": cfg.cv_folds, "scores": cv.tolist(), "mean": row["cv_mean"], "std": row["cv_std"],
                "nested": cfg.nested_cv, "seconds": round(cv_seconds, 3)},
-        "search": {"grid": spec.grid(len(data.feature_names)), "why": spec.why, "folds": search_folds,
-                   "best_cv_accuracy_on_training_part": search_score},
+        "search": {"grid": search.grid, "why": spec.why, "folds": search.folds,
+                   "best_cv_accuracy_on_training_part": search.best_score},
         "config": dataclasses.asdict(cfg), "warnings": data.warnings, "dropped_classes": data.dropped_classes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -648,6 +662,18 @@ def load_result(folder: str | Path, input: str, model: str) -> dict:
     return {"metrics": json.loads((path / "metrics.json").read_text()),
             "confusion": json.loads((path / "confusion.json").read_text()),
             "importances": pd.read_parquet(path / "importances.parquet"), "path": path}
+
+
+def row_normalised(matrix) -> np.ndarray:
+    """Each row of a confusion matrix divided by its sum (the recall of each true class), [shape=(k, k)]."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    sums = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+
+
+def top_importances(table: pd.DataFrame, *, by: str = "permutation_mean", n: int = 20) -> pd.DataFrame:
+    """The ``n`` features with the largest ``by`` importance, largest first (rows without a value dropped)."""
+    return table.dropna(subset=[by]).sort_values(by, ascending=False).head(n).reset_index(drop=True)
 
 
 @dataclasses.dataclass

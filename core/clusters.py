@@ -145,6 +145,19 @@ def feature_profile(clusters: np.ndarray, features: pd.DataFrame) -> pd.DataFram
     return long[["cluster", "feature", "cluster_mean", "overall_mean", "z"]]
 
 
+def profile_matrix(profile: pd.DataFrame, *, n: int = 20) -> pd.DataFrame:
+    """z of each cluster x the ``n`` features that separate the clusters most (largest |z| anywhere).
+
+    Returns
+    -------
+    pd.DataFrame [shape=(k, min(n, n_features))]
+        Index: cluster; columns: features, most distinctive first.
+    """
+    wide = profile.pivot(index="cluster", columns="feature", values="z")
+    order = wide.abs().max().sort_values(ascending=False).index[:n]
+    return wide[order]
+
+
 def label_agreement(clusters: np.ndarray, labels) -> dict:
     """Adjusted Rand index and normalised mutual information with the labels (labelled tracks only)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score

@@ -298,12 +298,25 @@ class Source:
         return pd.concat(parts, axis=1)
 
     def labelled_features(self) -> pd.DataFrame:
-        """``track_id, label`` + feature columns for the tracks that have both (the Features page's table)."""
+        """``track_id, label, name`` + feature columns for the tracks that have both (the Features page's table)."""
         if self.features is None:
             raise DatasetError(f"{self.title} has no audio feature table")
-        frame = pd.concat([self.tracks[["track_id", "label"]].reset_index(drop=True),
+        names = track_names(self.tracks).rename("name").reset_index(drop=True)
+        frame = pd.concat([self.tracks[["track_id", "label"]].reset_index(drop=True), names,
                            self.features.reset_index(drop=True)], axis=1)
         return frame[frame["label"].notna() & self.features.notna().all(axis=1).to_numpy()].reset_index(drop=True)
+
+
+def track_names(tracks: pd.DataFrame) -> pd.Series:
+    """A readable name per track: its title, else its file name, else its id."""
+    names = tracks["track_id"].astype(str)
+    if "path" in tracks.columns:
+        files = tracks["path"].map(lambda p: Path(str(p)).name if isinstance(p, str) and p else None)
+        names = files.where(files.notna(), names)
+    if "title" in tracks.columns:
+        titles = tracks["title"].astype(object)
+        names = titles.where(titles.notna() & (titles.astype(str).str.len() > 0), names)
+    return names.astype(str)
 
 
 def _aligned_features(track_ids: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
@@ -385,3 +398,46 @@ def feature_groups(columns) -> dict[str, list[str]]:
 def feature_correlation(frame: pd.DataFrame, columns: list[str], *, method: str = "spearman") -> pd.DataFrame:
     """Correlation matrix of ``columns`` [shape=(len(columns), len(columns))]; constant columns give NaN."""
     return frame[columns].corr(method=method)
+
+
+# ----------------------------------------------------------------------------------- choosing a source
+
+RUN_PREFIX, DATASET_PREFIX = "run:", "dataset:"
+
+
+def source_choices(active_run: Optional[str]) -> dict[str, str]:
+    """Sources the analysis pages offer: the active run, then every imported feature table.
+
+    Returns
+    -------
+    dict of key -> title
+        Keys are ``run:<run id>`` or ``dataset:<name>`` (see :func:`source_for_key`).
+    """
+    choices = {f"{RUN_PREFIX}{active_run}": f"run {active_run}"} if active_run else {}
+    choices.update({f"{DATASET_PREFIX}{n}": f"imported table {n}" for n in imported_datasets()})
+    return choices
+
+
+def source_for_key(key: str) -> Source:
+    """The :class:`Source` behind a key of :func:`source_choices`."""
+    if key.startswith(RUN_PREFIX):
+        return source_from_run(key.removeprefix(RUN_PREFIX))
+    return source_from_dataset(key.removeprefix(DATASET_PREFIX))
+
+
+def source_stamp(key: str) -> float:
+    """Latest modification time of the files behind a source key (a cache key that changes when they do)."""
+    from .paths import runs_dir
+
+    if key.startswith(RUN_PREFIX):
+        run_path = runs_dir() / key.removeprefix(RUN_PREFIX)
+        paths = [run_path / "tracks.parquet", run_path / "embeddings.npy"]
+        try:
+            dataset = json.loads((run_path / "config.json").read_text()).get("dataset")
+            paths.append(dataset_dir(dataset) / "features.parquet")
+        except (OSError, ValueError, DatasetError, TypeError):
+            pass
+    else:
+        folder = dataset_dir(key.removeprefix(DATASET_PREFIX))
+        paths = [folder / "tracks.parquet", folder / "features.parquet"]
+    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)

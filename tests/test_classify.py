@@ -1,0 +1,225 @@
+"""Classifiers on synthetic tables whose answer is known, the fixed test split, saved models, the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.classify import (MODEL_NAMES, ClassifyConfig, best_per_input, classifier_summary, fixed_test_split,
+                           iqr_inliers, load_classifier, load_result, permutation_importance, prepare_input,
+                           result_name, row_normalised, run_classifiers, split_path, stratified_test_mask,
+                           top_importances)
+from core.cli import main
+from core.errors import ClassifyError
+from core.feature_table import import_feature_table, load_source, source_from_run
+
+CLASSES = ("blues", "disco", "metal")
+NOISE = ("noise_1", "noise_2", "noise_3")
+
+
+def separable_table(rng, n_per_class: int = 30) -> pd.DataFrame:
+    """One informative column (class means 4 sd apart), one weak one, and pure noise."""
+    y = np.repeat(np.arange(len(CLASSES)), n_per_class)
+    table = pd.DataFrame({"id": [f"t{i:03d}" for i in range(len(y))], "genre": np.array(CLASSES)[y],
+                          "signal": 4.0 * y + rng.normal(0, 1, len(y)), "weak": 0.5 * y + rng.normal(0, 1, len(y))})
+    for name in NOISE:
+        table[name] = rng.normal(0, 1, len(y))
+    return table
+
+
+@pytest.fixture(scope="module")
+def synthetic_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic.csv"
+    separable_table(np.random.default_rng(7)).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(synthetic_csv):
+    """The separable table imported as dataset 'synthetic', with every model trained once."""
+    import_feature_table(synthetic_csv, "synthetic", label="genre", id_col="id")
+    source = load_source(features="synthetic")
+    calls = []
+    report = run_classifiers(source, cfg=ClassifyConfig(permutation_repeats=3),
+                             progress=lambda d, t, m: calls.append((d, t, m)))
+    return source, report, calls
+
+
+def test_every_model_separates_the_planted_classes(synthetic):
+    source, report, calls = synthetic
+    summary = report.summary
+    assert sorted(summary["model"]) == sorted(MODEL_NAMES) and set(summary["input"]) == {"features"}
+    assert (summary["test_accuracy"] >= 0.9).all(), summary[["model", "test_accuracy"]]
+    assert (summary["cv_mean"] >= 0.8).all() and (summary["cv_std"] < 0.1).all(), summary[["model", "cv_mean"]]
+    assert (summary.set_index("model").drop(index="knn")["cv_mean"] >= 0.95).all()  # k-NN suffers from noise dims
+    assert (summary["n_test"] == 24).all() and (summary["n_train"] == 66).all()  # 8 of each 30 held out
+    assert calls[-1][0] == calls[-1][1] == 3 * len(MODEL_NAMES)
+    assert [d for d, _, _ in calls] == sorted(d for d, _, _ in calls)
+    saved = pd.read_parquet(report.results_dir / "summary.parquet")
+    pd.testing.assert_frame_equal(saved, summary)
+
+
+def test_confusion_and_metrics_files(synthetic):
+    source, report, _ = synthetic
+    for model in MODEL_NAMES:
+        result = load_result(report.results_dir, "features", model)
+        matrix = np.array(result["confusion"]["matrix"])
+        metrics = result["metrics"]
+        assert matrix.shape == (3, 3) and matrix.sum() == metrics["n_test"] == 24
+        assert result["confusion"]["classes"] == sorted(CLASSES)
+        assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["test"]["accuracy"])
+        assert [c["support"] for c in metrics["test"]["per_class"]] == matrix.sum(axis=1).tolist()
+        assert len(metrics["cv"]["scores"]) == 5 and metrics["best_params"]
+        assert set(metrics["best_params"]) == set(metrics["search"]["grid"])
+        predictions = pd.read_parquet(result["path"] / "predictions.parquet")
+        assert len(predictions) == 24 and set(predictions.columns) == {"track_id", "label", "predicted"}
+
+
+def test_importances_rank_the_signal_above_noise(synthetic):
+    source, report, _ = synthetic
+    for model in MODEL_NAMES:
+        table = load_result(report.results_dir, "features", model)["importances"].set_index("feature")
+        perm = table["permutation_mean"]
+        assert perm["signal"] > perm[list(NOISE)].max() + 0.2, (model, perm)
+        if model in ("xgboost", "lightgbm", "catboost", "logreg"):
+            own = table["model_importance"]
+            assert own["signal"] > own[list(NOISE)].max(), (model, own)
+            assert own.sum() == pytest.approx(1.0)
+        else:
+            assert table["model_importance"].isna().all()
+        assert top_importances(table.reset_index(), n=1)["feature"].iloc[0] == "signal"
+
+
+def test_saved_models_reload_without_pickle_and_predict_the_same(synthetic):
+    source, report, _ = synthetic
+    features = source.features.to_numpy()
+    for model in MODEL_NAMES:
+        folder = report.results_dir / result_name("features", model)
+        predictions = pd.read_parquet(folder / "predictions.parquet")
+        rows = source.tracks["track_id"].reset_index().set_index("track_id").loc[predictions["track_id"], "index"]
+        loaded = load_classifier(folder / "model")
+        assert loaded.predict(features[rows.to_numpy()]).tolist() == predictions["predicted"].tolist(), model
+        assert list(folder.glob("model/*.pkl")) == [] and list(folder.glob("model/*.joblib")) == []
+    assert not list(report.results_dir.glob(".partial-*")) and not list(report.results_dir.glob(".old-*"))
+
+
+def test_tampered_skops_file_is_refused(synthetic, tmp_path):
+    import shutil
+
+    import skops.io as sio
+
+    source, report, _ = synthetic
+    folder = tmp_path / "model"
+    shutil.copytree(report.results_dir / result_name("features", "logreg") / "model", folder)
+    sio.dump({"payload": pd.Timestamp("2020-01-01")}, folder / "model.skops")  # a type outside the allow-list
+    with pytest.raises(ClassifyError, match="refusing to load"):
+        load_classifier(folder)
+
+
+def test_test_split_is_fixed_and_reused(synthetic, rng):
+    source, report, _ = synthetic
+    labelled = source.tracks
+    path = split_path("synthetic", test_size=0.25, seed=0)
+    stored = json.loads(path.read_text())
+    assert len(stored["test"]) == 24 and len(set(stored["test"]) & set(stored["train"])) == 0
+    again = fixed_test_split("synthetic", labelled["track_id"], labelled["label"], test_size=0.25, seed=0)
+    assert set(labelled["track_id"][again]) == set(stored["test"])
+    # a later, larger dataset keeps every earlier test track in the test split
+    more_ids = list(labelled["track_id"]) + [f"new{i}" for i in range(12)]
+    more_labels = list(labelled["label"]) + list(np.repeat(CLASSES, 4))
+    mask = fixed_test_split("synthetic", more_ids, more_labels, test_size=0.25, seed=0)
+    assert set(stored["test"]) <= set(np.array(more_ids)[mask]) and mask[-12:].sum() == 3
+    # the grid search and every model only ever trained on the training part
+    for model in MODEL_NAMES:
+        metrics = load_result(report.results_dir, "features", model)["metrics"]
+        assert metrics["n_train"] + metrics["n_test"] == 90
+
+
+def test_stratified_test_mask_takes_each_label_in_proportion():
+    labels = np.array(["a"] * 40 + ["b"] * 8 + ["c"] * 2 + ["d"])
+    mask = stratified_test_mask(labels, test_size=0.25, seed=3)
+    counts = pd.Series(labels[mask]).value_counts().to_dict()
+    assert counts == {"a": 10, "b": 2, "c": 1}  # a singleton never goes to the test split
+    assert (stratified_test_mask(labels, test_size=0.25, seed=3) == mask).all()
+
+
+def test_rare_classes_are_left_out_by_name_and_a_single_class_is_refused(tmp_path, rng):
+    table = separable_table(rng, n_per_class=12)
+    rare = table.iloc[:3].assign(genre="polka", id=["p1", "p2", "p3"])
+    path = tmp_path / "rare.csv"
+    pd.concat([table, rare]).to_csv(path, index=False)
+    import_feature_table(path, "rare_labels", label="genre", id_col="id")
+    source = load_source(features="rare_labels")
+    report = run_classifiers(source, cfg=ClassifyConfig(models=("logreg",), permutation_repeats=1))
+    assert any("'polka' has 3 track(s), fewer than the 5 CV folds" in w for w in report.warnings)
+    assert load_result(report.results_dir, "features", "logreg")["confusion"]["classes"] == sorted(CLASSES)
+    with pytest.raises(ClassifyError, match="fewer than two classes have at least 20 tracks"):
+        prepare_input(source, "features", ClassifyConfig(cv_folds=20))
+
+
+def test_bad_requests_get_clear_errors(synthetic):
+    source, _, _ = synthetic
+    with pytest.raises(ClassifyError, match="unknown model"):
+        run_classifiers(source, cfg=ClassifyConfig(models=("random_forest",)))
+    with pytest.raises(ClassifyError, match="no embeddings input"):
+        run_classifiers(source, cfg=ClassifyConfig(input=("embeddings",)))
+    with pytest.raises(ClassifyError, match="test_size"):
+        fixed_test_split("synthetic", ["a"], ["x"], test_size=1.5, seed=0)
+
+
+def test_iqr_outliers_are_flagged_on_training_rows_only(rng):
+    x = rng.normal(0, 1, (60, 10))
+    y = np.repeat([0, 1, 2], 20)
+    x[[3, 30]] += 50.0  # two rows extreme in every column
+    keep = iqr_inliers(x, y, factor=3.0, max_share=0.1, min_per_class=5)
+    assert keep.sum() == 58 and not keep[3] and not keep[30]
+    protected = iqr_inliers(x, y, factor=3.0, max_share=0.1, min_per_class=20)  # a class may not shrink below 20
+    assert protected.all()
+
+
+def test_outlier_option_runs_end_to_end(synthetic_csv):
+    import_feature_table(synthetic_csv, "synthetic_outliers", label="genre", id_col="id")
+    source = load_source(features="synthetic_outliers")
+    cfg = ClassifyConfig(models=("svm",), outliers=True, permutation_repeats=1)
+    report = run_classifiers(source, cfg=cfg)
+    assert load_result(report.results_dir, "features", "svm")["metrics"]["config"]["outliers"] is True
+    assert report.summary.set_index("model").loc["svm", "test_accuracy"] >= 0.9
+
+
+def test_permutation_importance_matches_its_definition(rng):
+    x = rng.normal(0, 1, (40, 3))
+    y = (x[:, 0] > 0).astype(int)
+    mean, std = permutation_importance(lambda rows: (rows[:, 0] > 0).astype(int), x, y, repeats=20, seed=0)
+    assert mean[0] == pytest.approx(0.5, abs=0.15) and mean[1] == mean[2] == 0.0 and std[1] == 0.0
+
+
+def test_row_normalised_confusion():
+    matrix = row_normalised([[3, 1], [0, 0]])
+    assert matrix.tolist() == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_run_source_with_three_inputs(tiny_run_id):
+    source = source_from_run(tiny_run_id)
+    cfg = ClassifyConfig(models=("logreg", "knn"), cv_folds=3, search_folds=3, permutation_repeats=1)
+    report = run_classifiers(source, cfg=cfg)
+    assert report.results_dir == source.path / "classifiers"
+    assert sorted(zip(report.summary["input"], report.summary["model"])) == sorted(
+        (i, m) for i in ("features", "embeddings", "both") for m in ("logreg", "knn"))
+    assert (report.summary["n_test"] == 3).all()  # one of each style's four tracks
+    best = best_per_input(report.summary)
+    assert sorted(best["input"]) == ["both", "embeddings", "features"]
+    n_features = source.features.shape[1]
+    assert report.summary.set_index(["input", "model"]).loc[("both", "knn"), "n_features"] == n_features + 128
+    assert len(classifier_summary(report.results_dir)) == 6
+
+
+def test_cli_classify(synthetic_csv, capsys):
+    import_feature_table(synthetic_csv, "synthetic_cli", label="genre", id_col="id")
+    assert main(["classify", "--features", "synthetic_cli", "--models", "logreg", "--permutation-repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "best model per input" in out and "logreg" in out
+    assert main(["classify", "--features", "synthetic_cli", "--input", "embeddings"]) == 2
+    assert "no embeddings input" in capsys.readouterr().err
+    assert main(["classify", "--features", "no_such_dataset"]) == 2
