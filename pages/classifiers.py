@@ -1,0 +1,149 @@
+"""Classifiers: how well genre is predicted from audio features, embeddings or both (results of core.classify)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.classify import (MODEL_NAMES, MODEL_SPECS, ClassifyConfig, best_per_input, classifier_summary,
+                           load_result, results_dir, row_normalised, run_classifiers, top_importances)
+from core.errors import TimbreError
+from core.feature_table import source_choices, source_for_key, source_stamp
+from pages._shared import active_run_id
+
+INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
+
+
+@st.cache_resource(show_spinner="Loading data...", max_entries=8)
+def cached_source(key: str, stamp: float):
+    return source_for_key(key)
+
+
+def pick_source():
+    """The active run or an imported feature table (the page stops when there is neither)."""
+    choices = source_choices(active_run_id())
+    if not choices:
+        st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "
+                "import a table with `python -m core import-features CSV --name NAME --label COL`.")
+        st.stop()
+    key = st.selectbox("Data", list(choices), format_func=choices.get, key="analysis_source")
+    return cached_source(key, source_stamp(key))
+
+
+def run_form(source, has_results: bool) -> None:
+    """Settings and the button that trains the classifiers, with a progress bar."""
+    with st.expander("Run the classifiers", expanded=not has_results):
+        with st.form("classify_form"):
+            inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
+                                    format_func=INPUT_NAMES.get, key="classify_inputs")
+            models = st.multiselect("Models", list(MODEL_NAMES), default=list(MODEL_NAMES),
+                                    format_func=lambda m: MODEL_SPECS[m].title, key="classify_models")
+            left, right = st.columns(2)
+            folds = left.number_input("CV folds", min_value=2, max_value=10, value=5,
+                                      help="Classes with fewer tracks than folds are left out (and named).",
+                                      key="classify_folds")
+            outliers = right.checkbox("Remove IQR outliers from the training part")
+            nested = right.checkbox("Nested CV (grid search inside every fold; about 6x slower)")
+            go = st.form_submit_button("Run classifiers", type="primary")
+        if go:
+            cfg = ClassifyConfig(input=tuple(inputs), models=tuple(models), cv_folds=int(folds),
+                                 search_folds=int(folds), outliers=outliers, nested_cv=nested)
+            bar = st.progress(0.0, text="starting...")
+            try:
+                report = run_classifiers(source, cfg=cfg, progress=lambda d, t, m: bar.progress(d / t, text=m))
+            except TimbreError as error:
+                st.error(str(error))
+                return
+            for note in report.warnings:
+                st.warning(note)
+            st.success(f"Trained {len(report.summary)} classifiers in {report.seconds / 60:.1f} min.")
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "input": summary["input"].map(INPUT_NAMES), "model": summary["title"],
+        "test accuracy": summary["test_accuracy"],
+        "CV accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary["cv_mean"], summary["cv_std"])],
+        "macro-F1": summary["macro_f1"], "balanced accuracy": summary["balanced_accuracy"],
+        "training (s)": summary["train_seconds"]})
+
+
+def confusion_chart(confusion: dict, normalised: bool):
+    classes, matrix = confusion["classes"], np.asarray(confusion["matrix"])
+    values = row_normalised(matrix) if normalised else matrix
+    fig = px.imshow(values, x=classes, y=classes, text_auto=".2f" if normalised else "d",
+                    color_continuous_scale="Blues", zmin=0, labels={"x": "predicted", "y": "true", "color": ""},
+                    aspect="auto")
+    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def importance_chart(table: pd.DataFrame, by: str, n: int):
+    top = top_importances(table, by=by, n=n).iloc[::-1]
+    error = top["permutation_std"] if by == "permutation_mean" else None
+    fig = px.bar(top, x=by, y="feature", orientation="h", error_x=error,
+                 labels={by: "accuracy drop when shuffled" if by == "permutation_mean" else "share of importance"})
+    fig.update_layout(height=max(300, 22 * len(top) + 80), margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def result_details(folder, row: pd.Series) -> None:
+    result = load_result(folder, row["input"], row["model"])
+    metrics = result["metrics"]
+    a, b, c, d = st.columns(4)
+    a.metric("Test accuracy", f"{metrics['test']['accuracy']:.3f}", help=f"{metrics['n_test']} test tracks")
+    b.metric("CV accuracy", f"{metrics['cv']['mean']:.3f} ± {metrics['cv']['std']:.3f}",
+             help=f"{metrics['cv']['folds']}-fold stratified" + (", nested" if metrics["cv"]["nested"] else ""))
+    c.metric("Macro-F1", f"{metrics['test']['macro_f1']:.3f}")
+    d.metric("Balanced accuracy", f"{metrics['test']['balanced_accuracy']:.3f}")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Confusion matrix (test split)")
+        mode = st.segmented_control("Values", ["counts", "row-normalised"], default="counts", key="confusion_mode")
+        st.plotly_chart(confusion_chart(result["confusion"], mode == "row-normalised"), key="confusion_chart")
+    with right:
+        st.subheader("Feature importances")
+        table = result["importances"]
+        kinds = {"permutation_mean": "permutation (test split)"}
+        if table["model_importance"].notna().any():
+            kinds["model_importance"] = "the model's own"
+        by = st.segmented_control("Kind", list(kinds), format_func=kinds.get, default="permutation_mean",
+                                  key="importance_kind") or "permutation_mean"
+        n = (st.slider("Features shown", 5, min(50, len(table)), min(20, len(table)), key="importance_n")
+             if len(table) > 5 else len(table))
+        st.plotly_chart(importance_chart(table, by, n), key="importance_chart")
+    with st.expander("Per-class precision / recall / F1, hyper-parameters"):
+        st.dataframe(pd.DataFrame(metrics["test"]["per_class"]), hide_index=True)
+        st.code(json.dumps({"best": metrics["best_params"], "grid": metrics["search"]["grid"],
+                            "why": metrics["search"]["why"]}, indent=1, default=str), language="json")
+        for note in metrics.get("warnings", []):
+            st.caption(note)
+
+
+st.title("Classifiers")
+st.caption("Genre from audio features, from the run's embeddings, or from both. Hyper-parameters are chosen by "
+           "grid search on the training part only; test figures come from the dataset's fixed test split.")
+source = pick_source()
+folder = results_dir(source)
+summary = classifier_summary(folder)
+run_form(source, has_results=not summary.empty)
+summary = classifier_summary(folder)
+if summary.empty:
+    st.info(f"No classifiers for {source.title} yet: choose inputs and models above and press **Run classifiers** "
+            "(a few minutes for 200 tracks), or run `python -m core classify` in a terminal.")
+    st.stop()
+
+st.dataframe(summary_table(summary), hide_index=True, key="summary_table",
+             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                            for c in ("test accuracy", "macro-F1", "balanced accuracy")})
+best = best_per_input(summary)
+st.caption("Best per input (by CV mean): " + "; ".join(
+    f"{INPUT_NAMES[r.input]}: {r.title} (test {r.test_accuracy:.3f}, CV {r.cv_mean:.3f} ± {r.cv_std:.3f})"
+    for r in best.itertuples()))
+labels = [f"{INPUT_NAMES[i]} · {t}" for i, t in zip(summary["input"], summary["title"])]
+chosen = st.selectbox("Classifier", range(len(summary)), format_func=labels.__getitem__, key="classifier_pick")
+result_details(folder, summary.iloc[chosen])

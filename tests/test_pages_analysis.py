@@ -1,0 +1,133 @@
+"""The Classifiers, Features and Clusters pages through Streamlit's AppTest, on the tiny run of the fixtures."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.feature_table import import_feature_table
+from core.runs import load_run
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+RUN_KEY = "active_run_id"
+
+
+def open_page(page: str, **state) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def decode(value):
+    """Plotly sends numpy arrays as ``{"dtype", "bdata"[, "shape"]}`` (base64); lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return array.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else array
+    return np.asarray(value)
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The page's plotly figures, in page order."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def text_of(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture
+def fresh_run(tiny_run_id):
+    """The tiny run without classifier or cluster results (other tests may have made some)."""
+    path = load_run(tiny_run_id).path
+    for sub in ("classifiers", "clusters"):
+        shutil.rmtree(path / sub, ignore_errors=True)
+    return tiny_run_id
+
+
+def test_classifiers_page_runs_the_classifiers_then_shows_them(fresh_run):
+    at = open_page("pages/classifiers.py", **{RUN_KEY: fresh_run})
+    assert "No classifiers" in text_of(at) and not at.get("plotly_chart")
+    at.multiselect(key="classify_models").set_value(["logreg", "knn"])
+    at.number_input(key="classify_folds").set_value(3)
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.success and "Trained 6 classifiers" in at.success[0].value
+
+    table = at.dataframe[0].value
+    assert len(table) == 6 and {"test accuracy", "CV accuracy", "macro-F1", "training (s)"} <= set(table.columns)
+    assert all("±" in v for v in table["CV accuracy"])
+    confusion, importance = charts(at)
+    assert confusion["data"][0]["type"] == "heatmap" and importance["data"][0]["type"] == "bar"
+    assert confusion["data"][0]["x"] == ["electronic", "piano", "strings"]
+    counts = decode(confusion["data"][0]["z"])
+    assert counts.shape == (3, 3) and counts.sum() == 3  # one test track per style
+
+    at.segmented_control(key="confusion_mode").set_value("row-normalised").run()
+    assert not at.exception
+    shares = decode(charts(at)[0]["data"][0]["z"])
+    assert np.allclose(shares.sum(axis=1), 1.0) and np.allclose(shares * counts.sum(axis=1, keepdims=True), counts)
+    at.selectbox(key="classifier_pick").set_value(5).run()
+    assert not at.exception and len(charts(at)) == 2
+
+
+def test_classifiers_page_offers_imported_tables(fresh_run, tmp_path, rng):
+    table = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30), "g": np.repeat(["x", "y", "z"], 10)})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    import_feature_table(tmp_path / "t.csv", "page_table", label="g")
+    at = open_page("pages/classifiers.py", **{RUN_KEY: fresh_run})
+    source = at.selectbox(key="analysis_source")
+    assert source.options == [f"run {fresh_run}", "imported table page_table"]
+    source.set_value("dataset:page_table").run()
+    assert not at.exception
+    assert at.multiselect(key="classify_inputs").value == ["features"]
+    at.multiselect(key="classify_models").set_value(["logreg"])
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.dataframe[0].value) == 1 and len(charts(at)) == 2
+
+
+def test_features_page_draws_correlations_violins_and_scatter(tiny_run_id):
+    at = open_page("pages/features.py", **{RUN_KEY: tiny_run_id})
+    heatmap, violin, scatter = charts(at)
+    assert heatmap["data"][0]["type"] == "heatmap"
+    assert {t["type"] for t in violin["data"]} == {"violin"} and len(violin["data"]) == 3  # one per style
+    assert {t["name"] for t in scatter["data"]} == {"electronic", "strings", "piano"}
+    at.selectbox(key="violin_feature").set_value("tempo_bpm").run()
+    at.selectbox(key="scatter_x").set_value("mfcc_2_mean").run()
+    at.multiselect(key="corr_groups").set_value(["chroma"]).run()
+    assert not at.exception
+    heatmap = charts(at)[0]
+    assert len(heatmap["data"][0]["x"]) == 24  # 12 chroma means + 12 spreads
+    assert charts(at)[2]["layout"]["xaxis"]["title"]["text"] == "mfcc_2_mean"
+
+
+def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
+    at = open_page("pages/clusters.py", **{RUN_KEY: fresh_run})
+    assert "No clusters" in text_of(at)
+    at.slider(key="cluster_k_range").set_value((2, 5))
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    curves, mix, profile, cluster_map = charts(at)
+    assert [t["name"] for t in curves["data"]] == ["inertia", "silhouette"]
+    assert decode(curves["data"][1]["x"]).tolist() == [2, 3, 4, 5]
+    assert {t["type"] for t in mix["data"]} == {"bar"} and profile["data"][0]["type"] == "heatmap"
+    n_clusters = len(cluster_map["data"])
+    assert [t["name"] for t in cluster_map["data"]] == [f"cluster {i + 1}" for i in range(n_clusters)]
+    assert sum(len(decode(t["x"])) for t in cluster_map["data"]) == 12
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["k (best silhouette)"] == str(n_clusters)
+    chooser = at.segmented_control(key="cluster_input")
+    assert chooser.options == ["audio features", "embeddings", "features + embeddings"]
+    chooser.set_value("embeddings").run()
+    assert not at.exception and len(charts(at)) == 4
