@@ -97,7 +97,8 @@ def link_trace(origin: Sequence[float], targets: np.ndarray, *, colour: str, nam
 
 
 def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: Sequence[int], *,
-                 kind: str, name: str, own_row: int | None = None) -> list[go.Scattergl]:
+                 kind: str, name: str, own_row: int | None = None,
+                 colours: Mapping[str, str] | None = None) -> list[go.Scattergl]:
     """Lines from a focus point to its neighbours, rings on the neighbours and a marker on the focus.
 
     Parameters
@@ -114,15 +115,19 @@ def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: 
         Hover text of the focus marker.
     own_row : int or None
         The focus track's own row, left out of the links (a track is its own nearest neighbour).
+    colours : mapping or None
+        Label colours: neighbours are filled with their label's colour (None: :func:`label_colours`).
     """
     colour = FOCUS_COLOUR if kind == "track" else QUERY_COLOUR
     near = points.loc[[int(r) for r in neighbour_rows if r != own_row]]
+    colours = colours or label_colours(points["label"])
     traces = [link_trace(origin, near[["x", "y"]].to_numpy(), colour=colour, name="links")]
     traces.append(go.Scattergl(
         x=near["x"].to_numpy(), y=near["y"].to_numpy(), mode="markers", name="neighbours",
         customdata=near["row"].to_numpy(), hovertext=near["hover"].to_numpy(),
         hovertemplate="%{hovertext}<extra>neighbour</extra>",
-        marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": colour}}))
+        marker={"size": 12, "color": [colours[lab] for lab in near["label"]], "opacity": 1.0,
+                "line": {"width": 2, "color": colour}}))
     traces.append(go.Scattergl(
         x=[origin[0]], y=[origin[1]], mode="markers", name="query" if kind == "query" else "selected",
         hovertext=[name], hovertemplate="<b>%{hovertext}</b><extra></extra>",
@@ -167,7 +172,8 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
     fig = go.Figure(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
     if focus is not None:
         fig.add_traces(focus_traces(points.set_index("row", drop=False), focus["origin"], focus["rows"],
-                                    kind=focus["kind"], name=focus["name"], own_row=focus.get("own_row")))
+                                    kind=focus["kind"], name=focus["name"], own_row=focus.get("own_row"),
+                                    colours=colours))
     title = METHOD_NAMES.get(method, method)
     fig.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="pan", hovermode="closest",

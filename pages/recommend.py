@@ -16,6 +16,9 @@ from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
 from pages._shared import cached_points, cached_run, neighbour_list, projection_picker, require_run
 
 MIC_KEY = "mic"
+# Music, not a phone call: the browser's voice processing would gate, pump and filter it.
+MIC_CONSTRAINTS = {"audio": {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False},
+                   "video": False}
 RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it has been analysed
 RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": str}
 
@@ -108,7 +111,7 @@ def record_section(run, k: int, method: str) -> None:
                 f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
                 "then press **Stop**.")
     context = webrtc_streamer(key=MIC_KEY, mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
-                              media_stream_constraints={"audio": True, "video": False},
+                              media_stream_constraints=MIC_CONSTRAINTS,
                               audio_receiver_size=1024, on_change=start_recording,
                               translations={"start": "Start recording", "stop": "Stop"})
     status, meter, output = st.empty(), st.empty(), st.container()

@@ -80,6 +80,8 @@ def test_a_selected_track_is_linked_to_its_neighbours_but_not_to_itself():
     fig = map_figure(points, method="pca", focus=focus)
     drawn = {t.name: t for t in fig.data}
     assert drawn["neighbours"].customdata.tolist() == [0, 5]
+    colours = label_colours(points["label"])
+    assert list(drawn["neighbours"].marker.color) == [colours["rock"], colours["jazz"]]  # filled by label
     links_x = np.asarray(drawn["links"].x, dtype=float)
     assert links_x.tolist()[:2] == [2.0, 0.0] and np.isnan(links_x).sum() == 2
     assert drawn["selected"].marker.symbol == "star" and drawn["selected"].x == (2.0,)

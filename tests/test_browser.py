@@ -1,0 +1,261 @@
+"""The app in a real browser: ``streamlit run app.py`` on a free local port, driven by headless Chromium.
+
+Runs, Map (click a point) and Recommend (upload a file; record through Chromium's fake microphone playing a
+WAV made here) are exercised the way a researcher would, and a screenshot of each step is saved under
+``test-output/screenshots/``. Chromium is the Debian package (``scripts/install_browser.sh``); Playwright's
+own browser download is not used. Where ``CI`` is set a missing browser fails the test, elsewhere it skips.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# closed network, running as root: no sandbox, no GPU, nothing that phones home
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
+SERVER_START_S = 60
+STEP_MS = 60_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with ``reason`` locally; fail in CI, where the browser test must run."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: the browser test must run; see scripts/install_browser.sh)")
+    print(f"\nskipping the browser test: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {SERVER_START_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run_id):
+    """``streamlit run app.py`` on a free port of 127.0.0.1 over the tests' artifacts; stopped afterwards."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = SHOTS.parent / "streamlit-server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
+    try:
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
+    """What the fake microphone plays: a library piano track, 48 kHz 16-bit mono (as a real mic delivers)."""
+    import soxr
+
+    from core.runs import load_run
+
+    tracks = load_run(tiny_run_id).tracks
+    y, sr = sf.read(tracks.loc[tracks["label"] == "piano", "path"].iloc[0], dtype="float32")
+    y48 = soxr.resample(y, sr, 48_000)
+    path = tmp_path_factory.mktemp("mic") / "fake-mic.wav"
+    sf.write(path, 0.8 * y48 / np.abs(y48).max(), 48_000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser_context(mic_wav, tmp_path_factory):
+    """Headless Chromium with a new empty profile, microphone allowed and fed from :func:`mic_wav`."""
+    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright Python package is not installed")
+    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-audio-capture={mic_wav}"]
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
+            args=args, viewport={"width": 1400, "height": 1700}, permissions=["microphone"])
+        context.set_default_timeout(STEP_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    page.close()
+    print("page errors:", errors)
+
+
+def settle(page, text: str | None = None) -> None:
+    """Wait for ``text`` (when given), then until the script has finished and the page is drawn."""
+    if text:
+        page.get_by_text(text).first.wait_for()
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0", timeout=STEP_MS)
+    page.wait_for_timeout(800)
+
+
+def no_exception_shown(page) -> None:
+    shown = page.locator('[data-testid="stException"]')
+    assert shown.count() == 0, shown.first.inner_text()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_sidebar_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.locator("h1", has_text=title).wait_for()
+    settle(page)
+
+
+POINT_JS = """([chart, curve, index]) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[chart];
+  const layout = gd._fullLayout, trace = gd._fullData[curve], box = gd.getBoundingClientRect();
+  return [box.left + layout._size.l + layout.xaxis.d2p(trace.x[index]),
+          box.top + layout._size.t + layout.yaxis.d2p(trace.y[index]), trace.name];
+}"""
+
+
+def ranked_items(page) -> list[str]:
+    texts = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+    return [t for t in texts if re.match(r"^\d+\. .+ · cosine ", t)]
+
+
+def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
+    page.goto(server)
+    settle(page, "Active run")
+    no_exception_shown(page)
+    # pick the run
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=tiny_run_id).click()
+    settle(page)
+    assert page.get_by_text(f"Active run: {tiny_run_id}").is_visible()
+    shot(page, "1-runs")
+
+    open_sidebar_page(page, "Map")
+    page.locator(".js-plotly-plot").first.wait_for()
+    no_exception_shown(page)
+    assert page.get_by_text(tiny_run_id).first.is_visible()
+    shot(page, "2-map")
+    # click the first point of the first label's trace: it becomes the selected track
+    x, y, label = page.evaluate(POINT_JS, [0, 0, 0])
+    page.mouse.click(x, y)
+    settle(page, "nearest neighbours")
+    items = ranked_items(page)
+    assert len(items) == 6 and "this track" in items[0] and f"· {label} ·" in items[0]
+    assert page.locator('[data-testid="stAudio"]').count() == 6
+    traces = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    assert {"selected", "neighbours", "links"} <= set(traces)
+    shot(page, "3-map-selected")
+    page.locator('[data-testid="stButtonGroup"]').first.get_by_text("t-SNE", exact=True).click()
+    settle(page)
+    no_exception_shown(page)
+    shot(page, "4-map-tsne")
+
+    open_sidebar_page(page, "Recommend")
+    from core.runs import load_run
+
+    query = Path(load_run(tiny_run_id).tracks["path"].iloc[0])
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(query))
+    settle(page, "Top 5 most similar tracks")
+    no_exception_shown(page)
+    items = ranked_items(page)
+    assert len(items) == 5 and items[0].startswith(f"1. {query.stem} ")
+    assert "query" in page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    shot(page, "5-recommend-upload")
+
+    # a file that is not audio: a plain error, and the page keeps working
+    bad = SHOTS.parent / "not-audio.wav"
+    bad.write_text("this is not audio")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    settle(page, "not a readable audio file")
+    no_exception_shown(page)
+    shot(page, "6-recommend-bad-upload")
+
+
+def recorded_seconds(page) -> float:
+    text = " ".join(page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
+    found = re.search(r"Recording\s+([\d.]+) s", text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_microphone_recording_in_a_real_browser(server, page):
+    page.goto(f"{server}/recommend")
+    settle(page, "How many similar tracks")
+    page.get_by_role("tab", name="Record from the microphone").click()
+    recorder = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
+    recorder.get_by_role("button", name="Start recording").click()
+    deadline = time.monotonic() + 45
+    while recorded_seconds(page) < 5.0:
+        assert time.monotonic() < deadline, "no audio arrived from the fake microphone"
+        page.wait_for_timeout(250)
+    meter = page.locator('[data-testid="stProgress"]').first.inner_text()
+    level = float(re.search(r"input level (-?\d+) dBFS", meter).group(1))
+    assert -40 < level < 0, meter
+    shot(page, "7-recommend-recording")
+    recorder.get_by_role("button", name="Stop").click()
+    settle(page, "Top 5 most similar tracks")
+    no_exception_shown(page)
+    text = " ".join(page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
+    seconds = float(re.search(r"your recording \(([\d.]+) s\)", text).group(1))
+    assert seconds >= 5.0
+    items = ranked_items(page)
+    assert len(items) == 5
+    assert "piano" in items[0]  # the fake microphone plays a piano track of the library
+    assert "query" in page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    shot(page, "8-recommend-microphone")
