@@ -7,6 +7,7 @@ st.navigation({
         st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", default=True),
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/recommend.py", title="Recommend", icon=":material/mic:"),
+        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare:"),
     ],
     "Analysis": [
         st.Page("pages/classifiers.py", title="Classifiers", icon=":material/model_training:"),

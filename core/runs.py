@@ -162,3 +162,25 @@ def run_summary(run_id: str) -> dict:
 def runs_table() -> pd.DataFrame:
     """:func:`run_summary` of every complete run, newest first."""
     return pd.DataFrame([run_summary(r) for r in list_runs()])
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, inner, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else value
+
+
+def config_differences(run_ids: list[str]) -> pd.DataFrame:
+    """Settings that differ between runs: one row per setting (``train.lr``, ``mel_params.n_mels``, ...),
+    one column per run. Identifiers, dates and paths are left out: they always differ."""
+    flat = {}
+    for run_id in run_ids:
+        row: dict = {}
+        _flatten("", {k: v for k, v in load_run(run_id).config.items()
+                      if k not in ("run_id", "created", "dataset_path")}, row)
+        flat[run_id] = row
+    table = pd.DataFrame(flat)
+    differs = table.astype(str).nunique(axis=1) > 1
+    return table[differs].rename_axis("setting")

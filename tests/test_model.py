@@ -55,3 +55,14 @@ def test_save_and_load_with_weights_only(tmp_path):
     x = torch.randn(3, 32, 64)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), loaded(x), atol=1e-6)
+
+
+def test_pooling_modes():
+    import pytest
+
+    x = torch.randn(2, 32, 64)
+    assert Encoder(n_mels=32, widths=(4, 8), pooling="global").eval()(x).shape == (2, 128)
+    time_pooled = Encoder(n_mels=32, widths=(4, 8), pooling="time").eval()
+    assert time_pooled.features(x).shape == (2, 8 * 8)  # 8 channels x (32 / 2**2) bands
+    with pytest.raises(ValueError, match="pooling"):
+        Encoder(pooling="max")

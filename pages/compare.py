@@ -1,0 +1,62 @@
+"""Compare: runs side by side (evaluation, the settings that differ, loss curves and maps)."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.maps import map_figure
+from core.runs import config_differences, list_runs, run_summary
+from pages._shared import active_run_id, cached_points, cached_run, projection_picker
+
+SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5"}
+
+
+@st.cache_data(show_spinner=False)
+def cached_differences(run_ids: tuple[str, ...]):
+    return config_differences(list(run_ids))
+
+
+def loss_figure(run_ids: list[str]) -> go.Figure:
+    fig = go.Figure()
+    for run_id in run_ids:
+        losses = cached_run(run_id).metrics.get("loss") or []
+        fig.add_scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines", name=run_id)
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Training loss",
+                      xaxis_title="epoch", yaxis_title="contrastive loss", legend={"orientation": "h"})
+    return fig
+
+
+st.title("Compare runs")
+runs = list_runs()
+if len(runs) < 2:
+    st.info("Comparing needs at least two runs. Train another (`python -m core train --dataset NAME ...`) "
+            "or build another demo run on the Runs page.")
+    st.stop()
+current = active_run_id()
+default = [current] + [r for r in runs if r != current][:1]
+chosen = st.multiselect("Runs", runs, default=default, max_selections=4, key="compare_runs")
+if len(chosen) < 2:
+    st.warning("Choose at least two runs.")
+    st.stop()
+
+summary = [run_summary(r) for r in chosen]
+st.dataframe([{"run": s["run_id"], "dataset": s["dataset"], "tracks": s["tracks"], "epochs": s["epochs"],
+               "train (min)": s["train_minutes"], **{name: s[key] for key, name in SCORES.items()}}
+              for s in summary], hide_index=True, width="stretch")
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(loss_figure(chosen), width="stretch")
+with right:
+    st.markdown("**Settings that differ**")
+    diff = cached_differences(tuple(chosen))
+    if diff.empty:
+        st.caption("The runs have identical settings (they differ only in their data or seed-free randomness).")
+    else:
+        st.dataframe(diff.astype(str), width="stretch")
+
+method = projection_picker("compare_projection")
+for column, run_id in zip(st.columns(len(chosen)), chosen):
+    with column:
+        st.caption(f"`{run_id}`")
+        st.plotly_chart(map_figure(cached_points(run_id, method), method=method, height=420),
+                        width="stretch", key=f"compare_map_{run_id}")
