@@ -387,8 +387,9 @@ def cross_validated_accuracy(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg:
     return np.array(scores)
 
 
-def test_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> tuple[dict, np.ndarray]:
-    """Accuracy, balanced accuracy, macro-F1 and per-class P/R/F1, and the confusion matrix [shape=(k, k)]."""
+def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> tuple[dict, np.ndarray]:
+    """Accuracy, balanced accuracy, macro-F1 (over the classes present in ``y_true``), per-class P/R/F1, and the
+    confusion matrix [shape=(k, k)] (rows: true class, columns: predicted)."""
     from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
                                  precision_recall_fscore_support)
 
@@ -603,7 +604,7 @@ def fit_and_evaluate(spec: ModelSpec, data: Prepared, cfg: ClassifyConfig, folde
     pipeline, best = search.pipeline, search.best_params
     train_seconds = time.perf_counter() - started
     predicted = predict_classes(pipeline, data.x[test])
-    metrics, confusion = test_metrics(data.y[test], predicted, data.classes)
+    metrics, confusion = score_predictions(data.y[test], predicted, data.classes)
     step("cross-validation")
     started = time.perf_counter()
     cv = cross_validated_accuracy(spec, data.x, data.y, cfg, best)

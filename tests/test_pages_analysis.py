@@ -87,7 +87,7 @@ def test_classifiers_page_offers_imported_tables(fresh_run, tmp_path, rng):
     import_feature_table(tmp_path / "t.csv", "page_table", label="g")
     at = open_page("pages/classifiers.py", **{RUN_KEY: fresh_run})
     source = at.selectbox(key="analysis_source")
-    assert source.options == [f"run {fresh_run}", "imported table page_table"]
+    assert source.options[0] == f"run {fresh_run}" and "imported table page_table" in source.options
     source.set_value("dataset:page_table").run()
     assert not at.exception
     assert at.multiselect(key="classify_inputs").value == ["features"]
