@@ -21,7 +21,8 @@ METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED = "unlabelled"
 UNLABELLED_COLOUR = "#a3a3a3"
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Alphabet
-QUERY_COLOUR = "#d62728"
+# The focus (a selected track or a query) and its links are near-black: no label colour is (label colours
+# include reds, so a red query would vanish among red neighbours).
 FOCUS_COLOUR = "#111111"
 
 
@@ -99,7 +100,7 @@ def link_trace(origin: Sequence[float], targets: np.ndarray, *, colour: str, nam
 def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: Sequence[int], *,
                  kind: str, name: str, own_row: int | None = None,
                  colours: Mapping[str, str] | None = None) -> list[go.Scattergl]:
-    """Lines from a focus point to its neighbours, rings on the neighbours and a marker on the focus.
+    """Lines from a focus point to its neighbours, outlined neighbours and a large marker on the focus.
 
     Parameters
     ----------
@@ -110,7 +111,7 @@ def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: 
     neighbour_rows : sequence of int [shape=(k,)]
         Library rows to link.
     kind : {"track", "query"}
-        A selected library track (black star) or an outside query (red diamond).
+        A selected library track (star) or an outside query (diamond).
     name : str
         Hover text of the focus marker.
     own_row : int or None
@@ -118,20 +119,19 @@ def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: 
     colours : mapping or None
         Label colours: neighbours are filled with their label's colour (None: :func:`label_colours`).
     """
-    colour = FOCUS_COLOUR if kind == "track" else QUERY_COLOUR
     near = points.loc[[int(r) for r in neighbour_rows if r != own_row]]
     colours = colours or label_colours(points["label"])
-    traces = [link_trace(origin, near[["x", "y"]].to_numpy(), colour=colour, name="links")]
+    traces = [link_trace(origin, near[["x", "y"]].to_numpy(), colour=FOCUS_COLOUR, name="links")]
     traces.append(go.Scattergl(
         x=near["x"].to_numpy(), y=near["y"].to_numpy(), mode="markers", name="neighbours",
         customdata=near["row"].to_numpy(), hovertext=near["hover"].to_numpy(),
         hovertemplate="%{hovertext}<extra>neighbour</extra>",
         marker={"size": 12, "color": [colours[lab] for lab in near["label"]], "opacity": 1.0,
-                "line": {"width": 2, "color": colour}}))
+                "line": {"width": 2, "color": FOCUS_COLOUR}}))
     traces.append(go.Scattergl(
         x=[origin[0]], y=[origin[1]], mode="markers", name="query" if kind == "query" else "selected",
         hovertext=[name], hovertemplate="<b>%{hovertext}</b><extra></extra>",
-        marker={"size": 18, "color": colour, "symbol": "star" if kind == "track" else "diamond",
+        marker={"size": 18, "color": FOCUS_COLOUR, "symbol": "star" if kind == "track" else "diamond",
                 "line": {"width": 1.5, "color": "white"}}))
     return traces
 

@@ -47,7 +47,7 @@ def show_result(run, result: Recommendation, *, method: str, name: str, key: str
         focus = query_focus(result.positions, method, result.neighbours, name=name)
         st.plotly_chart(map_figure(cached_points(run.run_id, method), method=method, focus=focus, height=520),
                         key=key, width="stretch", config={"scrollZoom": True, "displaylogo": False})
-        st.caption("The query (red diamond) placed on the run's map, with lines to its neighbours.")
+        st.caption("The query (black diamond) placed on the run's map, with lines to its neighbours.")
 
 
 def upload_section(run, k: int, method: str) -> None:

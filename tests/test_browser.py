@@ -68,7 +68,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_run_id):
+def playwright_api():
+    """Playwright's sync API, once Chromium and the Python package are known to be there."""
+    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright Python package is not installed")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def server(playwright_api, tiny_run_id):
     """``streamlit run app.py`` on a free port of 127.0.0.1 over the tests' artifacts; stopped afterwards."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -108,16 +119,11 @@ def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser_context(mic_wav, tmp_path_factory):
+def browser_context(playwright_api, mic_wav, tmp_path_factory):
     """Headless Chromium with a new empty profile, microphone allowed and fed from :func:`mic_wav`."""
-    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "the playwright Python package is not installed")
     args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic_wav}"]
-    with sync_playwright() as p:
+    with playwright_api() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
             args=args, viewport={"width": 1400, "height": 1700}, permissions=["microphone"])
