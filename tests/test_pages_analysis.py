@@ -131,3 +131,10 @@ def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
     assert chooser.options == ["audio features", "embeddings", "features + embeddings"]
     chooser.set_value("embeddings").run()
     assert not at.exception and len(charts(at)) == 4
+
+
+@pytest.mark.parametrize("page", ["pages/classifiers.py", "pages/features.py", "pages/clusters.py"])
+def test_pages_explain_what_to_do_without_any_data(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    at = open_page(page)
+    assert "no run and no imported feature table" in text_of(at) and not at.get("plotly_chart")
