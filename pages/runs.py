@@ -42,7 +42,7 @@ def build_demo_with_progress() -> None:
 def no_runs() -> None:
     st.info(f"There is no run yet (looked in `{runs_dir()}`).\n\n"
             "Build the demo run: 72 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
-            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes about a minute. "
+            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes about a minute on an idle machine. "
             "To use your own music, see the README (`python -m core ingest` and `python -m core train`).")
     if st.button("Build the demo run", type="primary", icon=":material/play_arrow:"):
         build_demo_with_progress()
@@ -56,21 +56,24 @@ def runs_frame(run_ids: list[str]) -> pd.DataFrame:
 
 
 def runs_table(frame: pd.DataFrame) -> None:
-    score = {"format": "%.3f", "min_value": 0.0, "max_value": 1.0}
+    score = {"format": "%.3f", "width": "small"}
     order = ["active", "run_id", "dataset", "created", "tracks", "labelled", "knn5_acc", "mfcc_knn5_acc", "p_at_5",
              "mfcc_p_at_5", "epochs", "chunk_seconds", "train_minutes", "final_loss", "size_mb"]
     st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
         "active": st.column_config.CheckboxColumn("active", width="small"),
         "run_id": st.column_config.TextColumn("run", width="medium"),
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "tracks": st.column_config.NumberColumn("tracks", width="small"),
+        "labelled": st.column_config.NumberColumn("labelled", width="small"),
+        "epochs": st.column_config.NumberColumn("epochs", width="small"),
         "size_mb": st.column_config.NumberColumn("size (MB)", format="%.1f"),
         "chunk_seconds": st.column_config.NumberColumn("chunk (s)", format="%.1f"),
         "train_minutes": st.column_config.NumberColumn("train (min)", format="%.1f"),
         "final_loss": st.column_config.NumberColumn("final loss", format="%.3f"),
-        "knn5_acc": st.column_config.ProgressColumn("5-NN acc", **score),
-        "mfcc_knn5_acc": st.column_config.ProgressColumn("MFCC 5-NN acc", **score),
-        "p_at_5": st.column_config.ProgressColumn("P@5", **score),
-        "mfcc_p_at_5": st.column_config.ProgressColumn("MFCC P@5", **score),
+        "knn5_acc": st.column_config.NumberColumn("5-NN acc", help="learned embedding", **score),
+        "mfcc_knn5_acc": st.column_config.NumberColumn("MFCC 5-NN", help="MFCC baseline", **score),
+        "p_at_5": st.column_config.NumberColumn("P@5", help="learned embedding", **score),
+        "mfcc_p_at_5": st.column_config.NumberColumn("MFCC P@5", help="MFCC baseline", **score),
     })
 
 
@@ -78,9 +81,13 @@ def metric_pair(column, title: str, learned, baseline) -> None:
     if learned is None:
         column.metric(title, "n/a", help="No labels: the k-NN evaluation was skipped.")
         return
-    delta = None if baseline is None else f"{learned - baseline:+.3f} vs MFCC"
-    column.metric(title, f"{learned:.3f}", delta=delta, delta_color="normal",
-                  help=None if baseline is None else f"MFCC baseline: {baseline:.3f}")
+    if baseline is None:
+        column.metric(title, f"{learned:.3f}")
+        return
+    gain = round(learned - baseline, 3)
+    column.metric(title, f"{learned:.3f}", delta=f"{gain:+.3f} vs MFCC" if gain else "same as MFCC",
+                  delta_color="normal" if gain else "off", delta_arrow="auto" if gain else "off",
+                  help=f"MFCC baseline: {baseline:.3f}")
 
 
 def loss_curve(losses: list[float]) -> None:
