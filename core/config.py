@@ -19,7 +19,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, *, skip: tuple[str,
         flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        help_text = f"{_field_help(field)} (default: {default})"
+        help_text = f"{_field_help(field)} (default: {default})".replace("%", "%%")  # argparse formats help with %
         if kind is bool:
             parser.add_argument(flag, dest=field.name, default=default,
                                 action=argparse.BooleanOptionalAction, help=help_text)

@@ -42,6 +42,18 @@ def test_errors_are_one_clear_line_and_exit_code_2(tmp_path, capsys):
     assert main(["train", "--dataset", "missing"]) == 2
 
 
+def test_help_of_every_subcommand_renders(capsys):
+    import pytest
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name in commands:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([name, "--help"])
+        assert done.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "ingest" in out.stdout and "recommend" in out.stdout
