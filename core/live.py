@@ -20,6 +20,8 @@ from .errors import AudioDecodeError
 
 RECORDING_NAME = "microphone recording"
 MAX_RECORD_SECONDS = 30.0
+# Without any audio for this long, a recording loop gives up (the stream never connected, or it stalled).
+IDLE_LIMIT_SECONDS = 10.0
 # The level meter shows this range; quieter input reads as the floor.
 METER_FLOOR_DBFS = -60.0
 SILENT_DBFS = -120.0
@@ -124,21 +126,22 @@ class MicRecording:
                 break
         return dbfs(np.concatenate(recent[::-1])) if recent else SILENT_DBFS
 
-    def audio(self) -> np.ndarray:
-        """Everything collected, mono float32 at :attr:`sr`, np.ndarray [shape=(n,)]."""
+    def audio(self, sr: int | None = None) -> np.ndarray:
+        """Everything collected, mono float32 at ``sr`` (default :attr:`sr`), np.ndarray [shape=(n,)]."""
+        sr = sr or self.sr
         if not self._chunks:
             return np.zeros(0, np.float32)
         pieces, run, run_rate = [], [], self._chunks[0][1]
         for mono, rate in self._chunks:  # resample runs of equal rate in one go (no seams between frames)
             if rate != run_rate:
-                pieces.append(to_mono_resampled(np.concatenate(run), sr_in=run_rate, sr=self.sr))
+                pieces.append(to_mono_resampled(np.concatenate(run), sr_in=run_rate, sr=sr))
                 run, run_rate = [], rate
             run.append(mono)
-        pieces.append(to_mono_resampled(np.concatenate(run), sr_in=run_rate, sr=self.sr))
+        pieces.append(to_mono_resampled(np.concatenate(run), sr_in=run_rate, sr=sr))
         return np.concatenate(pieces).astype(np.float32)
 
-    def finish(self, *, min_seconds: float) -> np.ndarray:
-        """The recording as a query signal (see :meth:`audio`).
+    def finish(self, *, min_seconds: float, sr: int | None = None) -> np.ndarray:
+        """The recording as a query signal at ``sr`` (default :attr:`sr`; see :meth:`audio`).
 
         Raises
         ------
@@ -148,7 +151,8 @@ class MicRecording:
         if self.n_frames == 0:
             raise AudioDecodeError(RECORDING_NAME, "no audio arrived from the microphone; allow microphone "
                                                    "access in the browser, press Start and let it run a few seconds")
-        return check_signal(self.audio(), name=RECORDING_NAME, sr=self.sr, min_seconds=min_seconds)
+        sr = sr or self.sr
+        return check_signal(self.audio(sr), name=RECORDING_NAME, sr=sr, min_seconds=min_seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +166,7 @@ class RecordingProgress:
 
 
 def pull_frames(recording: MicRecording, get_frames: Callable[[float], list], *, poll_seconds: float = 0.1,
-                update_seconds: float = 0.25, idle_limit: float = 10.0,
+                update_seconds: float = 0.25, idle_limit: float = IDLE_LIMIT_SECONDS,
                 clock: Callable[[], float] = time.monotonic) -> Iterator[RecordingProgress]:
     """Move frame batches into ``recording`` and report progress about every ``update_seconds``.
 

@@ -131,8 +131,9 @@ def focus_traces(points: pd.DataFrame, origin: Sequence[float], neighbour_rows: 
     traces.append(go.Scattergl(
         x=[origin[0]], y=[origin[1]], mode="markers", name="query" if kind == "query" else "selected",
         hovertext=[name], hovertemplate="<b>%{hovertext}</b><extra></extra>",
-        marker={"size": 18, "color": FOCUS_COLOUR, "symbol": "star" if kind == "track" else "diamond",
-                "line": {"width": 1.5, "color": "white"}}))
+        # open symbols: in a tight cluster the neighbours stay visible through the focus marker
+        marker={"size": 20, "color": FOCUS_COLOUR, "symbol": "star-open" if kind == "track" else "diamond-open",
+                "line": {"width": 3, "color": FOCUS_COLOUR}}))
     return traces
 
 

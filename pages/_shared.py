@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.maps import METHOD_NAMES, map_points
+from core.maps import METHOD_NAMES, map_points, track_names
 from core.query import similar_tracks
 from core.runs import Run, list_runs, load_run
 
@@ -98,8 +98,6 @@ def play(path) -> None:
 
 def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> None:
     """Ranked tracks with cosine score, label and a player each (``skip_row`` gets no player: it is the query)."""
-    from core.maps import track_names
-
     names = track_names(neighbours)
     for (_, item), name in zip(neighbours.iterrows(), names):
         label = item["label"] if isinstance(item["label"], str) else "unlabelled"

@@ -9,7 +9,7 @@ from streamlit import config
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import TimbreError
-from core.live import MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
 from core.maps import map_figure, query_focus
 from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
 from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
@@ -79,7 +79,8 @@ def start_recording() -> None:
 def analyse_recording(run, recording: MicRecording) -> None:
     """Turn the finished recording into the query (or a plain error) and forget the frames."""
     try:
-        st.session_state[RESULT_KEY] = {"audio": recording.finish(min_seconds=min_query_seconds(run))}
+        audio = recording.finish(min_seconds=min_query_seconds(run), sr=run.mel_params.sr)
+        st.session_state[RESULT_KEY] = {"audio": audio}
     except TimbreError as error:
         st.session_state[RESULT_KEY] = {"error": str(error)}
     st.session_state[RECORDING_KEY] = None
@@ -101,9 +102,9 @@ def record(context, recording: MicRecording, status, meter) -> None:
     for progress in pull_frames(recording, frames_from(context)):
         status.markdown(f":red[●] **Recording** {progress.seconds:4.1f} s of at most {recording.max_seconds:g} s")
         meter.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
-        if progress.idle_seconds >= 10:
-            status.warning("No audio has arrived for 10 s. Check that the browser may use the microphone, "
-                           "then press Stop and Start recording again.")
+        if progress.idle_seconds >= IDLE_LIMIT_SECONDS:
+            status.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
+                           "microphone, then press Stop and Start recording again.")
 
 
 def record_section(run, k: int, method: str) -> None:
@@ -120,9 +121,10 @@ def record_section(run, k: int, method: str) -> None:
         record(context, recording, status, meter)
     if recording is not None and (recording.is_full or not context.state.playing):
         analyse_recording(run, recording)
-        if context.state.playing:
-            status.info(f"Reached the {MAX_RECORD_SECONDS:g} s cap: press Stop to end the stream.")
     result = st.session_state.get(RESULT_KEY)
+    if context.state.playing and result is not None:  # still streaming, but the recording is done: the cap
+        meter.empty()
+        status.info(f"Reached the {MAX_RECORD_SECONDS:g} s cap: the recording is below. Press Stop to end the stream.")
     with output:
         if result is None:
             return

@@ -145,3 +145,9 @@ def test_pull_frames_gives_up_when_no_audio_arrives():
                                clock=lambda: clock[0]))
     assert reports[-1].idle_seconds >= 4.0 and not reports[-1].is_full
     assert rec.n_frames == 0
+
+
+def test_finish_can_deliver_another_rate():
+    rec = MicRecording()
+    rec.add_frames(make_frames(tone(440, 4.0, 48_000)))
+    assert rec.finish(min_seconds=3.0, sr=16_000).size == pytest.approx(4 * 16_000, abs=4)

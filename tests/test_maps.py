@@ -84,7 +84,7 @@ def test_a_selected_track_is_linked_to_its_neighbours_but_not_to_itself():
     assert list(drawn["neighbours"].marker.color) == [colours["rock"], colours["jazz"]]  # filled by label
     links_x = np.asarray(drawn["links"].x, dtype=float)
     assert links_x.tolist()[:2] == [2.0, 0.0] and np.isnan(links_x).sum() == 2
-    assert drawn["selected"].marker.symbol == "star" and drawn["selected"].x == (2.0,)
+    assert drawn["selected"].marker.symbol == "star-open" and drawn["selected"].x == (2.0,)
     assert drawn["jazz"].marker.opacity < 0.5  # the library fades behind the highlight
 
 
@@ -93,7 +93,7 @@ def test_a_query_is_a_diamond_at_its_placed_position():
     focus = query_focus({"tsne": np.array([1.5, -0.5], np.float32)}, "tsne", pd.DataFrame({"row": [1, 3]}),
                         name="clip.wav")
     drawn = {t.name: t for t in map_figure(points, method="tsne", focus=focus).data}
-    assert drawn["query"].x == (1.5,) and drawn["query"].marker.symbol == "diamond"
+    assert drawn["query"].x == (1.5,) and drawn["query"].marker.symbol == "diamond-open"
     assert drawn["query"].hovertext == ("clip.wav",)
     assert drawn["neighbours"].customdata.tolist() == [1, 3]
 

@@ -301,7 +301,7 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
     assert score > 0.99
     assert n_players(at) == 1 + 5  # the query, then 5 neighbours
     drawn = traces(chart_specs(at)[0])
-    assert drawn["query"]["marker"]["symbol"] == "diamond"
+    assert drawn["query"]["marker"]["symbol"] == "diamond-open"
     assert len(drawn["neighbours"]["customdata"]) == 5
 
 
