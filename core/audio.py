@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,13 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, max_seconds: float | None = 600.0
 
 
 def _short(error: Exception) -> str:
+    """The first line of a decoder's message, without errno numbers or the repr of the source object."""
     text = str(error).strip().splitlines()
-    return text[0][:160] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    line = re.sub(r"^\[Errno -?\d+\]\s*", "", text[0])
+    line = re.sub(r":\s*'<[^>]*>'$|:\s*'[^']*'$", "", line)  # ffmpeg appends the path or BytesIO repr
+    return line[:160]
 
 
 def audio_info(path) -> dict:

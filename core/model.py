@@ -183,6 +183,7 @@ def load_model(path) -> Encoder:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     args = dict(blob["model_args"])
     args["widths"] = tuple(args["widths"])
+    args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes
     model = Encoder(**args)
     model.load_state_dict(blob["state_dict"])
     return model.eval()

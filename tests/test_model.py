@@ -66,3 +66,11 @@ def test_pooling_modes():
     assert time_pooled.features(x).shape == (2, 8 * 8)  # 8 channels x (32 / 2**2) bands
     with pytest.raises(ValueError, match="pooling"):
         Encoder(pooling="max")
+
+
+def test_runs_saved_before_the_pooling_option_still_load(tmp_path):
+    old = Encoder(n_mels=32, widths=(4, 8), pooling="global")
+    blob = {"format": 1, "model_args": {"n_mels": 32, "widths": [4, 8], "embedding_dim": 128},
+            "state_dict": old.state_dict()}
+    torch.save(blob, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").model_args["pooling"] == "global"
