@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -56,7 +57,7 @@ def knn_evaluation(x: np.ndarray, labels, *, k: int = 5) -> dict | None:
     dict or None
         ``{"knn_accuracy", "precision_at_k", "k", "n_tracks", "n_classes"}``; None with fewer than two labels.
     """
-    labels = np.asarray([None if (v is None or v != v) else str(v) for v in labels], dtype=object)
+    labels = np.asarray([None if pd.isna(v) else str(v) for v in labels], dtype=object)
     keep = np.flatnonzero(labels != None)  # noqa: E711 (elementwise)
     classes = sorted(set(labels[keep]))
     if len(classes) < 2 or len(keep) <= k:

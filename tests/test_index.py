@@ -37,3 +37,10 @@ def test_projections_and_placement(rng):
     where = place(x[:2], library=x, coords=coords, arrays=arrays)
     assert np.allclose(where["pca"], coords[["pca_x", "pca_y"]].to_numpy()[:2], atol=1e-4)
     assert np.allclose(where["umap"][0], coords[["umap_x", "umap_y"]].to_numpy()[0], atol=0.1)
+
+
+def test_knn_evaluation_accepts_pandas_missing_labels(rng):
+    labels = pd.Series(["a", "b", None, "a", "b", "a", "b", "a"], dtype="string")  # None becomes pd.NA
+    result = knn_evaluation(rng.normal(size=(8, 4)), labels, k=3)
+    assert result["n_tracks"] == 7
+    assert knn_evaluation(rng.normal(size=(3, 4)), pd.Series([None] * 3, dtype="string")) is None

@@ -72,3 +72,19 @@ def test_summary_row(tiny_run_id):
     row = run_summary(tiny_run_id)
     assert row["dataset"] == "tiny" and row["tracks"] == 12 and row["labelled"] == 12
     assert row["size_mb"] > 0 and 0 <= row["knn5_acc"] <= 1 and 0 <= row["mfcc_knn5_acc"] <= 1
+
+
+def test_an_unlabelled_library_trains_and_skips_the_evaluation(tiny_library, tmp_path):
+    import shutil
+
+    from core.dataset import IngestConfig, ingest
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for wav in sorted(tiny_library.rglob("*.wav"))[::2]:
+        shutil.copy(wav, flat / wav.name)
+    ingest(flat, "tiny_unlabelled", config=IngestConfig(workers=1))
+    run = load_run(train_run("tiny_unlabelled", cfg=TrainConfig(epochs=1, batch_size=6, widths=(4, 8), embed_chunks=2)))
+    assert run.tracks["label"].isna().all()
+    assert run.metrics["knn_eval"] is None and run.metrics["baseline_mfcc_knn_eval"] is None
+    assert run_summary(run.run_id)["knn5_acc"] is None
