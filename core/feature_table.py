@@ -279,6 +279,10 @@ class Source:
     def title(self) -> str:
         return f"run {self.name}" if self.kind == "run" else f"dataset {self.name}"
 
+    @property
+    def n_labelled(self) -> int:
+        return int(self.tracks["label"].notna().sum())
+
     def available_inputs(self) -> list[str]:
         have = {"features": self.features is not None, "embeddings": self.embeddings is not None}
         have["both"] = have["features"] and have["embeddings"]

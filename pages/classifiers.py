@@ -128,6 +128,10 @@ st.title("Classifiers")
 st.caption("Genre from audio features, from the run's embeddings, or from both. Hyper-parameters are chosen by "
            "grid search on the training part only; test figures come from the dataset's fixed test split.")
 source = pick_source()
+if source.n_labelled == 0:
+    st.info(f"{source.title} has no labels, so there is nothing to classify. Label the library (sub-folders or a "
+            "manifest CSV with path,label) and ingest it again; the Clusters page works without labels.")
+    st.stop()
 folder = results_dir(source)
 summary = classifier_summary(folder)
 run_form(source, has_results=not summary.empty)

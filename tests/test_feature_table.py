@@ -114,7 +114,7 @@ def test_cli_import_features(tmp_path, rng, capsys):
 
 def test_sources_align_features_and_embeddings(tiny_run_id):
     source = source_from_run(tiny_run_id)
-    assert source.available_inputs() == ["features", "embeddings", "both"]
+    assert source.available_inputs() == ["features", "embeddings", "both"] and source.n_labelled == 12
     both = source.matrix("both")
     assert both.shape == (12, source.features.shape[1] + source.embeddings.shape[1])
     np.testing.assert_allclose(both.filter(like="emb_").to_numpy(), source.embeddings, rtol=1e-6)
