@@ -717,7 +717,11 @@ def run_classifiers(source: Source, *, cfg: ClassifyConfig = ClassifyConfig(), p
     ClassifyReport
         Where the results are, the summary table (best CV first) and every warning.
     """
-    with single_threaded():
+    from sklearn.exceptions import ConvergenceWarning
+
+    with single_threaded(), warnings.catch_warnings():
+        # an MLP with strong L2 may stop at max_iter; the grid search judges the result, the log need not
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return _run_classifiers(source, cfg, progress)
 
 

@@ -148,16 +148,19 @@ def cmd_classify(args) -> None:
     from .feature_table import load_source
 
     source = load_source(run=args.run, features=args.features)
+    cfg = dataclass_from_args(ClassifyConfig, args)
     bar = _Bar("classify", "step")
-    report = run_classifiers(source, cfg=dataclass_from_args(ClassifyConfig, args), progress=bar)
+    report = run_classifiers(source, cfg=cfg, progress=bar)
     bar.close()
     for note in report.warnings:
         print(f"warning: {note}")
     cols = ["input", "model", "test_accuracy", "balanced_accuracy", "macro_f1", "cv_mean", "cv_std", "train_seconds"]
+    summary = report.summary
+    this_job = summary[summary["input"].isin(cfg.input or source.available_inputs()) & summary["model"].isin(cfg.models)]
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
-        print(report.summary[cols].to_string(index=False))
-        print("\nbest model per input (chosen by CV mean, not by the test split):")
-        print(best_per_input(report.summary)[cols].to_string(index=False))
+        print(this_job[cols].to_string(index=False))
+        print("\nbest model per input (chosen by CV mean, not by the test split; all results in the folder):")
+        print(best_per_input(summary)[cols].to_string(index=False))
     print(f"results: {report.results_dir} ({report.seconds / 60:.1f} min)")
 
 
