@@ -614,7 +614,8 @@ def fit_and_evaluate(spec: ModelSpec, data: Prepared, cfg: ClassifyConfig, folde
     n_train = int(train.sum())
     row = {"input": data.input, "model": spec.name, "title": spec.title, "test_accuracy": metrics["accuracy"],
            "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
-           "cv_mean": float(cv.mean()), "cv_std": float(cv.std()), "train_seconds": round(train_seconds, 3),
+           "cv_mean": float(cv.mean()), "cv_std": float(cv.std()), "cv_nested": cfg.nested_cv,
+           "train_seconds": round(train_seconds, 3),
            "n_train": n_train, "n_test": int(test.sum()), "n_features": len(data.feature_names),
            "best_params": json.dumps(best, default=str)}
     record = {
@@ -642,7 +643,7 @@ def fit_and_evaluate(spec: ModelSpec, data: Prepared, cfg: ClassifyConfig, folde
 
 
 SUMMARY_COLUMNS = ("input", "model", "title", "test_accuracy", "balanced_accuracy", "macro_f1", "cv_mean", "cv_std",
-                   "train_seconds", "n_train", "n_test", "n_features", "best_params")
+                   "cv_nested", "train_seconds", "n_train", "n_test", "n_features", "best_params")
 
 
 def classifier_summary(folder: str | Path) -> pd.DataFrame:
@@ -650,6 +651,7 @@ def classifier_summary(folder: str | Path) -> pd.DataFrame:
     rows = []
     for metrics in sorted(Path(folder).glob("*__*/metrics.json")):
         record = json.loads(metrics.read_text())
+        record["cv_nested"] = record["cv"]["nested"]
         rows.append({k: (json.dumps(record[k]) if k == "best_params" else record.get(k)) for k in SUMMARY_COLUMNS})
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return table.sort_values(["cv_mean", "test_accuracy"], ascending=False, ignore_index=True)

@@ -66,7 +66,8 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "input": summary["input"].map(INPUT_NAMES), "model": summary["title"],
         "test accuracy": summary["test_accuracy"],
-        "CV accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary["cv_mean"], summary["cv_std"])],
+        "CV accuracy": [f"{m:.3f} ± {s:.3f}" + (" (nested)" if n else "")
+                        for m, s, n in zip(summary["cv_mean"], summary["cv_std"], summary["cv_nested"])],
         "macro-F1": summary["macro_f1"], "balanced accuracy": summary["balanced_accuracy"],
         "training (s)": summary["train_seconds"]})
 

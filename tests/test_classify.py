@@ -223,3 +223,17 @@ def test_cli_classify(synthetic_csv, capsys):
     assert main(["classify", "--features", "synthetic_cli", "--input", "embeddings"]) == 2
     assert "no embeddings input" in capsys.readouterr().err
     assert main(["classify", "--features", "no_such_dataset"]) == 2
+
+
+def test_nested_cv_repeats_the_search_inside_every_fold(synthetic_csv, monkeypatch):
+    import core.classify as classify
+
+    import_feature_table(synthetic_csv, "synthetic_nested", label="genre", id_col="id")
+    searches = []
+    real = classify.grid_search
+    monkeypatch.setattr(classify, "grid_search", lambda *a, **k: searches.append(len(a[2])) or real(*a, **k))
+    report = run_classifiers(load_source(features="synthetic_nested"),
+                             cfg=ClassifyConfig(models=("logreg",), nested_cv=True, permutation_repeats=1))
+    assert searches == [66] + [72] * 5  # the training part, then 4/5 of all 90 tracks per fold
+    row = report.summary.iloc[0]
+    assert bool(row["cv_nested"]) and row["cv_mean"] >= 0.9
