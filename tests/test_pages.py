@@ -166,7 +166,7 @@ def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeyp
 
 @pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
 def test_map_draws_the_precomputed_projection(tiny_run_id, method):
-    at = open_page("pages/map.py")
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
     at.button_group(key="map_projection").set_value(method).run()
     assert not at.exception
     run = load_run(tiny_run_id)
@@ -182,7 +182,7 @@ def test_map_draws_the_precomputed_projection(tiny_run_id, method):
 
 
 def test_selecting_a_track_plays_it_and_lists_its_neighbours_itself_first(tiny_run_id):
-    at = open_page("pages/map.py")
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
     assert "Click a point on the map" in at.info[0].value
     row = 5
     at.selectbox(key=f"map_pick_{tiny_run_id}").set_value(row).run()
@@ -209,7 +209,7 @@ def test_clicking_a_point_on_the_map_selects_that_track(tiny_run_id):
     """A plotly selection event (what the browser sends on a click) selects the track in its customdata."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
-    at = open_page("pages/map.py")
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
     chart = at.get("plotly_chart")[0]
     states = WidgetStates()
     states.CopyFrom(at._tree.get_widget_states())  # AppTest cannot click charts: send the event ourselves
@@ -226,7 +226,7 @@ def test_clicking_a_point_on_the_map_selects_that_track(tiny_run_id):
 
 
 def test_label_filter_hides_other_labels(tiny_run_id):
-    at = open_page("pages/map.py")
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
     at.multiselect(key=f"map_labels_{tiny_run_id}").set_value(["piano"]).run()
     names = [t["name"] for t in chart_specs(at)[0]["data"]]
     assert names == ["piano"]
@@ -236,7 +236,7 @@ def test_a_large_run_opens_quickly_once_cached(monkeypatch, big_run_id):
     """10,000 tracks: the Map page reruns in well under 2 s once the run and its points are cached."""
     artifacts, big_run_id = big_run_id
     monkeypatch.setenv("TIMBRE_ARTIFACTS", str(artifacts))
-    at = open_page("pages/map.py")
+    at = open_page("pages/map.py", active_run_id=big_run_id)
     start = time.perf_counter()
     at.run()
     plain = time.perf_counter() - start
@@ -280,7 +280,7 @@ def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
 
 
 def test_recommend_page_renders_both_ways_in(tiny_run_id):
-    at = open_page("pages/recommend.py")
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
     assert [t.label for t in at.tabs] == ["Upload a file", "Record from the microphone"]
     assert at.file_uploader[0].allowed_type == [".mp3", ".wav", ".ogg", ".flac", ".m4a"]
     recorders = at.get("component_instance")
@@ -292,7 +292,7 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
     run = load_run(tiny_run_id)
     path = Path(run.tracks["path"].iloc[4])
     y, sr = sf.read(path, dtype="float32")
-    at = open_page("pages/recommend.py")
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
     at.file_uploader[0].set_value((f"{path.stem}.{ext}", wav_bytes(y, sr, fmt), f"audio/{ext}")).run()
     assert not at.exception and not at.error
     items = ranked_items(at)
@@ -308,7 +308,7 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
 def test_k_changes_the_number_of_recommendations(tiny_run_id):
     run = load_run(tiny_run_id)
     y, sr = sf.read(run.tracks["path"].iloc[0], dtype="float32")
-    at = open_page("pages/recommend.py")
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
     at.slider(key="recommend_k").set_value(8)
     at.file_uploader[0].set_value(("q.wav", wav_bytes(y, sr), "audio/wav")).run()
     assert n_players(at) == 1 + 8
@@ -322,7 +322,7 @@ def test_k_changes_the_number_of_recommendations(tiny_run_id):
 def test_a_bad_upload_shows_an_error_and_the_app_keeps_working(tiny_run_id, name, content, message):
     if content is None:
         content = wav_bytes(0.3 * np.sin(np.linspace(0, 400, 22_050)).astype(np.float32))  # 1 s
-    at = open_page("pages/recommend.py")
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
     at.file_uploader[0].set_value((name, content, "audio/wav")).run()
     assert not at.exception
     assert name in at.error[0].value and message in at.error[0].value
@@ -336,7 +336,7 @@ def test_an_upload_over_the_size_limit_is_refused(tiny_run_id):
     y = (0.1 * np.random.default_rng(0).standard_normal(22_050 * 30)).astype(np.float32)
     data = wav_bytes(y)  # about 1.3 MB
     with patch_config_options({"server.maxUploadSize": 1}):  # the widget itself changes with the limit
-        at = open_page("pages/recommend.py")
+        at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
         at.file_uploader[0].set_value(("long.wav", data, "audio/wav")).run()
     assert not at.exception
     assert "too large" in at.error[0].value and "limit is 1 MB" in at.error[0].value
@@ -358,7 +358,7 @@ def test_a_finished_microphone_recording_gives_recommendations(tiny_run_id):
     run = load_run(tiny_run_id)
     path = Path(run.tracks["path"].iloc[8])
     y, sr = sf.read(path, dtype="float32")
-    at = open_page("pages/recommend.py", mic_recording=_recording(y[:5 * sr], sr))
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id, mic_recording=_recording(y[:5 * sr], sr))
     assert not at.exception and not at.error
     assert "your recording (5.0 s)" in markdown_text(at)
     items = ranked_items(at)
@@ -382,6 +382,6 @@ def test_an_unusable_recording_gives_a_plain_message(tiny_run_id, audio, message
         rec = _recording((0.3 * np.sin(np.arange(22_050) / 5)).astype(np.float32), 22_050)
     else:
         rec = _recording(audio, 22_050)
-    at = open_page("pages/recommend.py", mic_recording=rec)
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id, mic_recording=rec)
     assert not at.exception
     assert message in at.error[0].value and "microphone recording" in at.error[0].value
