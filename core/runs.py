@@ -135,7 +135,8 @@ def list_runs() -> list[str]:
         return []
     done = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
             and all((p / f).exists() for f in REQUIRED_FILES)]
-    return [p.name for p in sorted(done, key=lambda p: p.stat().st_mtime, reverse=True)]
+    # config.json is written once: results added to a run later (classifiers/) must not make it "newer"
+    return [p.name for p in sorted(done, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)]
 
 
 def folder_size_mb(path: Path) -> float:

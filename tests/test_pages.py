@@ -98,7 +98,7 @@ def two_runs(monkeypatch, tmp_path, tiny_run_id) -> tuple[str, str]:
     for age, name in enumerate((copy, tiny_run_id)):
         shutil.copytree(source, tmp_path / "runs" / name)
         stamp = time.time() - 60 * age
-        os.utime(tmp_path / "runs" / name, (stamp, stamp))
+        os.utime(tmp_path / "runs" / name / "config.json", (stamp, stamp))
     return tiny_run_id, copy
 
 

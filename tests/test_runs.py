@@ -88,3 +88,11 @@ def test_an_unlabelled_library_trains_and_skips_the_evaluation(tiny_library, tmp
     assert run.tracks["label"].isna().all()
     assert run.metrics["knn_eval"] is None and run.metrics["baseline_mfcc_knn_eval"] is None
     assert run_summary(run.run_id)["knn5_acc"] is None
+
+
+def test_results_added_to_a_run_do_not_reorder_the_runs(tiny_run_id):
+    order = list_runs()
+    oldest = order[-1]
+    (runs_dir() / oldest / "classifiers").mkdir(exist_ok=True)
+    (runs_dir() / oldest / "classifiers" / "x.json").write_text("{}")
+    assert list_runs() == order
