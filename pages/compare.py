@@ -21,8 +21,9 @@ def loss_figure(run_ids: list[str]) -> go.Figure:
     for run_id in run_ids:
         losses = cached_run(run_id).metrics.get("loss") or []
         fig.add_scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines", name=run_id)
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Training loss",
-                      xaxis_title="epoch", yaxis_title="contrastive loss", legend={"orientation": "h"})
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 60, "b": 10}, title="Training loss",
+                      xaxis_title="epoch", yaxis_title="contrastive loss",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0})
     return fig
 
 
@@ -52,7 +53,9 @@ with right:
     if diff.empty:
         st.caption("The runs have identical settings (they differ only in their data or seed-free randomness).")
     else:
-        st.dataframe(diff.astype(str), width="stretch")
+        # run ids start with the date and time; the rest (dataset-suffix) is enough to tell columns apart
+        short = {r: r.split("-", 2)[-1] if r.count("-") >= 2 else r for r in diff.columns}
+        st.dataframe(diff.astype(str).rename(columns=short), width="stretch")
 
 method = projection_picker("compare_projection")
 for column, run_id in zip(st.columns(len(chosen)), chosen):
