@@ -107,3 +107,28 @@ def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> 
             continue
         st.markdown(line)
         play(item["path"])
+
+
+# ---- analysis pages (Classifiers, Features, Clusters): a run or an imported feature table
+
+INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
+
+
+@st.cache_resource(show_spinner="Loading data...", max_entries=8)
+def cached_source(key: str, stamp: float):
+    from core.feature_table import source_for_key
+
+    return source_for_key(key)
+
+
+def pick_source():
+    """The active run or an imported feature table (the page stops when there is neither)."""
+    from core.feature_table import source_choices, source_stamp
+
+    choices = source_choices(active_run_id())
+    if not choices:
+        st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "
+                "import a table with `python -m core import-features CSV --name NAME --label COL`.")
+        st.stop()
+    key = st.selectbox("Data", list(choices), format_func=choices.get, key="analysis_source")
+    return cached_source(key, source_stamp(key))

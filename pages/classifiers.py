@@ -11,27 +11,7 @@ import streamlit as st
 from core.classify import (MODEL_NAMES, MODEL_SPECS, ClassifyConfig, best_per_input, classifier_summary,
                            load_result, results_dir, row_normalised, run_classifiers, top_importances)
 from core.errors import TimbreError
-from core.feature_table import source_choices, source_for_key, source_stamp
-from pages._shared import active_run_id
-
-INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
-
-
-@st.cache_resource(show_spinner="Loading data...", max_entries=8)
-def cached_source(key: str, stamp: float):
-    return source_for_key(key)
-
-
-def pick_source():
-    """The active run or an imported feature table (the page stops when there is neither)."""
-    choices = source_choices(active_run_id())
-    if not choices:
-        st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "
-                "import a table with `python -m core import-features CSV --name NAME --label COL`.")
-        st.stop()
-    key = st.selectbox("Data", list(choices), format_func=choices.get, key="analysis_source")
-    return cached_source(key, source_stamp(key))
-
+from pages._shared import INPUT_NAMES, pick_source
 
 def run_form(source, has_results: bool) -> None:
     """Settings and the button that trains the classifiers, with a progress bar."""

@@ -9,28 +9,8 @@ from plotly.subplots import make_subplots
 from core.clusters import (ClusterConfig, cluster_inputs_done, clusters_dir, load_clusters, profile_matrix,
                            run_clusters)
 from core.errors import TimbreError
-from core.feature_table import source_choices, source_for_key, source_stamp
 from core.maps import map_figure
-from pages._shared import active_run_id, cached_points, projection_picker
-
-INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
-
-
-@st.cache_resource(show_spinner="Loading data...", max_entries=8)
-def cached_source(key: str, stamp: float):
-    return source_for_key(key)
-
-
-def pick_source():
-    """The active run or an imported feature table (the page stops when there is neither)."""
-    choices = source_choices(active_run_id())
-    if not choices:
-        st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "
-                "import a table with `python -m core import-features CSV --name NAME --label COL`.")
-        st.stop()
-    key = st.selectbox("Data", list(choices), format_func=choices.get, key="analysis_source")
-    return cached_source(key, source_stamp(key))
-
+from pages._shared import INPUT_NAMES, cached_points, pick_source, projection_picker
 
 def run_form(source, has_results: bool) -> None:
     with st.expander("Compute clusters", expanded=not has_results):

@@ -5,8 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from core.errors import TimbreError
-from core.feature_table import feature_correlation, feature_groups, source_choices, source_for_key, source_stamp
-from pages._shared import active_run_id
+from core.feature_table import feature_correlation, feature_groups, source_stamp
+from pages._shared import cached_source, pick_source
 
 DEFAULT_GROUPS = ("rhythm", "energy", "spectral", "MFCC means", "other")
 # Features shown first when a table has them (readable and usually telling); otherwise the first columns.
@@ -16,22 +16,6 @@ FIRST_CHOICES = ("spectral_centroid_mean", "rms_mean", "danceability", "energy")
 def first_index(features: list[str], skip: int = 0) -> int:
     present = [features.index(f) for f in FIRST_CHOICES if f in features]
     return present[skip] if len(present) > skip else min(skip, len(features) - 1)
-
-
-@st.cache_resource(show_spinner="Loading data...", max_entries=8)
-def cached_source(key: str, stamp: float):
-    return source_for_key(key)
-
-
-def pick_source():
-    """The active run or an imported feature table (the page stops when there is neither)."""
-    choices = source_choices(active_run_id())
-    if not choices:
-        st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "
-                "import a table with `python -m core import-features CSV --name NAME --label COL`.")
-        st.stop()
-    key = st.selectbox("Data", list(choices), format_func=choices.get, key="analysis_source")
-    return cached_source(key, source_stamp(key))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -110,6 +110,8 @@ def test_cli_import_features(tmp_path, rng, capsys):
     assert "set aside (not numeric): track_name, artist_name" in out and "polka" in out
     assert main(["import-features", str(path), "--name", "spotify_cli", "--label", "style"]) == 2
     assert "no label column 'style'" in capsys.readouterr().err
+    assert main(["train", "--dataset", "spotify_cli"]) == 2  # a feature table has no audio to train on
+    assert "imported feature table" in capsys.readouterr().err
 
 
 def test_sources_align_features_and_embeddings(tiny_run_id):
