@@ -19,11 +19,16 @@ def min_query_seconds(run: Run) -> float:
     return float(run.config["chunk_seconds"])
 
 
+def _embed(run: Run, signals) -> np.ndarray:
+    """Embeddings of mono signals at the run's rate, chunked exactly as the run's library was."""
+    mels = [log_mel(y, params=run.mel_params) for y in signals]
+    return embed_mels(run.model, mels, chunk_frames=run.config["chunk_frames"],
+                      max_chunks=run.config["train"]["embed_chunks"])
+
+
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
     """Embedding of mono audio at the run's sample rate, np.ndarray [shape=(embedding_dim,)]."""
-    mel = log_mel(y, params=run.mel_params)
-    return embed_mels(run.model, [mel], chunk_frames=run.config["chunk_frames"],
-                      max_chunks=run.config["train"]["embed_chunks"])[0]
+    return _embed(run, [y])[0]
 
 
 def embed_files(run: Run, paths, *, max_seconds: float = 600.0) -> np.ndarray:
@@ -38,10 +43,8 @@ def embed_files(run: Run, paths, *, max_seconds: float = 600.0) -> np.ndarray:
     AudioDecodeError
         For the first file that cannot be used, naming it.
     """
-    mels = [log_mel(load_audio(p, sr=run.mel_params.sr, max_seconds=max_seconds, min_seconds=min_query_seconds(run)),
-                    params=run.mel_params) for p in paths]
-    return embed_mels(run.model, mels, chunk_frames=run.config["chunk_frames"],
-                      max_chunks=run.config["train"]["embed_chunks"])
+    return _embed(run, [load_audio(p, sr=run.mel_params.sr, max_seconds=max_seconds,
+                                   min_seconds=min_query_seconds(run)) for p in paths])
 
 
 @dataclasses.dataclass
