@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -27,7 +26,7 @@ import pandas as pd
 from .config import doc
 from .dataset import dataset_dir, list_datasets, load_dataset
 from .errors import DatasetError, FeatureTableError
-from .io import atomic_write_json, atomic_write_parquet
+from .io import atomic_folder, atomic_write_json, atomic_write_parquet
 
 IMPORTED = "imported"
 INPUTS = ("features", "embeddings", "both")
@@ -211,25 +210,9 @@ def import_feature_table(csv_path: str | Path, name: str, *, label: str, id_col:
 
 
 def write_folder(final: Path, write: Callable[[Path], None]) -> None:
-    """Build a folder hidden (``.partial-NAME``) with ``write(work)``, then swap it in place of ``final``.
-
-    A crash or Ctrl-C leaves the old folder (or none), never a half-written one that looks complete; the old
-    folder is removed only once the new one is in place.
-    """
-    final = Path(final)
-    work, old = final.parent / f".partial-{final.name}", final.parent / f".old-{final.name}"
-    for stale in (work, old):
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        work.mkdir(parents=True)
+    """Write a folder with ``write(work)`` through :func:`core.io.atomic_folder` (never half-written)."""
+    with atomic_folder(final) as work:
         write(work)
-        if final.exists():
-            final.rename(old)
-        work.rename(final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def is_imported(name: str) -> bool:

@@ -1,8 +1,10 @@
 """Atomic file writes: a crash leaves the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,6 +39,29 @@ def atomic_write_parquet(path, frame: pd.DataFrame) -> None:
 
 def atomic_write_npy(path, array: np.ndarray) -> None:
     _atomic(path, lambda f: np.save(f, array, allow_pickle=False))
+
+
+@contextlib.contextmanager
+def atomic_folder(final):
+    """Yield a hidden work folder (``.partial-NAME``); when the block ends without error it takes the place of
+    ``final`` (an old ``final`` is removed only once the new one is in place), on error it is removed.
+
+    A crash or Ctrl-C leaves the old folder (or none), never a half-written one that looks complete.
+    """
+    final = Path(final)
+    work, old = final.parent / f".partial-{final.name}", final.parent / f".old-{final.name}"
+    for stale in (work, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+        if final.exists():
+            final.rename(old)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(value):

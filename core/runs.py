@@ -22,13 +22,13 @@ import functools
 import json
 import platform
 import secrets
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import RunError
+from .io import atomic_folder
 from .paths import runs_dir
 
 REQUIRED_FILES = ("config.json", "metrics.json", "model.pt", "tracks.parquet", "embeddings.npy",
@@ -46,17 +46,11 @@ def run_folder(run_id: str):
     final = runs_dir() / run_id
     if final.exists():
         raise RunError(f"run {run_id!r} already exists")
-    work = runs_dir() / f".partial-{run_id}"
-    work.mkdir(parents=True)
-    try:
+    with atomic_folder(final) as work:
         yield work
         missing = [f for f in REQUIRED_FILES if not (work / f).exists()]
         if missing:
             raise RunError(f"run {run_id}: not written completely, missing {missing}")
-        work.rename(final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
 
 
 def library_versions() -> dict:
