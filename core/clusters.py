@@ -25,6 +25,7 @@ import pandas as pd
 from .config import doc
 from .errors import ClassifyError
 from .feature_table import INPUTS, Source, write_folder
+from .index import l2_normalise, standardise
 from .io import atomic_write_json, atomic_write_parquet
 
 Progress = Optional[Callable[[int, int, str], None]]
@@ -60,17 +61,13 @@ def scaled_matrix(source: Source, input: str) -> tuple[np.ndarray, np.ndarray]:
         raise ClassifyError(f"{source.title}: only {len(rows)} track(s) have {input} values; clustering needs 3")
     x = matrix.to_numpy(np.float64)[rows]
     if input == "features":
-        return rows, _zscore(x)
+        return rows, standardise(x, dtype=np.float64)
     if input == "embeddings":
-        return rows, x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return rows, l2_normalise(x, dtype=np.float64)
     n_feat = source.features.shape[1]
-    blocks = [_zscore(x[:, :n_feat]) / np.sqrt(n_feat), _zscore(x[:, n_feat:]) / np.sqrt(x.shape[1] - n_feat)]
+    blocks = [standardise(x[:, :n_feat], dtype=np.float64) / np.sqrt(n_feat),
+              standardise(x[:, n_feat:], dtype=np.float64) / np.sqrt(x.shape[1] - n_feat)]
     return rows, np.hstack(blocks)
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int = 10, seed: int = 0,

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 
 
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, np.ndarray [shape=(n, d), dtype=float32]."""
-    x = np.asarray(x, dtype=np.float32)
+def l2_normalise(x: np.ndarray, *, dtype=np.float32) -> np.ndarray:
+    """Rows scaled to unit length, np.ndarray [shape=(n, d), dtype=dtype]."""
+    x = np.asarray(x, dtype=dtype)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -76,8 +76,8 @@ def knn_evaluation(x: np.ndarray, labels, *, k: int = 5) -> dict | None:
             "k": k, "n_tracks": int(len(keep)), "n_classes": len(classes)}
 
 
-def standardise(x: np.ndarray) -> np.ndarray:
-    """Z-score each column (constant columns become 0)."""
+def standardise(x: np.ndarray, *, dtype=np.float32) -> np.ndarray:
+    """Z-score each column (constant columns become 0), computed in float64, returned as ``dtype``."""
     x = np.asarray(x, dtype=np.float64)
     std = x.std(axis=0)
-    return ((x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return ((x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(dtype)
