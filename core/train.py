@@ -305,9 +305,6 @@ def train_run(dataset: str | Dataset, *, cfg: TrainConfig = TrainConfig(), progr
         The run id (folder name under ``artifacts/runs``).
     """
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    if ds.info.get("kind") == "imported":
-        raise DatasetError(f"dataset {ds.name!r} is an imported feature table: it has no audio to train on "
-                           "(use it with `python -m core classify --features NAME`)")
     say = stage or (lambda message: None)
     started = time.perf_counter()
     mels = ds.mels()
