@@ -29,6 +29,32 @@ SILENT_DBFS = -120.0
 _INT_SCALE = {"s16": 32768.0, "s16p": 32768.0, "s32": 2147483648.0, "s32p": 2147483648.0}
 
 
+def allow_loopback_ice() -> bool:
+    """Let the WebRTC server offer 127.0.0.1 when the machine has no other IPv4 address.
+
+    ``aioice`` (under ``streamlit_webrtc``) never offers loopback addresses, so on an offline machine
+    (no network but ``lo``) the browser and the app, both on that machine, would find no candidate pair
+    and the microphone would never connect. The browser must then offer loopback too (Chromium:
+    ``--allow-loopback-in-peer-connection``). Where another address exists nothing changes.
+    Idempotent; returns whether the fallback is installed.
+    """
+    from aioice import ice
+
+    if getattr(ice.get_host_addresses, "_timbre_loopback", False):
+        return True
+    original = ice.get_host_addresses
+
+    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses = original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+        if use_ipv4 and not any("." in address for address in addresses):
+            addresses.append("127.0.0.1")
+        return addresses
+
+    host_addresses._timbre_loopback = True
+    ice.get_host_addresses = host_addresses
+    return True
+
+
 def frame_to_array(frame) -> tuple[np.ndarray, int]:
     """Samples of one audio frame as floats in [-1, 1].
 

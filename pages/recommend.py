@@ -9,7 +9,8 @@ from streamlit import config
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import TimbreError
-from core.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.live import (IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, allow_loopback_ice, meter_fraction,
+                       pull_frames)
 from core.maps import map_figure, query_focus
 from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
 from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
@@ -111,11 +112,15 @@ def record_section(run, k: int, method: str) -> None:
     st.markdown(f"Press **Start recording**, allow the microphone and play or sing for at least "
                 f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
                 "then press **Stop**.")
+    allow_loopback_ice()
     context = webrtc_streamer(key=MIC_KEY, mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
                               media_stream_constraints=MIC_CONSTRAINTS,
                               audio_receiver_size=1024, on_change=start_recording,
                               translations={"start": "Start recording", "stop": "Stop"})
     status, meter, output = st.empty(), st.empty(), st.container()
+    if context.state.signalling and not context.state.playing:
+        status.info("Connecting to the microphone... If recording does not start within a few seconds, the browser "
+                    "and this server could not open a WebRTC connection: press Stop and try again.")
     recording = st.session_state.get(RECORDING_KEY)
     if recording is not None and context.state.playing and not recording.is_full:
         record(context, recording, status, meter)

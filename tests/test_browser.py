@@ -121,7 +121,8 @@ def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser_context(playwright_api, mic_wav, tmp_path_factory):
     """Headless Chromium with a new empty profile, microphone allowed and fed from :func:`mic_wav`."""
-    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    # loopback ICE candidates: CI machines may have no network interface but lo (see core.live.allow_loopback_ice)
+    args = CHROMIUM_ARGS + ["--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic_wav}"]
     with playwright_api() as p:
         context = p.chromium.launch_persistent_context(

@@ -9,7 +9,7 @@ import pytest
 
 from core.audio import SAMPLE_RATE
 from core.errors import AudioDecodeError
-from core.live import MicRecording, dbfs, frame_to_array, meter_fraction, pull_frames
+from core.live import MicRecording, allow_loopback_ice, dbfs, frame_to_array, meter_fraction, pull_frames
 
 
 def make_frames(signal: np.ndarray, *, rate: int = 48_000, layout: str = "stereo", fmt: str = "s16",
@@ -151,3 +151,17 @@ def test_finish_can_deliver_another_rate():
     rec = MicRecording()
     rec.add_frames(make_frames(tone(440, 4.0, 48_000)))
     assert rec.finish(min_seconds=3.0, sr=16_000).size == pytest.approx(4 * 16_000, abs=4)
+
+
+@pytest.mark.parametrize("found, offered", [
+    ([], ["127.0.0.1"]),                              # only lo: loopback becomes the candidate
+    (["fd00::2"], ["fd00::2", "127.0.0.1"]),          # IPv6 only: still no IPv4 path, add loopback
+    (["192.0.2.2"], ["192.0.2.2"]),                   # a real interface: unchanged
+])
+def test_loopback_is_offered_only_when_no_other_ipv4_address_exists(monkeypatch, found, offered):
+    from aioice import ice
+
+    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: list(found))
+    assert allow_loopback_ice() and allow_loopback_ice()  # a second call does not wrap twice
+    assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == offered
+    assert ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == found  # no IPv4 asked for: nothing added
