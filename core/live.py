@@ -9,6 +9,7 @@ silence, too short). Nothing here needs a browser: tests feed it frames made wit
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import queue
 import time
 from typing import Callable, Iterable, Iterator
@@ -29,22 +30,45 @@ SILENT_DBFS = -120.0
 _INT_SCALE = {"s16": 32768.0, "s16p": 32768.0, "s32": 2147483648.0, "s32p": 2147483648.0}
 
 
-def allow_loopback_ice() -> bool:
-    """Let the WebRTC server offer 127.0.0.1 when the machine has no other IPv4 address.
+_ice_loopback_only = False
 
-    ``aioice`` (under ``streamlit_webrtc``) never offers loopback addresses, so on an offline machine
-    (no network but ``lo``) the browser and the app, both on that machine, would find no candidate pair
-    and the microphone would never connect. The browser must then offer loopback too (Chromium:
-    ``--allow-loopback-in-peer-connection``). Where another address exists nothing changes.
-    Idempotent; returns whether the fallback is installed.
+
+def is_loopback_host(address: str | None) -> bool:
+    """Whether a server bound to ``address`` can only be reached from this machine (127.0.0.0/8, ::1, localhost)."""
+    if not address:
+        return False
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return address.lower() == "localhost"
+
+
+def use_loopback_ice(*, only: bool = False) -> None:
+    """Make the WebRTC server offer 127.0.0.1 as an ICE candidate where it is needed.
+
+    ``aioice`` (under ``streamlit_webrtc``) never offers loopback addresses. On a machine with no network but
+    ``lo`` the browser and the app, both on that machine, would then find no candidate pair and the microphone
+    would never connect, so 127.0.0.1 is added when no other IPv4 address exists. With ``only=True`` (the app is
+    served on a loopback address, so the browser is on this machine) 127.0.0.1 is the only candidate and the
+    audio never leaves loopback. The browser must offer loopback too (Chromium:
+    ``--allow-loopback-in-peer-connection``). Patches ``aioice`` once per process; the last call's ``only`` holds.
+
+    Parameters
+    ----------
+    only : bool
+        Offer nothing but 127.0.0.1.
     """
+    global _ice_loopback_only
     from aioice import ice
 
+    _ice_loopback_only = only
     if getattr(ice.get_host_addresses, "_timbre_loopback", False):
-        return True
+        return
     original = ice.get_host_addresses
 
     def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if _ice_loopback_only:
+            return ["127.0.0.1"] if use_ipv4 else []
         addresses = original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
         if use_ipv4 and not any("." in address for address in addresses):
             addresses.append("127.0.0.1")
@@ -52,7 +76,6 @@ def allow_loopback_ice() -> bool:
 
     host_addresses._timbre_loopback = True
     ice.get_host_addresses = host_addresses
-    return True
 
 
 def frame_to_array(frame) -> tuple[np.ndarray, int]:

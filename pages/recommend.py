@@ -9,8 +9,8 @@ from streamlit import config
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import TimbreError
-from core.live import (IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, allow_loopback_ice, meter_fraction,
-                       pull_frames)
+from core.live import (IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, is_loopback_host, meter_fraction,
+                       pull_frames, use_loopback_ice)
 from core.maps import map_figure, query_focus
 from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
 from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
@@ -112,7 +112,7 @@ def record_section(run, k: int, method: str) -> None:
     st.markdown(f"Press **Start recording**, allow the microphone and play or sing for at least "
                 f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
                 "then press **Stop**.")
-    allow_loopback_ice()
+    use_loopback_ice(only=is_loopback_host(config.get_option("server.address")))
     context = webrtc_streamer(key=MIC_KEY, mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
                               media_stream_constraints=MIC_CONSTRAINTS,
                               audio_receiver_size=1024, on_change=start_recording,

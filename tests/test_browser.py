@@ -121,8 +121,10 @@ def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser_context(playwright_api, mic_wav, tmp_path_factory):
     """Headless Chromium with a new empty profile, microphone allowed and fed from :func:`mic_wav`."""
-    # loopback ICE candidates: CI machines may have no network interface but lo (see core.live.allow_loopback_ice)
-    args = CHROMIUM_ARGS + ["--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    # The app is served on 127.0.0.1, so it offers only loopback ICE candidates (core.live.use_loopback_ice);
+    # the browser offers loopback too, which also covers a machine with no interface but lo.
+    args = CHROMIUM_ARGS + ["--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream",
+                            "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic_wav}"]
     with playwright_api() as p:
         context = p.chromium.launch_persistent_context(
@@ -138,8 +140,10 @@ def browser_context(playwright_api, mic_wav, tmp_path_factory):
 @pytest.fixture
 def page(browser_context):
     page = browser_context.new_page()
-    errors = []
+    errors, console = [], []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.console_messages = console
     yield page
     page.close()
     print("page errors:", errors)
@@ -235,6 +239,15 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
     shot(page, "6-recommend-bad-upload")
 
 
+def diagnosis(page, name: str) -> str:
+    """What a failed browser step leaves to read in CI: a screenshot, the page's text, console and server log."""
+    shot(page, name)
+    log = SHOTS.parent / "streamlit-server.log"
+    return "\n".join([f"screenshot: {SHOTS / name}.png", "--- page text ---", page.inner_text("body")[-2000:],
+                      "--- browser console ---", *page.console_messages[-40:],
+                      "--- streamlit log ---", log.read_text()[-4000:] if log.exists() else "(none)"])
+
+
 def recorded_seconds(page) -> float:
     text = " ".join(page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
     found = re.search(r"Recording\s+([\d.]+) s", text)
@@ -249,7 +262,8 @@ def test_microphone_recording_in_a_real_browser(server, page):
     recorder.get_by_role("button", name="Start recording").click()
     deadline = time.monotonic() + 45
     while recorded_seconds(page) < 5.0:
-        assert time.monotonic() < deadline, "no audio arrived from the fake microphone"
+        if time.monotonic() > deadline:
+            pytest.fail("no audio arrived from the fake microphone\n" + diagnosis(page, "7-recommend-recording-failed"))
         page.wait_for_timeout(250)
     meter = page.locator('[data-testid="stProgress"]').first.inner_text()
     level = float(re.search(r"input level (-?\d+) dBFS", meter).group(1))

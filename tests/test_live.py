@@ -9,7 +9,7 @@ import pytest
 
 from core.audio import SAMPLE_RATE
 from core.errors import AudioDecodeError
-from core.live import MicRecording, allow_loopback_ice, dbfs, frame_to_array, meter_fraction, pull_frames
+from core.live import MicRecording, dbfs, frame_to_array, is_loopback_host, meter_fraction, pull_frames, use_loopback_ice
 
 
 def make_frames(signal: np.ndarray, *, rate: int = 48_000, layout: str = "stereo", fmt: str = "s16",
@@ -162,6 +162,27 @@ def test_loopback_is_offered_only_when_no_other_ipv4_address_exists(monkeypatch,
     from aioice import ice
 
     monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: list(found))
-    assert allow_loopback_ice() and allow_loopback_ice()  # a second call does not wrap twice
+    use_loopback_ice()
+    use_loopback_ice()  # a second call does not wrap twice
     assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == offered
     assert ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == found  # no IPv4 asked for: nothing added
+
+
+def test_an_app_served_on_loopback_offers_only_loopback(monkeypatch):
+    from aioice import ice
+
+    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["192.0.2.2", "fd00::2"])
+    use_loopback_ice(only=True)
+    try:
+        assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+    finally:
+        use_loopback_ice(only=False)
+    assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["192.0.2.2", "fd00::2"]
+
+
+@pytest.mark.parametrize("address, loopback", [("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True),
+                                               ("::1", True), ("[::1]", True), ("0.0.0.0", False),
+                                               ("192.0.2.2", False), ("", False), (None, False),
+                                               ("my-laptop.local", False)])
+def test_is_loopback_host(address, loopback):
+    assert is_loopback_host(address) is loopback
