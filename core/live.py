@@ -50,8 +50,9 @@ def use_loopback_ice(*, only: bool = False) -> None:
     ``lo`` the browser and the app, both on that machine, would then find no candidate pair and the microphone
     would never connect, so 127.0.0.1 is added when no other IPv4 address exists. With ``only=True`` (the app is
     served on a loopback address, so the browser is on this machine) 127.0.0.1 is the only candidate and the
-    audio never leaves loopback. The browser must offer loopback too (Chromium:
-    ``--allow-loopback-in-peer-connection``). Patches ``aioice`` once per process; the last call's ``only`` holds.
+    audio never leaves loopback (a browser's own host candidates reach it locally). Where the browser has only
+    ``lo`` it must offer loopback too (Chromium: ``--allow-loopback-in-peer-connection``). Patches ``aioice`` once
+    per process; the last call's ``only`` holds.
 
     Parameters
     ----------
