@@ -8,6 +8,7 @@ own browser download is not used. Where ``CI`` is set a missing browser fails th
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import socket
@@ -31,20 +32,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SERVER_START_S = 60
 STEP_MS = 60_000
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def require(condition: bool, reason: str) -> None:
-    """Skip with ``reason`` locally; fail in CI, where the browser test must run."""
-    if not condition and in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser test must run; see scripts/install_browser.sh)")
-    if not condition:
-        print(f"\nskipping the browser test: {reason}")
-        pytest.skip(reason)
+def browser_missing() -> str | None:
+    """Why the browser test cannot run here (no Chromium, no Playwright package), or None."""
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM}"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright Python package is not installed"
+    return None
+
+
+MISSING = browser_missing()
+# Locally a missing browser skips (the reason is printed by -rs); in CI the fixtures below fail instead.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300),
+              pytest.mark.skipif(MISSING is not None and not in_ci(), reason=f"browser test: {MISSING}")]
 
 
 def free_port() -> int:
@@ -69,11 +74,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def playwright_api():
     """Playwright's sync API, once Chromium and the Python package are known to be there."""
-    require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "the playwright Python package is not installed")
+    if MISSING is not None:
+        pytest.fail(f"{MISSING} (CI=true: the browser test must run; see scripts/install_browser.sh)")
+    from playwright.sync_api import sync_playwright
+
     return sync_playwright
 
 
