@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
 SERVER_START_S = 60
 STEP_MS = 60_000
+MIC_ATTEMPTS = 2
 
 
 def in_ci() -> bool:
@@ -257,17 +258,36 @@ def recorded_seconds(page) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def record_five_seconds(page, recorder, *, attempts: int = MIC_ATTEMPTS) -> None:
+    """Press Start and wait until 5 s are recorded. streamlit-webrtc's page ends the stream at the first
+    'disconnected' of the peer connection, which a CPU-starved machine can cause before audio flows; the
+    recorder then shows Start again and the page asks to press it, and so does this, once. Each failed
+    attempt's diagnosis is printed and kept in ``test-output/microphone-attempts.log``."""
+    start, stop = (recorder.get_by_role("button", name=name) for name in ("Start recording", "Stop"))
+    failures = []
+    for attempt in range(1, attempts + 1):
+        start.click()
+        stop.wait_for()  # the stream is signalling or playing
+        deadline = time.monotonic() + 45
+        while recorded_seconds(page) < 5.0 and time.monotonic() < deadline and not start.is_visible():
+            page.wait_for_timeout(250)
+        if recorded_seconds(page) >= 5.0:
+            return
+        failures.append(f"attempt {attempt}: " + diagnosis(page, f"7-recommend-recording-failed-{attempt}"))
+        (SHOTS.parent / "microphone-attempts.log").write_text("\n\n".join(failures))
+        print(failures[-1])
+        if stop.is_visible():
+            stop.click()
+            start.wait_for()
+    pytest.fail(f"no audio arrived from the fake microphone in {attempts} attempts\n" + "\n\n".join(failures))
+
+
 def test_microphone_recording_in_a_real_browser(server, page):
     page.goto(f"{server}/recommend")
     settle(page, "How many similar tracks")
     page.get_by_role("tab", name="Record from the microphone").click()
     recorder = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
-    recorder.get_by_role("button", name="Start recording").click()
-    deadline = time.monotonic() + 45
-    while recorded_seconds(page) < 5.0:
-        if time.monotonic() > deadline:
-            pytest.fail("no audio arrived from the fake microphone\n" + diagnosis(page, "7-recommend-recording-failed"))
-        page.wait_for_timeout(250)
+    record_five_seconds(page, recorder)
     meter = page.locator('[data-testid="stProgress"]').first.inner_text()
     level = float(re.search(r"input level (-?\d+) dBFS", meter).group(1))
     assert -40 < level < 0, meter
