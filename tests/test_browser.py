@@ -24,6 +24,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
+SERVER_LOG = SHOTS.parent / "streamlit-server.log"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # closed network, running as root: no sandbox, no GPU, nothing that phones home
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,17 +60,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{SERVER_LOG.read_text()[-3000:]}")
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
                     return
         time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer within {SERVER_START_S} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"streamlit did not answer within {SERVER_START_S} s:\n{SERVER_LOG.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +89,14 @@ def server(playwright_api, tiny_run_id):
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = SHOTS.parent / "streamlit-server.log"
-    with open(log, "w") as out:
+    with open(SERVER_LOG, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
     try:
-        wait_healthy(url, proc, log)
+        wait_healthy(url, proc)
         yield url
     finally:
         proc.terminate()
@@ -248,10 +248,9 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
 def diagnosis(page, name: str) -> str:
     """What a failed browser step leaves to read in CI: a screenshot, the page's text, console and server log."""
     shot(page, name)
-    log = SHOTS.parent / "streamlit-server.log"
     return "\n".join([f"screenshot: {SHOTS / name}.png", "--- page text ---", page.inner_text("body")[-2000:],
                       "--- browser console ---", *page.console_messages[-40:],
-                      "--- streamlit log ---", log.read_text()[-4000:] if log.exists() else "(none)"])
+                      "--- streamlit log ---", SERVER_LOG.read_text()[-4000:] if SERVER_LOG.exists() else "(none)"])
 
 
 def recorded_seconds(page) -> float:
