@@ -60,19 +60,22 @@ def spotify_configured() -> bool:
     return bool(os.environ.get("SPOTIPY_CLIENT_ID") and os.environ.get("SPOTIPY_CLIENT_SECRET"))
 
 
-@functools.lru_cache(maxsize=4096)
+_FOUND: dict[str, str | None] = {}  # query -> direct link (or None: Spotify has no such track); failures not kept
+
+
 def spotify_track_url(query: str) -> str | None:
     """The first Spotify track for ``query`` (credentials from the environment), or None: not configured,
     spotipy missing, nothing found, or the lookup failed. Never raises: the search link is the fallback."""
     if not spotify_configured() or not query:
         return None
-    try:
-        client = _spotify_client()
-        found = client.search(q=query, type="track", limit=1)
+    if query not in _FOUND:
+        try:
+            found = _spotify_client().search(q=query, type="track", limit=1)
+        except Exception:  # offline, bad credentials, rate limit, spotipy not installed: keep the search link
+            return None
         items = found.get("tracks", {}).get("items", [])
-        return items[0]["external_urls"]["spotify"] if items else None
-    except Exception:  # offline, bad credentials, rate limit, spotipy not installed: keep the search link
-        return None
+        _FOUND[query] = items[0]["external_urls"]["spotify"] if items else None
+    return _FOUND[query]
 
 
 @functools.lru_cache(maxsize=1)

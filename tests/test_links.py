@@ -33,7 +33,7 @@ def test_spotify_direct_link_only_with_credentials(monkeypatch):
         def search(self, q, type, limit):
             return {"tracks": {"items": [{"external_urls": {"spotify": f"https://open.spotify.com/track/{len(q)}"}}]}}
 
-    links.spotify_track_url.cache_clear()
+    links._FOUND.clear()
     monkeypatch.setattr(links, "_spotify_client", lambda: FakeSpotify())
     monkeypatch.delenv("SPOTIPY_CLIENT_ID", raising=False)
     assert track_links({"title": "abc"})["spotify_url"].startswith(links.SPOTIFY_SEARCH)
@@ -42,19 +42,19 @@ def test_spotify_direct_link_only_with_credentials(monkeypatch):
     got = track_links({"title": "abc"})
     assert got["spotify_url"] == "https://open.spotify.com/track/3"
     assert got["spotify_search_url"].startswith(links.SPOTIFY_SEARCH)
-    links.spotify_track_url.cache_clear()
+    links._FOUND.clear()
 
 
 def test_spotify_failure_falls_back_to_search(monkeypatch):
     def broken():
         raise ConnectionError("offline")
 
-    links.spotify_track_url.cache_clear()
+    links._FOUND.clear()
     monkeypatch.setattr(links, "_spotify_client", broken)
     monkeypatch.setenv("SPOTIPY_CLIENT_ID", "id")
     monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", "secret")
     assert track_links({"title": "abc"})["spotify_url"] == links.SPOTIFY_SEARCH + "abc"
-    links.spotify_track_url.cache_clear()
+    links._FOUND.clear()
 
 
 def test_with_links_adds_a_column_per_row():
