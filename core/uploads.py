@@ -1,13 +1,60 @@
-"""Uploaded query files: which types the app takes and how large they may be, checked before decoding."""
+"""Uploaded query files, shared by the Recommend page, the REST API and the Telegram bot.
+
+A client-given file name is never used as a path: :func:`safe_name` keeps only a readable base name (for
+messages) whose extension picks the decoder's hint, and :func:`saved_upload` streams the bytes into a private
+temp file of our own naming, with the app's size cap, and always removes it.
+"""
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
 
+from .audio import AUDIO_EXTENSIONS
 from .errors import AudioDecodeError
 
 UPLOAD_TYPES = ("mp3", "wav", "ogg", "flac", "m4a")
 # Default limit; the app passes the server's own (server.maxUploadSize in .streamlit/config.toml).
 MAX_UPLOAD_MB = 200
+DEFAULT_NAME = "upload"
+MAX_NAME_CHARS = 120
+CHUNK_BYTES = 1 << 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Upload = Union[bytes, bytearray, memoryview, BinaryIO]
+
+
+def safe_name(name, *, default: str = DEFAULT_NAME) -> str:
+    """A display name for a client-given file name: the base name only, never a path.
+
+    ``"../../etc/passwd.mp3"`` and ``"C:\\music\\a.mp3"`` become ``"passwd.mp3"`` and ``"a.mp3"``; control
+    characters (NUL included) are dropped; ``""``, ``"."``, ``".."`` or a non-string give ``default``; long names
+    are cut to :data:`MAX_NAME_CHARS`, keeping the extension.
+    """
+    if not isinstance(name, str):
+        return default
+    base = re.split(r"[/\\]", _CONTROL.sub("", name))[-1].strip()
+    if base in ("", ".", ".."):
+        return default
+    if len(base) > MAX_NAME_CHARS:
+        suffix = Path(base).suffix if len(Path(base).suffix) <= 10 else ""
+        base = base[:MAX_NAME_CHARS - len(suffix)] + suffix
+    return base
+
+
+def upload_suffix(name) -> str:
+    """The lower-case audio extension of :func:`safe_name` (``".mp3"``), or ``""`` when it is not an audio one."""
+    suffix = Path(safe_name(name)).suffix.lower()
+    return suffix if suffix in AUDIO_EXTENSIONS else ""
+
+
+def _too_large(name: str, max_mb: float, n_bytes: int | None = None) -> AudioDecodeError:
+    size = f"{n_bytes / 2**20:.1f} MB" if n_bytes is not None else f"more than {max_mb:g} MB"
+    return AudioDecodeError(name, f"too large: {size}, the limit is {max_mb:g} MB")
 
 
 def check_upload(name: str, n_bytes: int, *, max_mb: float = MAX_UPLOAD_MB) -> None:
@@ -15,11 +62,65 @@ def check_upload(name: str, n_bytes: int, *, max_mb: float = MAX_UPLOAD_MB) -> N
     if n_bytes == 0:
         raise AudioDecodeError(name, "file is empty (0 bytes)")
     if n_bytes > max_mb * 1024 * 1024:
-        raise AudioDecodeError(name, f"too large: {n_bytes / 2**20:.1f} MB, the limit is {max_mb:g} MB")
+        raise _too_large(name, max_mb, n_bytes)
 
 
 def named_buffer(data: bytes, name: str) -> io.BytesIO:
-    """``data`` as a file-like object that carries ``name`` (decoders and error messages use it)."""
+    """``data`` as a file-like object that carries :func:`safe_name` of ``name`` (decoders and messages use it)."""
     buffer = io.BytesIO(data)
-    buffer.name = name
+    buffer.name = safe_name(name)
     return buffer
+
+
+def _chunks(upload: Upload, chunk_bytes: int) -> Iterator[bytes]:
+    if isinstance(upload, (bytes, bytearray, memoryview)):
+        yield bytes(upload)
+        return
+    while chunk := upload.read(chunk_bytes):
+        yield chunk
+
+
+@contextlib.contextmanager
+def saved_upload(upload: Upload, name, *, max_mb: float = MAX_UPLOAD_MB, dir: str | Path | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[Path]:
+    """Stream an upload into a private temp file and yield its path; the file is removed on exit, always.
+
+    Parameters
+    ----------
+    upload : bytes or binary file-like
+        The upload's content (read in ``chunk_bytes`` pieces, never whole).
+    name : str
+        The client's file name: only :func:`safe_name` of it is used, for messages and the temp file's extension.
+    max_mb : float
+        Size cap; reading stops as soon as it is passed.
+    dir : str or Path or None
+        Folder of the temp file (None: the system temp folder, ``TMPDIR``).
+
+    Raises
+    ------
+    AudioDecodeError
+        Empty or too large; and any :class:`AudioDecodeError` raised in the ``with`` block about the temp file
+        is raised again naming ``safe_name(name)`` instead of the temp path.
+    """
+    shown = safe_name(name)
+    limit = max_mb * 1024 * 1024
+    fd, tmp = tempfile.mkstemp(prefix="timbre-upload-", suffix=upload_suffix(name), dir=dir)  # mode 0600
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            for chunk in _chunks(upload, chunk_bytes):
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(shown, max_mb, size if isinstance(upload, (bytes, bytearray, memoryview)) else None)
+                out.write(chunk)
+        check_upload(shown, size, max_mb=max_mb)
+        try:
+            yield Path(tmp)
+        except AudioDecodeError as error:
+            if error.path not in (tmp, os.path.basename(tmp)):  # load_audio names a Path by its .name
+                raise
+            reason = error.reason.replace(tmp, shown).replace(os.path.basename(tmp), shown)
+            raise AudioDecodeError(shown, reason) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
