@@ -30,7 +30,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 import pandas as pd
@@ -479,61 +479,212 @@ SKOPS_ALLOWED = frozenset({
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 })
-MODEL_FILES = {"sklearn": "model.skops", "xgboost": "model.ubj", "lightgbm": "model.txt", "catboost": "model.cbm"}
 
 
-def save_classifier(pipeline, family: str, folder: Path, *, feature_names: list[str], classes: list[str]) -> None:
-    """Write ``meta.json`` and the model in a format that loads without unpickling code.
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, np.ndarray [shape=(n, k)] -> [shape=(n, k)], each row summing to 1."""
+    scores = np.asarray(scores, dtype=np.float64)
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
-    scikit-learn pipelines go to skops; for boosters the scaler's mean and scale go to ``meta.json`` and the
-    booster to its library's native format.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    model, scaler = pipeline.named_steps["model"], pipeline.named_steps["scale"]
-    meta = {"family": family, "file": MODEL_FILES[family], "classes": classes, "feature_names": feature_names}
-    target = folder / MODEL_FILES[family]
-    if family == "sklearn":
+
+def _two_columns(proba) -> np.ndarray:
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim == 1:  # a binary booster gives P(class 1)
+        proba = np.column_stack([1 - proba, proba])
+    return proba
+
+
+class Predictor(Protocol):
+    """A loaded model on raw (unscaled) rows ``x`` [shape=(n, d)]."""
+
+    def predict_index(self, x: np.ndarray) -> np.ndarray: ...
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _PipelinePredictor:
+    """A scikit-learn pipeline (its own scaler inside)."""
+
+    pipeline: Any
+    n_classes: int
+
+    def predict_index(self, x: np.ndarray) -> np.ndarray:
+        return predict_classes(self.pipeline, x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """The model's probabilities; an SVM without ``probability=True`` has none, so the softmax of its
+        one-vs-rest decision values (the pairwise votes plus a confidence below 1/3) stands in for them."""
+        if hasattr(self.pipeline, "predict_proba"):
+            scores = self.pipeline.predict_proba(x)
+        else:
+            decision = np.asarray(self.pipeline.decision_function(x), dtype=np.float64)
+            scores = softmax(np.column_stack([-decision, decision]) if decision.ndim == 1 else decision)
+        out = np.zeros((len(x), self.n_classes))
+        out[:, np.asarray(self.pipeline.classes_, dtype=int)] = scores  # a class absent from training gets 0
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoosterPredictor:
+    """A booster behind the saved scaler; classes are the argmax of its probabilities, as the booster predicts."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    proba: Callable[[np.ndarray], np.ndarray]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return _two_columns(self.proba((x - self.mean) / self.scale))
+
+    def predict_index(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_proba(x).argmax(axis=1).astype(int)
+
+
+class ModelFamily:
+    """How one family of models is saved and loaded, in a format that loads without unpickling code."""
+
+    name: str
+    file: str
+
+    def save(self, pipeline, target: Path) -> dict:
+        """Write the model to ``target``; returns what ``meta.json`` must carry besides."""
+        raise NotImplementedError
+
+    def load(self, path: Path, meta: dict) -> Predictor:
+        raise NotImplementedError
+
+
+class SklearnFamily(ModelFamily):
+    """The whole pipeline through skops, loading only the types on the allow-list."""
+
+    name, file = "sklearn", "model.skops"
+
+    def save(self, pipeline, target: Path) -> dict:
         import skops.io as sio
 
         sio.dump(pipeline, target)
-    else:
-        meta["scaler"] = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
-        if family == "xgboost":
-            model.save_model(target)
-        elif family == "lightgbm":
-            model.booster_.save_model(str(target))
-        else:
-            model.save_model(str(target), format="cbm")
-    atomic_write_json(folder / "meta.json", meta)
+        return {}
+
+    def load(self, path: Path, meta: dict) -> Predictor:
+        import skops.io as sio
+
+        untrusted = sio.get_untrusted_types(file=path)
+        unexpected = sorted(set(untrusted) - SKOPS_ALLOWED)
+        if unexpected:
+            raise ClassifyError(f"{path}: refusing to load unexpected types {', '.join(unexpected)}")
+        return _PipelinePredictor(sio.load(path, trusted=untrusted), len(meta["classes"]))
 
 
-@dataclasses.dataclass
+class BoosterFamily(ModelFamily):
+    """A booster in its library's native format; the scaler's mean and scale go to ``meta.json``."""
+
+    def save(self, pipeline, target: Path) -> dict:
+        scaler = pipeline.named_steps["scale"]
+        self.save_model(pipeline.named_steps["model"], target)
+        return {"scaler": {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}}
+
+    def load(self, path: Path, meta: dict) -> Predictor:
+        mean, scale = (np.asarray(meta["scaler"][k], dtype=np.float64) for k in ("mean", "scale"))
+        return _BoosterPredictor(mean, scale, self.load_proba(path))
+
+    def save_model(self, model, target: Path) -> None:
+        raise NotImplementedError
+
+    def load_proba(self, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+        """The loaded booster's probability function on scaled rows."""
+        raise NotImplementedError
+
+
+class XGBoostFamily(BoosterFamily):
+    name, file = "xgboost", "model.ubj"
+
+    def save_model(self, model, target: Path) -> None:
+        model.save_model(target)
+
+    def load_proba(self, path: Path):
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier()
+        model.load_model(path)
+        return model.predict_proba
+
+
+class LightGBMFamily(BoosterFamily):
+    name, file = "lightgbm", "model.txt"
+
+    def save_model(self, model, target: Path) -> None:
+        model.booster_.save_model(str(target))
+
+    def load_proba(self, path: Path):
+        import lightgbm
+
+        return lightgbm.Booster(model_file=str(path)).predict
+
+
+class CatBoostFamily(BoosterFamily):
+    name, file = "catboost", "model.cbm"
+
+    def save_model(self, model, target: Path) -> None:
+        model.save_model(str(target), format="cbm")
+
+    def load_proba(self, path: Path):
+        from catboost import CatBoostClassifier
+
+        model = CatBoostClassifier()
+        model.load_model(str(path), format="cbm")
+        return model.predict_proba
+
+
+FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (SklearnFamily(), XGBoostFamily(), LightGBMFamily(),
+                                                        CatBoostFamily())}
+MODEL_FILES = {name: family.file for name, family in FAMILIES.items()}
+
+
+def save_classifier(pipeline, family: str, folder: Path, *, feature_names: list[str], classes: list[str]) -> None:
+    """Write ``meta.json`` and the model in its family's format (see :class:`ModelFamily`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = FAMILIES[family]
+    extra = kind.save(pipeline, folder / kind.file)
+    atomic_write_json(folder / "meta.json", {"family": kind.name, "file": kind.file, "classes": classes,
+                                             "feature_names": feature_names, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
 class SavedClassifier:
-    """A classifier loaded from its folder: ``predict(x)`` gives class names, ``predict_index(x)`` indices."""
+    """A classifier loaded from its folder: ``predict(x)`` gives class names, ``predict_index(x)`` indices and
+    ``predict_proba(x)`` one probability per class, in ``classes`` order."""
 
     meta: dict
-    _scores: Callable[[np.ndarray], np.ndarray]
+    predictor: Predictor
 
     @property
     def classes(self) -> list[str]:
         return self.meta["classes"]
 
+    @property
+    def feature_names(self) -> list[str]:
+        return self.meta["feature_names"]
+
+    def _checked(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ClassifyError(f"expected {len(self.feature_names)} columns, got shape {x.shape}")
+        return x
+
     def predict_index(self, x: np.ndarray) -> np.ndarray:
         """Class indices, np.ndarray [shape=(n,), dtype=int], for ``x`` [shape=(n, d)] (raw, unscaled)."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != len(self.meta["feature_names"]):
-            raise ClassifyError(f"expected {len(self.meta['feature_names'])} columns, got shape {x.shape}")
-        return self._scores(x)
+        return self.predictor.predict_index(self._checked(x))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class names, np.ndarray [shape=(n,), dtype=object]."""
         return np.asarray(self.classes, dtype=object)[self.predict_index(x)]
 
-
-def _proba_argmax(proba: np.ndarray) -> np.ndarray:
-    proba = np.asarray(proba)
-    if proba.ndim == 1:  # a binary booster gives P(class 1)
-        proba = np.column_stack([1 - proba, proba])
-    return proba.argmax(axis=1).astype(int)
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probability of each class, np.ndarray [shape=(n, n_classes)], columns in ``classes`` order, rows
+        summing to 1. For an SVM (trained without Platt scaling) these are the softmax of its one-vs-rest
+        decision values: a ranking with a confidence, not calibrated probabilities."""
+        return self.predictor.predict_proba(self._checked(x))
 
 
 def load_classifier(folder: str | Path) -> SavedClassifier:
@@ -542,40 +693,10 @@ def load_classifier(folder: str | Path) -> SavedClassifier:
     if not (folder / "meta.json").exists():
         raise ClassifyError(f"{folder}: no saved classifier here (meta.json missing)")
     meta = json.loads((folder / "meta.json").read_text())
-    path = folder / meta["file"]
-    family = meta["family"]
-    if family == "sklearn":
-        import skops.io as sio
-
-        untrusted = sio.get_untrusted_types(file=path)
-        unexpected = sorted(set(untrusted) - SKOPS_ALLOWED)
-        if unexpected:
-            raise ClassifyError(f"{path}: refusing to load unexpected types {', '.join(unexpected)}")
-        pipeline = sio.load(path, trusted=untrusted)
-        return SavedClassifier(meta, lambda x: predict_classes(pipeline, x))
-    mean, scale = (np.asarray(meta["scaler"][k], dtype=np.float64) for k in ("mean", "scale"))
-
-    def scaled(x):
-        return (x - mean) / scale
-
-    if family == "xgboost":
-        from xgboost import XGBClassifier
-
-        model = XGBClassifier()
-        model.load_model(path)
-        return SavedClassifier(meta, lambda x: _proba_argmax(model.predict_proba(scaled(x))))
-    if family == "lightgbm":
-        import lightgbm
-
-        booster = lightgbm.Booster(model_file=str(path))
-        return SavedClassifier(meta, lambda x: _proba_argmax(booster.predict(scaled(x))))
-    if family == "catboost":
-        from catboost import CatBoostClassifier
-
-        model = CatBoostClassifier()
-        model.load_model(str(path), format="cbm")
-        return SavedClassifier(meta, lambda x: _proba_argmax(model.predict_proba(scaled(x))))
-    raise ClassifyError(f"{folder}: unknown model family {family!r}")
+    family = FAMILIES.get(meta.get("family"))
+    if family is None:
+        raise ClassifyError(f"{folder}: unknown model family {meta.get('family')!r}")
+    return SavedClassifier(meta, family.load(folder / meta["file"], meta))
 
 
 # ------------------------------------------------------------------------------------------ the job
@@ -759,9 +880,53 @@ def _run_classifiers(source: Source, cfg: ClassifyConfig, progress: Progress) ->
     return ClassifyReport(results_dir=out, summary=summary, warnings=notes, seconds=time.perf_counter() - started)
 
 
+def ranked(summary: pd.DataFrame) -> pd.DataFrame:
+    """Results best first: by CV mean (CV, not the test split, picks: no tuning on test); test accuracy only
+    breaks exact ties."""
+    return summary.sort_values(["cv_mean", "test_accuracy"], ascending=False)
+
+
 def best_per_input(summary: pd.DataFrame) -> pd.DataFrame:
-    """The model with the best CV mean for each input (CV, not the test split, picks: no tuning on test)."""
+    """The model with the best CV mean for each input (the rule of :func:`ranked`)."""
     if summary.empty:
         return summary
-    ranked = summary.sort_values(["cv_mean", "test_accuracy"], ascending=False)
-    return ranked.groupby("input", sort=False).head(1).reset_index(drop=True)
+    return ranked(summary).groupby("input", sort=False).head(1).reset_index(drop=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class BestClassifier:
+    """The best saved classifier of a source, ready to predict (what the API and the bot use).
+
+    ``classifier.predict_proba(x)`` takes rows [shape=(n, len(feature_names))] whose columns are
+    ``feature_names`` (audio features, ``emb_000``.. embedding dimensions, or both) and gives
+    [shape=(n, len(classes))].
+    """
+
+    input: str
+    model: str
+    title: str
+    feature_names: list[str]
+    classes: list[str]
+    cv_mean: float
+    cv_std: float
+    test_accuracy: float
+    path: Path
+    classifier: SavedClassifier
+
+
+def best_saved_classifier(folder: str | Path) -> Optional[BestClassifier]:
+    """The result with the best CV mean over every input and model under ``folder`` (a source's
+    ``classifiers/``) that has a saved model, loaded; None when there is none.
+
+    Ranked as :func:`best_per_input` ranks (:func:`ranked`), never by the test split.
+    """
+    folder = Path(folder)
+    for row in ranked(classifier_summary(folder)).itertuples(index=False):
+        path = folder / result_name(row.input, row.model) / "model"
+        if (path / "meta.json").exists():
+            saved = load_classifier(path)
+            return BestClassifier(input=row.input, model=row.model, title=row.title,
+                                  feature_names=saved.feature_names, classes=saved.classes,
+                                  cv_mean=float(row.cv_mean), cv_std=float(row.cv_std),
+                                  test_accuracy=float(row.test_accuracy), path=path, classifier=saved)
+    return None

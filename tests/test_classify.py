@@ -237,3 +237,59 @@ def test_nested_cv_repeats_the_search_inside_every_fold(synthetic_csv, monkeypat
     assert searches == [66] + [72] * 5  # the training part, then 4/5 of all 90 tracks per fold
     row = report.summary.iloc[0]
     assert bool(row["cv_nested"]) and row["cv_mean"] >= 0.9
+
+
+def test_predict_proba_of_every_saved_model_sums_to_one_and_agrees_with_predict(synthetic):
+    source, report, _ = synthetic
+    features = source.features.to_numpy()
+    labels = source.tracks["label"].to_numpy()
+    for model in MODEL_NAMES:
+        loaded = load_classifier(report.results_dir / result_name("features", model) / "model")
+        proba = loaded.predict_proba(features)
+        assert proba.shape == (len(features), len(CLASSES)) and loaded.classes == sorted(CLASSES), model
+        assert np.allclose(proba.sum(axis=1), 1.0) and (proba >= 0).all(), model
+        assert (proba.argmax(axis=1) == loaded.predict_index(features)).all(), model
+        # columns in ``classes`` order: the true class is the likeliest on (nearly) every track
+        truth = np.searchsorted(loaded.classes, labels)
+        assert (proba.argmax(axis=1) == truth).mean() >= 0.9, model
+    with pytest.raises(ClassifyError, match="expected 5 columns"):
+        loaded.predict_proba(features[:, :3])
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_predict_proba_on_a_binary_problem(model, tmp_path, rng):
+    from core.classify import MODEL_SPECS, make_pipeline, save_classifier
+
+    x = np.vstack([rng.normal(-2, 1, (20, 3)), rng.normal(2, 1, (20, 3))])
+    y = np.repeat([0, 1], 20)
+    spec = MODEL_SPECS[model]
+    pipeline = make_pipeline(spec, ClassifyConfig()).fit(x, y)
+    save_classifier(pipeline, spec.family, tmp_path, feature_names=["a", "b", "c"], classes=["no", "yes"])
+    loaded = load_classifier(tmp_path)
+    proba = loaded.predict_proba(x)
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == loaded.predict_index(x)).all()
+    assert (loaded.predict_index(x) == pipeline.predict(x).reshape(-1)).all()
+    assert proba[:20, 0].mean() > 0.5 and proba[20:, 1].mean() > 0.5  # column 1 is "yes"
+
+
+def test_best_saved_classifier_follows_cv_and_skips_results_without_a_model(synthetic, tmp_path):
+    import shutil
+
+    from core.classify import best_saved_classifier
+
+    source, report, _ = synthetic
+    best = best_saved_classifier(report.results_dir)
+    first = best_per_input(report.summary).iloc[0]
+    assert (best.input, best.model, best.cv_mean) == ("features", first["model"], first["cv_mean"])
+    assert best.classes == sorted(CLASSES) and best.feature_names == list(source.features.columns)
+    assert best.test_accuracy == first["test_accuracy"]
+    proba = best.classifier.predict_proba(source.features.to_numpy())
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    # without the best one's model files, the next one by CV is returned
+    copy = tmp_path / "classifiers"
+    shutil.copytree(report.results_dir, copy)
+    shutil.rmtree(copy / result_name("features", best.model) / "model")
+    second = best_saved_classifier(copy)
+    assert second.model == report.summary[report.summary["model"] != best.model].iloc[0]["model"]
+    assert best_saved_classifier(tmp_path / "nothing") is None
