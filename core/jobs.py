@@ -1,0 +1,433 @@
+"""Background jobs: ingest a library folder and train a run in a detached process that outlives the page.
+
+A job is a folder ``artifacts/jobs/<job_id>/``::
+
+    spec.json     kind ("ingest", "train" or "ingest+train") and its arguments
+    status.json   state (queued / running / done / failed / cancelled), pid, created / started / finished,
+                  stage, done / total / message / values of the last progress call, losses (one per epoch),
+                  result ({"dataset", "n_tracks", "skipped", "run_id", ...}) or error
+    log.txt       the process's own output (tracebacks land here)
+
+``start_job`` writes the spec and starts ``python -m core.jobs run <job_dir>`` in its own session, so a page
+reload or a restart of the server leaves it running. The process calls :func:`core.dataset.ingest` and
+:func:`core.train.train_run` directly and rewrites ``status.json`` atomically, at most a few times a second.
+``cancel_job`` sends SIGTERM to the process group (SIGKILL after a grace period); runs are built in hidden
+``.partial`` folders, so a cancelled training never leaves a run. A job whose process died without writing a
+final state is reported as failed.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .errors import DatasetError, TimbreError
+from .io import atomic_write_bytes, atomic_write_json
+from .paths import REPO_ROOT, artifacts_dir
+
+KINDS = ("ingest", "train", "ingest+train")
+ACTIVE = ("queued", "running")
+FINAL = ("done", "failed", "cancelled")
+WRITE_INTERVAL_S = 0.25  # status.json is rewritten at most 4 times a second (the page polls about once a second)
+NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_children: dict[int, subprocess.Popen] = {}  # held so Python does not warn that a running child was dropped
+
+
+class JobCancelled(BaseException):
+    """Raised in the job process by SIGTERM. A BaseException, so ``except Exception`` in core cannot swallow it."""
+
+
+def jobs_dir() -> Path:
+    return artifacts_dir() / "jobs"
+
+
+def uploads_dir() -> Path:
+    """Where uploaded libraries are saved: ``data/uploads`` in the repository, or ``TIMBRE_UPLOADS``."""
+    return Path(os.environ.get("TIMBRE_UPLOADS", REPO_ROOT / "data" / "uploads"))
+
+
+def check_name(name: str, *, what: str = "dataset name") -> str:
+    """``name`` stripped, or :class:`DatasetError` unless it is 1-64 letters, digits, '-' and '_'."""
+    name = (name or "").strip()
+    if not NAME_RULE.match(name):
+        raise DatasetError(f"invalid {what} {name!r}: use 1-64 letters, digits, '-' and '_', "
+                           "starting with a letter or digit")
+    return name
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def _job_dir(job_id: str) -> Path:
+    if not NAME_RULE.match(job_id or ""):
+        raise TimbreError(f"invalid job id {job_id!r}")
+    return jobs_dir() / job_id
+
+
+# ---- starting ---------------------------------------------------------------------------------------------
+
+
+def _check_source(source) -> str:
+    from .audio import AUDIO_EXTENSIONS
+    from .dataset import find_audio_files
+
+    root = Path(str(source)).expanduser()
+    if not str(source).strip():
+        raise DatasetError("give the folder of your music")
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder on the server")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    if not find_audio_files(root):
+        raise DatasetError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+    return str(root.resolve())
+
+
+def _check_train(train: dict) -> dict:
+    from .train import TrainConfig
+
+    try:
+        cfg = TrainConfig(**train)
+    except TypeError as error:
+        raise TimbreError(f"unknown training setting: {error}") from error
+    if cfg.epochs < 1 or cfg.chunk_seconds <= 0:
+        raise TimbreError(f"epochs must be at least 1 and chunk length positive (got {cfg.epochs}, "
+                          f"{cfg.chunk_seconds} s)")
+    return dataclasses.asdict(cfg)
+
+
+def start_job(*, dataset: str, source: str | Path | None = None, train: Optional[dict] = None,
+              ingest: Optional[dict] = None, labels: bool = True) -> str:
+    """Check the arguments, write the job folder and start its detached process.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset to write (with ``source``) or to train on (without).
+    source : path or None
+        Library folder to ingest; None trains on the already ingested ``dataset``.
+    train : dict or None
+        :class:`core.train.TrainConfig` fields that differ from the defaults; None: ingest only.
+    ingest : dict or None
+        :class:`core.dataset.IngestConfig` fields that differ from the defaults.
+    labels : bool
+        False: ignore folder names and manifests.
+
+    Returns
+    -------
+    str
+        The job id.
+    """
+    from .dataset import IngestConfig, load_dataset
+
+    dataset = check_name(dataset)
+    if source is None and train is None:
+        raise TimbreError("a job needs a folder to ingest, training settings, or both")
+    spec = {"dataset": dataset, "labels": bool(labels), "source": None, "ingest": None, "train": None}
+    if source is not None:
+        spec["source"] = _check_source(source)
+        spec["ingest"] = dataclasses.asdict(IngestConfig(**(ingest or {})))
+    else:
+        load_dataset(dataset)  # a clear error now, not in the job's log
+    if train is not None:
+        spec["train"] = _check_train(train)
+    spec["kind"] = "+".join(k for k in ("ingest", "train") if spec[k] is not None)
+    busy = [j["job_id"] for j in list_jobs() if j["state"] in ACTIVE and j["spec"].get("dataset") == dataset]
+    if busy:
+        raise TimbreError(f"job {busy[0]} is still working on dataset {dataset!r}: wait for it or cancel it")
+
+    job_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{dataset}-{secrets.token_hex(2)}"
+    folder = _job_dir(job_id)
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "spec.json", {**spec, "created": _now()})
+    with _locked(folder), open(folder / "log.txt", "ab") as log:
+        process = subprocess.Popen(  # the job must outlive this process: its own session, no pipes to us
+            [sys.executable, "-m", "core.jobs", "run", str(folder)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        atomic_write_json(folder / "status.json", {
+            "state": "queued", "pid": process.pid, "pid_start": _start_time(process.pid), "created": _now(),
+            "started": None, "finished": None, "stage": "starting", "done": 0, "total": 0, "message": "",
+            "values": {}, "losses": [], "result": {}, "error": None})
+    _children[process.pid] = process
+    return job_id
+
+
+# ---- reading ----------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Serialise read-modify-write of status.json between the job process and the pages (released on death)."""
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _start_time(pid: int) -> Optional[int]:
+    """The process's start time in clock ticks (Linux), which tells a reused pid from ours; None elsewhere."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: Optional[int], start: Optional[int]) -> bool:
+    """True while the job's process runs (a finished child of this process is reaped here, not left a zombie)."""
+    if not pid:
+        return False
+    with contextlib.suppress(ChildProcessError, OSError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: exists
+    return start is None or _start_time(pid) in (None, start)
+
+
+def _settle(folder: Path) -> dict:
+    """status.json, first marking a job whose process is gone without a final state as failed (or cancelled)."""
+    status = _read(folder / "status.json")
+    if status.get("state") not in ACTIVE or _alive(status.get("pid"), status.get("pid_start")):
+        return status
+    with _locked(folder):
+        status = _read(folder / "status.json")
+        if status.get("state") in ACTIVE and not _alive(status.get("pid"), status.get("pid_start")):
+            if (folder / "cancel").exists():
+                status.update(state="cancelled", message="cancelled")
+            else:
+                status.update(state="failed", error=f"process {status.get('pid')} ended unexpectedly "
+                                                    f"(see {folder / 'log.txt'})")
+            status["finished"] = _now()
+            atomic_write_json(folder / "status.json", status)
+    return status
+
+
+def job_status(job_id: str) -> dict:
+    """Spec and status of one job: ``job_id``, ``spec``, ``state``, ``done``, ``total``, ``losses``, ``result``, ...
+
+    Raises :class:`TimbreError` when there is no such job.
+    """
+    folder = _job_dir(job_id)
+    spec = _read(folder / "spec.json")
+    if not spec:
+        raise TimbreError(f"no job named {job_id!r} in {jobs_dir()}")
+    status = _settle(folder) or {"state": "queued", "done": 0, "total": 0, "losses": [], "result": {}}
+    return {**status, "job_id": job_id, "kind": spec.get("kind"), "spec": spec, "path": str(folder)}
+
+
+def list_jobs() -> list[dict]:
+    """:func:`job_status` of every job, newest first."""
+    root = jobs_dir()
+    if not root.is_dir():
+        return []
+    ids = sorted((p.name for p in root.iterdir() if (p / "spec.json").exists()), reverse=True)
+    return [job_status(i) for i in ids]
+
+
+def job_log(job_id: str, *, tail: int = 4000) -> str:
+    """The last ``tail`` characters of the job's log."""
+    path = _job_dir(job_id) / "log.txt"
+    return path.read_text(encoding="utf-8", errors="replace")[-tail:] if path.exists() else ""
+
+
+def cancel_job(job_id: str, *, grace_s: float = 5.0) -> dict:
+    """Stop a job: SIGTERM to its process group, SIGKILL after ``grace_s``; its state becomes cancelled.
+
+    Returns the job's :func:`job_status` (unchanged when it had already finished).
+    """
+    folder = _job_dir(job_id)
+    status = job_status(job_id)
+    if status["state"] not in ACTIVE:
+        return status
+    atomic_write_bytes(folder / "cancel", b"")
+    pid, start = status.get("pid"), status.get("pid_start")
+    if _alive(pid, start):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _alive(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid, start):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            while _alive(pid, start):
+                time.sleep(0.02)
+    return job_status(job_id)  # the process wrote "cancelled", or _settle does now
+
+
+# ---- the job process --------------------------------------------------------------------------------------
+
+
+class StatusWriter:
+    """The job's side of status.json: a progress callback that rewrites it at most every ``interval_s``."""
+
+    def __init__(self, folder: Path, *, interval_s: float = WRITE_INTERVAL_S):
+        self.folder, self.interval_s, self.last = folder, interval_s, 0.0
+        self.status = _read(folder / "status.json")
+
+    def update(self, *, force: bool = False, **changes) -> None:
+        self.status.update(changes)
+        now = time.monotonic()
+        if force or now - self.last >= self.interval_s:
+            with _locked(self.folder):
+                if (self.folder / "cancel").exists() and changes.get("state") != "cancelled":
+                    self.status["message"] = "cancelling"
+                atomic_write_json(self.folder / "status.json", self.status)
+            self.last = now
+
+    def stage(self, name: str, message: str = "") -> None:
+        """A new stage starts: counters reset, written at once."""
+        print(f"{_now()} {name}: {message}", flush=True)
+        self.update(force=True, stage=name, done=0, total=0, message=message, values={})
+
+    def progress(self, done: int, total: int, message="", **values: float) -> None:
+        """:class:`core.progress.Progress`; a training epoch's loss is also appended to ``losses``.
+
+        The older training callback ``(epoch, epochs, mean_loss)`` is understood too.
+        """
+        if isinstance(message, float):
+            values, message = {"loss": message, **values}, f"epoch {done}"
+        if self.status.get("stage") == "training" and "loss" in values:
+            self.status["losses"] = [*self.status.get("losses", []), float(values["loss"])]
+        self.update(force=done >= total, done=int(done), total=int(total), message=str(message),
+                    values={k: float(v) for k, v in values.items()})
+
+    def finish(self, state: str, **changes) -> None:
+        print(f"{_now()} {state} {changes.get('error') or ''}".rstrip(), flush=True)
+        self.update(force=True, state=state, finished=_now(), **changes)
+
+
+def _on_sigterm(runner_pid: int):
+    def handler(signum, frame):
+        if os.getpid() != runner_pid:  # a forked ingest worker: leave quietly, the runner cleans up
+            os._exit(1)
+        raise JobCancelled()
+    return handler
+
+
+def run_job(folder: str | Path) -> int:
+    """Body of the job process: ingest and/or train as the spec says, keeping status.json current."""
+    from .dataset import IngestConfig, ingest
+    from .train import TrainConfig, train_run
+
+    folder = Path(folder)
+    signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    spec = _read(folder / "spec.json")
+    writer = StatusWriter(folder)
+    writer.update(force=True, state="running", started=_now(), pid=os.getpid(), pid_start=_start_time(os.getpid()))
+    result: dict = {"dataset": spec["dataset"]}
+    try:
+        if spec.get("source"):
+            writer.stage("ingesting", spec["source"])
+            report = ingest(spec["source"], spec["dataset"], labels=spec.get("labels", True),
+                            config=IngestConfig(**spec["ingest"]), progress=writer.progress)
+            result.update(n_tracks=report.n_tracks, n_analysed=report.n_analysed, n_cached=report.n_cached,
+                          skipped=report.skipped, ingest_seconds=round(report.seconds, 2))
+            writer.update(force=True, result=dict(result))
+        if spec.get("train"):
+            writer.stage("training", f"{spec['train']['epochs']} epochs")
+            cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["train"].items()})
+            result["run_id"] = train_run(spec["dataset"], cfg=cfg, progress=writer.progress,
+                                         stage=lambda message: writer.stage(message))
+        writer.finish("done", result=result, message="done")
+        return 0
+    except JobCancelled:
+        writer.finish("cancelled", result=result, message="cancelled")
+        return 1
+    except TimbreError as error:
+        writer.finish("failed", result=result, error=str(error))
+        return 1
+    except Exception as error:  # noqa: BLE001 (the page must learn why, whatever it was)
+        traceback.print_exc()
+        writer.finish("failed", result=result, error=f"{type(error).__name__}: {error}")
+        return 1
+
+
+# ---- uploads ----------------------------------------------------------------------------------------------
+
+
+def safe_file_name(client_name: str, *, index: int) -> str:
+    """A file name built from a client's name without trusting it: letters, digits, '-', '_', '.', an audio
+    extension and at most 80 characters; never a path, never hidden. ``index`` keeps names unique."""
+    from .uploads import UPLOAD_TYPES
+
+    base = re.split(r"[\\/]", str(client_name))[-1]
+    stem, _, ext = base.rpartition(".")
+    ext = ext.lower()
+    if not stem or ext not in UPLOAD_TYPES:
+        raise DatasetError(f"{base!r}: not an audio file name (expected one of {', '.join(UPLOAD_TYPES)})")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:72] or "track"
+    return f"{index:03d}_{stem}.{ext}"
+
+
+def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: float) -> Path:
+    """Write uploaded files into a new library folder ``uploads_dir()/library``.
+
+    Parameters
+    ----------
+    files : iterable of (client file name, bytes)
+    library : str
+        Name of the new folder (the rules of :func:`check_name`).
+    max_mb : float
+        Size limit of each file.
+
+    Returns
+    -------
+    Path
+        The folder, ready for :func:`start_job` (``source=``).
+    """
+    from .uploads import check_upload
+
+    library = check_name(library, what="library folder name")
+    files = list(files)
+    if not files:
+        raise DatasetError("choose at least one audio file to upload")
+    names = []
+    for i, (name, data) in enumerate(files, start=1):
+        check_upload(name, len(data), max_mb=max_mb)
+        names.append(safe_file_name(name, index=i))
+    folder = uploads_dir() / library
+    if folder.exists():
+        raise DatasetError(f"{folder}: a library folder of that name exists already; choose another name")
+    folder.mkdir(parents=True)
+    for name, (_, data) in zip(names, files):
+        atomic_write_bytes(folder / name, data)
+    return folder
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "run":
+        print("usage: python -m core.jobs run JOB_DIR", file=sys.stderr)
+        return 2
+    return run_job(argv[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

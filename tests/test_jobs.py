@@ -1,0 +1,166 @@
+"""Background jobs (core.jobs): real job processes on a tiny synthetic library, cancelled, killed, and refused."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs
+from core.dataset import load_dataset
+from core.errors import DatasetError, TimbreError
+from core.paths import runs_dir
+from core.runs import list_runs, load_run
+
+# small enough that a job takes seconds: 6 tracks (fewer than 8: no t-SNE/UMAP fit), no audio features
+SMALL_TRAIN = {"batch_size": 6, "widths": (8, 16, 32, 64), "embed_chunks": 2, "seed": 3}
+FAST_INGEST = {"workers": 1, "features": False}
+
+
+def wait_for(job_id: str, states, *, timeout: float = 240.0, until=None) -> dict:
+    """Poll the job until its state is one of ``states`` (and ``until(status)`` holds), bounded in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = jobs.job_status(job_id)
+        if status["state"] in states and (until is None or until(status)):
+            return status
+        if status["state"] in jobs.FINAL and status["state"] not in states:
+            pytest.fail(f"job ended {status['state']}: {status.get('error')}\n{jobs.job_log(job_id)}")
+        time.sleep(0.1)
+    pytest.fail(f"job {job_id} not {states} after {timeout} s: {jobs.job_status(job_id)}")
+
+
+def group_gone(pid: int, *, timeout: float = 15.0) -> bool:
+    """True once no process of the job's group is left (the job exits just after writing its final state)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs._alive(pid, None)  # reaps the job process: it is a child of this test process
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def six_tracks(tiny_library, tmp_path_factory) -> Path:
+    """Two tracks of each style of the tiny library, one of them not audio at all (it must be skipped)."""
+    root = tmp_path_factory.mktemp("six_tracks")
+    for style in ("electronic", "strings", "piano"):
+        (root / style).mkdir()
+        for i in range(2):
+            shutil.copy(tiny_library / style / f"{style}_{i}.wav", root / style)
+    (root / "piano" / "broken.mp3").write_bytes(b"this is not an mp3" * 100)
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished_job(six_tracks) -> dict:
+    """Ingest + train as one background job, run to the end in its own process."""
+    job_id = jobs.start_job(dataset="jobs-six", source=six_tracks, ingest=FAST_INGEST, train={**SMALL_TRAIN, "epochs": 2})
+    return wait_for(job_id, ("done",))
+
+
+def test_job_ingests_trains_and_a_run_appears(finished_job, six_tracks):
+    result = finished_job["result"]
+    assert finished_job["kind"] == "ingest+train"
+    assert result["dataset"] == "jobs-six" and result["n_tracks"] == 6
+    assert [Path(s["path"]).name for s in result["skipped"]] == ["broken.mp3"]
+    assert result["skipped"][0]["reason"]
+    assert result["run_id"] in list_runs()
+    run = load_run(result["run_id"])
+    assert run.config["train"]["epochs"] == 2 and run.config["seed"] == 3
+    # the loss of every epoch was kept in the status, and it is the loss the run recorded
+    assert finished_job["losses"] == pytest.approx(run.metrics["loss"])
+    assert finished_job["started"] and finished_job["finished"]
+    assert group_gone(finished_job["pid"])
+    assert "training" in jobs.job_log(finished_job["job_id"])
+    assert load_dataset("jobs-six").info["source"] == str(six_tracks.resolve())
+    listed = {j["job_id"]: j for j in jobs.list_jobs()}
+    assert listed[finished_job["job_id"]]["state"] == "done"
+
+
+def test_cancel_ends_the_process_and_leaves_no_run(finished_job):
+    before = set(list_runs())
+    job_id = jobs.start_job(dataset="jobs-six", train={**SMALL_TRAIN, "epochs": 10_000})
+    running = wait_for(job_id, ("running",), until=lambda s: s["stage"] == "training" and s["done"] >= 1)
+    assert running["losses"] and running["total"] == 10_000
+    with pytest.raises(TimbreError, match="still working"):  # one job per dataset at a time
+        jobs.start_job(dataset="jobs-six", train=SMALL_TRAIN)
+
+    status = jobs.cancel_job(job_id, grace_s=10.0)
+    assert status["state"] == "cancelled"
+    assert group_gone(running["pid"])
+    assert set(list_runs()) == before
+    assert not [p.name for p in runs_dir().iterdir() if p.name.startswith(".partial")]
+    assert jobs.cancel_job(job_id)["state"] == "cancelled"  # cancelling again changes nothing
+
+
+def test_a_killed_job_shows_failed(finished_job):
+    job_id = jobs.start_job(dataset="jobs-six", train={**SMALL_TRAIN, "epochs": 10_000})
+    running = wait_for(job_id, ("running",))
+    os.killpg(running["pid"], signal.SIGKILL)
+    status = wait_for(job_id, ("failed",), timeout=30)
+    assert f"process {running['pid']} ended unexpectedly" in status["error"]
+    assert status["finished"]
+
+
+def test_status_writes_are_throttled(tmp_path, monkeypatch):
+    writes = []
+    monkeypatch.setattr(jobs, "atomic_write_json", lambda path, obj: writes.append(dict(obj)))
+    writer = jobs.StatusWriter(tmp_path, interval_s=10.0)
+    writer.stage("training")
+    for epoch in range(1, 101):
+        writer.progress(epoch, 100, f"epoch {epoch}", loss=1.0 / epoch)
+    assert len(writes) == 2  # the stage, then the last epoch; nothing in between within 10 s
+    assert writes[-1]["done"] == 100 and writes[-1]["values"] == {"loss": 0.01}
+    assert len(writes[-1]["losses"]) == 100
+    writer.progress(1, 5, 0.5)  # the older (epoch, epochs, loss) callback
+    assert writer.status["values"] == {"loss": 0.5} and writer.status["message"] == "epoch 1"
+
+
+def test_bad_requests_are_refused_before_a_process_starts(tmp_path, six_tracks):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no music here")
+    with pytest.raises(DatasetError, match="no such folder"):
+        jobs.start_job(dataset="x", source=tmp_path / "missing")
+    with pytest.raises(DatasetError, match="no audio files"):
+        jobs.start_job(dataset="x", source=tmp_path / "empty")
+    for name in ("../up", "a/b", ".hidden", "", "x" * 65, "spaces in"):
+        with pytest.raises(DatasetError, match="invalid dataset name"):
+            jobs.start_job(dataset=name, source=six_tracks)
+    with pytest.raises(DatasetError, match="no dataset named"):
+        jobs.start_job(dataset="never-ingested", train=SMALL_TRAIN)
+    with pytest.raises(TimbreError, match="unknown training setting"):
+        jobs.start_job(dataset="x", source=six_tracks, train={"epochz": 3})
+    with pytest.raises(TimbreError, match="epochs must be at least 1"):
+        jobs.start_job(dataset="x", source=six_tracks, train={"epochs": 0})
+    with pytest.raises(TimbreError, match="no job named"):
+        jobs.job_status("20990101-000000-none-0000")
+    with pytest.raises(TimbreError, match="invalid job id"):
+        jobs.job_status("../../etc")
+    assert not any(j["spec"]["dataset"] == "x" for j in jobs.list_jobs())
+
+
+def test_uploads_get_safe_names_in_a_new_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
+    wav = b"RIFF" + b"\0" * 100
+    folder = jobs.save_uploads([("../../etc/evil.WAV", wav), ("C:\\music\\Björk - Jóga.mp3", wav),
+                                ("...mp3", wav)], "mine", max_mb=1)
+    assert folder == tmp_path / "uploads" / "mine"
+    assert sorted(p.name for p in folder.iterdir()) == ["001_evil.wav", "002_Bj_rk_-_J_ga.mp3", "003_track.mp3"]
+    with pytest.raises(DatasetError, match="exists already"):
+        jobs.save_uploads([("a.wav", wav)], "mine", max_mb=1)
+    with pytest.raises(DatasetError, match="not an audio file name"):
+        jobs.save_uploads([("run.sh", wav)], "other", max_mb=1)
+    with pytest.raises(TimbreError, match="too large"):
+        jobs.save_uploads([("big.wav", b"\0" * (2 * 2**20))], "other", max_mb=1)
+    with pytest.raises(TimbreError, match="empty"):
+        jobs.save_uploads([("zero.wav", b"")], "other", max_mb=1)
+    with pytest.raises(DatasetError, match="invalid library folder name"):
+        jobs.save_uploads([("a.wav", wav)], "../escape", max_mb=1)
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["mine"]  # refusals wrote nothing
