@@ -8,20 +8,22 @@ Layout of ``artifacts/datasets/NAME/``::
     tracks.parquet     track_id, path, relpath, label, artist, title, duration_s, n_frames, samplerate, channels
     features.parquet   track_id + classic audio features (see core.features.audio_features)
     skipped.json       files that could not be used, with the reason
+    .lock              held while an ingest runs (a second ingest of the same dataset is refused)
 
 Re-running compares each file's size and modification time with the index and analyses only new or changed
-files; labels are re-read every time (a fixed manifest needs no re-analysis).
+files; labels are re-read every time (a fixed manifest needs no re-analysis). Files whose worker process
+crashed are retried on a re-run. Files are analysed in supervised worker processes (:mod:`core.workers`): a
+worker that dies costs the file it held, never the ingest.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -31,12 +33,13 @@ from .config import doc
 from .errors import DatasetError, TimbreError
 from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
 from .io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+from .locks import Busy, describe, file_lock
 from .paths import datasets_dir
+from .progress import Progress, or_silent
+from .workers import maybe_crash_for_test, supervised_map, warm_up
 
-Progress = Optional[Callable[[int, int, str], None]]
 
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class IngestConfig:
     """How a folder is turned into a dataset."""
 
@@ -109,6 +112,7 @@ def _analyse(job: tuple[str, str, dict, dict]) -> dict:
     """Worker: decode one file, write its log-mel, return its index line (or the reason it was skipped)."""
     path, track_id, mel_dict, cfg = job
     params = MelParams.from_dict(mel_dict)
+    maybe_crash_for_test(Path(path).name)
     try:
         y = load_audio(path, sr=params.sr, max_seconds=cfg["max_seconds"], min_seconds=cfg["min_seconds"])
         magnitude = stft_magnitude(y, params=params)
@@ -125,6 +129,25 @@ def _analyse(job: tuple[str, str, dict, dict]) -> dict:
         return {"track_id": track_id, "error": getattr(error, "reason", str(error))}
     except Exception as error:  # an unexpected decoder failure must not kill a 10,000-file ingest
         return {"track_id": track_id, "error": f"analysis failed ({type(error).__name__}: {error})"}
+
+
+def _crashed(job: tuple, reason: str) -> dict:
+    """The index line of a file whose worker process died twice (retried on the next ingest)."""
+    return {"track_id": job[1], "error": reason, "crashed": True}
+
+
+def _warm_up(params: MelParams, features: bool) -> None:
+    """Compile, in this process, the numba code :func:`_analyse` runs (workers inherit it when forked)."""
+    from .demo import synthesise_track
+
+    def exercise():
+        y = synthesise_track("electronic", seconds=4.0, seed=0)  # beats, tones and noise: every code path
+        magnitude = stft_magnitude(y, params=params)
+        mel = log_mel_from_magnitude(magnitude, params=params)
+        if features:
+            audio_features(y=y, magnitude=magnitude, mel_db=mel, params=params)
+
+    warm_up(f"ingest {params.to_dict()} {features}", exercise)
 
 
 def _mel_key(params: MelParams, cfg: IngestConfig) -> str:
@@ -145,8 +168,8 @@ def _read_index(path: Path) -> dict[str, dict]:
 
 
 def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None, labels: bool = True,
-           params: MelParams = MelParams(), config: IngestConfig = IngestConfig(),
-           progress: Progress = None) -> IngestReport:
+           params: MelParams | None = None, config: IngestConfig | None = None,
+           progress: Optional[Progress] = None) -> IngestReport:
     """Analyse every audio file below ``source`` into the dataset ``name`` (incrementally).
 
     Parameters
@@ -159,15 +182,25 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
         CSV with ``path,label[,artist,title]``; default ``source/manifest.csv`` when it exists.
     labels : bool
         False: ignore folder names and manifests (an unlabelled library).
-    params : MelParams
-    config : IngestConfig
-    progress : callable(done, total, path) or None
+    params : MelParams or None
+        Default ``MelParams()``.
+    config : IngestConfig or None
+        Default ``IngestConfig()``.
+    progress : Progress or None
+        ``progress(done, total, relpath)`` after each analysed file.
 
     Returns
     -------
     IngestReport
+
+    Raises
+    ------
+    DatasetError
+        Not a folder, no audio in it, no usable file, a bad dataset name, or another process is ingesting
+        into the same dataset.
     """
     start = time.perf_counter()
+    params, config, progress = params or MelParams(), config or IngestConfig(), or_silent(progress)
     root = Path(source).expanduser().resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: not a folder")
@@ -181,8 +214,23 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
         label_table["label"], label_source = None, "none"
 
     out = dataset_dir(name)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with file_lock(out / ".lock", what=f"ingest {root}"):
+            return _ingest_locked(root, out, name, files, label_table, label_source, params, config, progress,
+                                  start)
+    except Busy as busy:
+        raise DatasetError(f"dataset {name!r} is being ingested by {describe(busy.holder)}; wait for it to "
+                           "finish (or stop it) and run this again") from None
+
+
+def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_table: pd.DataFrame,
+                   label_source: str, params: MelParams, config: IngestConfig, progress: Progress,
+                   start: float) -> IngestReport:
     mel_dir = out / "mels"
     mel_dir.mkdir(parents=True, exist_ok=True)
+    for stale in mel_dir.glob(".*.tmp"):  # left by a process killed mid-write; we hold the lock, so not in use
+        stale.unlink(missing_ok=True)
     index_path = out / "index.jsonl"
     key = _mel_key(params, config)
     known = _read_index(index_path)
@@ -194,38 +242,27 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
         stats[tid] = {"relpath": rel, "path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "key": key}
         old = known.get(tid)
         fresh = old is not None and all(old.get(k) == v for k, v in stats[tid].items() if k != "path")
-        fresh = fresh and ("error" in old or (mel_dir / f"{tid}.npy").exists())
+        fresh = fresh and ("error" in old or (mel_dir / f"{tid}.npy").exists()) and not old.get("crashed")
         if fresh and config.features and "error" not in old and "features" not in old:
             fresh = False  # analysed earlier without features
         if not fresh:
             jobs.append((str(f), tid, params.to_dict(), {**dataclasses.asdict(config), "mel_dir": str(mel_dir)}))
 
-    n_workers = config.workers or os.cpu_count() or 1
-    done = 0
+    n_workers = min(config.workers or os.cpu_count() or 1, len(jobs))
+    if jobs:
+        _warm_up(params, config.features)
     with open(index_path, "a", encoding="utf-8") as index:
-        results = _run_jobs(jobs, n_workers)
-        for line in results:
+        for done, line in enumerate(supervised_map(_analyse, jobs, workers=n_workers, on_crash=_crashed), 1):
             line.update(stats[line["track_id"]])
             index.write(json.dumps(line) + "\n")
             index.flush()  # one line per finished file: an interrupt loses at most the files in flight
             known[line["track_id"]] = line
-            done += 1
-            if progress:
-                progress(done, len(jobs), line["relpath"])
+            progress(done, len(jobs), line["relpath"])
 
     report = _materialise(out, name, root, stats, known, label_table, label_source, params, config)
     report.n_analysed, report.n_cached = len(jobs), len(stats) - len(jobs)
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _run_jobs(jobs: list, n_workers: int):
-    if n_workers <= 1 or len(jobs) <= 1:
-        yield from map(_analyse, jobs)
-        return
-    # fork keeps start-up cheap (librosa and numba are already imported in the parent)
-    with multiprocessing.get_context("fork").Pool(n_workers) as pool:
-        yield from pool.imap_unordered(_analyse, jobs, chunksize=1)
 
 
 def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, label_table: pd.DataFrame,

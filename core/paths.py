@@ -20,3 +20,16 @@ def datasets_dir() -> Path:
 
 def runs_dir() -> Path:
     return artifacts_dir() / "runs"
+
+
+def cache_dir() -> Path:
+    """Caches that can always be rebuilt (compiled numba code): ``TIMBRE_CACHE`` or ``<repo>/.cache``.
+
+    Not under the artifacts folder, so test sessions (each with its own artifacts) share one warm cache.
+    """
+    return Path(os.environ.get("TIMBRE_CACHE", REPO_ROOT / ".cache"))
+
+
+def checkpoints_dir() -> Path:
+    """Training checkpoints of unfinished runs (removed when a run completes)."""
+    return artifacts_dir() / "checkpoints"
