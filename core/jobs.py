@@ -186,16 +186,23 @@ def _read(path: Path) -> dict:
         return {}
 
 
+def _proc_stat(pid: int) -> list[str]:
+    """Fields of /proc/PID/stat after the command name (Linux): [0] state, [19] start time; [] elsewhere."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_time(pid: int) -> Optional[int]:
     """The process's start time in clock ticks (Linux), which tells a reused pid from ours; None elsewhere."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = _proc_stat(pid)
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def _alive(pid: Optional[int], start: Optional[int]) -> bool:
-    """True while the job's process runs (a finished child of this process is reaped here, not left a zombie)."""
+    """True while the job's process runs. A finished child of this process is reaped here; a zombie whose
+    parent never reaps it (the page that started it is gone, or init does not reap) counts as ended."""
     if not pid:
         return False
     with contextlib.suppress(ChildProcessError, OSError):
@@ -207,7 +214,10 @@ def _alive(pid: Optional[int], start: Optional[int]) -> bool:
         return False
     except PermissionError:
         pass  # someone else's process: exists
-    return start is None or _start_time(pid) in (None, start)
+    fields = _proc_stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    return start is None or not fields or int(fields[19]) == start
 
 
 def _settle(folder: Path) -> dict:
@@ -373,17 +383,17 @@ def run_job(folder: str | Path) -> int:
 
 
 def safe_file_name(client_name: str, *, index: int) -> str:
-    """A file name built from a client's name without trusting it: letters, digits, '-', '_', '.', an audio
-    extension and at most 80 characters; never a path, never hidden. ``index`` keeps names unique."""
-    from .uploads import UPLOAD_TYPES
+    """A file name for an upload, built from :func:`core.uploads.safe_name` of the client's name without trusting
+    it: ``NNN_`` (``index``, unique), letters, digits, '-' and '_', and its audio extension; never a path,
+    never hidden."""
+    from .audio import AUDIO_EXTENSIONS
+    from .uploads import safe_name, upload_suffix
 
-    base = re.split(r"[\\/]", str(client_name))[-1]
-    stem, _, ext = base.rpartition(".")
-    ext = ext.lower()
-    if not stem or ext not in UPLOAD_TYPES:
-        raise DatasetError(f"{base!r}: not an audio file name (expected one of {', '.join(UPLOAD_TYPES)})")
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:72] or "track"
-    return f"{index:03d}_{stem}.{ext}"
+    base, ext = safe_name(client_name), upload_suffix(client_name)
+    if not ext:
+        raise DatasetError(f"{base!r}: not an audio file name (expected one of {', '.join(AUDIO_EXTENSIONS)})")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", base[:-len(ext)]).strip("_")[:72] or "track"
+    return f"{index:03d}_{stem}{ext}"
 
 
 def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: float) -> Path:
