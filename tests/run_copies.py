@@ -6,10 +6,24 @@ import shutil
 
 from core.paths import runs_dir
 
+CHEAP_CLASSIFIER = dict(models=("logreg",), cv_folds=3, search_folds=3, permutation_repeats=1, n_jobs=1)
+
 
 def copy_run(run_id: str, new_id: str) -> str:
     """Copy run folder ``run_id`` to ``new_id`` without its analysis results; returns ``new_id``."""
     target = runs_dir() / new_id
     if not target.exists():
         shutil.copytree(runs_dir() / run_id, target, ignore=shutil.ignore_patterns("classifiers", "clusters"))
+    return new_id
+
+
+def classified_run(run_id: str, input: str) -> str:
+    """A copy of ``run_id`` named ``tiny-genre-<input>`` with one logistic regression on
+    ``input`` ("features", "embeddings" or "both") saved in its classifiers/."""
+    from core.classify import ClassifyConfig, run_classifiers
+    from core.feature_table import load_source
+
+    new_id = copy_run(run_id, f"tiny-genre-{input}")
+    if not (runs_dir() / new_id / "classifiers").exists():
+        run_classifiers(load_source(run=new_id), cfg=ClassifyConfig(input=(input,), **CHEAP_CLASSIFIER))
     return new_id

@@ -5,22 +5,11 @@ import numpy as np
 import pytest
 
 from core.audio import load_audio
-from core.classify import ClassifyConfig, run_classifiers
 from core.errors import ClassifyError
 from core.feature_table import load_source
 from core.genre import best_classifier, classifier_row, predict_genre
 from core.runs import load_run
-from tests.run_copies import copy_run
-
-CHEAP = dict(models=("logreg",), cv_folds=3, search_folds=3, permutation_repeats=1, n_jobs=1)
-
-
-def classified_run(tiny_run_id: str, input: str) -> str:
-    """A copy of the tiny run with one logistic regression on ``input`` saved."""
-    run_id = copy_run(tiny_run_id, f"tiny-genre-{input}")
-    if not (load_run(run_id).path / "classifiers").exists():
-        run_classifiers(load_source(run=run_id), cfg=ClassifyConfig(input=(input,), **CHEAP))
-    return run_id
+from tests.run_copies import classified_run, copy_run
 
 
 @pytest.fixture(scope="module", params=["features", "embeddings", "both"])

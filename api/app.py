@@ -1,0 +1,416 @@
+"""The REST API: health, runs, track search, neighbours of a track, recommendations and genre for an upload.
+
+Every endpoint calls the same ``core`` functions the dashboard and the bot use. Runs are loaded once per process
+(model, embeddings, tracks, maps, best classifier) and shared by all requests; inference is read-only (the model
+is in eval mode, no cached state changes), so concurrent requests need no lock around it.
+
+Uploads are streamed into a private temp file with the app's size cap (:func:`core.uploads.saved_upload`): the
+client's file name is only shown, never used as a path, and the file is removed whatever happens. Request bodies
+larger than the cap are refused before they are read (by ``Content-Length``) or as soon as they pass it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from core.audio import load_audio
+from core.config import doc
+from core.errors import AudioDecodeError, ClassifyError, RunError, TimbreError
+from core.genre import best_classifier, predict_genre
+from core.links import with_links
+from core.paths import runs_dir
+from core.query import min_query_seconds, recommend_audio, similar_tracks
+from core.runs import Run, list_runs, load_run, run_summary
+from core.tracks import display_names, search_tracks
+from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
+
+log = logging.getLogger("api")
+
+DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
+MAX_K = 100
+MAX_LIMIT = 500
+MAX_QUERY_SECONDS = 600.0  # as embed_files: the first 10 minutes of a query are used
+API_KEY_ENV = "TIMBRE_API_KEY"
+API_KEY_HEADER = "X-API-Key"
+CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
+MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file cap
+PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+@dataclasses.dataclass
+class ApiConfig:
+    """Settings of the API server (each one a ``python -m api`` flag; the key comes from ``TIMBRE_API_KEY``)."""
+
+    run: Optional[str] = doc(None, "run id or run folder answered under /runs/default (default: the newest run)")
+    max_upload_mb: float = doc(float(MAX_UPLOAD_MB), "largest upload, as the dashboard's server.maxUploadSize")
+    cors_origin: tuple[str, ...] = doc((), "browser origins allowed to call the API (CORS is off when none)")
+    upload_dir: Optional[str] = doc(None, "folder of the upload temp files (default: the system temp folder)")
+
+
+# ------------------------------------------------------------------------------------------ responses
+
+
+class Track(BaseModel):
+    track_id: str
+    name: str
+    title: Optional[str] = None
+    artist: Optional[str] = None
+    label: Optional[str] = None
+    file: Optional[str] = None
+    spotify_url: str
+    youtube_url: str
+
+
+class Neighbour(Track):
+    rank: int
+    score: float
+
+
+class QueryInfo(BaseModel):
+    name: str
+    seconds: float
+
+
+class RunInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")  # every column of core.runs.run_summary
+    run_id: str
+    dataset: Optional[str] = None
+    tracks: int
+    default: bool
+    genre_classifier: Optional[dict] = None
+
+
+class Health(BaseModel):
+    status: str
+    default_run: Optional[str]
+    loaded_runs: list[str]
+
+
+class TrackList(BaseModel):
+    run: str
+    q: str
+    total: int
+    tracks: list[Track]
+
+
+class Neighbours(BaseModel):
+    run: str
+    track: Track
+    neighbours: list[Neighbour]
+
+
+class Recommendation(BaseModel):
+    run: str
+    query: QueryInfo
+    neighbours: list[Neighbour]
+    map_positions: dict[str, list[float]]
+
+
+class Genre(BaseModel):
+    run: str
+    query: QueryInfo
+    label: str
+    probabilities: dict[str, float]
+    model: str
+    model_title: str
+    input: str
+    cv_accuracy: float
+    cv_std: float
+    test_accuracy: float
+
+
+def _text(value) -> Optional[str]:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+def track_records(table: pd.DataFrame) -> list[dict]:
+    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.links)."""
+    table = with_links(table).assign(name=display_names(table))
+    out = []
+    for row in table.to_dict("records"):
+        record = {key: _text(row.get(key)) for key in ("track_id", "name", "title", "artist", "label",
+                                                       "spotify_url", "youtube_url")}
+        record["file"] = Path(row["path"]).name if _text(row.get("path")) else None  # never the server's folders
+        if "rank" in row:
+            record.update(rank=int(row["rank"]), score=float(row["score"]))
+        out.append(record)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+
+def resolve_run(name: Optional[str]) -> Optional[str]:
+    """The run id of ``--run``: a run id, a path to a run folder in the runs folder, or None for the newest run
+    (None when there is no run at all). :class:`RunError` says what is wrong otherwise."""
+    known = list_runs()
+    if name is None:
+        return known[0] if known else None
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").exists():  # `artifacts/runs/ID/` as a path
+        if path.resolve().parent != runs_dir().resolve():
+            raise RunError(f"{name}: not a folder of the runs folder {runs_dir()} (set TIMBRE_ARTIFACTS to the "
+                           f"artifacts folder that holds it)")
+        name = path.resolve().name
+    if name not in known:
+        raise RunError(f"no complete run named {name!r} in {runs_dir()} (known: {', '.join(known[:10]) or 'none'})")
+    return name
+
+
+def warmed(run: Run) -> Run:
+    """Load everything a request reads, so requests never race to fill a run's lazy attributes."""
+    run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
+    seconds = min_query_seconds(run)
+    noise = np.random.default_rng(0).normal(0, 0.1, int(seconds * run.mel_params.sr) + 1).astype(np.float32)
+    # the first query pays one-off costs (torch set-up, librosa's JIT compiles for audio features): pay them now
+    found = recommend_audio(run, noise, k=1)
+    with contextlib.suppress(ClassifyError):  # a classifier that cannot take queries answers 409 per request
+        predict_genre(run, y=noise, embedding=found.embedding)
+    return run
+
+
+class RunStore:
+    """Runs loaded once per process and shared by every request."""
+
+    def __init__(self, default: Optional[str]):
+        self.default = default
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+
+    def loaded(self) -> list[str]:
+        return list(self._runs)
+
+    def get(self, name: str) -> Run:
+        run_id = self.default if name == DEFAULT_RUN else name
+        if run_id is None:
+            raise HTTPException(404, "there is no run yet: build one with `python -m core demo` or `python -m core train`")
+        if run_id in self._runs:
+            return self._runs[run_id]
+        if run_id not in list_runs():  # only listed runs: a URL can never name another folder
+            raise HTTPException(404, f"no run named {name!r}; GET /runs lists them")
+        with self._lock:
+            if run_id not in self._runs:
+                self._runs[run_id] = warmed(load_run(run_id))
+        return self._runs[run_id]
+
+
+def check_k(k: int, available: int, what: str) -> None:
+    if k > available:
+        raise HTTPException(422, f"k={k} is more than the {available} {what}")
+
+
+def track_row(run: Run, track_id: str) -> int:
+    rows = np.flatnonzero(run.tracks["track_id"].to_numpy() == track_id)
+    if not len(rows):
+        raise HTTPException(404, f"no track {track_id!r} in run {run.run_id!r}; search with GET /runs/{{run}}/tracks?q=")
+    return int(rows[0])
+
+
+def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo, np.ndarray]:
+    """Decode an upload as a query: mono at the run's rate, at least one training chunk, at most 10 minutes."""
+    with saved_upload(upload.file, upload.filename, max_mb=cfg.max_upload_mb, dir=cfg.upload_dir) as path:
+        y = load_audio(path, sr=run.mel_params.sr, max_seconds=MAX_QUERY_SECONDS, min_seconds=min_query_seconds(run))
+    return QueryInfo(name=safe_name(upload.filename), seconds=round(y.size / run.mel_params.sr, 2)), y
+
+
+def run_info(run_id: str, default: Optional[str]) -> dict:
+    best = best_classifier(load_run(run_id))
+    genre = None if best is None else {"model": best.model, "input": best.input, "cv_accuracy": best.cv_mean,
+                                       "classes": list(best.classes)}
+    return {**run_summary(run_id), "default": run_id == default, "genre_classifier": genre}
+
+
+# ------------------------------------------------------------------------------------------ guards
+
+
+def _json(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+class ApiKeyGuard:
+    """With an API key set, every request but the docs needs a matching ``X-API-Key`` header (checked before
+    the body is read)."""
+
+    def __init__(self, app, key: str):
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
+            given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
+            if not secrets.compare_digest(given, self.key):
+                return await _json(401, f"missing or wrong {API_KEY_HEADER} header")(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuse request bodies above the upload cap: by ``Content-Length`` before reading, else once passed."""
+
+    def __init__(self, app, max_mb: float):
+        self.app, self.max_mb = app, max_mb
+        self.max_bytes = int(max_mb * 2**20) + MULTIPART_SLACK
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        detail = f"upload too large: more than {self.max_mb:g} MB, the limit is {self.max_mb:g} MB"
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return await _json(413, detail)(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _validation_detail(error: RequestValidationError) -> str:
+    """FastAPI's list of problems as one sentence: ``k: Input should be less than or equal to 100``."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path"))
+        message = str(problem.get("msg"))
+        if "Expected UploadFile" in message:  # a form field, or a file part without a file name
+            message = "expected an uploaded file (a multipart/form-data file part with a file name)"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts) or "invalid request"
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every failure a client can cause is a 4xx with a ``detail`` that says why; nothing else leaks."""
+
+    @app.exception_handler(AudioDecodeError)
+    def audio_error(request, error: AudioDecodeError):
+        return _json(413 if error.reason.startswith("too large") else 422, str(error))
+
+    @app.exception_handler(TimbreError)
+    def timbre_error(request, error: TimbreError):
+        return _json(409, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request, error: RequestValidationError):
+        return _json(422, _validation_detail(error))
+
+    @app.exception_handler(Exception)
+    def unexpected(request, error: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _json(500, f"internal error ({type(error).__name__}); the server log has the details")
+
+
+def _document_key(app: FastAPI) -> None:
+    """Show the key in the OpenAPI docs ("Authorize" in /docs sends it)."""
+
+    def schema():
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            spec.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}}
+            spec["security"] = [{"ApiKey": []}]
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = schema
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+
+def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -> FastAPI:
+    """The API over ``cfg.run`` (loaded now) and every other run on demand.
+
+    ``api_key`` defaults to ``TIMBRE_API_KEY`` from the environment; empty or unset means no key is asked.
+    """
+    api_key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
+    store = RunStore(resolve_run(cfg.run))
+    if store.default is not None:
+        store.get(DEFAULT_RUN)
+    app = FastAPI(title="Timbre Atlas API", version="1",
+                  description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
+                              f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
+    app.state.store, app.state.config = store, cfg
+    add_error_handlers(app)
+
+    @app.get("/health", response_model=Health, summary="Liveness and the loaded runs")
+    def health():
+        return Health(status="ok", default_run=store.default, loaded_runs=store.loaded())
+
+    @app.get("/runs", response_model=list[RunInfo], summary="Every complete run with its evaluation")
+    def runs():
+        return [run_info(run_id, store.default) for run_id in list_runs()]
+
+    @app.get("/runs/{run}/tracks", response_model=TrackList,
+             summary="Search tracks by artist, title, file name or label (case-insensitive); no q lists them")
+    def tracks(run: str, q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=MAX_LIMIT)):
+        r = store.get(run)
+        hits = search_tracks(r.tracks, q, limit=limit) if q.strip() else r.tracks.head(limit)
+        return TrackList(run=r.run_id, q=q, total=len(hits), tracks=track_records(hits))
+
+    @app.get("/runs/{run}/tracks/{track_id}/neighbours", response_model=Neighbours,
+             summary="The k library tracks most similar to a library track (itself left out)")
+    def neighbours(run: str, track_id: str, k: int = Query(5, ge=1, le=MAX_K)):
+        r = store.get(run)
+        row = track_row(r, track_id)
+        check_k(k, len(r.tracks) - 1, "other tracks of the run")
+        near = similar_tracks(r, row, k=k + 1)
+        near = near[near["row"] != row].head(k).assign(rank=np.arange(1, k + 1))
+        return Neighbours(run=r.run_id, track=track_records(r.tracks.iloc[[row]])[0], neighbours=track_records(near))
+
+    @app.post("/runs/{run}/recommend", response_model=Recommendation,
+              summary="The k library tracks most similar to an uploaded audio file (multipart: file, k)")
+    def recommend(run: str, file: UploadFile = File(...), k: int = Form(5, ge=1, le=MAX_K)):
+        r = store.get(run)
+        check_k(k, len(r.tracks), "tracks of the run")
+        query, y = query_audio(r, file, cfg)
+        found = recommend_audio(r, y, k=k)
+        return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours),
+                              map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
+
+    @app.post("/runs/{run}/genre", response_model=Genre,
+              summary="Genre probabilities of an uploaded audio file from the run's best saved classifier",
+              responses={409: {"description": "the run has no saved classifier"}})
+    def genre(run: str, file: UploadFile = File(...)):
+        r = store.get(run)
+        if best_classifier(r) is None:
+            raise HTTPException(409, f"run {r.run_id!r} has no saved classifier: train one with "
+                                     f"`python -m core classify --run {r.run_id}` or on the Classifiers page")
+        query, y = query_audio(r, file, cfg)
+        prediction = predict_genre(r, y=y)
+        return Genre(run=r.run_id, query=query, **dataclasses.asdict(prediction))
+
+    app.add_middleware(BodyLimit, max_mb=cfg.max_upload_mb)
+    if api_key:
+        app.add_middleware(ApiKeyGuard, key=api_key)
+        _document_key(app)
+    if cfg.cors_origin:  # outermost, so a browser's preflight is answered before the key is asked
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origin), allow_methods=["GET", "POST"],
+                           allow_headers=[API_KEY_HEADER, "Content-Type"])
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's app factory: the settings ``python -m api`` put in ``TIMBRE_API_CONFIG``."""
+    values = json.loads(os.environ.get(CONFIG_ENV) or "{}")
+    values["cors_origin"] = tuple(values.get("cors_origin", ()))
+    return create_app(ApiConfig(**values))
