@@ -1,0 +1,144 @@
+"""What the bot does, without Telegram: one loaded run, queries answered as ready-to-send HTML.
+
+Every method is synchronous and CPU-bound (decode, embed, search); the handlers call them through
+``asyncio.to_thread`` so the event loop keeps polling while a query is worked on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from core.audio import load_audio
+from core.config import doc
+from core.errors import AudioDecodeError, ClassifyError, RunError
+from core.genre import best_classifier, predict_genre
+from core.links import with_links
+from core.query import min_query_seconds, recommend_audio, similar_tracks
+from core.runs import Run, list_runs, load_run
+from core.tracks import search_tracks
+from core.uploads import MAX_UPLOAD_MB, check_upload, named_buffer
+
+from . import format as fmt
+
+TELEGRAM_DOWNLOAD_MB = 20  # the cloud Bot API hands bots files up to this size (getFile)
+OTHER_MATCHES = 3  # how many further /similar hits are named
+
+
+@dataclasses.dataclass
+class BotConfig:
+    """Settings of ``python -m bot`` (each one a flag)."""
+
+    run: Optional[str] = doc(None, "run to answer from (default: the newest complete run)")
+    k: int = doc(5, "tracks per answer")
+    local_mode: bool = doc(False, "the Bot API server at TELEGRAM_API_URL runs with --local, so files up to the "
+                                  f"app's {MAX_UPLOAD_MB} MB limit can be downloaded, not only Telegram's "
+                                  f"{TELEGRAM_DOWNLOAD_MB} MB")
+
+
+def pick_run(run_id: Optional[str]) -> Run:
+    """``run_id``, or the newest complete run when None (:class:`RunError` when there is none)."""
+    if run_id is None:
+        runs = list_runs()
+        if not runs:
+            raise RunError("no complete run yet: build one with `python -m core demo` or `python -m core train`")
+        run_id = runs[0]
+    return load_run(run_id)
+
+
+@dataclasses.dataclass
+class Service:
+    """A run loaded once, answering the bot's queries."""
+
+    run: Run
+    config: BotConfig = dataclasses.field(default_factory=BotConfig)
+
+    @property
+    def max_download_mb(self) -> float:
+        return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
+
+    def warm(self) -> "Service":
+        """Load the model, embeddings and tracks now, so the first user does not wait for them."""
+        self.run.model, self.run.embeddings, self.run.tracks  # noqa: B018 (cached properties)
+        best_classifier(self.run)
+        return self
+
+    def help(self) -> str:
+        return fmt.help_message(run_id=self.run.run_id, n_tracks=len(self.run.tracks),
+                                has_genre=self.has_genre(), max_download_mb=self.max_download_mb)
+
+    def check_size(self, name: str, file_size: Optional[int]) -> None:
+        """Refuse, before downloading, a file Telegram says is empty or larger than the bot may take.
+
+        Raises
+        ------
+        AudioDecodeError
+            Naming the file, its size and the limit: the app's (``MAX_UPLOAD_MB``) or, with the cloud Bot API,
+            Telegram's download limit for bots.
+        """
+        if file_size is None:  # not every update says; Telegram itself refuses a too-large getFile then
+            return
+        check_upload(name, file_size, max_mb=MAX_UPLOAD_MB)
+        if file_size > self.max_download_mb * 2**20:
+            raise AudioDecodeError(name, f"too large: {file_size / 2**20:.1f} MB, but Telegram lets bots download "
+                                         f"at most {TELEGRAM_DOWNLOAD_MB} MB. Send a shorter clip.")
+
+    def has_genre(self) -> bool:
+        return best_classifier(self.run) is not None
+
+    def genre_line(self, *, y: Optional[np.ndarray] = None, embedding: Optional[np.ndarray] = None
+                   ) -> Optional[str]:
+        """:func:`bot.format.genre_text` of the run's best classifier for audio ``y`` [shape=(n,)] and its
+        ``embedding`` [shape=(d,)]; None when the run has no classifier. A classifier that cannot take this
+        query gives a line saying why: the tracks are still worth sending."""
+        try:
+            prediction = predict_genre(self.run, y=y, embedding=embedding)
+        except ClassifyError as error:
+            return fmt.no_genre_message(str(error))
+        return None if prediction is None else fmt.genre_text(prediction.label, prediction.probabilities)
+
+    def library_genre_line(self, row: int) -> Optional[str]:
+        """:meth:`genre_line` of library track ``row``: its stored embedding, and its audio file only when the
+        classifier needs audio features (no genre line when that file is gone)."""
+        try:
+            return self.genre_line(embedding=self.run.embeddings[row])
+        except ValueError:  # the classifier takes audio features: decode the track as a query would be
+            try:
+                y = self.load(self.run.tracks["path"].iloc[row])
+            except AudioDecodeError as error:
+                return fmt.no_genre_message(str(error))
+            return self.genre_line(y=y, embedding=self.run.embeddings[row])
+
+    def load(self, source) -> np.ndarray:
+        """Query audio from a path or named buffer: mono at the run's rate, at least one training chunk long."""
+        return load_audio(source, sr=self.run.mel_params.sr, min_seconds=min_query_seconds(self.run))
+
+    def audio(self, data: bytes, name: str, *, query: str, genre_first: bool = False) -> str:
+        """The reply to audio the user sent: the ``k`` most similar tracks and the predicted genre.
+
+        Raises
+        ------
+        AudioDecodeError
+            Empty, corrupt, not audio, too short or silent, naming ``name``.
+        """
+        check_upload(name, len(data), max_mb=MAX_UPLOAD_MB)
+        y = self.load(named_buffer(data, name))
+        found = recommend_audio(self.run, y, k=self.config.k)
+        genre = self.genre_line(y=y, embedding=found.embedding)
+        return fmt.recommendation_message(with_links(found.neighbours), query=query, genre=genre,
+                                          genre_first=genre_first)
+
+    def similar(self, text: str) -> str:
+        """The reply to ``/similar TEXT``: the best search hit, its ``k`` nearest tracks, the next hits."""
+        hits = search_tracks(self.run.tracks, text, limit=1 + OTHER_MATCHES)
+        if hits.empty:
+            return fmt.no_match_message(text)
+        best = hits.iloc[0]
+        row = int(best["row"])
+        near = similar_tracks(self.run, row, k=self.config.k + 1)
+        near = near[near["row"] != row].head(self.config.k)  # the track itself comes first: not news
+        near = near.assign(rank=np.arange(1, len(near) + 1))
+        genre = self.library_genre_line(row)
+        return fmt.similar_message(best, with_links(near), other_matches=list(hits["name"].iloc[1:]),
+                                   genre=genre)
