@@ -17,33 +17,33 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from .config import doc
-from .errors import ClassifyError
-from .feature_table import INPUTS, Source, write_folder
+from .errors import ClusterError
+from .feature_table import INPUTS, InputName, Source
 from .index import l2_normalise, standardise
-from .io import atomic_write_json, atomic_write_parquet
+from .io import atomic_write_json, atomic_write_parquet, write_folder
+from .progress import Progress, or_silent, silent
 
-Progress = Optional[Callable[[int, int, str], None]]
 NO_LABEL = "(no label)"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ClusterConfig:
     """One clustering job."""
 
-    input: tuple[str, ...] = doc((), "features, embeddings and/or both; empty = every input the source has")
+    input: tuple[InputName, ...] = doc((), "features, embeddings and/or both; empty = every input the source has")
     k_min: int = doc(2, "smallest k tried")
     k_max: int = doc(12, "largest k tried (capped at tracks - 1); 12 covers a few genres with sub-styles")
     n_init: int = doc(10, "k-means restarts per k; the best inertia wins")
     seed: int = doc(0, "seeds k-means and the PCA")
 
 
-def scaled_matrix(source: Source, input: str) -> tuple[np.ndarray, np.ndarray]:
+def scaled_matrix(source: Source, input: InputName) -> tuple[np.ndarray, np.ndarray]:
     """Rows with a complete ``input``, scaled for Euclidean k-means.
 
     Features are z-scored; embeddings L2-normalised (cosine geometry, as the maps and k-NN use); for ``both``
@@ -58,7 +58,7 @@ def scaled_matrix(source: Source, input: str) -> tuple[np.ndarray, np.ndarray]:
     matrix = source.matrix(input)
     rows = np.flatnonzero(matrix.notna().all(axis=1).to_numpy())
     if len(rows) < 3:
-        raise ClassifyError(f"{source.title}: only {len(rows)} track(s) have {input} values; clustering needs 3")
+        raise ClusterError(f"{source.title}: only {len(rows)} track(s) have {input} values; clustering needs 3")
     x = matrix.to_numpy(np.float64)[rows]
     if input == "features":
         return rows, standardise(x, dtype=np.float64)
@@ -71,8 +71,7 @@ def scaled_matrix(source: Source, input: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int = 10, seed: int = 0,
-                  progress: Callable[[int, int], None] = lambda done, total: None,
-                  ) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+                  progress: Progress = silent) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
     """k-means for every k in ``[k_min, k_max]``: the elbow (inertia) and silhouette curves.
 
     Parameters
@@ -80,6 +79,8 @@ def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int
     x : np.ndarray [shape=(n, d)]
     k_min, k_max : int
         ``k_max`` is capped at ``n - 1`` (silhouette needs at least one cluster with two members).
+    progress : core.progress.Progress
+        Told after each k, with its ``silhouette`` and ``inertia``.
 
     Returns
     -------
@@ -93,7 +94,7 @@ def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int
 
     k_max = min(k_max, len(x) - 1)
     if k_max < max(2, k_min):
-        raise ClassifyError(f"{len(x)} tracks are too few to try k from {k_min} to {k_max}")
+        raise ClusterError(f"{len(x)} tracks are too few to try k from {k_min} to {k_max}")
     rows, labels = [], {}
     ks = list(range(max(2, k_min), k_max + 1))
     for i, k in enumerate(ks):
@@ -101,7 +102,7 @@ def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int
         labels[k] = km.labels_.astype(int)
         silhouette = silhouette_score(x, km.labels_) if len(set(km.labels_)) > 1 else -1.0
         rows.append({"k": k, "inertia": float(km.inertia_), "silhouette": float(silhouette)})
-        progress(i + 1, len(ks))
+        progress(i + 1, len(ks), f"k={k}", silhouette=rows[-1]["silhouette"], inertia=rows[-1]["inertia"])
     return pd.DataFrame(rows), labels
 
 
@@ -189,7 +190,7 @@ def clusters_dir(source: Source) -> Path:
     return source.path / "clusters"
 
 
-def cluster_input(source: Source, input: str, cfg: ClusterConfig, progress: Callable[[int, int], None]) -> dict:
+def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress: Progress = silent) -> dict:
     """Cluster one input of ``source``, profile the clusters and write ``clusters/<input>/``; returns the summary."""
     rows, x = scaled_matrix(source, input)
     curves, all_labels = kmeans_curves(x, k_min=cfg.k_min, k_max=cfg.k_max, n_init=cfg.n_init, seed=cfg.seed,
@@ -226,30 +227,35 @@ def cluster_input(source: Source, input: str, cfg: ClusterConfig, progress: Call
     return summary
 
 
-def run_clusters(source: Source, *, cfg: ClusterConfig = ClusterConfig(), progress: Progress = None) -> ClusterReport:
+def run_clusters(source: Source, *, cfg: Optional[ClusterConfig] = None,
+                 progress: Optional[Progress] = None) -> ClusterReport:
     """Cluster every requested input of ``source`` (default: every input it has).
 
     Parameters
     ----------
     source : Source
-    cfg : ClusterConfig
-    progress : callable(done, total, message) or None
-        Told after each k of each input.
+    cfg : ClusterConfig or None
+        None: the defaults.
+    progress : core.progress.Progress or None
+        Told after each k of each input (message ``"<input>: k=<k>"``, with its ``silhouette`` and ``inertia``).
     """
+    cfg = cfg or ClusterConfig()
     started = time.perf_counter()
     available = source.available_inputs()
     inputs = list(cfg.input) or available
     wrong = [i for i in inputs if i not in available]
     if wrong:
-        raise ClassifyError(f"{source.title} has no {', '.join(wrong)} input (it has: {', '.join(available) or 'none'}; "
+        raise ClusterError(f"{source.title} has no {', '.join(wrong)} input (it has: {', '.join(available) or 'none'}; "
                             f"inputs are {', '.join(INPUTS)})")
     n_k = max(0, cfg.k_max - max(2, cfg.k_min) + 1)
-    tell = progress or (lambda d, t, m: None)
+    tell, total = or_silent(progress), len(inputs) * n_k
     summaries = []
     for i, input in enumerate(inputs):
-        summaries.append(cluster_input(source, input, cfg,
-                                       lambda d, t, i=i, input=input: tell(i * n_k + d, len(inputs) * n_k, input)))
-    tell(len(inputs) * n_k, len(inputs) * n_k, "done")
+        def step(done: int, _: int, message: str = "", i=i, input=input, **values: float) -> None:
+            tell(i * n_k + done, total, f"{input}: {message}", **values)
+
+        summaries.append(cluster_input(source, input, cfg, step))
+    tell(total, total, "done")
     return ClusterReport(results_dir=clusters_dir(source), summaries=summaries, seconds=time.perf_counter() - started)
 
 
@@ -258,11 +264,11 @@ def cluster_inputs_done(folder: str | Path) -> list[str]:
     return [i for i in INPUTS if (Path(folder) / i / "summary.json").exists()]
 
 
-def load_clusters(folder: str | Path, input: str) -> dict:
+def load_clusters(folder: str | Path, input: InputName) -> dict:
     """summary, curves, assignments, label_mix and feature_profile (None if absent) of one input."""
     path = Path(folder) / input
     if not (path / "summary.json").exists():
-        raise ClassifyError(f"no cluster results for {input!r} in {folder}")
+        raise ClusterError(f"no cluster results for {input!r} in {folder}")
     profile = path / "feature_profile.parquet"
     return {"summary": json.loads((path / "summary.json").read_text()),
             "curves": pd.read_parquet(path / "curves.parquet"),

@@ -28,7 +28,11 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, *, skip: tuple[str,
             parser.add_argument(flag, dest=field.name, type=inner, default=default, help=help_text)
         elif typing.get_origin(kind) is tuple:
             inner = typing.get_args(kind)[0]
-            parser.add_argument(flag, dest=field.name, type=inner, nargs="+", default=default, help=help_text)
+            if typing.get_origin(inner) is typing.Literal:  # a tuple of named variants: their names are the choices
+                parser.add_argument(flag, dest=field.name, type=str, choices=typing.get_args(inner), nargs="+",
+                                    default=default, help=help_text)
+            else:
+                parser.add_argument(flag, dest=field.name, type=inner, nargs="+", default=default, help=help_text)
         else:
             parser.add_argument(flag, dest=field.name, type=kind, default=default, help=help_text)
 

@@ -31,4 +31,8 @@ class FeatureTableError(TimbreError):
 
 
 class ClassifyError(TimbreError):
-    """Classifiers or clusters cannot run on this input (no labels, a single class, bad values, ...)."""
+    """Classifiers cannot run on this input (no labels, a single class, bad values, ...)."""
+
+
+class ClusterError(TimbreError):
+    """Clusters cannot be computed on this input (too few tracks, an input the source lacks, ...)."""

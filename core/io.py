@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,12 @@ def atomic_folder(final):
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_folder(final, write: Callable[[Path], None]) -> None:
+    """Write a folder with ``write(work)`` through :func:`atomic_folder` (never half-written)."""
+    with atomic_folder(final) as work:
+        write(work)
 
 
 def _jsonable(value):

@@ -1,4 +1,8 @@
-"""Classifiers on synthetic tables whose answer is known, the fixed test split, saved models, the CLI."""
+"""The classifier job end to end on synthetic tables whose answer is known: every model, the fixed test split,
+result files, saved models and their probabilities, the best saved classifier, the CLI.
+
+Grid searches over every model: marked slow (``.ci/run`` still runs them).
+"""
 from __future__ import annotations
 
 import json
@@ -7,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.classify import (MODEL_NAMES, ClassifyConfig, best_per_input, classifier_summary, fixed_test_split,
-                           iqr_inliers, load_classifier, load_result, permutation_importance, prepare_input,
-                           result_name, row_normalised, run_classifiers, split_path, stratified_test_mask,
-                           top_importances)
+from core.classify import (MODEL_NAMES, ClassifyConfig, best_per_input, best_saved_classifier, classifier_summary,
+                           fixed_test_split, load_classifier, load_result, prepare_input, result_name,
+                           run_classifiers, split_path, top_importances)
 from core.cli import main
 from core.errors import ClassifyError
 from core.feature_table import import_feature_table, load_source, source_from_run
 
+pytestmark = pytest.mark.slow
 CLASSES = ("blues", "disco", "metal")
 NOISE = ("noise_1", "noise_2", "noise_3")
 
@@ -28,13 +32,11 @@ def separable_table(rng, n_per_class: int = 30) -> pd.DataFrame:
         table[name] = rng.normal(0, 1, len(y))
     return table
 
-
 @pytest.fixture(scope="module")
 def synthetic_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("synthetic") / "synthetic.csv"
     separable_table(np.random.default_rng(7)).to_csv(path, index=False)
     return path
-
 
 @pytest.fixture(scope="module")
 def synthetic(synthetic_csv):
@@ -43,9 +45,8 @@ def synthetic(synthetic_csv):
     source = load_source(features="synthetic")
     calls = []
     report = run_classifiers(source, cfg=ClassifyConfig(permutation_repeats=3),
-                             progress=lambda d, t, m: calls.append((d, t, m)))
+                             progress=lambda d, t, m="", **v: calls.append((d, t, m, v)))
     return source, report, calls
-
 
 def test_every_model_separates_the_planted_classes(synthetic):
     source, report, calls = synthetic
@@ -56,10 +57,13 @@ def test_every_model_separates_the_planted_classes(synthetic):
     assert (summary.set_index("model").drop(index="knn")["cv_mean"] >= 0.95).all()  # k-NN suffers from noise dims
     assert (summary["n_test"] == 24).all() and (summary["n_train"] == 66).all()  # 8 of each 30 held out
     assert calls[-1][0] == calls[-1][1] == 3 * len(MODEL_NAMES)
-    assert [d for d, _, _ in calls] == sorted(d for d, _, _ in calls)
+    assert [d for d, *_ in calls] == sorted(d for d, *_ in calls)
+    finished = {m.removesuffix(": done"): v for _, _, m, v in calls if m.endswith(": done")}  # core.progress values
+    by_model = summary.set_index("model")
+    assert finished == {f"features / {m}": {"cv_mean": by_model.loc[m, "cv_mean"],
+                                            "test_accuracy": by_model.loc[m, "test_accuracy"]} for m in MODEL_NAMES}
     saved = pd.read_parquet(report.results_dir / "summary.parquet")
     pd.testing.assert_frame_equal(saved, summary)
-
 
 def test_confusion_and_metrics_files(synthetic):
     source, report, _ = synthetic
@@ -76,7 +80,6 @@ def test_confusion_and_metrics_files(synthetic):
         predictions = pd.read_parquet(result["path"] / "predictions.parquet")
         assert len(predictions) == 24 and set(predictions.columns) == {"track_id", "label", "predicted"}
 
-
 def test_importances_rank_the_signal_above_noise(synthetic):
     source, report, _ = synthetic
     for model in MODEL_NAMES:
@@ -91,7 +94,6 @@ def test_importances_rank_the_signal_above_noise(synthetic):
             assert table["model_importance"].isna().all()
         assert top_importances(table.reset_index(), n=1)["feature"].iloc[0] == "signal"
 
-
 def test_saved_models_reload_without_pickle_and_predict_the_same(synthetic):
     source, report, _ = synthetic
     features = source.features.to_numpy()
@@ -104,7 +106,6 @@ def test_saved_models_reload_without_pickle_and_predict_the_same(synthetic):
         assert list(folder.glob("model/*.pkl")) == [] and list(folder.glob("model/*.joblib")) == []
     assert not list(report.results_dir.glob(".partial-*")) and not list(report.results_dir.glob(".old-*"))
 
-
 def test_tampered_skops_file_is_refused(synthetic, tmp_path):
     import shutil
 
@@ -116,7 +117,6 @@ def test_tampered_skops_file_is_refused(synthetic, tmp_path):
     sio.dump({"payload": pd.Timestamp("2020-01-01")}, folder / "model.skops")  # a type outside the allow-list
     with pytest.raises(ClassifyError, match="refusing to load"):
         load_classifier(folder)
-
 
 def test_test_split_is_fixed_and_reused(synthetic, rng):
     source, report, _ = synthetic
@@ -136,15 +136,6 @@ def test_test_split_is_fixed_and_reused(synthetic, rng):
         metrics = load_result(report.results_dir, "features", model)["metrics"]
         assert metrics["n_train"] + metrics["n_test"] == 90
 
-
-def test_stratified_test_mask_takes_each_label_in_proportion():
-    labels = np.array(["a"] * 40 + ["b"] * 8 + ["c"] * 2 + ["d"])
-    mask = stratified_test_mask(labels, test_size=0.25, seed=3)
-    counts = pd.Series(labels[mask]).value_counts().to_dict()
-    assert counts == {"a": 10, "b": 2, "c": 1}  # a singleton never goes to the test split
-    assert (stratified_test_mask(labels, test_size=0.25, seed=3) == mask).all()
-
-
 def test_rare_classes_are_left_out_by_name_and_a_single_class_is_refused(tmp_path, rng):
     table = separable_table(rng, n_per_class=12)
     rare = table.iloc[:3].assign(genre="polka", id=["p1", "p2", "p3"])
@@ -158,7 +149,6 @@ def test_rare_classes_are_left_out_by_name_and_a_single_class_is_refused(tmp_pat
     with pytest.raises(ClassifyError, match="fewer than two classes have at least 20 tracks"):
         prepare_input(source, "features", ClassifyConfig(cv_folds=20))
 
-
 def test_bad_requests_get_clear_errors(synthetic):
     source, _, _ = synthetic
     with pytest.raises(ClassifyError, match="unknown model"):
@@ -168,17 +158,6 @@ def test_bad_requests_get_clear_errors(synthetic):
     with pytest.raises(ClassifyError, match="test_size"):
         fixed_test_split("synthetic", ["a"], ["x"], test_size=1.5, seed=0)
 
-
-def test_iqr_outliers_are_flagged_on_training_rows_only(rng):
-    x = rng.normal(0, 1, (60, 10))
-    y = np.repeat([0, 1, 2], 20)
-    x[[3, 30]] += 50.0  # two rows extreme in every column
-    keep = iqr_inliers(x, y, factor=3.0, max_share=0.1, min_per_class=5)
-    assert keep.sum() == 58 and not keep[3] and not keep[30]
-    protected = iqr_inliers(x, y, factor=3.0, max_share=0.1, min_per_class=20)  # a class may not shrink below 20
-    assert protected.all()
-
-
 def test_outlier_option_runs_end_to_end(synthetic_csv):
     import_feature_table(synthetic_csv, "synthetic_outliers", label="genre", id_col="id")
     source = load_source(features="synthetic_outliers")
@@ -186,19 +165,6 @@ def test_outlier_option_runs_end_to_end(synthetic_csv):
     report = run_classifiers(source, cfg=cfg)
     assert load_result(report.results_dir, "features", "svm")["metrics"]["config"]["outliers"] is True
     assert report.summary.set_index("model").loc["svm", "test_accuracy"] >= 0.9
-
-
-def test_permutation_importance_matches_its_definition(rng):
-    x = rng.normal(0, 1, (40, 3))
-    y = (x[:, 0] > 0).astype(int)
-    mean, std = permutation_importance(lambda rows: (rows[:, 0] > 0).astype(int), x, y, repeats=20, seed=0)
-    assert mean[0] == pytest.approx(0.5, abs=0.15) and mean[1] == mean[2] == 0.0 and std[1] == 0.0
-
-
-def test_row_normalised_confusion():
-    matrix = row_normalised([[3, 1], [0, 0]])
-    assert matrix.tolist() == [[0.75, 0.25], [0.0, 0.0]]
-
 
 def test_run_source_with_three_inputs(tiny_run_id):
     source = source_from_run(tiny_run_id)
@@ -214,7 +180,6 @@ def test_run_source_with_three_inputs(tiny_run_id):
     assert report.summary.set_index(["input", "model"]).loc[("both", "knn"), "n_features"] == n_features + 128
     assert len(classifier_summary(report.results_dir)) == 6
 
-
 def test_cli_classify(synthetic_csv, capsys):
     import_feature_table(synthetic_csv, "synthetic_cli", label="genre", id_col="id")
     assert main(["classify", "--features", "synthetic_cli", "--models", "logreg", "--permutation-repeats", "1"]) == 0
@@ -224,20 +189,18 @@ def test_cli_classify(synthetic_csv, capsys):
     assert "no embeddings input" in capsys.readouterr().err
     assert main(["classify", "--features", "no_such_dataset"]) == 2
 
-
 def test_nested_cv_repeats_the_search_inside_every_fold(synthetic_csv, monkeypatch):
-    import core.classify as classify
+    import core.classify.evaluate as evaluate
 
     import_feature_table(synthetic_csv, "synthetic_nested", label="genre", id_col="id")
     searches = []
-    real = classify.grid_search
-    monkeypatch.setattr(classify, "grid_search", lambda *a, **k: searches.append(len(a[2])) or real(*a, **k))
+    real = evaluate.grid_search
+    monkeypatch.setattr(evaluate, "grid_search", lambda *a, **k: searches.append(len(a[2])) or real(*a, **k))
     report = run_classifiers(load_source(features="synthetic_nested"),
                              cfg=ClassifyConfig(models=("logreg",), nested_cv=True, permutation_repeats=1))
     assert searches == [66] + [72] * 5  # the training part, then 4/5 of all 90 tracks per fold
     row = report.summary.iloc[0]
     assert bool(row["cv_nested"]) and row["cv_mean"] >= 0.9
-
 
 def test_predict_proba_of_every_saved_model_sums_to_one_and_agrees_with_predict(synthetic):
     source, report, _ = synthetic
@@ -255,28 +218,8 @@ def test_predict_proba_of_every_saved_model_sums_to_one_and_agrees_with_predict(
     with pytest.raises(ClassifyError, match="expected 5 columns"):
         loaded.predict_proba(features[:, :3])
 
-
-@pytest.mark.parametrize("model", MODEL_NAMES)
-def test_predict_proba_on_a_binary_problem(model, tmp_path, rng):
-    from core.classify import MODEL_SPECS, make_pipeline, save_classifier
-
-    x = np.vstack([rng.normal(-2, 1, (20, 3)), rng.normal(2, 1, (20, 3))])
-    y = np.repeat([0, 1], 20)
-    spec = MODEL_SPECS[model]
-    pipeline = make_pipeline(spec, ClassifyConfig()).fit(x, y)
-    save_classifier(pipeline, spec.family, tmp_path, feature_names=["a", "b", "c"], classes=["no", "yes"])
-    loaded = load_classifier(tmp_path)
-    proba = loaded.predict_proba(x)
-    assert proba.shape == (40, 2) and np.allclose(proba.sum(axis=1), 1.0)
-    assert (proba.argmax(axis=1) == loaded.predict_index(x)).all()
-    assert (loaded.predict_index(x) == pipeline.predict(x).reshape(-1)).all()
-    assert proba[:20, 0].mean() > 0.5 and proba[20:, 1].mean() > 0.5  # column 1 is "yes"
-
-
 def test_best_saved_classifier_follows_cv_and_skips_results_without_a_model(synthetic, tmp_path):
     import shutil
-
-    from core.classify import best_saved_classifier
 
     source, report, _ = synthetic
     best = best_saved_classifier(report.results_dir)

@@ -8,7 +8,7 @@ import pytest
 from core.cli import main
 from core.clusters import (ClusterConfig, best_k, cluster_inputs_done, feature_profile, kmeans_curves,
                            label_agreement, label_mix, load_clusters, profile_matrix, run_clusters)
-from core.errors import ClassifyError
+from core.errors import ClusterError
 from core.feature_table import import_feature_table, load_source, source_from_run
 
 
@@ -32,7 +32,7 @@ def test_k_range_is_capped_by_the_number_of_tracks(rng):
     x, _ = planted_blobs(rng, k=2, per_cluster=3)
     curves, _ = kmeans_curves(x, k_min=2, k_max=20)
     assert curves["k"].max() == 5
-    with pytest.raises(ClassifyError, match="too few"):
+    with pytest.raises(ClusterError, match="too few"):
         kmeans_curves(x[:2], k_min=2, k_max=5)
 
 
@@ -56,8 +56,11 @@ def test_run_clusters_on_an_imported_table_recovers_planted_groups(tmp_path, rng
     import_feature_table(tmp_path / "blobs.csv", "blobs", label="style")
     source = load_source(features="blobs")
     calls = []
-    report = run_clusters(source, cfg=ClusterConfig(k_max=8), progress=lambda d, t, m: calls.append((d, t)))
+    report = run_clusters(source, cfg=ClusterConfig(k_max=8),
+                          progress=lambda d, t, m="", **v: calls.append((d, t, m, v)))
     assert calls[-1][0] == calls[-1][1] == 7
+    done, _, message, values = calls[2]  # one call per k, with its silhouette (core.progress protocol)
+    assert (done, message) == (3, "features: k=4") and set(values) == {"silhouette", "inertia"}
     summary = report.summaries[0]
     assert summary["input"] == "features" and summary["k"] == 4 and summary["ari"] == pytest.approx(1.0)
     assert sorted(summary["sizes"].values()) == [20, 20, 20, 20]
