@@ -20,7 +20,7 @@ NO_TOKEN = ("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Tele
 
 
 def parse_args(argv=None) -> BotConfig:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The Timbre Atlas Telegram bot (long polling).",
                                      epilog="Environment: TELEGRAM_BOT_TOKEN (required), TELEGRAM_API_URL (optional)")
     add_dataclass_args(parser, BotConfig)
     return dataclass_from_args(BotConfig, parser.parse_args(argv))

@@ -148,7 +148,7 @@ async def _post_init(application: Application) -> None:
 def build_application(service: Service, *, token: str, api_url: Optional[str] = None) -> Application:
     """The bot for ``service``: Telegram's cloud Bot API, or the server at ``api_url`` (``http://host:8081``,
     a self-hosted telegram-bot-api) for both methods and file downloads."""
-    builder = ApplicationBuilder().token(token).post_init(_post_init)
+    builder = ApplicationBuilder().token(token).post_init(_post_init).concurrent_updates(service.config.workers)
     if api_url:
         root = api_url.rstrip("/")
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")

@@ -32,6 +32,8 @@ class BotConfig:
 
     run: Optional[str] = doc(None, "run to answer from (default: the newest complete run)")
     k: int = doc(5, "tracks per answer")
+    workers: int = doc(4, "messages worked on at once (decoding and embedding run in worker threads, so one "
+                          "long file does not hold up everyone else)")
     local_mode: bool = doc(False, "the Bot API server at TELEGRAM_API_URL runs with --local, so files up to the "
                                   f"app's {MAX_UPLOAD_MB} MB limit can be downloaded, not only Telegram's "
                                   f"{TELEGRAM_DOWNLOAD_MB} MB")
@@ -59,9 +61,11 @@ class Service:
         return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
 
     def warm(self) -> "Service":
-        """Load the model, embeddings and tracks now, so the first user does not wait for them."""
-        self.run.model, self.run.embeddings, self.run.tracks  # noqa: B018 (cached properties)
-        best_classifier(self.run)
+        """Load everything a query reads now: the first user does not wait for it, and messages handled at
+        once never race to fill the run's lazy attributes."""
+        run = self.run
+        run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
+        best_classifier(run)
         return self
 
     def help(self) -> str:

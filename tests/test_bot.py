@@ -2,7 +2,7 @@
 process end to end against a fake Bot API server (tests/fake_telegram.py), with no internet."""
 from __future__ import annotations
 
-import html
+import io
 import os
 import re
 import signal
@@ -25,6 +25,7 @@ from core.runs import load_run
 from tests.audio_files import write_audio
 from tests.conftest import ROOT
 from tests.fake_telegram import FakeTelegram
+from tests.run_copies import classified_run
 
 TOKEN = "123456:TEST-TOKEN"
 REPLY_TIMEOUT_S = 90
@@ -164,7 +165,11 @@ def _clean_env(**extra) -> dict:
 
 @pytest.fixture(scope="module")
 def conversation(tiny_library, tiny_run_id, tmp_path_factory):
-    """Script a chat, run the real bot process against the fake server until every message has a reply."""
+    """Script a chat, run the real bot process against the fake server until every message has a reply.
+
+    The bot answers from a copy of the tiny run with a classifier on features and embeddings, so audio
+    queries and library tracks (decoded again for their features) both get a genre."""
+    run_id = classified_run(tiny_run_id, "both")
     work = tmp_path_factory.mktemp("bot_e2e")
 
     def encoded(track: str, ext: str, sr: int | None = None) -> bytes:
@@ -199,7 +204,7 @@ def conversation(tiny_library, tiny_run_id, tmp_path_factory):
 
         log_path = work / "bot.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "bot", "--run", tiny_run_id], cwd=ROOT, stdout=log,
+            proc = subprocess.Popen([sys.executable, "-m", "bot", "--run", run_id], cwd=ROOT, stdout=log,
                                     stderr=subprocess.STDOUT,
                                     env=_clean_env(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url))
             try:
@@ -234,6 +239,7 @@ def test_e2e_help_and_hint(conversation):
     replies = {k: v[0] for k, v in conversation["replies"].items()}
     assert replies["text"] == fmt.HINT
     assert "Timbre Atlas" in replies["start"] and "/similar" in replies["start"] and "12 tracks" in replies["start"]
+    assert "and the predicted genre" in replies["start"]
 
 
 def test_e2e_library_audio_finds_itself(conversation):
@@ -268,7 +274,47 @@ def test_e2e_bad_files_get_plain_replies(conversation):
     assert "update" in conversation["log"] and "failed" in conversation["log"]
 
 
-def test_e2e_genre_of_a_replied_to_audio(conversation):
-    reply = conversation["replies"]["genre"][0]
-    assert reply.startswith(fmt.NO_GENRE)  # the tiny run has no classifier, and says so first
-    assert first_track(reply) == "strings_1"
+def test_e2e_genre_of_audio_and_of_library_tracks(conversation):
+    replies = {k: v[0] for k, v in conversation["replies"].items()}
+    genre = r"Predicted genre: <b>(\w+)</b> \((\d+)%"
+    assert re.search(genre, replies["genre"]).start() == 0  # /genre: the genre first, then the tracks
+    assert first_track(replies["genre"]) == "strings_1"
+    for key, style in (("genre", "strings"), ("audio", "strings"), ("voice", "strings"),
+                       ("video_note", "electronic"), ("similar", "piano")):
+        label, percent = re.search(genre, replies[key]).groups()
+        assert label == style and 100 / 3 < int(percent) <= 100, (key, replies[key])
+
+
+def test_service_without_classifier_says_so(service, tiny_library):
+    assert "no genre classifier" in service.help()
+    data = next(tiny_library.rglob("piano_1.wav")).read_bytes()
+    reply = service.audio(data, "piano_1.wav", query="piano_1.wav", genre_first=True)
+    assert reply.startswith(fmt.NO_GENRE) and first_track(reply) == "piano_1"
+    assert "Predicted genre" not in service.audio(data, "piano_1.wav", query="q") + service.similar("piano")
+    clip = io.BytesIO()
+    sf.write(clip, sf.read(io.BytesIO(data))[0][:22_050], 22_050, format="WAV")
+    with pytest.raises(AudioDecodeError, match=r"clip.wav: too short: 1.00 s, at least 3.00 s needed"):
+        service.audio(clip.getvalue(), "clip.wav", query="q")
+
+
+def test_unexpected_errors_are_logged_and_answered(caplog):
+    """The error handler on its own, with a real Bot against the fake server: the user is told, the log has it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from telegram import Bot, Update
+
+    from bot.handlers import on_error
+
+    async def fail_one(tg: FakeTelegram) -> None:
+        async with Bot(TOKEN, base_url=f"{tg.url}/bot", base_file_url=f"{tg.url}/file/bot") as bot:
+            update = Update.de_json({"update_id": 1, "message": tg.add_message(text="/similar x")}, bot)
+            await on_error(update, SimpleNamespace(error=RuntimeError("boom <b>")))
+            await on_error(None, SimpleNamespace(error=RuntimeError("no message to answer")))  # only logged
+
+    with FakeTelegram(TOKEN) as tg:
+        asyncio.run(fail_one(tg))
+        sent = tg.called("sendMessage")
+    assert [p["text"] for p in sent] == [fmt.failure_message("RuntimeError", from_telegram=False)]
+    assert sent[0]["reply_parameters"]["message_id"] == tg.updates[0]["message"]["message_id"]
+    assert [r.exc_info[1].args[0] for r in caplog.records if r.name == "bot"] == ["boom <b>", "no message to answer"]
