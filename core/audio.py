@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from .constants import SAMPLE_RATE
 from .errors import AudioDecodeError
 
-SAMPLE_RATE = 22_050
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".aiff", ".aif", ".wma", ".webm")
 # Peak below this (about -80 dBFS) counts as silence: nothing to learn from, and queries would be noise.
 SILENCE_PEAK = 1e-4

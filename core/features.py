@@ -6,8 +6,8 @@ import functools
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
 from .config import doc
+from .constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, TOP_DB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,12 +15,12 @@ class MelParams:
     """Log-mel parameters; stored with every dataset and run so that queries match training exactly."""
 
     sr: int = doc(SAMPLE_RATE, "sample rate every file is resampled to; 11 kHz bandwidth keeps timbre cues")
-    n_fft: int = doc(2048, "93 ms window at 22.05 kHz: fine frequency resolution for low notes")
-    hop_length: int = doc(512, "23 ms hop, 43 frames/s: enough for onsets, 4x cheaper than hop 128")
-    n_mels: int = doc(96, "96 bands, the usual size for music CNNs; divisible by 2^4 for pooling")
-    fmin: float = doc(20.0, "below 20 Hz is rumble, not music")
-    fmax: float = doc(11025.0, "Nyquist of the project rate")
-    top_db: float = doc(100.0, "floor at -100 dB so digital silence does not produce -inf")
+    n_fft: int = doc(N_FFT, "93 ms window at 22.05 kHz: fine frequency resolution for low notes")
+    hop_length: int = doc(HOP_LENGTH, "23 ms hop, 43 frames/s: enough for onsets, 4x cheaper than hop 128")
+    n_mels: int = doc(N_MELS, "96 bands, the usual size for music CNNs; divisible by 2^4 for pooling")
+    fmin: float = doc(FMIN, "below 20 Hz is rumble, not music")
+    fmax: float = doc(FMAX, "Nyquist of the project rate")
+    top_db: float = doc(TOP_DB, "floor at -100 dB so digital silence does not produce -inf")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,7 +98,8 @@ def log_mel(y: np.ndarray, *, params: MelParams = MelParams()) -> np.ndarray:
 
 
 def mfcc_stats(mel_db: np.ndarray, *, n_mfcc: int = 20) -> np.ndarray:
-    """Means and standard deviations of MFCC 1..n_mfcc over time, from a log-mel spectrogram.
+    """Means and standard deviations of MFCC 1..n_mfcc over time, from a log-mel spectrogram
+    (``librosa.feature.mfcc`` on the shared mel, as :func:`audio_features` computes them).
 
     Parameters
     ----------
@@ -108,9 +109,9 @@ def mfcc_stats(mel_db: np.ndarray, *, n_mfcc: int = 20) -> np.ndarray:
     -------
     np.ndarray [shape=(2 * n_mfcc,), dtype=float32]
     """
-    import scipy.fft
+    import librosa
 
-    mfcc = scipy.fft.dct(np.asarray(mel_db, np.float32), axis=0, type=2, norm="ortho")[:n_mfcc]
+    mfcc = librosa.feature.mfcc(S=np.asarray(mel_db, np.float32), n_mfcc=n_mfcc)  # orthonormal DCT-II, no lifter
     return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
 
 

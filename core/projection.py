@@ -20,13 +20,28 @@ PLACE_POWER = 2.0
 
 
 def fit_pca(x: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Two principal axes: coordinates [shape=(n, 2)] and the arrays that project new points."""
-    mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    comps = vt[:2]
-    if comps.shape[0] < 2:  # a single track: pad a second axis
-        comps = np.vstack([comps, np.zeros_like(comps)])
-    # fix the sign so that reruns give the same picture
+    """Two principal axes (scikit-learn's PCA, exact SVD), kept as plain arrays so nothing is pickled.
+
+    Each axis's sign is fixed (its largest coefficient positive), so reruns and library versions draw the same
+    picture. A single track has no axes: both are zero and everything sits at the origin.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, d)]
+
+    Returns
+    -------
+    coords : np.ndarray [shape=(n, 2), dtype=float32]
+    arrays : dict
+        ``pca_mean`` [shape=(d,)] and ``pca_components`` [shape=(2, d)], float32: what :func:`place` needs.
+    """
+    from sklearn.decomposition import PCA
+
+    mean, comps = x.mean(axis=0), np.zeros((2, x.shape[1]), dtype=x.dtype)
+    n_axes = min(2, *x.shape) if len(x) > 1 else 0
+    if n_axes:
+        pca = PCA(n_components=n_axes, svd_solver="full").fit(x)
+        mean, comps[:n_axes] = pca.mean_, pca.components_
     comps = comps * np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])[:, None]
     return ((x - mean) @ comps.T).astype(np.float32), {"pca_mean": mean.astype(np.float32),
                                                        "pca_components": comps.astype(np.float32)}

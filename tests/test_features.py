@@ -44,6 +44,18 @@ def test_mfcc_stats_shape_and_constant_signal():
     assert np.allclose(stats[1:20], 0.0, atol=1e-4) and np.allclose(stats[20:], 0.0, atol=1e-4)
 
 
+def test_mfcc_stats_equal_the_orthonormal_dct_of_the_log_mel(rng):
+    """librosa's MFCC on the shared mel is the DCT-II (orthonormal) this module used to write by hand."""
+    import scipy.fft
+
+    y = sine(220.0, 3.0) + sine(1760.0, 3.0, amp=0.2) + 0.05 * rng.standard_normal(3 * 22050).astype(np.float32)
+    mel = log_mel(y)
+    mfcc = scipy.fft.dct(mel, axis=0, type=2, norm="ortho")[:20]
+    expected = np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
+    assert np.allclose(mfcc_stats(mel), expected, rtol=1e-5, atol=1e-3)
+    assert mfcc_stats(mel, n_mfcc=13).shape == (26,)
+
+
 def test_audio_features_follow_the_signal(rng):
     params = MelParams()
     sr = params.sr

@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 
 from core.index import cosine_topk, knn_evaluation
-from core.projection import fit_projections, place
 
 
 def test_cosine_topk_orders_by_similarity(rng):
@@ -28,15 +27,6 @@ def test_knn_evaluation_on_planted_clusters(rng):
     chance = knn_evaluation(rng.normal(size=(60, 16)), labels)
     assert chance["knn_accuracy"] < 0.6
     assert knn_evaluation(x, [None] * 60) is None
-
-
-def test_projections_and_placement(rng):
-    x = rng.normal(size=(40, 16)).astype(np.float32)
-    coords, arrays = fit_projections(x, track_ids=[f"t{i}" for i in range(40)], seed=0)
-    assert list(coords.columns) == ["track_id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"]
-    where = place(x[:2], library=x, coords=coords, arrays=arrays)
-    assert np.allclose(where["pca"], coords[["pca_x", "pca_y"]].to_numpy()[:2], atol=1e-4)
-    assert np.allclose(where["umap"][0], coords[["umap_x", "umap_y"]].to_numpy()[0], atol=0.1)
 
 
 def test_knn_evaluation_accepts_pandas_missing_labels(rng):
