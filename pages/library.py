@@ -81,7 +81,7 @@ def job_result(job: dict) -> None:
                    "analysed again by the next ingest of this dataset.")
     if "n_tracks" in result:
         st.success(f"Dataset **{result['dataset']}**: {result['n_tracks']:,} tracks "
-                   f"({result['n_analysed']:,} analysed now, {result['n_cached']:,} unchanged and reused).")
+                   f"({result['n_analysed']:,} files analysed now, {result['n_cached']:,} unchanged and reused).")
     skipped = result.get("skipped") or []
     if skipped:
         st.warning(f"{len(skipped)} file(s) could not be used and were skipped:")
@@ -98,14 +98,15 @@ def job_result(job: dict) -> None:
         st.rerun()
 
 
-def train_settings() -> dict:
+def train_settings(*, disabled: bool) -> dict:
     """The main training settings (defaults from :class:`core.train.TrainConfig`)."""
     left, middle, right = st.columns(3)
     epochs = left.number_input("Epochs", min_value=1, max_value=5000, value=DEFAULTS.epochs, step=10,
-                               help="Passes over the tracks. " + help_of("epochs"))
+                               help="Passes over the tracks. " + help_of("epochs"), disabled=disabled)
     chunk = middle.number_input("Chunk length (s)", min_value=0.5, max_value=30.0, value=DEFAULTS.chunk_seconds,
-                                step=0.5, help=help_of("chunk_seconds"))
-    seed = right.number_input("Seed", min_value=0, value=DEFAULTS.seed, step=1, help=help_of("seed"))
+                                step=0.5, help=help_of("chunk_seconds"), disabled=disabled)
+    seed = right.number_input("Seed", min_value=0, value=DEFAULTS.seed, step=1, help=help_of("seed"),
+                              disabled=disabled)
     return {"epochs": int(epochs), "chunk_seconds": float(chunk), "seed": int(seed)}
 
 
@@ -114,33 +115,41 @@ def help_of(field: str) -> str:
     return next(f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig) if f.name == field)
 
 
-def new_job_form() -> None:
-    """Where the music is, the dataset name, whether to train, and the Start button."""
+def new_job_form(*, disabled: bool = False) -> None:
+    """Where the music is, the dataset name, whether to train, and the Start button.
+
+    While a job runs the form is drawn disabled rather than left out: widgets missing from a run lose their
+    values, and the form would come back with the wrong source selected.
+    """
     st.subheader("1. Your music")
-    kind = st.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="library_source")
+    kind = st.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="library_source",
+                    disabled=disabled)
     folder, uploads, datasets = "", [], list_datasets()
     if kind == "folder":
         folder = st.text_input("Folder on the server", key="library_folder", placeholder="/home/me/Music/gtzan",
                                help="Every audio file below it (wav, flac, ogg, mp3, m4a, ...). Sub-folder names "
-                                    "become labels, or put a manifest.csv (path,label[,artist,title]) in it.")
+                                    "become labels, or put a manifest.csv (path,label[,artist,title]) in it.",
+                               disabled=disabled)
     elif kind == "upload":
         uploads = st.file_uploader("Audio files", type=list(UPLOAD_TYPES), accept_multiple_files=True,
-                                   key="library_uploads")
+                                   key="library_uploads", disabled=disabled)
         st.caption(f"Saved into a new folder `{jobs.uploads_dir()}/<name>/`, then ingested (no labels).")
     if kind == "dataset":
         if not datasets:
             st.info("No dataset has been ingested yet: choose a folder or upload files.")
             return
-        name = st.selectbox("Dataset", datasets, key="library_dataset")
+        name = st.selectbox("Dataset", datasets, key="library_dataset", disabled=disabled)
     else:
         name = st.text_input("Dataset name", key="library_name", max_chars=64, placeholder="mylib",
                              help="Letters, digits, '-' and '_'. An existing dataset of this name is updated: "
-                                  "only new or changed files are analysed.")
+                                  "only new or changed files are analysed.", disabled=disabled)
     st.subheader("2. Training")
     train = True if kind == "dataset" else st.toggle("Train a run when the ingest is done", value=True,
-                                                     key="library_train")
-    settings = train_settings() if train else None
-    if st.button("Start", type="primary", icon=":material/play_arrow:", key="library_start"):
+                                                     key="library_train", disabled=disabled)
+    settings = train_settings(disabled=disabled) if train else None
+    if disabled:
+        st.caption("One job at a time from this page: wait for the running one, or cancel it.")
+    if st.button("Start", type="primary", icon=":material/play_arrow:", key="library_start", disabled=disabled):
         start(kind=kind, name=name, folder=folder, uploads=uploads, train=settings)
 
 
@@ -168,11 +177,12 @@ st.title("Library")
 st.caption("Bring your own music: ingest a folder (decode, log-mels, audio features) and train a run on it. "
            "The job runs in the background: reload the page or close the browser, it goes on; it can be cancelled.")
 job = followed_job()
+running = job is not None and job["state"] in jobs.ACTIVE
 if job is not None:
     st.markdown(describe(job))
-    if job["state"] in jobs.ACTIVE:
+    if running:
         live_job(job["job_id"])
-        st.stop()
-    job_result(job)
+    else:
+        job_result(job)
     st.divider()
-new_job_form()
+new_job_form(disabled=running)

@@ -134,6 +134,9 @@ def test_status_writes_are_throttled(tmp_path, monkeypatch):
     assert len(writes[-1]["losses"]) == 100
     writer.progress(1, 5, 0.5)  # the older (epoch, epochs, loss) callback
     assert writer.status["values"] == {"loss": 0.5} and writer.status["message"] == "epoch 1"
+    assert writer.status["losses"] == [0.5]
+    writer.progress(4, 5, "epoch 4", loss=0.25)  # resumed from a checkpoint after epoch 3
+    assert writer.status["losses"] == [0.5, None, None, 0.25]
 
 
 def test_bad_requests_are_refused_before_a_process_starts(tmp_path, six_tracks):

@@ -1,5 +1,5 @@
-"""The Library page through Streamlit's AppTest: the form, refusals, a running job (cancelled from the page),
-finished and failed jobs, and a job started from the page."""
+"""The Library page through Streamlit's AppTest: the form, refusals, a running job (cancelled from
+the page), finished and failed jobs, and a job started from the page."""
 from __future__ import annotations
 
 import subprocess
@@ -11,15 +11,22 @@ from streamlit.testing.v1 import AppTest
 from core import jobs
 from core.io import atomic_write_json
 from core.train import TrainConfig
+from ui import nav
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "library.py")
-
 
 @pytest.fixture(autouse=True)
 def own_jobs_folder(tmp_path, monkeypatch):
     """Each test sees only the jobs it makes (the page follows the newest job when it has none of its own)."""
     monkeypatch.setattr(jobs, "jobs_dir", lambda: tmp_path / "jobs")
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
+
+
+@pytest.fixture(autouse=True)
+def page_alone(monkeypatch):
+    """The page runs as its own script here. ui.nav.require_router would rerun it through the router, and a
+    rerun drops a button's click (AppTest runs every script run outside the router first)."""
+    monkeypatch.setattr(nav, "require_router", lambda page_file: None)
 
 
 def open_page() -> AppTest:
@@ -117,16 +124,21 @@ def test_a_failed_job_shows_why_and_its_log():
 def test_a_running_job_shows_progress_and_is_cancelled_from_the_page():
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the job process
     try:
+        at = open_page()
+        at.radio(key="library_source").set_value("upload").run()  # the user's choice, before the job starts
         job_id = fake_job("20260101-100000-mine-0003", pid=sleeper.pid, done=2, total=3, message="epoch 2",
                           losses=[3.0, 2.5], values={"loss": 2.5})
-        at = open_page()
+        at.run()
         assert "Training the encoder: 2 / 3 · epoch 2" in at.get("progress")[0].proto.text
         assert len(at.get("plotly_chart")) == 1
-        assert not [b for b in at.button if b.key == "library_start"]  # no second job while this one runs
+        assert at.button(key="library_start").disabled  # no second job from this page while this one runs
+        assert at.radio(key="library_source").disabled
         next(b for b in at.button if b.label == "Cancel").click().run()
         sleeper.wait(timeout=10)  # ended (a 60 s sleep), whoever reaped it: the page or Popen
         assert jobs.job_status(job_id)["state"] == "cancelled"
         assert "The job was cancelled" in texts(at.warning)
+        # the form is back, with the values it had (widgets drawn disabled keep them)
+        assert at.radio(key="library_source").value == "upload" and not at.button(key="library_start").disabled
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
