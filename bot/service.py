@@ -6,6 +6,7 @@ Every method is synchronous and CPU-bound (decode, embed, search); the handlers 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -108,10 +109,11 @@ class Service:
         try:
             return self.genre_line(embedding=self.run.embeddings[row])
         except ValueError:  # the classifier takes audio features: decode the track as a query would be
+            path = self.run.tracks["path"].iloc[row]
             try:
-                y = self.load(self.run.tracks["path"].iloc[row])
-            except AudioDecodeError as error:
-                return fmt.no_genre_message(str(error))
+                y = self.load(path)
+            except AudioDecodeError as error:  # named without the server's folders
+                return fmt.no_genre_message(f"{Path(path).name}: {error.reason}")
             return self.genre_line(y=y, embedding=self.run.embeddings[row])
 
     def load(self, source) -> np.ndarray:

@@ -318,3 +318,14 @@ def test_unexpected_errors_are_logged_and_answered(caplog):
     assert [p["text"] for p in sent] == [fmt.failure_message("RuntimeError", from_telegram=False)]
     assert sent[0]["reply_parameters"]["message_id"] == tg.updates[0]["message"]["message_id"]
     assert [r.exc_info[1].args[0] for r in caplog.records if r.name == "bot"] == ["boom <b>", "no message to answer"]
+
+
+def test_library_genre_needs_the_track_file_for_features(tiny_run_id):
+    """A classifier on features and embeddings needs a library track's audio: decoded when there, else said."""
+    service = Service(load_run(classified_run(tiny_run_id, "both"))).warm()
+    assert "Predicted genre: <b>piano</b>" in service.similar("piano_1")
+    tracks = service.run.tracks
+    service.run.tracks = tracks.assign(path=["/gone/away/" + Path(p).name for p in tracks["path"]])  # in memory
+    reply = service.similar("piano_1")
+    assert "<i>No genre prediction: piano_1.wav: file not found</i>" in reply and "/gone" not in reply
+    assert first_track(reply) != "piano_1" and len(re.findall(r"^\d+\. ", reply, flags=re.M)) == 5
