@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from typing import Iterable, Optional
 
 from .errors import DatasetError, TimbreError
 from .io import atomic_write_bytes, atomic_write_json
+from .locks import file_lock
 from .paths import REPO_ROOT, artifacts_dir
 
 KINDS = ("ingest", "train", "ingest+train")
@@ -42,6 +42,7 @@ ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled")
 WRITE_INTERVAL_S = 0.25  # status.json is rewritten at most 4 times a second (the page polls about once a second)
 NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+JOB_ID_RULE = re.compile(r"^[0-9]{8}-[0-9]{6}-[A-Za-z0-9][A-Za-z0-9_-]{0,63}-[0-9a-f]{4}$")  # stamp-dataset-hex
 _children: dict[int, subprocess.Popen] = {}  # held so Python does not warn that a running child was dropped
 
 
@@ -72,7 +73,7 @@ def _now() -> str:
 
 
 def _job_dir(job_id: str) -> Path:
-    if not NAME_RULE.match(job_id or ""):
+    if not JOB_ID_RULE.match(job_id or ""):
         raise TimbreError(f"invalid job id {job_id!r}")
     return jobs_dir() / job_id
 
@@ -168,15 +169,9 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
 # ---- reading ----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def _locked(folder: Path):
     """Serialise read-modify-write of status.json between the job process and the pages (released on death)."""
-    with open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(folder / ".lock", what="status.json", wait=True)
 
 
 def _read(path: Path) -> dict:
@@ -207,6 +202,7 @@ def _alive(pid: Optional[int], start: Optional[int]) -> bool:
         return False
     with contextlib.suppress(ChildProcessError, OSError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            _children.pop(pid, None)
             return False
     try:
         os.kill(pid, 0)
@@ -256,7 +252,8 @@ def list_jobs() -> list[dict]:
     root = jobs_dir()
     if not root.is_dir():
         return []
-    ids = sorted((p.name for p in root.iterdir() if (p / "spec.json").exists()), reverse=True)
+    ids = sorted((p.name for p in root.iterdir() if JOB_ID_RULE.match(p.name) and (p / "spec.json").exists()),
+                 reverse=True)
     return [job_status(i) for i in ids]
 
 

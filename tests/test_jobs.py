@@ -159,6 +159,8 @@ def test_bad_requests_are_refused_before_a_process_starts(tmp_path, six_tracks):
         jobs.job_status("20990101-000000-none-0000")
     with pytest.raises(TimbreError, match="invalid job id"):
         jobs.job_status("../../etc")
+    with pytest.raises(TimbreError, match="no job named"):  # the longest dataset name still makes a valid id
+        jobs.job_status(f"20990101-000000-{'a' * 64}-beef")
     assert not any(j["spec"]["dataset"] == "x" for j in jobs.list_jobs())
 
 
