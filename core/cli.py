@@ -11,20 +11,22 @@ from .errors import TimbreError
 
 
 class _Bar:
-    """A tqdm bar driven by the core's ``progress(done, total, ...)`` callbacks."""
+    """A tqdm bar that is a :class:`core.progress.Progress`: it shows ``message`` and every value.
+
+    A job that moves on to a new stage (a new total, or ``done`` going back) gets a fresh bar.
+    """
 
     def __init__(self, desc: str, unit: str):
         self.desc, self.unit, self.bar = desc, unit, None
 
-    def __call__(self, done: int, total: int, info=None):
+    def __call__(self, done: int, total: int, message: str = "", **values: float) -> None:
         from tqdm import tqdm
 
+        if self.bar is not None and (total != self.bar.total or done < self.bar.n):
+            self.close()
         if self.bar is None:
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
-        if isinstance(info, float):
-            self.bar.set_postfix(loss=f"{info:.4f}", refresh=False)
-        elif info:
-            self.bar.set_postfix_str(str(info)[-40:], refresh=False)
+        self.bar.set_postfix_str(postfix(message, values), refresh=False)
         self.bar.update(done - self.bar.n)
         if done >= total:
             self.close()
@@ -35,12 +37,20 @@ class _Bar:
             self.bar = None
 
 
+def postfix(message: str, values: dict) -> str:
+    """"epoch 12, loss=0.4123": the message (its last 40 characters) and the values."""
+    shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()]
+    return ", ".join(([str(message)[-40:]] if message else []) + shown)
+
+
 def _print_report(report) -> None:
     print(f"dataset: {report.dataset_dir}")
     print(f"tracks: {report.n_tracks} ({report.n_analysed} analysed now, {report.n_cached} unchanged and reused)")
     print(f"audio: {report.audio_seconds / 60:.1f} min in {report.seconds:.1f} s")
     if report.skipped:
-        print(f"skipped {len(report.skipped)} file(s):")
+        crashed = sum(item["reason"].startswith("worker crashed") for item in report.skipped)
+        note = f" ({crashed} after their worker process crashed twice; a re-run retries them)" if crashed else ""
+        print(f"skipped {len(report.skipped)} file(s){note}:")
         for item in report.skipped:
             print(f"  {item['path']}: {item['reason']}")
 
@@ -87,16 +97,18 @@ def cmd_embed(args) -> None:
 
 
 def cmd_recommend(args) -> None:
-    from .query import recommend_file
+    from .query import check_k, recommend_file
     from .runs import load_run
+    from .tracks import display_name
 
     run = load_run(args.run)
+    check_k(run, args.k)  # before decoding the query: a bad -k is told at once
     run.model, run.embeddings  # load before timing: the figure is the query itself
     start = time.perf_counter()
     rec = recommend_file(run, args.file, k=args.k)
     elapsed = time.perf_counter() - start
     for _, row in rec.neighbours.iterrows():
-        name = row["title"] if isinstance(row["title"], str) else Path(row["path"]).name
+        name = display_name(row)
         label = row["label"] if isinstance(row["label"], str) else "-"
         print(f"{row['rank']:>3}  {row['score']:.4f}  {label:<12}  {name}  ({row['path']})")
     print(f"({elapsed:.3f} s)", file=sys.stderr)
@@ -118,12 +130,9 @@ def cmd_runs(args) -> None:
 def cmd_demo(args) -> None:
     from .demo import DemoConfig, build_demo
 
-    bars: dict[str, _Bar] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bars.setdefault(stage, _Bar(stage, "step"))(done, total)
-
-    run_id = build_demo(cfg=dataclass_from_args(DemoConfig, args), progress=progress)
+    bar = _Bar("demo", "step")
+    run_id = build_demo(cfg=dataclass_from_args(DemoConfig, args), progress=bar)
+    bar.close()
     print(f"demo run: {run_id}")
     from .runs import load_run
 
@@ -233,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recommend", help="the k library tracks most similar to a file")
     p.add_argument("--run", required=True)
     p.add_argument("file")
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=_positive_int, default=5, help="how many tracks (1 to the library size)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("runs", help="list the runs with their evaluation")
@@ -247,15 +256,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of tracks")
+    return value
+
+
+def _run_arg(args) -> None:
+    """``--run`` as given (an id, or a run folder path like ``artifacts/runs/ID/``) -> the run id when the
+    folder is in the runs folder, else its absolute path."""
+    from .paths import runs_dir
+    from .runs import run_path
+
+    if getattr(args, "run", None):
+        path = run_path(args.run)
+        args.run = path.name if path.parent == runs_dir() else str(path)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _run_arg(args)
         args.func(args)
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished work is kept (datasets are resumable, partial runs are discarded)", file=sys.stderr)
+        print("interrupted: finished work is kept (a re-run of the same command resumes: ingest keeps every "
+              "analysed file, training its last checkpoint; no half-written run is listed)", file=sys.stderr)
         return 130
     return 0
 

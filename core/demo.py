@@ -13,13 +13,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from .config import doc
+from .constants import SAMPLE_RATE
 from .paths import artifacts_dir
+from .progress import Progress, or_silent
 
-SR = 22_050
+SR = SAMPLE_RATE
 STYLES = ("electronic", "strings", "guitar", "piano", "rock", "hiphop")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """Size of the demo corpus and of its training run (together well under 3 minutes on 2 cores)."""
 
@@ -218,7 +220,7 @@ GENERATORS: dict[str, Callable] = {"electronic": electronic, "strings": strings,
 
 
 def synthesise_track(style: str, *, seconds: float = 20.0, seed: int = 0) -> np.ndarray:
-    """One demo track of ``style``, np.ndarray [shape=(seconds * 22050,), dtype=float32], peak 0.9."""
+    """One demo track of ``style``, np.ndarray [shape=(seconds * SR,), dtype=float32], peak 0.9."""
     rng = np.random.default_rng(seed)
     n = int(seconds * SR)
     y = GENERATORS[style](rng, n)[:n]
@@ -226,11 +228,14 @@ def synthesise_track(style: str, *, seconds: float = 20.0, seed: int = 0) -> np.
     return (0.9 * y / max(np.abs(y).max(), 1e-9)).astype(np.float32)
 
 
-def write_corpus(folder: Path, *, cfg: DemoConfig = DemoConfig(),
-                 progress: Optional[Callable[[int, int, str], None]] = None) -> Path:
-    """Write ``tracks_per_style`` WAV files per style under ``folder/<style>/`` (existing files are kept)."""
+def write_corpus(folder: Path, *, cfg: DemoConfig | None = None, progress: Optional[Progress] = None) -> Path:
+    """Write ``tracks_per_style`` WAV files per style under ``folder/<style>/`` (existing files are kept).
+
+    ``progress(done, total, file_name)`` after each file.
+    """
     import soundfile as sf
 
+    cfg, progress = cfg or DemoConfig(), or_silent(progress)
     total = len(STYLES) * cfg.tracks_per_style
     done = 0
     for s, style in enumerate(STYLES):
@@ -243,8 +248,7 @@ def write_corpus(folder: Path, *, cfg: DemoConfig = DemoConfig(),
                 sf.write(tmp, y, SR, subtype="PCM_16")
                 tmp.replace(path)
             done += 1
-            if progress:
-                progress(done, total, path.name)
+            progress(done, total, path.name)
     return folder
 
 
@@ -255,17 +259,29 @@ def demo_audio_dir() -> Path:
 DEMO_DATASET = "demo"
 
 
-def build_demo(*, cfg: DemoConfig = DemoConfig(),
-               progress: Optional[Callable[[str, int, int], None]] = None) -> str:
+STAGES = ("synthesising", "ingesting", "training")
+
+
+def _in_stage(stage: str, progress: Progress) -> Progress:
+    """``progress`` with every message prefixed by the stage ("training: epoch 3")."""
+    def tell(done: int, total: int, message: str = "", **values: float) -> None:
+        progress(done, total, f"{stage}: {message}" if message else stage, **values)
+
+    return tell
+
+
+def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = None) -> str:
     """Synthesise, ingest and train the demo; returns the run id.
 
-    ``progress(stage, done, total)`` is told about each stage: "synthesising", "ingesting", "training".
+    ``progress(done, total, "<stage>: <what>", **values)`` counts the steps of each stage in turn
+    (:data:`STAGES`: "synthesising: rock_03.wav", "ingesting: piano/piano_01.wav", "training: epoch 7" with
+    ``loss``); ``done`` starts again from 1 when a stage begins.
     """
     from .dataset import ingest
     from .train import TrainConfig, train_run
 
-    tell = progress or (lambda stage, done, total: None)
-    folder = write_corpus(demo_audio_dir(), cfg=cfg, progress=lambda d, t, _: tell("synthesising", d, t))
-    ingest(folder, DEMO_DATASET, progress=lambda d, t, _: tell("ingesting", d, t))
+    cfg, progress = cfg or DemoConfig(), or_silent(progress)
+    folder = write_corpus(demo_audio_dir(), cfg=cfg, progress=_in_stage("synthesising", progress))
+    ingest(folder, DEMO_DATASET, progress=_in_stage("ingesting", progress))
     train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=36, seed=cfg.seed)
-    return train_run(DEMO_DATASET, cfg=train_cfg, progress=lambda d, t, _: tell("training", d, t))
+    return train_run(DEMO_DATASET, cfg=train_cfg, progress=_in_stage("training", progress))

@@ -6,6 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .constants import N_MELS
+from .progress import or_silent
+
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """3x3 conv -> batch norm -> ReLU -> 2x2 max pool (halves both axes)."""
@@ -39,7 +42,7 @@ class Encoder(nn.Module):
         Average over time only (keep frequency), or over both axes.
     """
 
-    def __init__(self, *, n_mels: int = 96, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
+    def __init__(self, *, n_mels: int = N_MELS, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
                  pooling: str = "time"):
         super().__init__()
         if pooling not in ("time", "global"):
@@ -135,13 +138,15 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
         At most this many evenly spread chunks per track (caps the cost of very long tracks).
     batch_size : int
         Chunks per forward pass.
-    progress : callable(done, total) or None
+    progress : Progress or None
+        ``progress(tracks_done, n_tracks, "embedding")`` now and then.
 
     Returns
     -------
     np.ndarray [shape=(n_tracks, embedding_dim), dtype=float32]
     """
     model.eval()
+    progress = or_silent(progress)
     dim = model.model_args["embedding_dim"]
     out = np.zeros((len(mels), dim), dtype=np.float32)
     pending: list[tuple[int, np.ndarray]] = []
@@ -162,14 +167,12 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
         if n_pending >= batch_size:
             flush()
             n_pending = 0
-            if progress:
-                progress(i + 1, len(mels))
+            progress(i + 1, len(mels), "embedding")
     if pending:
         flush()
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     out[:] = sums / np.maximum(norms, 1e-12)
-    if progress:
-        progress(len(mels), len(mels))
+    progress(len(mels), len(mels), "embedding")
     return out
 
 

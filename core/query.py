@@ -7,11 +7,20 @@ import numpy as np
 import pandas as pd
 
 from .audio import load_audio
+from .errors import RunError
 from .features import log_mel
 from .index import cosine_topk
 from .model import embed_mels
 from .projection import place
 from .runs import Run
+
+
+def check_k(run: Run, k: int) -> int:
+    """``k`` when the run can give that many neighbours, else :class:`RunError` saying what it can give."""
+    n = len(run.tracks)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise RunError(f"k={k!r}: ask for 1 to {n} tracks (run {run.run_id!r} holds {n})")
+    return int(k)
 
 
 def min_query_seconds(run: Run) -> float:
@@ -66,6 +75,7 @@ def neighbours_table(run: Run, rows: np.ndarray, scores: np.ndarray) -> pd.DataF
 
 def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5) -> Recommendation:
     """Top-``k`` library tracks by cosine similarity to ``embedding`` [shape=(d,)], plus map positions."""
+    k = check_k(run, k)
     idx, sims = cosine_topk(run.embeddings, embedding[None], k=k)
     where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays)
     return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
@@ -84,5 +94,6 @@ def recommend_file(run: Run, path, *, k: int = 5) -> Recommendation:
 
 def similar_tracks(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
     """The ``k`` nearest library tracks of library track ``row`` (itself first, score 1.0)."""
+    k = check_k(run, k)
     idx, sims = cosine_topk(run.embeddings, run.embeddings[row:row + 1], k=k)
     return neighbours_table(run, idx[0], sims[0])

@@ -11,7 +11,9 @@
     projection.npz       arrays that place a new point on the maps
 
 A run is built in a hidden ``.partial-<run_id>`` folder and renamed into place only when every file is
-written, so a crash or Ctrl-C never leaves a folder that looks complete.
+written, so a crash or Ctrl-C never leaves a folder that looks complete. The writer holds a lock
+(``.<run_id>.lock``) meanwhile; a ``.partial-*`` folder whose lock nobody holds belongs to a process that died
+(kill -9) and is removed when the next run is written.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import functools
 import json
 import platform
 import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ import pandas as pd
 
 from .errors import RunError
 from .io import atomic_folder
+from .locks import Busy, file_lock
 from .paths import runs_dir
 
 REQUIRED_FILES = ("config.json", "metrics.json", "model.pt", "tracks.parquet", "embeddings.npy",
@@ -40,17 +44,40 @@ def new_run_id(dataset: str) -> str:
     return f"{stamp}-{dataset}-{secrets.token_hex(2)}"
 
 
+def _writer_lock(run_id: str) -> Path:
+    return runs_dir() / f".{run_id}.lock"
+
+
+def remove_stale_partials() -> list[str]:
+    """Remove ``.partial-*`` run folders whose writer has died (nobody holds their lock); returns their names."""
+    removed = []
+    for folder in runs_dir().glob(".partial-*"):
+        lock = _writer_lock(folder.name[len(".partial-"):])
+        try:
+            with file_lock(lock, what="removing a dead writer's folder"):
+                shutil.rmtree(folder, ignore_errors=True)
+        except Busy:
+            continue  # being written right now
+        lock.unlink(missing_ok=True)
+        removed.append(folder.name)
+    return removed
+
+
 @contextlib.contextmanager
 def run_folder(run_id: str):
     """Yield a hidden work folder; on success it is renamed to ``runs/<run_id>``, on error removed."""
     final = runs_dir() / run_id
     if final.exists():
         raise RunError(f"run {run_id!r} already exists")
-    with atomic_folder(final) as work:
-        yield work
-        missing = [f for f in REQUIRED_FILES if not (work / f).exists()]
-        if missing:
-            raise RunError(f"run {run_id}: not written completely, missing {missing}")
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    remove_stale_partials()
+    with file_lock(_writer_lock(run_id), what=f"writing run {run_id}"):
+        with atomic_folder(final) as work:
+            yield work
+            missing = [f for f in REQUIRED_FILES if not (work / f).exists()]
+            if missing:
+                raise RunError(f"run {run_id}: not written completely, missing {missing}")
+    _writer_lock(run_id).unlink(missing_ok=True)
 
 
 def library_versions() -> dict:
@@ -108,11 +135,24 @@ class Run:
         return MelParams.from_dict(self.config["mel_params"])
 
 
-def load_run(run_id: str) -> Run:
-    """Open a complete run; :class:`RunError` names what is wrong otherwise."""
-    path = runs_dir() / run_id
-    if not path.is_dir():
-        raise RunError(f"no run named {run_id!r} in {runs_dir()}")
+def run_path(run: str | Path) -> Path:
+    """The folder of ``run``: a run id (a folder in :func:`runs_dir`), or the path of a run folder, absolute
+    or relative, with or without a trailing slash (``artifacts/runs/ID/``)."""
+    text = str(run).strip()
+    if text and "/" not in text.rstrip("/") and (runs_dir() / text.rstrip("/")).is_dir():
+        return runs_dir() / text.rstrip("/")
+    path = Path(text).expanduser()
+    if text and path.is_dir():
+        inside = runs_dir().resolve() / path.resolve().name
+        return runs_dir() / path.resolve().name if inside == path.resolve() else path.resolve()
+    raise RunError(f"no run named {text!r} in {runs_dir()}")
+
+
+def load_run(run: str | Path) -> Run:
+    """Open a complete run, by id or by folder path (see :func:`run_path`); :class:`RunError` names what is
+    wrong otherwise."""
+    path = run_path(run)
+    run_id = path.name
     missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
     if missing:
         raise RunError(f"run {run_id!r} is incomplete: missing {', '.join(missing)}")

@@ -5,14 +5,20 @@ negative (NT-Xent / InfoNCE). Augmentations work on log-mel dB tensors, which is
 re-synthesising audio: additive noise at a random SNR (exact in the power domain), random gain, a random
 EQ tilt, small pitch (mel-band) and tempo (time-stretch) shifts, mixing in another track quietly, and
 time/frequency masks. Labels are never read here except to evaluate the finished embedding.
+
+Training saves a checkpoint (model, optimiser, schedule and random states) at least every
+:data:`CHECKPOINT_SECONDS` under a key derived from the dataset and the config; running the same training
+again (after kill -9, a power cut, Ctrl-C) resumes from it, and it is removed once the run folder is written.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
+import hashlib
+import json
 import os
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -21,16 +27,23 @@ import torch.nn.functional as F
 
 from .config import doc
 from .dataset import Dataset, load_dataset
-from .errors import DatasetError
+from .errors import DatasetError, RunError
 from .features import mfcc_stats
 from .index import knn_evaluation, standardise
-from .io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_npy, atomic_write_parquet
+from .locks import Busy, describe, file_lock
 from .model import Encoder, ProjectionHead, embed_mels, load_model, save_model
+from .paths import checkpoints_dir
+from .progress import Progress, or_silent
 from .projection import fit_projections
 from .runs import library_versions, new_run_id, run_folder
 
+# A checkpoint at the end of an epoch once this long has passed since the last one (and after the last epoch):
+# a kill loses at most about this much training, and writing a few MB every 30 s costs nothing.
+CHECKPOINT_SECONDS = 30.0
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Every hyper-parameter of a training run (each is also a ``python -m core train`` flag)."""
 
@@ -60,9 +73,6 @@ class TrainConfig:
     device: str = doc("auto", "'auto' uses a GPU when present, else the CPU")
     init: str = doc("", "optional model.pt to start from (fine-tuning); empty = random init")
     threads: int = doc(0, "torch CPU threads; 0 = all cores")
-
-
-Progress = Optional[Callable[[int, int, float], None]]
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float) -> torch.Tensor:
@@ -196,8 +206,21 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def lr_schedule(opt: torch.optim.Optimizer, *, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up over the first 5 % of steps times a cosine decay over all of them (stepped per batch).
+
+    The two factors multiply (``ChainedScheduler``): lr(s) = lr * min(1, (s + 1) / warmup) * (1 + cos(pi s / total)) / 2.
+    """
+    sched = torch.optim.lr_scheduler
+    warmup = max(1, total_steps // 20)
+    return sched.ChainedScheduler([
+        sched.LinearLR(opt, start_factor=1.0 / warmup, end_factor=1.0, total_iters=warmup - 1),
+        sched.CosineAnnealingLR(opt, T_max=total_steps)])
+
+
 def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int, n_mels: int,
-                  progress: Progress = None) -> tuple[Encoder, list[float]]:
+                  progress: Optional[Progress] = None, checkpoint: Optional[Path] = None,
+                  stage: Optional[Callable[[str], None]] = None) -> tuple[Encoder, list[float]]:
     """Train an encoder contrastively on unlabelled log-mels.
 
     Parameters
@@ -207,7 +230,12 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     cfg : TrainConfig
     chunk_frames : int
         Frames per training chunk.
-    progress : callable(epoch, epochs, mean_loss) or None
+    progress : Progress or None
+        ``progress(epoch, epochs, "epoch 12", loss=mean_loss)`` after each epoch.
+    checkpoint : Path or None
+        Save the training state here now and then, and resume from it when it exists.
+    stage : callable(message) or None
+        Told when training resumes from a checkpoint.
 
     Returns
     -------
@@ -240,19 +268,20 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     sampler = ChunkSampler(mels, chunk_frames=chunk_frames, stretch=cfg.stretch, rng=rng)
     batch = min(cfg.batch_size, len(mels))
     steps_per_epoch = max(1, len(mels) // batch)
-    total = cfg.epochs * steps_per_epoch
-    warmup = max(1, total // 20)
-    losses = []
-    step = 0
-    for epoch in range(cfg.epochs):
+    schedule = lr_schedule(opt, total_steps=cfg.epochs * steps_per_epoch)
+    progress = or_silent(progress)
+    state = {"encoder": encoder, "head": head, "opt": opt, "schedule": schedule, "rng": rng, "gen": gen}
+    losses: list[float] = []
+    if checkpoint is not None and checkpoint.exists():
+        losses = _load_checkpoint(checkpoint, state, device=device)
+        (stage or (lambda message: None))(f"resuming from the checkpoint after epoch {len(losses)}")
+    saved_at = time.monotonic()
+    for epoch in range(len(losses), cfg.epochs):
         encoder.train(), head.train()
         order = rng.permutation(len(mels))
         epoch_loss = 0.0
         for s in range(steps_per_epoch):
             idx = order[s * batch:(s + 1) * batch]
-            lr = cfg.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total))
-            for group in opt.param_groups:
-                group["lr"] = lr
             views = []
             for _ in range(2):
                 others = sampler.batch(rng.integers(0, len(mels), size=len(idx)))
@@ -263,12 +292,49 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            schedule.step()
             epoch_loss += float(loss.detach())
-            step += 1
         losses.append(epoch_loss / steps_per_epoch)
-        if progress:
-            progress(epoch + 1, cfg.epochs, losses[-1])
+        last = epoch + 1 == cfg.epochs
+        if checkpoint is not None and (last or time.monotonic() - saved_at >= CHECKPOINT_SECONDS):
+            _save_checkpoint(checkpoint, state, losses)
+            saved_at = time.monotonic()
+        progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}", loss=losses[-1])
     return encoder.cpu().eval(), losses
+
+
+def _save_checkpoint(path: Path, state: dict, losses: list[float]) -> None:
+    """Everything training needs to go on exactly where it stopped, readable with ``weights_only=True``."""
+    import io
+
+    blob = {"format": 1, "losses": list(losses), "encoder": state["encoder"].state_dict(),
+            "head": state["head"].state_dict(), "opt": state["opt"].state_dict(),
+            "schedule": state["schedule"].state_dict(), "numpy_rng": state["rng"].bit_generator.state,
+            "torch_gen": state["gen"].get_state(), "torch_rng": torch.get_rng_state()}
+    buffer = io.BytesIO()
+    torch.save(blob, buffer)
+    atomic_write_bytes(path, buffer.getvalue())  # a kill mid-write leaves the previous checkpoint
+
+
+def _load_checkpoint(path: Path, state: dict, *, device: torch.device) -> list[float]:
+    """Restore ``state`` from :func:`_save_checkpoint`'s file; returns the losses of the finished epochs."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    state["encoder"].load_state_dict(blob["encoder"])
+    state["head"].load_state_dict(blob["head"])
+    state["opt"].load_state_dict(blob["opt"])
+    state["schedule"].load_state_dict(blob["schedule"])
+    state["rng"].bit_generator.state = blob["numpy_rng"]
+    state["gen"].set_state(blob["torch_gen"])
+    torch.set_rng_state(blob["torch_rng"])
+    return list(blob["losses"])
+
+
+def checkpoint_path(ds: Dataset, cfg: TrainConfig) -> Path:
+    """Where training ``ds`` with ``cfg`` keeps its checkpoint: the same data and config give the same file."""
+    key = json.dumps({"dataset": str(ds.path), "tracks": ds.tracks["track_id"].tolist(),
+                      "frames": ds.tracks["n_frames"].astype(int).tolist(), "mel": ds.params.to_dict(),
+                      "train": dataclasses.asdict(cfg)}, sort_keys=True)
+    return checkpoints_dir() / f"{ds.name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
 
 
 def mfcc_baseline(mels: list[np.ndarray]) -> np.ndarray:
@@ -286,7 +352,7 @@ def chunk_frames_for(seconds: float, params) -> int:
     return int(round(seconds * params.frames_per_second()))
 
 
-def train_run(dataset: str | Dataset, *, cfg: TrainConfig = TrainConfig(), progress: Progress = None,
+def train_run(dataset: str | Dataset, *, cfg: TrainConfig | None = None, progress: Optional[Progress] = None,
               stage: Optional[Callable[[str], None]] = None) -> str:
     """Train on a dataset and write a complete run folder.
 
@@ -294,23 +360,47 @@ def train_run(dataset: str | Dataset, *, cfg: TrainConfig = TrainConfig(), progr
     ----------
     dataset : str or Dataset
         Name of an ingested dataset.
-    cfg : TrainConfig
-    progress : callable(epoch, epochs, loss) or None
+    cfg : TrainConfig or None
+        Default ``TrainConfig()``.
+    progress : Progress or None
+        ``progress(epoch, epochs, "epoch 12", loss=mean_loss)`` after each epoch.
     stage : callable(message) or None
-        Told when each stage after training starts (embedding, evaluation, maps).
+        Told when training resumes from a checkpoint and when each stage after training starts
+        (embedding, evaluation, maps).
 
     Returns
     -------
     str
         The run id (folder name under ``artifacts/runs``).
+
+    Raises
+    ------
+    DatasetError
+        No such dataset, or too few tracks.
+    RunError
+        The same training (same dataset and config) is running in another process.
     """
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    say = stage or (lambda message: None)
+    cfg = cfg or TrainConfig()
+    checkpoint = checkpoint_path(ds, cfg)
+    try:
+        with file_lock(checkpoint.with_suffix(".lock"), what=f"train {ds.name}"):
+            run_id = _train_run(ds, cfg, checkpoint, progress, stage or (lambda message: None))
+    except Busy as busy:
+        raise RunError(f"this training of dataset {ds.name!r} (same data, same settings) is already running in "
+                       f"{describe(busy.holder)}; wait for it, or stop it and run this again to resume it") from None
+    checkpoint.unlink(missing_ok=True)
+    checkpoint.with_suffix(".lock").unlink(missing_ok=True)
+    return run_id
+
+
+def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Optional[Progress],
+               say: Callable[[str], None]) -> str:
     started = time.perf_counter()
     mels = ds.mels()
     chunk_frames = chunk_frames_for(cfg.chunk_seconds, ds.params)
     encoder, losses = train_encoder(mels, cfg=cfg, chunk_frames=chunk_frames, n_mels=ds.params.n_mels,
-                                    progress=progress)
+                                    progress=progress, checkpoint=checkpoint, stage=say)
     train_seconds = time.perf_counter() - started
     say("embedding tracks")
     embeddings = embed_mels(encoder, mels, chunk_frames=chunk_frames, max_chunks=cfg.embed_chunks)

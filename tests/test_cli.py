@@ -57,3 +57,55 @@ def test_help_of_every_subcommand_renders(capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "ingest" in out.stdout and "recommend" in out.stdout
+
+
+def test_run_given_as_a_folder_path_is_accepted(tiny_run_id, tmp_path, capsys, monkeypatch):
+    from core.paths import runs_dir
+
+    query = load_run(tiny_run_id).tracks["path"][2]
+    monkeypatch.chdir(runs_dir().parent)
+    for given in (f"runs/{tiny_run_id}/", f"runs/{tiny_run_id}", str(runs_dir() / tiny_run_id) + "/",
+                  f"./runs/{tiny_run_id}", f"{tiny_run_id}/"):
+        assert main(["recommend", "--run", given, query, "-k", "2"]) == 0, given
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 2 and out[0].split()[1] == "1.0000", given
+    assert main(["recommend", "--run", str(tmp_path), query]) == 2  # a folder that is not a run
+    assert "is incomplete: missing config.json" in capsys.readouterr().err
+
+
+def test_bad_k_is_a_clear_error_not_a_traceback(tiny_run_id, capsys):
+    import pytest
+
+    query = load_run(tiny_run_id).tracks["path"][0]
+    for k in ("0", "-3", "two"):
+        with pytest.raises(SystemExit) as done:
+            main(["recommend", "--run", tiny_run_id, query, "-k", k])
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument -k" in err and "Traceback" not in err, k
+    assert main(["recommend", "--run", tiny_run_id, query, "-k", "13"]) == 2
+    assert "k=13: ask for 1 to 12 tracks" in capsys.readouterr().err
+
+
+def test_recommend_names_tracks_with_the_one_display_name(tiny_run_id, capsys):
+    from core.tracks import display_name
+
+    run = load_run(tiny_run_id)
+    assert main(["recommend", "--run", tiny_run_id, run.tracks["path"][5], "-k", "1"]) == 0
+    assert f"  {display_name(run.tracks.iloc[5])}  (" in capsys.readouterr().out
+
+
+def test_the_progress_bar_shows_message_and_values(capsys):
+    from core.cli import _Bar, postfix
+
+    assert postfix("epoch 3", {"loss": 0.41234567}) == "epoch 3, loss=0.4123"
+    assert postfix("", {"k": 4}) == "k=4"
+    bar = _Bar("train", "epoch")
+    bar(1, 4, "epoch 1", loss=1.5)
+    assert bar.bar.postfix == "epoch 1, loss=1.5"
+    bar(2, 4, "epoch 2", loss=1.25)
+    bar(1, 10, "ingesting: a.wav")  # a new stage: a fresh bar, not a bar going backwards
+    assert bar.bar.total == 10 and bar.bar.n == 1
+    bar(10, 10, "ingesting: j.wav")
+    assert bar.bar is None  # closed when done
+    assert "epoch 2, loss=1.25" in capsys.readouterr().err

@@ -55,3 +55,16 @@ def test_recommend_audio_from_samples(tiny_run_id):
     run = load_run(tiny_run_id)
     rec = recommend_audio(run, sine(440.0, 5.0), k=2)
     assert len(rec.neighbours) == 2 and rec.embedding.shape == (128,)
+
+
+def test_k_outside_one_to_the_library_size_is_a_clear_error(tiny_run_id):
+    import pytest
+
+    from core.errors import RunError
+    from core.query import check_k, similar_tracks
+
+    run = load_run(tiny_run_id)
+    assert check_k(run, 12) == 12
+    for k in (0, -1, 13, 2.5, True):
+        with pytest.raises(RunError, match=r"ask for 1 to 12 tracks"):
+            similar_tracks(run, 0, k=k)

@@ -96,3 +96,35 @@ def test_results_added_to_a_run_do_not_reorder_the_runs(tiny_run_id):
     (runs_dir() / oldest / "classifiers").mkdir(exist_ok=True)
     (runs_dir() / oldest / "classifiers" / "x.json").write_text("{}")
     assert list_runs() == order
+
+
+def test_a_dead_writers_partial_folder_is_removed_and_a_live_ones_kept():
+    from core.locks import file_lock
+    from core.runs import remove_stale_partials
+
+    dead = runs_dir() / ".partial-killed-run"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "model.pt").write_bytes(b"half")
+    live = runs_dir() / ".partial-being-written"
+    live.mkdir()
+    with file_lock(runs_dir() / ".being-written.lock", what="writing run"):  # its writer is alive
+        assert remove_stale_partials() == [".partial-killed-run"]
+    assert not dead.exists() and live.exists()
+    assert remove_stale_partials() == [".partial-being-written"]  # its writer has gone
+
+
+def test_load_run_accepts_a_path_to_any_complete_run_folder(tiny_run_id, tmp_path):
+    import shutil
+
+    from core.runs import run_path
+
+    assert load_run(str(runs_dir() / tiny_run_id) + "/").path == runs_dir() / tiny_run_id
+    assert run_path(f"{tiny_run_id}/") == runs_dir() / tiny_run_id
+    copy = shutil.copytree(runs_dir() / tiny_run_id, tmp_path / "elsewhere" / "my-run")
+    run = load_run(copy)
+    assert run.run_id == "my-run" and run.path == copy and len(run.tracks) == 12
+    with pytest.raises(RunError, match="no run named"):
+        load_run(tmp_path / "nowhere")
+    (copy / "embeddings.npy").unlink()
+    with pytest.raises(RunError, match="incomplete: missing embeddings.npy"):
+        load_run(copy)

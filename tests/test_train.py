@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from core.demo import synthesise_track
@@ -57,3 +58,118 @@ def test_split_segments_cuts_long_tracks_into_views():
     assert [p.shape[1] for p in pieces] == [100, 150, 40]
     assert np.shares_memory(pieces[0], mel)
     assert split_segments([mel], frames=0)[0] is mel
+
+
+def _old_lr(step: int, *, lr: float, total: int) -> float:
+    """The hand-written schedule train_encoder used before lr_schedule (warm-up times cosine, per step)."""
+    import math
+
+    warmup = max(1, total // 20)
+    return lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def test_lr_schedule_equals_the_previous_hand_written_one():
+    from core.train import lr_schedule
+
+    for total in (1, 3, 40, 1200):
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+        schedule = lr_schedule(opt, total_steps=total)
+        seen = []
+        for _ in range(total):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            schedule.step()
+        expected = [_old_lr(s, lr=2e-3, total=total) for s in range(total)]
+        assert np.allclose(seen, expected, rtol=1e-9, atol=1e-15), total
+    assert max(seen) == pytest.approx(2e-3, rel=1e-2) and seen[0] == pytest.approx(2e-3 / 60)  # warm-up, then peak
+
+
+def _tiny_mels():
+    return [log_mel(synthesise_track(s, seconds=4.0, seed=2)) for s in ("piano", "rock", "strings", "guitar")]
+
+
+def test_interrupted_training_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.train.CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every epoch
+    cfg = TrainConfig(epochs=6, batch_size=4, widths=(4, 8), seed=5)
+    whole, whole_losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96)
+
+    checkpoint = tmp_path / "ckpt.pt"
+
+    def stop_after_epoch_3(done, total, message="", **values):
+        assert message == f"epoch {done}" and set(values) == {"loss"}
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96, checkpoint=checkpoint,
+                      progress=stop_after_epoch_3)
+    blob = torch.load(checkpoint, weights_only=True)  # no code is unpickled
+    assert len(blob["losses"]) == 3
+    told = []
+    resumed, losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96, checkpoint=checkpoint,
+                                    stage=told.append)
+    assert told == ["resuming from the checkpoint after epoch 3"]
+    assert losses == pytest.approx(whole_losses, rel=1e-6)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+TRAIN = """
+import sys
+import core.train
+core.train.CHECKPOINT_SECONDS = 0.0
+from core.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_during_training_then_the_same_command_resumes_and_lists_no_half_run(tiny_run_id):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from core.dataset import load_dataset
+    from core.paths import checkpoints_dir, runs_dir
+    from core.runs import list_runs, load_run
+    from core.train import checkpoint_path
+
+    root = Path(__file__).resolve().parent.parent
+    before = set(list_runs())
+    args = ["train", "--dataset", "tiny", "--epochs", "16", "--batch-size", "12", "--widths", "4", "8",
+            "--embed-chunks", "2", "--seed", "11"]
+    checkpoint = checkpoint_path(load_dataset("tiny"), TrainConfig(epochs=16, batch_size=12, widths=(4, 8),
+                                                                   embed_chunks=2, seed=11))
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    log = checkpoints_dir().parent / "killed-train.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", TRAIN, *args], cwd=root, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    epochs_done = 0
+    try:
+        deadline = time.monotonic() + 300
+        while epochs_done < 3:
+            assert proc.poll() is None, f"training ended before it was killed: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "no checkpoint after 300 s"
+            if checkpoint.exists():
+                epochs_done = len(torch.load(checkpoint, weights_only=True)["losses"])  # written atomically
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert set(list_runs()) == before
+    saved = torch.load(checkpoint, weights_only=True)["losses"]
+    assert 3 <= len(saved) < 16
+    out = subprocess.run([sys.executable, "-m", "core", *args], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"resuming from the checkpoint after epoch {len(saved)}" in out.stderr
+    run_id = out.stdout.split("run: ")[1].split()[0]
+    losses = load_run(run_id).metrics["loss"]
+    assert len(losses) == 16 and losses[:len(saved)] == pytest.approx(saved)
+    assert not checkpoint.exists() and not checkpoint.with_suffix(".lock").exists()
+    assert set(list_runs()) == before | {run_id}
+    assert not [p for p in runs_dir().iterdir() if p.name.startswith(".partial")]
