@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Optional
 
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
@@ -74,15 +75,17 @@ def service_of(context: ContextTypes.DEFAULT_TYPE) -> Service:
 async def answer_media(message: Message, media: Media, context: ContextTypes.DEFAULT_TYPE, *,
                        genre_first: bool = False) -> None:
     """Check the size Telegram reports, download, recommend (in a worker thread), reply to ``message``."""
-    service = service_of(context)
+    service, started = service_of(context), time.perf_counter()
     try:
         service.check_size(media.name, media.file_size)
         await message.reply_chat_action(ChatAction.TYPING)
         file = await context.bot.get_file(media.file_id)
         data = bytes(await file.download_as_bytearray())
         text = await asyncio.to_thread(service.audio, data, media.name, query=media.query, genre_first=genre_first)
+        log.info("%s (%.2f MB) answered in %.2f s", media.name, len(data) / 2**20, time.perf_counter() - started)
     except TimbreError as error:  # bad audio, too large, no usable classifier: the reason, plainly
         text = fmt.error_message(str(error))
+        log.info("%s refused: %s", media.name, error)
     await reply(message, text)
 
 

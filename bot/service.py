@@ -62,11 +62,14 @@ class Service:
         return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
 
     def warm(self) -> "Service":
-        """Load everything a query reads now: the first user does not wait for it, and messages handled at
-        once never race to fill the run's lazy attributes."""
+        """Load everything a query reads and answer one query of noise now: the first user does not wait for
+        either, and messages handled at once never race to fill the run's lazy attributes."""
         run = self.run
         run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
-        best_classifier(run)
+        # the first query pays one-off costs (torch set-up, numba compiling librosa's feature code): pay them now
+        noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
+        noise = noise.astype(np.float32)
+        self.genre_line(y=noise, embedding=recommend_audio(run, noise, k=1).embedding)
         return self
 
     def help(self) -> str:
