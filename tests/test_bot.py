@@ -201,6 +201,10 @@ def conversation(tiny_library, tiny_run_id, tmp_path_factory):
         script["oversized"] = tg.add_message(audio=oversized)
         script["genre"] = tg.add_message(text="/genre", reply_to=script["audio"])
         script["no_match"] = tg.add_message(text="/similar zzz-nothing")
+        script["genre_alone"] = tg.add_message(text="/genre")
+        script["similar_alone"] = tg.add_message(text="/similar")
+        script["pdf"] = tg.add_message(document=tg.add_file(b"%PDF-1.4", file_name="notes <1>.pdf",
+                                                            mime_type="application/pdf"))
 
         log_path = work / "bot.log"
         with open(log_path, "wb") as log:
@@ -235,9 +239,11 @@ def test_e2e_every_message_gets_one_html_reply(conversation):
     assert conversation["exit_code"] == 0, conversation["log"][-3000:]  # SIGTERM: a clean shutdown
 
 
-def test_e2e_help_and_hint(conversation):
+def test_e2e_help_hints_and_usage(conversation):
     replies = {k: v[0] for k, v in conversation["replies"].items()}
     assert replies["text"] == fmt.HINT
+    assert replies["genre_alone"] == fmt.GENRE_USAGE and replies["similar_alone"] == fmt.SIMILAR_USAGE
+    assert replies["pdf"] == "notes &lt;1&gt;.pdf does not look like audio. " + fmt.HINT
     assert "Timbre Atlas" in replies["start"] and "/similar" in replies["start"] and "12 tracks" in replies["start"]
     assert "and the predicted genre" in replies["start"]
 
