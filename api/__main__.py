@@ -25,11 +25,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = dataclass_from_args(ApiConfig, args)
     try:
-        cfg = dataclasses.replace(cfg, run=resolve_run(cfg.run))
+        run = resolve_run(cfg.run)
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if cfg.run is None:
+    cfg = dataclasses.replace(cfg, run=None if run is None else str(run.path))  # every worker opens this folder
+    if run is None:
         print("note: no run yet; build one with `python -m core demo` (the API answers 404 until then)", file=sys.stderr)
     import uvicorn
 

@@ -33,7 +33,6 @@ from core.config import doc
 from core.errors import AudioDecodeError, ClassifyError, RunError, TimbreError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
-from core.paths import runs_dir
 from core.query import min_query_seconds, recommend_audio, similar_tracks
 from core.runs import Run, list_runs, load_run, run_summary
 from core.tracks import display_names, search_tracks
@@ -56,7 +55,7 @@ PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 class ApiConfig:
     """Settings of the API server (each one a ``python -m api`` flag; the key comes from ``TIMBRE_API_KEY``)."""
 
-    run: Optional[str] = doc(None, "run id or run folder answered under /runs/default (default: the newest run)")
+    run: Optional[str] = doc(None, "run id or run folder path, answered under /runs/default (default: the newest run)")
     max_upload_mb: float = doc(float(MAX_UPLOAD_MB), "largest upload, as the dashboard's server.maxUploadSize")
     cors_origin: tuple[str, ...] = doc((), "browser origins allowed to call the API (CORS is off when none)")
     upload_dir: Optional[str] = doc(None, "folder of the upload temp files (default: the system temp folder)")
@@ -155,21 +154,13 @@ def track_records(table: pd.DataFrame) -> list[dict]:
 # ------------------------------------------------------------------------------------------ runs
 
 
-def resolve_run(name: Optional[str]) -> Optional[str]:
-    """The run id of ``--run``: a run id, a path to a run folder in the runs folder, or None for the newest run
-    (None when there is no run at all). :class:`RunError` says what is wrong otherwise."""
-    known = list_runs()
+def resolve_run(name: Optional[str]) -> Optional[Run]:
+    """The run of ``--run``: a run id or a run folder's path (``core.runs.load_run``), or the newest run when
+    None (None when there is no run at all). :class:`RunError` says what is wrong otherwise."""
     if name is None:
-        return known[0] if known else None
-    path = Path(name).expanduser()
-    if path.is_dir() and (path / "config.json").exists():  # `artifacts/runs/ID/` as a path
-        if path.resolve().parent != runs_dir().resolve():
-            raise RunError(f"{name}: not a folder of the runs folder {runs_dir()} (set TIMBRE_ARTIFACTS to the "
-                           f"artifacts folder that holds it)")
-        name = path.resolve().name
-    if name not in known:
-        raise RunError(f"no complete run named {name!r} in {runs_dir()} (known: {', '.join(known[:10]) or 'none'})")
-    return name
+        known = list_runs()
+        return load_run(known[0]) if known else None
+    return load_run(name)
 
 
 def warmed(run: Run) -> Run:
@@ -187,9 +178,9 @@ def warmed(run: Run) -> Run:
 class RunStore:
     """Runs loaded once per process and shared by every request."""
 
-    def __init__(self, default: Optional[str]):
-        self.default = default
-        self._runs: dict[str, Run] = {}
+    def __init__(self, default: Optional[Run]):
+        self.default = None if default is None else default.run_id
+        self._runs: dict[str, Run] = {} if default is None else {default.run_id: warmed(default)}
         self._lock = threading.Lock()
 
     def loaded(self) -> list[str]:
@@ -342,8 +333,6 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     """
     api_key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
     store = RunStore(resolve_run(cfg.run))
-    if store.default is not None:
-        store.get(DEFAULT_RUN)
     app = FastAPI(title="Timbre Atlas API", version="1",
                   description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
                               f"`{DEFAULT_RUN}` as {{run}} is the server's run.")

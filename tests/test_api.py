@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -334,21 +335,25 @@ def test_cors_origin_flag_allows_that_origin(genre_run_id):
 
 
 def test_run_given_as_id_or_folder(genre_run_id, tmp_path):
-    assert resolve_run(genre_run_id) == genre_run_id
-    assert resolve_run(str(runs_dir() / genre_run_id)) == genre_run_id
-    assert resolve_run(str(runs_dir() / genre_run_id) + "/") == genre_run_id
-    with pytest.raises(RunError, match="no complete run named 'nope'"):
+    assert resolve_run(genre_run_id).run_id == genre_run_id
+    assert resolve_run(str(runs_dir() / genre_run_id)).run_id == genre_run_id
+    assert resolve_run(str(runs_dir() / genre_run_id) + "/").path == runs_dir() / genre_run_id
+    moved = tmp_path / "moved-run"
+    shutil.copytree(runs_dir() / genre_run_id, moved)
+    with TestClient(create_app(ApiConfig(run=str(moved)), api_key="")) as c:  # a run folder elsewhere
+        assert c.get("/health").json()["default_run"] == "moved-run"
+        assert c.get("/runs/default/tracks", params={"q": "piano"}).json()["total"] == 4
+    with pytest.raises(RunError, match="no run named 'nope'"):
         resolve_run("nope")
-    elsewhere = tmp_path / "run"
-    elsewhere.mkdir()
-    (elsewhere / "config.json").write_text("{}")
-    with pytest.raises(RunError, match="not a folder of the runs folder"):
-        resolve_run(str(elsewhere))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(RunError, match="'half' is incomplete"):
+        resolve_run(str(tmp_path / "half"))
 
 
 def test_cli_refuses_an_unknown_run(capsys):
     assert api_main(["--run", "nope", "--port", "1"]) == 2
-    assert "no complete run named 'nope'" in capsys.readouterr().err
+    assert "no run named 'nope'" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ the real server
