@@ -15,6 +15,7 @@ feature table and, for a run, its embeddings, all aligned by ``track_id``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from .config import doc
 from .dataset import dataset_dir, list_datasets, load_dataset
 from .errors import DatasetError, FeatureTableError
 from .io import atomic_folder, atomic_write_json, atomic_write_parquet
+from .tracks import display_names
 
 IMPORTED = "imported"
 INPUTS = ("features", "embeddings", "both")
@@ -228,14 +230,20 @@ def imported_datasets() -> list[str]:
 # --------------------------------------------------------------------------------------------- sources
 
 
+class SourceKind(str, enum.Enum):
+    """Where a :class:`Source` comes from (a ``str`` enum: it compares equal to ``"run"`` / ``"dataset"``)."""
+
+    RUN = "run"  # a run's tracks and embeddings, with its dataset's features
+    DATASET = "dataset"  # an ingested or imported dataset's features (no embeddings)
+
+
 @dataclasses.dataclass
 class Source:
     """Labelled tracks with their audio features and (for a run) embeddings, aligned row by row.
 
     Attributes
     ----------
-    kind : str
-        "run" or "dataset".
+    kind : SourceKind
     name : str
         Run id or dataset name.
     dataset : str
@@ -249,7 +257,7 @@ class Source:
     embeddings : np.ndarray or None [shape=(n, d)]
     """
 
-    kind: str
+    kind: SourceKind
     name: str
     dataset: str
     path: Path
@@ -260,7 +268,7 @@ class Source:
 
     @property
     def title(self) -> str:
-        return f"run {self.name}" if self.kind == "run" else f"dataset {self.name}"
+        return f"run {self.name}" if self.kind is SourceKind.RUN else f"dataset {self.name}"
 
     @property
     def n_labelled(self) -> int:
@@ -288,22 +296,10 @@ class Source:
         """``track_id, label, name`` + feature columns for the tracks that have both (the Features page's table)."""
         if self.features is None:
             raise DatasetError(f"{self.title} has no audio feature table")
-        names = track_names(self.tracks).rename("name").reset_index(drop=True)
+        names = display_names(self.tracks).reset_index(drop=True)
         frame = pd.concat([self.tracks[["track_id", "label"]].reset_index(drop=True), names,
                            self.features.reset_index(drop=True)], axis=1)
         return frame[frame["label"].notna() & self.features.notna().all(axis=1).to_numpy()].reset_index(drop=True)
-
-
-def track_names(tracks: pd.DataFrame) -> pd.Series:
-    """A readable name per track: its title, else its file name, else its id."""
-    names = tracks["track_id"].astype(str)
-    if "path" in tracks.columns:
-        files = tracks["path"].map(lambda p: Path(str(p)).name if isinstance(p, str) and p else None)
-        names = files.where(files.notna(), names)
-    if "title" in tracks.columns:
-        titles = tracks["title"].astype(object)
-        names = titles.where(titles.notna() & (titles.astype(str).str.len() > 0), names)
-    return names.astype(str)
 
 
 def _aligned_features(track_ids: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
@@ -330,7 +326,7 @@ def source_from_run(run_id: str) -> Source:
         missing = int(features.isna().any(axis=1).sum())
         if missing:
             notes.append(f"{missing} track(s) of the run have no audio features")
-    return Source(kind="run", name=run_id, dataset=dataset, path=run.path, tracks=tracks, features=features,
+    return Source(kind=SourceKind.RUN, name=run_id, dataset=dataset, path=run.path, tracks=tracks, features=features,
                   embeddings=np.asarray(run.embeddings, np.float32), notes=notes)
 
 
@@ -347,7 +343,7 @@ def source_from_dataset(name: str) -> Source:
         ds = load_dataset(name)
         tracks, table = ds.tracks, ds.features()
     tracks = tracks.reset_index(drop=True)
-    return Source(kind="dataset", name=name, dataset=name, path=folder, tracks=tracks,
+    return Source(kind=SourceKind.DATASET, name=name, dataset=name, path=folder, tracks=tracks,
                   features=_aligned_features(tracks["track_id"], table), embeddings=None)
 
 
@@ -385,46 +381,3 @@ def feature_groups(columns) -> dict[str, list[str]]:
 def feature_correlation(frame: pd.DataFrame, columns: list[str], *, method: str = "spearman") -> pd.DataFrame:
     """Correlation matrix of ``columns`` [shape=(len(columns), len(columns))]; constant columns give NaN."""
     return frame[columns].corr(method=method)
-
-
-# ----------------------------------------------------------------------------------- choosing a source
-
-RUN_PREFIX, DATASET_PREFIX = "run:", "dataset:"
-
-
-def source_choices(active_run: Optional[str]) -> dict[str, str]:
-    """Sources the analysis pages offer: the active run, then every imported feature table.
-
-    Returns
-    -------
-    dict of key -> title
-        Keys are ``run:<run id>`` or ``dataset:<name>`` (see :func:`source_for_key`).
-    """
-    choices = {f"{RUN_PREFIX}{active_run}": f"run {active_run}"} if active_run else {}
-    choices.update({f"{DATASET_PREFIX}{n}": f"imported table {n}" for n in imported_datasets()})
-    return choices
-
-
-def source_for_key(key: str) -> Source:
-    """The :class:`Source` behind a key of :func:`source_choices`."""
-    if key.startswith(RUN_PREFIX):
-        return source_from_run(key.removeprefix(RUN_PREFIX))
-    return source_from_dataset(key.removeprefix(DATASET_PREFIX))
-
-
-def source_stamp(key: str) -> float:
-    """Latest modification time of the files behind a source key (a cache key that changes when they do)."""
-    from .paths import runs_dir
-
-    if key.startswith(RUN_PREFIX):
-        run_path = runs_dir() / key.removeprefix(RUN_PREFIX)
-        paths = [run_path / "tracks.parquet", run_path / "embeddings.npy"]
-        try:
-            dataset = json.loads((run_path / "config.json").read_text()).get("dataset")
-            paths.append(dataset_dir(dataset) / "features.parquet")
-        except (OSError, ValueError, DatasetError, TypeError):
-            pass
-    else:
-        folder = dataset_dir(key.removeprefix(DATASET_PREFIX))
-        paths = [folder / "tracks.parquet", folder / "features.parquet"]
-    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)

@@ -9,11 +9,11 @@ silence, too short). Nothing here needs a browser: tests feed it frames made wit
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import queue
 import time
 from typing import Callable, Iterable, Iterator
 
+import av
 import numpy as np
 
 from .audio import SAMPLE_RATE, check_signal, to_mono_resampled
@@ -27,60 +27,32 @@ IDLE_LIMIT_SECONDS = 10.0
 METER_FLOOR_DBFS = -60.0
 SILENT_DBFS = -120.0
 
-_INT_SCALE = {"s16": 32768.0, "s16p": 32768.0, "s32": 2147483648.0, "s32p": 2147483648.0}
 
+class FrameConverter:
+    """Audio frames to float samples through PyAV's resampler (ffmpeg), as :func:`core.audio.load_audio` decodes
+    files: any sample format, packed or planar, becomes packed float32 with channels and rate kept.
 
-_ice_loopback_only = False
-
-
-def is_loopback_host(address: str | None) -> bool:
-    """Whether a server bound to ``address`` can only be reached from this machine (127.0.0.0/8, ::1, localhost)."""
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return address.lower() == "localhost"
-
-
-def use_loopback_ice(*, only: bool = False) -> None:
-    """Make the WebRTC server offer 127.0.0.1 as an ICE candidate where it is needed.
-
-    ``aioice`` (under ``streamlit_webrtc``) never offers loopback addresses. On a machine with no network but
-    ``lo`` the browser and the app, both on that machine, would then find no candidate pair and the microphone
-    would never connect, so 127.0.0.1 is added when no other IPv4 address exists. With ``only=True`` (the app is
-    served on a loopback address, so the browser is on this machine) 127.0.0.1 is the only candidate and the
-    audio never leaves loopback (a browser's own host candidates reach it locally). Where the browser has only
-    ``lo`` it must offer loopback too (Chromium: ``--allow-loopback-in-peer-connection``). Patches ``aioice`` once
-    per process; the last call's ``only`` holds.
-
-    Parameters
-    ----------
-    only : bool
-        Offer nothing but 127.0.0.1.
+    One converter is kept per stream (setting ffmpeg's filter up costs far more than converting a 20 ms frame)
+    and set up again only when the frames' format, layout or rate change.
     """
-    global _ice_loopback_only
-    from aioice import ice
 
-    _ice_loopback_only = only
-    if getattr(ice.get_host_addresses, "_timbre_loopback", False):
-        return
-    original = ice.get_host_addresses
+    def __init__(self) -> None:
+        self._setup, self._resampler = None, None
 
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        if _ice_loopback_only:
-            return ["127.0.0.1"] if use_ipv4 else []
-        addresses = original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
-        if use_ipv4 and not any("." in address for address in addresses):
-            addresses.append("127.0.0.1")
-        return addresses
-
-    host_addresses._timbre_loopback = True
-    ice.get_host_addresses = host_addresses
+    def __call__(self, frame) -> tuple[np.ndarray, int]:
+        """Samples of ``frame`` (an ``av.AudioFrame``) in [-1, 1], np.ndarray [shape=(n_samples, n_channels),
+        dtype=float32], and its sample rate."""
+        channels, rate = max(1, len(frame.layout.channels)), int(frame.sample_rate)
+        setup = (frame.format.name, frame.layout.name, rate)
+        if setup != self._setup:
+            self._setup, self._resampler = setup, av.AudioResampler(format="flt", layout=frame.layout.name, rate=rate)
+        packed = [out.to_ndarray().reshape(-1, channels) for out in self._resampler.resample(frame)]
+        data = np.concatenate(packed) if packed else np.zeros((0, channels), np.float32)
+        return np.ascontiguousarray(data, dtype=np.float32), rate
 
 
 def frame_to_array(frame) -> tuple[np.ndarray, int]:
-    """Samples of one audio frame as floats in [-1, 1].
+    """Samples of one audio frame as floats in [-1, 1] (a one-off :class:`FrameConverter`).
 
     Parameters
     ----------
@@ -92,18 +64,7 @@ def frame_to_array(frame) -> tuple[np.ndarray, int]:
     samples : np.ndarray [shape=(n_samples, n_channels), dtype=float32]
     sample_rate : int
     """
-    data = frame.to_ndarray()
-    channels = max(1, len(frame.layout.channels))
-    if frame.format.is_planar:
-        data = data.reshape(channels, -1).T
-    else:
-        data = data.reshape(-1, channels)
-    name = frame.format.name
-    if name in _INT_SCALE:
-        data = data.astype(np.float32) / _INT_SCALE[name]
-    elif name in ("u8", "u8p"):
-        data = (data.astype(np.float32) - 128.0) / 128.0
-    return np.ascontiguousarray(data, dtype=np.float32), int(frame.sample_rate)
+    return FrameConverter()(frame)
 
 
 def dbfs(samples: np.ndarray) -> float:
@@ -137,6 +98,7 @@ class MicRecording:
     input_rate: int | None = None
     input_channels: int | None = None
     _chunks: list = dataclasses.field(default_factory=list, repr=False)
+    _convert: FrameConverter = dataclasses.field(default_factory=FrameConverter, repr=False)
     _seconds: float = 0.0
 
     @property
@@ -155,7 +117,7 @@ class MicRecording:
         for frame in frames:
             if self.is_full:
                 break
-            samples, rate = frame_to_array(frame)
+            samples, rate = self._convert(frame)
             mono = samples.mean(axis=1)
             room = int(round((self.max_seconds - self._seconds) * rate))
             mono = mono[:max(room, 0)]

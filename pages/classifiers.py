@@ -5,41 +5,43 @@ import json
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from core.classify import (MODEL_NAMES, MODEL_SPECS, ClassifyConfig, best_per_input, classifier_summary,
                            load_result, results_dir, row_normalised, run_classifiers, top_importances)
-from core.errors import TimbreError
-from pages._shared import INPUT_NAMES, pick_source
+from ui import nav
+from ui.figures import confusion_figure, importance_figure
+from ui.forms import job_form
+from ui.sources import INPUT_NAMES
+from ui.widgets import pick_source
+
+
+def settings(source) -> dict:
+    """The classifier settings form's widgets; returns :class:`core.classify.ClassifyConfig` fields."""
+    inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
+                            format_func=INPUT_NAMES.get, key="classify_inputs")
+    models = st.multiselect("Models", list(MODEL_NAMES), default=list(MODEL_NAMES),
+                            format_func=lambda m: MODEL_SPECS[m].title, key="classify_models")
+    left, right = st.columns(2)
+    folds = int(left.number_input("CV folds", min_value=2, max_value=10, value=5,
+                                  help="Classes with fewer tracks than folds are left out (and named).",
+                                  key="classify_folds"))
+    outliers = right.checkbox("Remove IQR outliers from the training part")
+    nested = right.checkbox("Nested CV (grid search inside every fold; about 6x slower)")
+    return {"input": tuple(inputs), "models": tuple(models), "cv_folds": folds, "search_folds": folds,
+            "outliers": outliers, "nested_cv": nested}
+
 
 def run_form(source, has_results: bool) -> None:
     """Settings and the button that trains the classifiers, with a progress bar."""
-    with st.expander("Run the classifiers", expanded=not has_results):
-        with st.form("classify_form"):
-            inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
-                                    format_func=INPUT_NAMES.get, key="classify_inputs")
-            models = st.multiselect("Models", list(MODEL_NAMES), default=list(MODEL_NAMES),
-                                    format_func=lambda m: MODEL_SPECS[m].title, key="classify_models")
-            left, right = st.columns(2)
-            folds = left.number_input("CV folds", min_value=2, max_value=10, value=5,
-                                      help="Classes with fewer tracks than folds are left out (and named).",
-                                      key="classify_folds")
-            outliers = right.checkbox("Remove IQR outliers from the training part")
-            nested = right.checkbox("Nested CV (grid search inside every fold; about 6x slower)")
-            go = st.form_submit_button("Run classifiers", type="primary")
-        if go:
-            cfg = ClassifyConfig(input=tuple(inputs), models=tuple(models), cv_folds=int(folds),
-                                 search_folds=int(folds), outliers=outliers, nested_cv=nested)
-            bar = st.progress(0.0, text="starting...")
-            try:
-                report = run_classifiers(source, cfg=cfg, progress=lambda d, t, m: bar.progress(d / t, text=m))
-            except TimbreError as error:
-                st.error(str(error))
-                return
-            for note in report.warnings:
-                st.warning(note)
-            st.success(f"Trained {len(report.summary)} classifiers in {report.seconds / 60:.1f} min.")
+    report = job_form(title="Run the classifiers", key="classify_form", submit="Run classifiers",
+                      expanded=not has_results, settings=lambda: settings(source),
+                      job=lambda values, progress: run_classifiers(source, cfg=ClassifyConfig(**values),
+                                                                   progress=progress))
+    if report is not None:
+        for note in report.warnings:
+            st.warning(note)
+        st.success(f"Trained {len(report.summary)} classifiers in {report.seconds / 60:.1f} min.")
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -50,25 +52,6 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
                         for m, s, n in zip(summary["cv_mean"], summary["cv_std"], summary["cv_nested"])],
         "macro-F1": summary["macro_f1"], "balanced accuracy": summary["balanced_accuracy"],
         "training (s)": summary["train_seconds"]})
-
-
-def confusion_chart(confusion: dict, normalised: bool):
-    classes, matrix = confusion["classes"], np.asarray(confusion["matrix"])
-    values = row_normalised(matrix) if normalised else matrix
-    fig = px.imshow(values, x=classes, y=classes, text_auto=".2f" if normalised else "d",
-                    color_continuous_scale="Blues", zmin=0, labels={"x": "predicted", "y": "true", "color": ""},
-                    aspect="auto")
-    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return fig
-
-
-def importance_chart(table: pd.DataFrame, by: str, n: int):
-    top = top_importances(table, by=by, n=n).iloc[::-1]
-    error = top["permutation_std"] if by == "permutation_mean" else None
-    fig = px.bar(top, x=by, y="feature", orientation="h", error_x=error,
-                 labels={by: "accuracy drop when shuffled" if by == "permutation_mean" else "share of importance"})
-    fig.update_layout(height=max(300, 22 * len(top) + 80), margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return fig
 
 
 def result_details(folder, row: pd.Series) -> None:
@@ -85,7 +68,10 @@ def result_details(folder, row: pd.Series) -> None:
     with left:
         st.subheader("Confusion matrix (test split)")
         mode = st.segmented_control("Values", ["counts", "row-normalised"], default="counts", key="confusion_mode")
-        st.plotly_chart(confusion_chart(result["confusion"], mode == "row-normalised"), key="confusion_chart")
+        classes, counts = result["confusion"]["classes"], np.asarray(result["confusion"]["matrix"])
+        normalised = mode == "row-normalised"
+        st.plotly_chart(confusion_figure(classes, row_normalised(counts) if normalised else counts,
+                                         normalised=normalised), key="confusion_chart")
     with right:
         st.subheader("Feature importances")
         table = result["importances"]
@@ -96,7 +82,7 @@ def result_details(folder, row: pd.Series) -> None:
                                   key="importance_kind") or "permutation_mean"
         n = (st.slider("Features shown", 5, min(50, len(table)), min(20, len(table)), key="importance_n")
              if len(table) > 5 else len(table))
-        st.plotly_chart(importance_chart(table, by, n), key="importance_chart")
+        st.plotly_chart(importance_figure(top_importances(table, by=by, n=n), by=by), key="importance_chart")
     with st.expander("Per-class precision / recall / F1, hyper-parameters"):
         st.dataframe(pd.DataFrame(metrics["test"]["per_class"]), hide_index=True)
         st.code(json.dumps({"best": metrics["best_params"], "grid": metrics["search"]["grid"],
@@ -105,6 +91,7 @@ def result_details(folder, row: pd.Series) -> None:
             st.caption(note)
 
 
+nav.require_router(__file__)
 st.title("Classifiers")
 st.caption("Genre from audio features, from the run's embeddings, or from both. Hyper-parameters are chosen by "
            "grid search on the training part only; test figures come from the dataset's fixed test split.")

@@ -1,12 +1,13 @@
 """Compare: runs side by side (evaluation, the settings that differ, loss curves and maps)."""
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.maps import map_figure
 from core.runs import config_differences, list_runs, run_summary
-from pages._shared import active_run_id, cached_points, cached_run, projection_picker
+from ui import nav
+from ui.figures import loss_figure, map_figure
+from ui.state import active_run_id, cached_points, cached_run
+from ui.widgets import projection_picker
 
 SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5"}
 
@@ -16,17 +17,7 @@ def cached_differences(run_ids: tuple[str, ...]):
     return config_differences(list(run_ids))
 
 
-def loss_figure(run_ids: list[str]) -> go.Figure:
-    fig = go.Figure()
-    for run_id in run_ids:
-        losses = cached_run(run_id).metrics.get("loss") or []
-        fig.add_scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines", name=run_id)
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 60, "b": 10}, title="Training loss",
-                      xaxis_title="epoch", yaxis_title="contrastive loss",
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0})
-    return fig
-
-
+nav.require_router(__file__)
 st.title("Compare runs")
 runs = list_runs()
 if len(runs) < 2:
@@ -46,7 +37,8 @@ st.dataframe([{"run": s["run_id"], "dataset": s["dataset"], "tracks": s["tracks"
               for s in summary], hide_index=True, width="stretch")
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(loss_figure(chosen), width="stretch")
+    losses = {run_id: cached_run(run_id).metrics.get("loss") or [] for run_id in chosen}
+    st.plotly_chart(loss_figure(losses, height=320), width="stretch")
 with right:
     st.markdown("**Settings that differ**")
     diff = cached_differences(tuple(chosen))

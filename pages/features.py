@@ -1,12 +1,14 @@
 """Features: how the classic audio features relate to each other and to the labels."""
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from core.errors import TimbreError
-from core.feature_table import feature_correlation, feature_groups, source_stamp
-from pages._shared import cached_source, pick_source
+from core.feature_table import feature_correlation, feature_groups
+from ui import nav
+from ui.figures import correlation_figure, feature_scatter_figure, violin_figure
+from ui.sources import source_stamp
+from ui.widgets import SOURCE_KEY, cached_source, pick_source
 
 DEFAULT_GROUPS = ("rhythm", "energy", "spectral", "MFCC means", "other")
 # Features shown first when a table has them (readable and usually telling); otherwise the first columns.
@@ -24,9 +26,10 @@ def cached_table(key: str, stamp: float):
     return cached_source(key, stamp).labelled_features()
 
 
+nav.require_router(__file__)
 st.title("Features")
 source = pick_source()
-key = st.session_state["analysis_source"]
+key = st.session_state[SOURCE_KEY]
 try:
     frame = cached_table(key, source_stamp(key))
 except TimbreError as error:
@@ -48,23 +51,16 @@ method = right.segmented_control("Correlation", ["spearman", "pearson"], default
 columns = [c for g in chosen_groups for c in groups[g]]
 if len(columns) >= 2:
     corr = feature_correlation(frame, columns, method=method or "spearman")
-    fig = px.imshow(corr, zmin=-1, zmax=1, color_continuous_scale="RdBu_r", aspect="auto",
-                    labels={"color": method or "spearman"})
-    fig.update_layout(height=min(1000, 220 + 14 * len(columns)), margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    st.plotly_chart(fig, key="corr_chart")
+    st.plotly_chart(correlation_figure(corr, method=method or "spearman"), key="corr_chart")
 else:
     st.caption("Choose families with at least two features.")
 
 st.subheader("One feature across labels")
 feature = st.selectbox("Feature", features, index=first_index(features), key="violin_feature")
-fig = px.violin(frame, x="label", y=feature, color="label", box=True, points="all", hover_name="name")
-fig.update_layout(height=450, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-st.plotly_chart(fig, key="violin_chart")
+st.plotly_chart(violin_figure(frame, feature=feature), key="violin_chart")
 
 st.subheader("Two features")
 left, right = st.columns(2)
 x_feature = left.selectbox("x", features, index=first_index(features), key="scatter_x")
 y_feature = right.selectbox("y", features, index=first_index(features, 1), key="scatter_y")
-fig = px.scatter(frame, x=x_feature, y=y_feature, color="label", hover_name="name", opacity=0.85)
-fig.update_layout(height=500, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-st.plotly_chart(fig, key="scatter_chart")
+st.plotly_chart(feature_scatter_figure(frame, x=x_feature, y=y_feature), key="scatter_chart")

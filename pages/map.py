@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.maps import UNLABELLED, map_figure, selected_rows, track_focus
-from pages._shared import cached_points, cached_similar, neighbour_list, play, projection_picker, require_run
+from core.maps import labels_in_order, track_focus
+from ui import nav
+from ui.figures import map_figure
+from ui.state import cached_points, cached_similar, selected_rows
+from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 CHART_KEY = "map_chart"
 SELECTION_KEY = "map_selection"  # {"run": run_id, "row": int}: survives reruns and page changes
@@ -36,12 +39,10 @@ def track_picker(run_id: str, names, row: int | None) -> None:
                  on_change=lambda: select(run_id, st.session_state[key]))
 
 
-def track_panel(run, names, row: int, k: int):
-    """The selected track with a player, and its neighbours (itself first) with players; returns them."""
+def track_panel(run, row: int, k: int):
+    """The selected track with a player and links, and its neighbours (itself first) with players; returns them."""
     item = run.tracks.iloc[row]
-    label = item["label"] if isinstance(item["label"], str) else UNLABELLED
-    st.subheader(names[row])
-    st.caption(f"label **{label}** · {item['duration_s']:.1f} s · `{item['path']}`")
+    track_heading(item)
     play(item["path"])
     neighbours = cached_similar(run.run_id, row, k + 1)
     st.markdown(f"**{k} nearest neighbours** by cosine similarity of the embeddings")
@@ -49,6 +50,7 @@ def track_panel(run, names, row: int, k: int):
     return neighbours
 
 
+nav.require_router(__file__)
 run = require_run()
 take_chart_click(run.run_id)
 row = current_row(run.run_id)
@@ -58,14 +60,13 @@ controls = st.columns([2, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")
 points = cached_points(run.run_id, method)
-all_labels = sorted(set(points["label"]) - {UNLABELLED}) + ([UNLABELLED] if UNLABELLED in set(points["label"]) else [])
+all_labels = labels_in_order(points)
 with controls[1]:
     shown = st.multiselect("Labels", all_labels, default=all_labels, key=f"map_labels_{run.run_id}",
                            placeholder="No label chosen: showing none")
 with controls[2]:
     k = st.slider("Neighbours (k)", 1, 20, 5, key="map_k")
-names = points["name"].to_numpy()
-track_picker(run.run_id, names, row)
+track_picker(run.run_id, points["name"].to_numpy(), row)
 
 chart, panel = st.columns([3, 2])
 with panel:
@@ -73,7 +74,7 @@ with panel:
         st.info("Click a point on the map to hear that track and see its nearest neighbours.")
         neighbours = None
     else:
-        neighbours = track_panel(run, names, row, k)
+        neighbours = track_panel(run, row, k)
 with chart:
     focus = None if neighbours is None else track_focus(points, row, neighbours)
     st.plotly_chart(map_figure(points, method=method, labels=shown, focus=focus), key=CHART_KEY,

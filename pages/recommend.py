@@ -1,27 +1,29 @@
-"""Recommend: the library tracks most similar to an uploaded file or to a live microphone recording."""
+"""Recommend: the library tracks most similar to an uploaded file, a library track found by name, or a live
+microphone recording."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
+import pandas as pd
 import streamlit as st
 from streamlit import config
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.errors import TimbreError
-from core.live import (IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, is_loopback_host, meter_fraction,
-                       pull_frames, use_loopback_ice)
-from core.maps import map_figure, query_focus
+from core.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.maps import Focus, query_focus, track_focus
 from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
+from core.tracks import search_tracks
 from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
-from pages._shared import cached_points, cached_run, neighbour_list, projection_picker, require_run
+from ui import nav
+from ui.figures import map_figure
+from ui.state import cached_points, cached_run, cached_similar
+from ui.webrtc import frames_from, mic_streamer
+from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 MIC_KEY = "mic"
-# Music, not a phone call: the browser's voice processing would gate, pump and filter it.
-MIC_CONSTRAINTS = {"audio": {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False},
-                   "video": False}
 RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it has been analysed
 RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": str}
+SEARCH_KEY, PICK_KEY = "recommend_search", "recommend_pick"
+SEARCH_LIMIT = 50
 
 
 @st.cache_data(show_spinner="Analysing the file...", max_entries=16)
@@ -37,18 +39,27 @@ def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Recommendation:
     return recommend_audio(cached_run(run_id), y, k=k)
 
 
-def show_result(run, result: Recommendation, *, method: str, name: str, key: str) -> None:
-    """Neighbours with scores and players beside the map with the query on it."""
-    k = len(result.neighbours)
+def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: str, skip_row: int | None = None) -> None:
+    """Ranked neighbours with scores, links and players beside the map with the query on it.
+
+    ``focus_of(points)`` gives the :class:`core.maps.Focus` on the chosen projection's points.
+    """
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**Top {k} most similar tracks** (cosine similarity)")
-        neighbour_list(result.neighbours)
+        st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** (cosine similarity)")
+        neighbour_list(neighbours, skip_row=skip_row)
     with right:
-        focus = query_focus(result.positions, method, result.neighbours, name=name)
-        st.plotly_chart(map_figure(cached_points(run.run_id, method), method=method, focus=focus, height=520),
+        points = cached_points(run.run_id, method)
+        focus: Focus = focus_of(points)
+        st.plotly_chart(map_figure(points, method=method, focus=focus, height=520),
                         key=key, width="stretch", config={"scrollZoom": True, "displaylogo": False})
-        st.caption("The query (black diamond) placed on the run's map, with lines to its neighbours.")
+        marker = "star" if skip_row is not None else "diamond"
+        st.caption(f"The query (black {marker}) on the run's map, with lines to its neighbours.")
+
+
+def show_recommendation(run, result: Recommendation, *, method: str, name: str, key: str) -> None:
+    show_result(run, result.neighbours, method=method, key=key,
+                focus_of=lambda points: query_focus(result.positions, method, result.neighbours, name=name))
 
 
 def upload_section(run, k: int, method: str) -> None:
@@ -66,7 +77,30 @@ def upload_section(run, k: int, method: str) -> None:
         return
     st.markdown(f"**Query:** {upload.name}")
     st.audio(data, format=upload.type or "audio/wav")
-    show_result(run, result, method=method, name=upload.name, key="upload_map")
+    show_recommendation(run, result, method=method, name=upload.name, key="upload_map")
+
+
+def search_section(run, k: int, method: str) -> None:
+    """Type part of a title, artist or file name, pick a match: its neighbours, as for an upload."""
+    query = st.text_input("Title, artist or file name", key=SEARCH_KEY,
+                          placeholder="Type part of a name, e.g. piano", help="Case does not matter.")
+    if not query.strip():
+        return
+    matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)
+    if matches.empty:
+        st.info(f"No track of this run matches {query.strip()!r}.")
+        return
+    labels = dict(zip(matches["row"].astype(int), matches["name"] + " · " + matches["label"].astype("string").fillna("unlabelled")))
+    row = st.selectbox(f"{len(matches)} match(es)" + (" (the first shown)" if len(matches) == SEARCH_LIMIT else ""),
+                       list(labels), format_func=labels.get, key=PICK_KEY)
+    if row is None:
+        return
+    track = run.tracks.iloc[row]
+    track_heading(track)
+    play(track["path"])
+    neighbours = cached_similar(run.run_id, int(row), k + 1)  # the track itself first
+    show_result(run, neighbours, method=method, key="search_map", skip_row=int(row),
+                focus_of=lambda points: track_focus(points, int(row), neighbours))
 
 
 def start_recording() -> None:
@@ -87,17 +121,6 @@ def analyse_recording(run, recording: MicRecording) -> None:
     st.session_state[RECORDING_KEY] = None
 
 
-def frames_from(context):
-    """``get_frames(timeout)`` over the stream's receiver (empty while it is still connecting)."""
-    def get_frames(timeout: float) -> list:
-        receiver = context.audio_receiver
-        if receiver is None:
-            time.sleep(timeout)
-            return []
-        return receiver.get_frames(timeout=timeout)
-    return get_frames
-
-
 def record(context, recording: MicRecording, status, meter) -> None:
     """Pull audio while the stream plays, drawing elapsed time and input level (blocks until full or idle)."""
     for progress in pull_frames(recording, frames_from(context)):
@@ -112,11 +135,7 @@ def record_section(run, k: int, method: str) -> None:
     st.markdown(f"Press **Start recording**, allow the microphone and play or sing for at least "
                 f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
                 "then press **Stop**.")
-    use_loopback_ice(only=is_loopback_host(config.get_option("server.address")))
-    context = webrtc_streamer(key=MIC_KEY, mode=WebRtcMode.SENDONLY, rtc_configuration={"iceServers": []},
-                              media_stream_constraints=MIC_CONSTRAINTS,
-                              audio_receiver_size=1024, on_change=start_recording,
-                              translations={"start": "Start recording", "stop": "Stop"})
+    context = mic_streamer(key=MIC_KEY, on_change=start_recording)
     status, meter, output = st.empty(), st.empty(), st.container()
     if context.state.signalling and not context.state.playing:
         status.info("Connecting to the microphone... If recording does not start within a few seconds, the browser "
@@ -139,10 +158,11 @@ def record_section(run, k: int, method: str) -> None:
         audio = result["audio"]
         st.markdown(f"**Query:** your recording ({audio.size / run.mel_params.sr:.1f} s)")
         st.audio(audio, sample_rate=run.mel_params.sr)
-        show_result(run, audio_recommendation(run.run_id, audio, k), method=method, name="your recording",
-                    key="mic_map")
+        show_recommendation(run, audio_recommendation(run.run_id, audio, k), method=method, name="your recording",
+                            key="mic_map")
 
 
+nav.require_router(__file__)
 run = require_run()
 st.title("Recommend")
 controls = st.columns([2, 3])
@@ -150,8 +170,11 @@ with controls[0]:
     method = projection_picker("recommend_projection")
 with controls[1]:
     k = st.slider("How many similar tracks (k)", 1, 20, 5, key="recommend_k")
-upload_tab, record_tab = st.tabs(["Upload a file", "Record from the microphone"])
+upload_tab, search_tab, record_tab = st.tabs(["Upload a file", "Start from a library track",
+                                              "Record from the microphone"])
 with upload_tab:
     upload_section(run, k, method)
+with search_tab:
+    search_section(run, k, method)
 with record_tab:  # last on the page: while recording it keeps the script busy pulling audio
     record_section(run, k, method)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import TimbreError
 from core.paths import runs_dir
 from core.runs import list_runs, run_summary
-from pages._shared import RUN_KEY, active_run_id, cached_run
+from ui import nav
+from ui.figures import loss_figure
+from ui.state import active_run_id, cached_run, set_active_run
 
 STAGES = {"synthesising": "Synthesising demo tracks", "ingesting": "Analysing audio",
           "training": "Training the encoder"}
@@ -35,7 +36,7 @@ def build_demo_with_progress() -> None:
     except TimbreError as error:
         st.error(f"The demo run could not be built: {error}")
         return
-    st.session_state[RUN_KEY] = run_id
+    set_active_run(run_id)
     st.rerun()
 
 
@@ -50,7 +51,7 @@ def no_runs() -> None:
 
 def runs_frame(run_ids: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame([cached_summary(r) for r in run_ids])
-    frame.insert(0, "active", frame["run_id"] == st.session_state.get(RUN_KEY))
+    frame.insert(0, "active", frame["run_id"] == active_run_id())
     frame["created"] = pd.to_datetime(frame["created"], errors="coerce")
     return frame
 
@@ -90,14 +91,6 @@ def metric_pair(column, title: str, learned, baseline) -> None:
                   help=f"MFCC baseline: {baseline:.3f}")
 
 
-def loss_curve(losses: list[float]) -> None:
-    fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers",
-                               marker={"size": 4}, name="loss"))
-    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Training loss",
-                      xaxis_title="epoch", yaxis_title="contrastive loss")
-    st.plotly_chart(fig, width="stretch")
-
-
 def run_details(run_id: str) -> None:
     summary, run = cached_summary(run_id), cached_run(run_id)
     st.subheader(f"Active run: {run_id}")
@@ -110,7 +103,7 @@ def run_details(run_id: str) -> None:
     with left:
         losses = run.metrics.get("loss") or []
         if losses:
-            loss_curve(losses)
+            st.plotly_chart(loss_figure({run_id: losses}), width="stretch")
     with right:
         train = run.config.get("train", {})
         st.markdown(f"**dataset** {summary['dataset']} · **created** {summary['created']}  \n"
@@ -121,6 +114,7 @@ def run_details(run_id: str) -> None:
         st.page_link("pages/recommend.py", label="Find similar tracks", icon=":material/mic:")
 
 
+nav.require_router(__file__)
 st.title("Runs")
 current = active_run_id()
 if current is None:
@@ -128,13 +122,8 @@ if current is None:
     st.stop()
 
 run_ids = list_runs()
-st.session_state["runs_pick"] = current  # follows RUN_KEY when another page or a new build changed it
-st.selectbox("Active run", run_ids, key="runs_pick",
-             help="Every page works on this run. Newest first.",
-             on_change=lambda: st.session_state.__setitem__(RUN_KEY, st.session_state["runs_pick"]))
-current = st.session_state[RUN_KEY]
-st.caption(f"{len(run_ids)} run(s) in `{runs_dir()}`. Learned-embedding scores beside the MFCC baseline's "
-           "(leave-one-out 5-NN by cosine similarity).")
+st.caption(f"{len(run_ids)} run(s) in `{runs_dir()}`; choose the active run in the sidebar. Learned-embedding "
+           "scores beside the MFCC baseline's (leave-one-out 5-NN by cosine similarity).")
 runs_table(runs_frame(run_ids))
 run_details(current)
 with st.expander("Build another demo run"):

@@ -125,7 +125,7 @@ def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser_context(playwright_api, mic_wav, tmp_path_factory):
     """Headless Chromium with a new empty profile, microphone allowed and fed from :func:`mic_wav`."""
-    # The app is served on 127.0.0.1, so it offers only loopback ICE candidates (core.live.use_loopback_ice);
+    # The app is served on 127.0.0.1, so it offers only loopback ICE candidates (ui.webrtc.use_loopback_ice);
     # the browser offers loopback too, which also covers a machine with no interface but lo.
     args = CHROMIUM_ARGS + ["--allow-loopback-in-peer-connection", "--use-fake-ui-for-media-stream",
                             "--use-fake-device-for-media-stream",

@@ -1,9 +1,6 @@
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
 from core.runs import config_differences, list_runs
 from core.train import TrainConfig, train_run
+from tests.pagetest import open_page
 
 
 def _second_run(tiny_run_id) -> str:
@@ -22,11 +19,7 @@ def test_config_differences_lists_only_what_differs(tiny_run_id):
 
 def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     other = _second_run(tiny_run_id)
-    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=120)
-    at.session_state["active_run_id"] = tiny_run_id
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = open_page("pages/compare.py", active_run_id=tiny_run_id)
     chosen = at.multiselect(key="compare_runs").value
     assert chosen[0] == tiny_run_id and len(chosen) == 2
     scores, differences = at.dataframe

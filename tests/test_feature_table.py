@@ -11,8 +11,8 @@ from core.cli import main
 from core.dataset import load_dataset
 from core.errors import DatasetError, FeatureTableError
 from core.feature_table import (ImportConfig, feature_groups, import_feature_table, imported_datasets,
-                                load_source, source_choices, source_for_key, source_from_run, source_stamp,
-                                track_names)
+                                load_source, source_from_run)
+from core.tracks import display_names
 
 
 def spotify_like(rng, n_per_class: int = 20) -> pd.DataFrame:
@@ -130,14 +130,6 @@ def test_sources_align_features_and_embeddings(tiny_run_id):
         load_source(run=tiny_run_id, features="tiny")
 
 
-def test_source_choices_list_the_run_and_imported_tables(tmp_path, rng, tiny_run_id):
-    import_feature_table(write_csv(tmp_path, spotify_like(rng)), "spotify_choice", label="genre")
-    choices = source_choices(tiny_run_id)
-    assert list(choices)[0] == f"run:{tiny_run_id}" and "dataset:spotify_choice" in choices
-    assert source_for_key("dataset:spotify_choice").available_inputs() == ["features"]
-    assert source_stamp("dataset:spotify_choice") > 0 and source_stamp(f"run:{tiny_run_id}") > 0
-
-
 def test_feature_groups_and_names():
     groups = feature_groups(["tempo_bpm", "rms_mean", "spectral_centroid_mean", "mfcc_1_mean", "mfcc_1_std",
                              "chroma_C_mean", "danceability"])
@@ -146,4 +138,4 @@ def test_feature_groups_and_names():
                       "other": ["danceability"]}
     tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "path": ["/x/one.mp3", None, "/x/three.mp3"],
                            "title": ["Title", None, ""]})
-    assert track_names(tracks).tolist() == ["Title", "b", "three.mp3"]
+    assert display_names(tracks).tolist() == ["Title", "b", "three"]  # the one naming rule (core.tracks)

@@ -9,7 +9,7 @@ import pytest
 
 from core.audio import SAMPLE_RATE
 from core.errors import AudioDecodeError
-from core.live import MicRecording, dbfs, frame_to_array, is_loopback_host, meter_fraction, pull_frames, use_loopback_ice
+from core.live import MicRecording, dbfs, frame_to_array, meter_fraction, pull_frames
 
 
 def make_frames(signal: np.ndarray, *, rate: int = 48_000, layout: str = "stereo", fmt: str = "s16",
@@ -153,36 +153,22 @@ def test_finish_can_deliver_another_rate():
     assert rec.finish(min_seconds=3.0, sr=16_000).size == pytest.approx(4 * 16_000, abs=4)
 
 
-@pytest.mark.parametrize("found, offered", [
-    ([], ["127.0.0.1"]),                              # only lo: loopback becomes the candidate
-    (["fd00::2"], ["fd00::2", "127.0.0.1"]),          # IPv6 only: still no IPv4 path, add loopback
-    (["192.0.2.2"], ["192.0.2.2"]),                   # a real interface: unchanged
-])
-def test_loopback_is_offered_only_when_no_other_ipv4_address_exists(monkeypatch, found, offered):
-    from aioice import ice
-
-    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: list(found))
-    use_loopback_ice()
-    use_loopback_ice()  # a second call does not wrap twice
-    assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == offered
-    assert ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == found  # no IPv4 asked for: nothing added
+@pytest.mark.parametrize("fmt,dtype,scale,offset", [("s16", np.int16, 32768.0, 0), ("s16p", np.int16, 32768.0, 0),
+                                                    ("s32p", np.int32, 2.0 ** 31, 0), ("u8", np.uint8, 128.0, 128)])
+def test_integer_frames_scale_as_full_scale_fractions(rng, fmt, dtype, scale, offset):
+    """The resampler's conversion equals the plain integer scaling the recording used before it (exactly)."""
+    ints = (rng.uniform(-0.99, 0.99, (960, 2)) * (scale - 1) + offset).round().astype(dtype)
+    frame = av.AudioFrame.from_ndarray(ints.T.copy() if fmt.endswith("p") else ints.reshape(1, -1),
+                                       format=fmt, layout="stereo")
+    frame.sample_rate = 44_100
+    samples, rate = frame_to_array(frame)
+    np.testing.assert_array_equal(samples, ((ints.astype(np.float64) - offset) / scale).astype(np.float32))
+    assert rate == 44_100
 
 
-def test_an_app_served_on_loopback_offers_only_loopback(monkeypatch):
-    from aioice import ice
-
-    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["192.0.2.2", "fd00::2"])
-    use_loopback_ice(only=True)
-    try:
-        assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
-    finally:
-        use_loopback_ice(only=False)
-    assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["192.0.2.2", "fd00::2"]
-
-
-@pytest.mark.parametrize("address, loopback", [("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True),
-                                               ("::1", True), ("[::1]", True), ("0.0.0.0", False),
-                                               ("192.0.2.2", False), ("", False), (None, False),
-                                               ("my-laptop.local", False)])
-def test_is_loopback_host(address, loopback):
-    assert is_loopback_host(address) is loopback
+def test_a_recording_converts_a_stream_whose_format_changes():
+    rec = MicRecording()
+    rec.add_frames(make_frames(tone(440, 0.5, 48_000), fmt="s16"))
+    rec.add_frames(make_frames(tone(440, 0.5, 48_000), fmt="fltp"))
+    assert rec.seconds == pytest.approx(1.0)
+    np.testing.assert_allclose(rec.audio(48_000), tone(440, 1.0, 48_000), atol=1e-3)

@@ -1,11 +1,9 @@
 """The Runs, Map and Recommend pages through Streamlit's AppTest, against the tiny run the fixtures build."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -14,15 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
+from core.links import track_links
 from core.paths import runs_dir
 from core.query import similar_tracks
 from core.runs import load_run
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-RUN_KEY = "active_run_id"
+from tests.pagetest import RUN_KEY, markdown_text, n_players, open_page, ranked_items, traces
+from tests.pagetest import charts as chart_specs
 
 
 @pytest.fixture(autouse=True)
@@ -34,52 +31,6 @@ def webrtc_without_server(monkeypatch):
     import streamlit_webrtc.component
 
     monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
-
-
-def open_page(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def decode(value):
-    """Plotly sends numpy arrays as ``{"dtype", "bdata"}`` (base64); lists stay lists."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-    return value
-
-
-def chart_specs(at: AppTest) -> list[dict]:
-    """Figures of the page's plotly charts, array fields decoded."""
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    for spec in specs:
-        for trace in spec["data"]:
-            for field in ("x", "y", "customdata"):
-                if field in trace:
-                    trace[field] = decode(trace[field])
-    return specs
-
-
-def traces(spec: dict) -> dict[str, dict]:
-    return {t.get("name"): t for t in spec["data"]}
-
-
-def markdown_text(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown)
-
-
-def ranked_items(at: AppTest) -> list[str]:
-    """The "**1. name** · label · cosine **0.987**" lines of a neighbour list, in order."""
-    return [m.value for m in at.markdown if re.match(r"\*\*\d+\. ", m.value)]
-
-
-def n_players(at: AppTest) -> int:
-    return len(at.get("audio"))
 
 
 def wav_bytes(y: np.ndarray, sr: int = 22_050, fmt: str = "WAV") -> bytes:
@@ -161,6 +112,17 @@ def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeyp
         assert not at.exception and "There is no run yet" in at.info[0].value
 
 
+def test_a_page_opened_first_gets_the_router_frame_once(tiny_run_id):
+    """AppTest starts each run as Streamlit's old pages/-folder mode does after a server start (the page without
+    app.py); the page must still get the router's frame (the sidebar's run picker), once, and its buttons work."""
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
+    assert [s.label for s in at.sidebar.selectbox] == ["Active run"]
+    assert [t.value for t in at.title] == ["Map"]
+    at.selectbox(key=f"map_pick_{tiny_run_id}").set_value(2).run()
+    assert [s.label for s in at.sidebar.selectbox] == ["Active run"] and not at.exception
+    assert at.session_state["map_selection"] == {"run": tiny_run_id, "row": 2}
+
+
 # ---------------------------------------------------------------------------------------------------- Map
 
 
@@ -194,6 +156,10 @@ def test_selecting_a_track_plays_it_and_lists_its_neighbours_itself_first(tiny_r
     stems = [Path(p).stem for p in expected["path"]]
     assert [item.split("**")[1] for item in items] == [f"{i + 1}. {s}" for i, s in enumerate(stems)]
     assert "this track" in items[0] and "cosine **1.000**" in items[0]
+    for item, (_, track) in zip(items, expected.iterrows()):  # a Spotify and a YouTube link beside every track
+        links = track_links(track)
+        assert f"[Spotify]({links['spotify_url']})" in item and f"[YouTube]({links['youtube_url']})" in item
+    assert "youtube.com/results?search_query=" in items[1]
     assert n_players(at) == 1 + 5  # the selected track, then its 5 neighbours (not itself again)
     drawn = traces(chart_specs(at)[0])
     assert {"selected", "neighbours", "links"} <= set(drawn)
@@ -279,9 +245,9 @@ def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
 # ---------------------------------------------------------------------------------------------- Recommend
 
 
-def test_recommend_page_renders_both_ways_in(tiny_run_id):
+def test_recommend_page_renders_the_three_ways_in(tiny_run_id):
     at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
-    assert [t.label for t in at.tabs] == ["Upload a file", "Record from the microphone"]
+    assert [t.label for t in at.tabs] == ["Upload a file", "Start from a library track", "Record from the microphone"]
     assert at.file_uploader[0].allowed_type == [".mp3", ".wav", ".ogg", ".flac", ".m4a"]
     recorders = at.get("component_instance")
     assert len(recorders) == 1 and "webrtc" in recorders[0].proto.component_name
@@ -299,6 +265,8 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
     assert items and items[0].startswith(f"**1. {path.stem}**")
     score = float(items[0].split("cosine **")[1].split("**")[0])
     assert score > 0.99
+    assert all("[Spotify](https://open.spotify.com/search/" in i and "[YouTube](https://www.youtube.com/" in i
+               for i in items)
     assert n_players(at) == 1 + 5  # the query, then 5 neighbours
     drawn = traces(chart_specs(at)[0])
     assert drawn["query"]["marker"]["symbol"] == "diamond-open"
@@ -385,3 +353,40 @@ def test_an_unusable_recording_gives_a_plain_message(tiny_run_id, audio, message
     at = open_page("pages/recommend.py", active_run_id=tiny_run_id, mic_recording=rec)
     assert not at.exception
     assert message in at.error[0].value and "microphone recording" in at.error[0].value
+
+
+# ------------------------------------------------------------------------------- Recommend: by a track's name
+
+
+def test_a_named_track_gives_its_neighbours_and_is_highlighted_on_the_map(tiny_run_id):
+    run = load_run(tiny_run_id)
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
+    at.text_input(key="recommend_search").input("PIANO_").run()  # part of a file name, any case
+    assert not at.exception
+    pick = at.selectbox(key="recommend_pick")
+    stems = [Path(p).stem for p in run.tracks["path"]]
+    piano = [i for i, s in enumerate(stems) if s.startswith("piano_")]
+    assert sorted(pick.options) == sorted(f"{stems[i]} · piano" for i in piano) and len(piano) == 4
+    row = piano[2]
+    pick.set_value(row).run()
+    assert not at.exception and not at.error
+    expected = similar_tracks(run, row, k=6)
+    items = ranked_items(at)
+    assert [i.split("**")[1] for i in items] == [f"{n + 1}. {Path(p).stem}" for n, p in enumerate(expected["path"])]
+    assert "this track" in items[0] and "cosine **1.000**" in items[0]
+    assert "Top 5 most similar tracks" in markdown_text(at)
+    assert all("[Spotify](" in i and "[YouTube](" in i for i in items)
+    assert n_players(at) == 1 + 5  # the chosen track, then its 5 neighbours
+    drawn = traces(chart_specs(at)[0])
+    assert drawn["selected"]["marker"]["symbol"] == "star-open"
+    assert drawn["selected"]["x"][0] == pytest.approx(run.projections["umap_x"][row])
+    assert sorted(drawn["neighbours"]["customdata"]) == sorted(expected["row"][1:])
+    at.slider(key="recommend_k").set_value(3).run()
+    assert len(ranked_items(at)) == 1 + 3
+
+
+def test_a_name_that_matches_nothing_says_so(tiny_run_id):
+    at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
+    at.text_input(key="recommend_search").input("no such song").run()
+    assert not at.exception and "No track of this run matches 'no such song'" in at.info[0].value
+    assert not ranked_items(at) and not at.get("plotly_chart")

@@ -1,49 +1,20 @@
 """The Classifiers, Features and Clusters pages through Streamlit's AppTest, on the tiny run of the fixtures."""
 from __future__ import annotations
 
-import base64
-import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.feature_table import import_feature_table
 from core.runs import load_run
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-RUN_KEY = "active_run_id"
-
-
-def open_page(page: str, **state) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+from tests.pagetest import RUN_KEY, charts, decode, text_of
+from tests.pagetest import open_page as open_app_page
 
 
-def decode(value):
-    """Plotly sends numpy arrays as ``{"dtype", "bdata"[, "shape"]}`` (base64); lists stay lists."""
-    if isinstance(value, dict) and "bdata" in value:
-        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return array.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else array
-    return np.asarray(value)
-
-
-def charts(at: AppTest) -> list[dict]:
-    """The page's plotly figures, in page order."""
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def text_of(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+def open_page(page: str, **state):
+    return open_app_page(page, timeout=180, **state)
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""Helpers for page tests through Streamlit's AppTest: open a page via the router, read its charts and text."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+RUN_KEY = "active_run_id"
+
+
+def open_page(page: str | None = None, *, timeout: float = 120, **state) -> AppTest:
+    """The app with ``state`` in its session, switched to ``page`` (a path such as ``"pages/map.py"``)."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def unpacked(value):
+    """Plotly sends numpy arrays as ``{"dtype", "bdata"[, "shape"]}`` (base64); anything else is returned as is."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return array.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else array
+    return value
+
+
+def decode(value) -> np.ndarray:
+    """A figure field as an array, whether plotly sent it packed or as a list."""
+    return np.asarray(unpacked(value))
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The page's plotly figures in page order, ``x``, ``y`` and ``customdata`` of every trace decoded."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    for spec in specs:
+        for trace in spec["data"]:
+            for field in ("x", "y", "customdata"):
+                if field in trace:
+                    trace[field] = unpacked(trace[field])
+    return specs
+
+
+def traces(spec: dict) -> dict[str, dict]:
+    return {t.get("name"): t for t in spec["data"]}
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def text_of(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def ranked_items(at: AppTest) -> list[str]:
+    """The "**1. name** · label · cosine **0.987** · links" lines of a neighbour list, in order."""
+    return [m.value for m in at.markdown if re.match(r"\*\*\d+\. ", m.value)]
+
+
+def n_players(at: AppTest) -> int:
+    return len(at.get("audio"))

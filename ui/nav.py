@@ -1,0 +1,79 @@
+"""The app's pages, and every page run inside the router (``app.py``), with public Streamlit calls only.
+
+Streamlit treats a ``pages/`` folder beside the entry script as an old-style multipage app until some session
+calls ``st.navigation`` ("as soon as any session of your app executes st.navigation, your app will ignore the
+pages/ directory, across all sessions"). So the very first request after a server start that goes straight to,
+say, ``/map`` runs ``pages/map.py`` alone: no sidebar run picker, a sidebar of file names. A page that finds
+itself outside the router does the router's part itself (:func:`require_router`). AppTest starts every run in the
+old mode, so page tests take that path too.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from pathlib import Path
+from typing import Iterator
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+ROOT = Path(__file__).resolve().parent.parent  # where app.py and pages/ are
+
+_in_router = contextvars.ContextVar("timbre_in_router", default=False)
+
+
+# section -> (file in pages/, title, material icon); the first page is the default
+PAGES = {
+    "Embeddings": [("runs.py", "Runs", "folder_open"), ("library.py", "Library", "library_music"),
+                   ("map.py", "Map", "scatter_plot"), ("recommend.py", "Recommend", "mic"),
+                   ("compare.py", "Compare runs", "compare")],
+    "Analysis": [("classifiers.py", "Classifiers", "model_training"), ("features.py", "Features", "insights"),
+                 ("clusters.py", "Clusters", "bubble_chart")],
+}
+PAGE_FILES = frozenset(ROOT / "pages" / file for section in PAGES.values() for file, _, _ in section)
+DEFAULT_FILE = ROOT / "pages" / next(iter(PAGES.values()))[0][0]
+
+
+def app_pages() -> dict[str, list]:
+    """The navigation: :data:`PAGES` as ``st.Page`` objects (absolute paths, so any script may name them)."""
+    return {name: [st.Page(ROOT / "pages" / file, title=title, icon=f":material/{icon}:",
+                           default=ROOT / "pages" / file == DEFAULT_FILE)
+                   for file, title, icon in section] for name, section in PAGES.items()}
+
+
+def frame() -> None:
+    """What the router draws around every page: the sidebar's run picker."""
+    from ui.widgets import run_picker  # ui.widgets draws with state this module does not need
+
+    run_picker()
+
+
+@contextlib.contextmanager
+def routing() -> Iterator[None]:
+    """The router wraps ``page.run()`` in this: pages run inside it know they are routed."""
+    token = _in_router.set(True)
+    try:
+        yield
+    finally:
+        _in_router.reset(token)
+
+
+def require_router(page_file: str) -> None:
+    """Call on a page, with its ``__file__``, before it draws anything.
+
+    Outside the router, do what it does: ``st.navigation`` with the app's pages (which also ends the old
+    ``pages/`` mode for good) and :func:`frame`; the page then draws on in the same run, so no widget value or
+    button press is lost. The default page skips ``st.navigation``: its address is ``/`` for the router but
+    ``/runs`` in the old mode, and switching it mid-run would give its widgets other ids (a press would be lost);
+    any other page or the next visit to ``/`` ends the old mode. Does nothing inside the router, for a file that
+    is not one of :data:`PAGES`, or where the app's pages are not pages of this app.
+    """
+    page = Path(page_file).resolve()
+    if _in_router.get() or page not in PAGE_FILES:
+        return
+    if page != DEFAULT_FILE:
+        try:
+            st.navigation(app_pages())
+        except StreamlitAPIException:
+            return
+    frame()

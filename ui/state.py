@@ -1,0 +1,82 @@
+"""Session state every page shares (the active run, the chosen projection), cached loaders, and the chart
+selection events that map back to tracks."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import pandas as pd
+import streamlit as st
+
+from core.maps import map_points
+from core.query import similar_tracks
+from core.runs import Run, list_runs, load_run
+
+# Session keys (one place, so pages never spell them twice).
+RUN_KEY = "active_run_id"  # the run every page works on
+RUN_PICK_KEY = "runs_pick"  # the sidebar's run picker widget, which follows RUN_KEY
+METHOD_KEY = "active_projection"  # the projection chosen on one page; the others draw the same one
+DEFAULT_METHOD = "umap"
+
+
+def active_run_id() -> str | None:
+    """The chosen run, else the newest one; None when there is no run at all."""
+    runs = list_runs()
+    if not runs:
+        return None
+    if st.session_state.get(RUN_KEY) not in runs:
+        st.session_state[RUN_KEY] = runs[0]
+    return st.session_state[RUN_KEY]
+
+
+def set_active_run(run_id: str) -> None:
+    st.session_state[RUN_KEY] = run_id
+
+
+@st.cache_resource(show_spinner="Loading run...")
+def cached_run(run_id: str) -> Run:
+    """A run with its arrays and model loaded once per server (runs never change after they are written)."""
+    run = load_run(run_id)
+    run.embeddings, run.projections, run.tracks, run.model  # noqa: B018 (warm the lazy attributes)
+    return run
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def cached_points(run_id: str, method: str) -> pd.DataFrame:
+    """:func:`core.maps.map_points` of a run, built once per server (treat it as read-only)."""
+    return map_points(cached_run(run_id), method)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
+    """:func:`core.query.similar_tracks` (the track itself first)."""
+    return similar_tracks(cached_run(run_id), row, k=k)
+
+
+def selected_rows(selection: Mapping | None) -> list[int]:
+    """Track rows picked in a ``st.plotly_chart`` selection event (points without a row are ignored).
+
+    Parameters
+    ----------
+    selection : mapping or None
+        The chart's state: ``{"selection": {"points": [{"customdata": row, ...}, ...]}}``.
+
+    Returns
+    -------
+    list of int
+        In the order the points were reported, without repeats.
+    """
+    points = ((selection or {}).get("selection") or {}).get("points") or []
+    rows: list[int] = []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if data is None or isinstance(data, bool):
+            continue
+        try:
+            row = int(data)
+        except (TypeError, ValueError):
+            continue
+        if row not in rows:
+            rows.append(row)
+    return rows
