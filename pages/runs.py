@@ -27,7 +27,8 @@ def build_demo_with_progress() -> None:
 
     bar = st.progress(0.0, text="Starting...")
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def progress(done: int, total: int, message: str = "", **values: float) -> None:  # core.progress.Progress
+        stage = message.partition(": ")[0]  # build_demo's messages are "<stage>: <what>"
         bar.progress(min(1.0, done / max(total, 1)), text=f"{STAGES.get(stage, stage)}: {done} / {total}")
 
     try:

@@ -93,8 +93,8 @@ def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeyp
 
     def fake_build_demo(progress=None, **_):
         for stage in ("synthesising", "ingesting", "training"):
-            progress(stage, 1, 2)
-            progress(stage, 2, 2)
+            progress(1, 2, f"{stage}: first")
+            progress(2, 2, f"{stage}: second", loss=0.5)
             stages.append(stage)
         shutil.copytree(source, tmp_path / "runs" / "demo-run")
         return "demo-run"
