@@ -59,9 +59,11 @@ def cmd_ingest(args) -> None:
     from .dataset import IngestConfig, ingest
 
     bar = _Bar("ingest", "file")
-    report = ingest(args.folder, args.name, manifest=args.manifest, labels=not args.no_labels,
-                    config=dataclass_from_args(IngestConfig, args), progress=bar)
-    bar.close()
+    try:
+        report = ingest(args.folder, args.name, manifest=args.manifest, labels=not args.no_labels,
+                        config=dataclass_from_args(IngestConfig, args), progress=bar)
+    finally:
+        bar.close()  # before any error or interrupt message
     _print_report(report)
 
 
@@ -79,9 +81,11 @@ def cmd_train(args) -> None:
     from .train import TrainConfig, train_run
 
     bar = _Bar("train", "epoch")
-    run_id = train_run(args.dataset, cfg=dataclass_from_args(TrainConfig, args), progress=bar,
-                       stage=lambda message: print(message, file=sys.stderr))
-    bar.close()
+    try:
+        run_id = train_run(args.dataset, cfg=dataclass_from_args(TrainConfig, args), progress=bar,
+                           stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
+    finally:
+        bar.close()
     print(f"run: {run_id}")
     _print_eval(load_run(run_id).metrics)
 
