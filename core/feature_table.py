@@ -19,7 +19,7 @@ import enum
 import json
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Literal, Optional, get_args
 
 import numpy as np
 import pandas as pd
@@ -27,11 +27,12 @@ import pandas as pd
 from .config import doc
 from .dataset import dataset_dir, list_datasets, load_dataset
 from .errors import DatasetError, FeatureTableError
-from .io import atomic_folder, atomic_write_json, atomic_write_parquet
+from .io import atomic_write_json, atomic_write_parquet, write_folder
 from .tracks import display_names
 
 IMPORTED = "imported"
-INPUTS = ("features", "embeddings", "both")
+InputName = Literal["features", "embeddings", "both"]  # what classifiers and clusters run on
+INPUTS: tuple[InputName, ...] = get_args(InputName)
 
 
 @dataclasses.dataclass
@@ -209,12 +210,6 @@ def import_feature_table(csv_path: str | Path, name: str, *, label: str, id_col:
 
     write_folder(final, write)
     return ImportReport(dataset_dir=final, **facts)
-
-
-def write_folder(final: Path, write: Callable[[Path], None]) -> None:
-    """Write a folder with ``write(work)`` through :func:`core.io.atomic_folder` (never half-written)."""
-    with atomic_folder(final) as work:
-        write(work)
 
 
 def is_imported(name: str) -> bool:
