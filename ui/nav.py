@@ -42,9 +42,10 @@ def app_pages() -> dict[str, list]:
 
 
 def frame() -> None:
-    """What the router draws around every page: the sidebar's run picker."""
+    """What the router sets up around every page: the page config (wide) and the sidebar's run picker."""
     from ui.widgets import run_picker  # ui.widgets draws with state this module does not need
 
+    st.set_page_config(page_title="Timbre Atlas", page_icon=":material/graphic_eq:", layout="wide")
     run_picker()
 
 
