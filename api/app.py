@@ -10,7 +10,6 @@ larger than the cap are refused before they are read (by ``Content-Length``) or 
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -28,12 +27,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from core.audio import load_audio
 from core.config import doc
-from core.errors import AudioDecodeError, ClassifyError, RunError, TimbreError
+from core.errors import AudioDecodeError, TimbreError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
-from core.query import min_query_seconds, recommend_audio, similar_tracks
+from core.query import load_query, neighbours_of, recommend_audio, warm_up
+from core import runs
 from core.runs import Run, list_runs, load_run, run_summary
 from core.tracks import display_names, search_tracks
 from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
@@ -43,7 +42,6 @@ log = logging.getLogger("api")
 DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
 MAX_K = 100
 MAX_LIMIT = 500
-MAX_QUERY_SECONDS = 600.0  # as embed_files: the first 10 minutes of a query are used
 API_KEY_ENV = "TIMBRE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
@@ -155,24 +153,11 @@ def track_records(table: pd.DataFrame) -> list[dict]:
 
 
 def resolve_run(name: Optional[str]) -> Optional[Run]:
-    """The run of ``--run``: a run id or a run folder's path (``core.runs.load_run``), or the newest run when
-    None (None when there is no run at all). :class:`RunError` says what is wrong otherwise."""
-    if name is None:
-        known = list_runs()
-        return load_run(known[0]) if known else None
-    return load_run(name)
-
-
-def warmed(run: Run) -> Run:
-    """Load everything a request reads, so requests never race to fill a run's lazy attributes."""
-    run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
-    seconds = min_query_seconds(run)
-    noise = np.random.default_rng(0).normal(0, 0.1, int(seconds * run.mel_params.sr) + 1).astype(np.float32)
-    # the first query pays one-off costs (torch set-up, librosa's JIT compiles for audio features): pay them now
-    found = recommend_audio(run, noise, k=1)
-    with contextlib.suppress(ClassifyError):  # a classifier that cannot take queries answers 409 per request
-        predict_genre(run, y=noise, embedding=found.embedding)
-    return run
+    """The run of ``--run`` (:func:`core.runs.resolve_run`: an id, a folder path, or the newest run), or None
+    when none is named and there is no run yet: the API then starts and answers 404 until one exists."""
+    if name is None and not list_runs():
+        return None
+    return runs.resolve_run(name)
 
 
 class RunStore:
@@ -180,7 +165,7 @@ class RunStore:
 
     def __init__(self, default: Optional[Run]):
         self.default = None if default is None else default.run_id
-        self._runs: dict[str, Run] = {} if default is None else {default.run_id: warmed(default)}
+        self._runs: dict[str, Run] = {} if default is None else {default.run_id: warm_up(default)}
         self._lock = threading.Lock()
 
     def loaded(self) -> list[str]:
@@ -196,7 +181,7 @@ class RunStore:
             raise HTTPException(404, f"no run named {name!r}; GET /runs lists them")
         with self._lock:
             if run_id not in self._runs:
-                self._runs[run_id] = warmed(load_run(run_id))
+                self._runs[run_id] = warm_up(load_run(run_id))
         return self._runs[run_id]
 
 
@@ -215,7 +200,7 @@ def track_row(run: Run, track_id: str) -> int:
 def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo, np.ndarray]:
     """Decode an upload as a query: mono at the run's rate, at least one training chunk, at most 10 minutes."""
     with saved_upload(upload.file, upload.filename, max_mb=cfg.max_upload_mb, dir=cfg.upload_dir) as path:
-        y = load_audio(path, sr=run.mel_params.sr, max_seconds=MAX_QUERY_SECONDS, min_seconds=min_query_seconds(run))
+        y = load_query(run, path)
     return QueryInfo(name=safe_name(upload.filename), seconds=round(y.size / run.mel_params.sr, 2)), y
 
 
@@ -360,8 +345,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         r = store.get(run)
         row = track_row(r, track_id)
         check_k(k, len(r.tracks) - 1, "other tracks of the run")
-        near = similar_tracks(r, row, k=k + 1)
-        near = near[near["row"] != row].head(k).assign(rank=np.arange(1, k + 1))
+        near = neighbours_of(r, row, k=k)
         return Neighbours(run=r.run_id, track=track_records(r.tracks.iloc[[row]])[0], neighbours=track_records(near))
 
     @app.post("/runs/{run}/recommend", response_model=Recommendation,

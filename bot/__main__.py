@@ -13,7 +13,9 @@ import sys
 from core.config import add_dataclass_args, dataclass_from_args
 from core.errors import TimbreError
 
-from .service import BotConfig, Service, pick_run
+from core.runs import resolve_run
+
+from .service import BotConfig, Service
 
 NO_TOKEN = ("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (/newbot), then start this "
             "with TELEGRAM_BOT_TOKEN=<the token it gives> python -m bot")
@@ -35,7 +37,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll otherwise
     try:
-        service = Service(pick_run(config.run), config).warm()
+        service = Service(resolve_run(config.run), config).warm()
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

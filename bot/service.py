@@ -11,13 +11,12 @@ from typing import Optional
 
 import numpy as np
 
-from core.audio import load_audio
 from core.config import doc
-from core.errors import AudioDecodeError, ClassifyError, RunError
+from core.errors import AudioDecodeError, ClassifyError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
-from core.query import min_query_seconds, recommend_audio, similar_tracks
-from core.runs import Run, list_runs, load_run
+from core.query import load_query, neighbours_of, recommend_audio, warm_up
+from core.runs import Run
 from core.tracks import search_tracks
 from core.uploads import MAX_UPLOAD_MB, check_upload, named_buffer
 
@@ -40,16 +39,6 @@ class BotConfig:
                                   f"{TELEGRAM_DOWNLOAD_MB} MB")
 
 
-def pick_run(run_id: Optional[str]) -> Run:
-    """``run_id``, or the newest complete run when None (:class:`RunError` when there is none)."""
-    if run_id is None:
-        runs = list_runs()
-        if not runs:
-            raise RunError("no complete run yet: build one with `python -m core demo` or `python -m core train`")
-        run_id = runs[0]
-    return load_run(run_id)
-
-
 @dataclasses.dataclass
 class Service:
     """A run loaded once, answering the bot's queries."""
@@ -62,14 +51,8 @@ class Service:
         return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
 
     def warm(self) -> "Service":
-        """Load everything a query reads and answer one query of noise now: the first user does not wait for
-        either, and messages handled at once never race to fill the run's lazy attributes."""
-        run = self.run
-        run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
-        # the first query pays one-off costs (torch set-up, numba compiling librosa's feature code): pay them now
-        noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
-        noise = noise.astype(np.float32)
-        self.genre_line(y=noise, embedding=recommend_audio(run, noise, k=1).embedding)
+        """Load the run and answer one query now (:func:`core.query.warm_up`): the first user does not wait."""
+        warm_up(self.run)
         return self
 
     def help(self) -> str:
@@ -121,7 +104,7 @@ class Service:
 
     def load(self, source) -> np.ndarray:
         """Query audio from a path or named buffer: mono at the run's rate, at least one training chunk long."""
-        return load_audio(source, sr=self.run.mel_params.sr, min_seconds=min_query_seconds(self.run))
+        return load_query(self.run, source)
 
     def audio(self, data: bytes, name: str, *, query: str, genre_first: bool = False) -> str:
         """The reply to audio the user sent: the ``k`` most similar tracks and the predicted genre.
@@ -145,9 +128,7 @@ class Service:
             return fmt.no_match_message(text)
         best = hits.iloc[0]
         row = int(best["row"])
-        near = similar_tracks(self.run, row, k=self.config.k + 1)
-        near = near[near["row"] != row].head(self.config.k)  # the track itself comes first: not news
-        near = near.assign(rank=np.arange(1, len(near) + 1))
+        near = neighbours_of(self.run, row, k=min(self.config.k, len(self.run.tracks) - 1))
         genre = self.library_genre_line(row)
         return fmt.similar_message(best, with_links(near), other_matches=list(hits["name"].iloc[1:]),
                                    genre=genre)

@@ -40,7 +40,25 @@ def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
     return _embed(run, [y])[0]
 
 
-def embed_files(run: Run, paths, *, max_seconds: float = 600.0) -> np.ndarray:
+MAX_QUERY_SECONDS = 600.0  # a query reads at most 10 minutes, as ingest does
+
+
+def load_query(run: Run, source, *, max_seconds: float = MAX_QUERY_SECONDS) -> np.ndarray:
+    """Query audio from a path or a named file-like object: mono at the run's rate, at least one training chunk.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples,), dtype=float32]
+
+    Raises
+    ------
+    AudioDecodeError
+        Empty, corrupt, not audio, too short or silent, naming the file.
+    """
+    return load_audio(source, sr=run.mel_params.sr, max_seconds=max_seconds, min_seconds=min_query_seconds(run))
+
+
+def embed_files(run: Run, paths, *, max_seconds: float = MAX_QUERY_SECONDS) -> np.ndarray:
     """Embeddings of audio files (or file-like uploads), rows in the given order.
 
     Returns
@@ -52,8 +70,7 @@ def embed_files(run: Run, paths, *, max_seconds: float = 600.0) -> np.ndarray:
     AudioDecodeError
         For the first file that cannot be used, naming it.
     """
-    return _embed(run, [load_audio(p, sr=run.mel_params.sr, max_seconds=max_seconds,
-                                   min_seconds=min_query_seconds(run)) for p in paths])
+    return _embed(run, [load_query(run, p, max_seconds=max_seconds) for p in paths])
 
 
 @dataclasses.dataclass
@@ -97,3 +114,30 @@ def similar_tracks(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
     k = check_k(run, k)
     idx, sims = cosine_topk(run.embeddings, run.embeddings[row:row + 1], k=k)
     return neighbours_table(run, idx[0], sims[0])
+
+
+def neighbours_of(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
+    """The ``k`` nearest other tracks of library track ``row`` (itself left out), ranked from 1."""
+    others = len(run.tracks) - 1
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= others:
+        raise RunError(f"k={k!r}: ask for 1 to {others} other tracks (run {run.run_id!r} holds {others + 1})")
+    near = similar_tracks(run, row, k=k + 1)
+    near = near[near["row"] != row].head(k)  # normally the first row; a duplicate track may outrank it
+    return near.assign(rank=np.arange(1, len(near) + 1)).reset_index(drop=True)
+
+
+def warm_up(run: Run) -> Run:
+    """Load everything a query reads and answer one query of noise (and its genre) now, so the first user does
+    not wait and concurrent requests never race to fill the run's lazy attributes."""
+    from .errors import ClassifyError
+    from .genre import predict_genre  # genre builds on this module
+
+    run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
+    noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
+    found = recommend_audio(run, noise.astype(np.float32), k=1)
+    # one-off costs (torch set-up, numba compiling librosa's feature code) are paid here
+    try:
+        predict_genre(run, y=noise.astype(np.float32), embedding=found.embedding)
+    except ClassifyError:  # a classifier that cannot take queries is reported per query
+        pass
+    return run

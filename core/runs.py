@@ -162,6 +162,17 @@ def load_run(run: str | Path) -> Run:
     return run
 
 
+def resolve_run(run: str | Path | None = None) -> Run:
+    """The run a server or the bot answers from: ``run`` (an id or a folder path, see :func:`load_run`), or the
+    newest complete run when None; :class:`RunError` when there is none."""
+    if run is None:
+        known = list_runs()
+        if not known:
+            raise RunError("no complete run yet: build one with `python -m core demo` or `python -m core train`")
+        run = known[0]
+    return load_run(run)
+
+
 def list_runs() -> list[str]:
     """Complete runs, newest first (hidden partial folders are not runs)."""
     root = runs_dir()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.errors import AudioDecodeError
+from core.errors import AudioDecodeError, RunError
 from core.query import embed_files, recommend_audio, recommend_file, similar_tracks
 from core.runs import load_run
 from tests.conftest import sine
@@ -68,3 +68,39 @@ def test_k_outside_one_to_the_library_size_is_a_clear_error(tiny_run_id):
     for k in (0, -1, 13, 2.5, True):
         with pytest.raises(RunError, match=r"ask for 1 to 12 tracks"):
             similar_tracks(run, 0, k=k)
+
+
+def test_neighbours_of_leaves_the_track_out_and_ranks_from_one(tiny_run_id):
+    from core.query import neighbours_of
+
+    run = load_run(tiny_run_id)
+    near = neighbours_of(run, 7, k=4)
+    assert 7 not in set(near["row"]) and list(near["rank"]) == [1, 2, 3, 4]
+    assert list(near["row"]) == list(similar_tracks(run, 7, k=5)["row"].iloc[1:])
+    assert len(neighbours_of(run, 0, k=len(run.tracks) - 1)) == len(run.tracks) - 1
+    for bad in (0, len(run.tracks)):
+        with pytest.raises(RunError, match="other tracks"):
+            neighbours_of(run, 0, k=bad)
+
+
+def test_load_query_names_a_too_short_file(tiny_run_id, tmp_path):
+    import soundfile as sf
+
+    from core.query import load_query
+
+    run = load_run(tiny_run_id)
+    sf.write(tmp_path / "short.wav", sine(seconds=1.0), 22_050)
+    with pytest.raises(AudioDecodeError, match="short.wav.*too short"):
+        load_query(run, tmp_path / "short.wav")
+    assert load_query(run, run.tracks["path"][0]).ndim == 1
+
+
+def test_resolve_run_takes_an_id_a_path_or_the_newest(tiny_run_id, monkeypatch, tmp_path):
+    from core.runs import list_runs, resolve_run, runs_dir
+
+    assert resolve_run(tiny_run_id).run_id == tiny_run_id
+    assert resolve_run(str(runs_dir() / tiny_run_id) + "/").run_id == tiny_run_id
+    assert resolve_run().run_id == list_runs()[0]
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    with pytest.raises(RunError, match="no complete run yet"):
+        resolve_run()
