@@ -311,11 +311,15 @@ class Dataset:
     params: MelParams
     info: dict
 
-    def mel(self, track_id: str) -> np.ndarray:
-        """Log-mel of one track, np.ndarray [shape=(n_mels, t), dtype=float16] (memory-mapped)."""
+    def require_audio(self) -> None:
+        """:class:`DatasetError` when the dataset has no log-mels (an imported feature table)."""
         if self.info.get("kind") == "imported":
             raise DatasetError(f"dataset {self.name!r} is an imported feature table: it has no audio (log-mels) to "
                                "train or embed on; use it with `python -m core classify --features NAME`")
+
+    def mel(self, track_id: str) -> np.ndarray:
+        """Log-mel of one track, np.ndarray [shape=(n_mels, t), dtype=float16] (memory-mapped)."""
+        self.require_audio()
         return np.load(self.path / "mels" / f"{track_id}.npy", mmap_mode="r", allow_pickle=False)
 
     def mels(self) -> list[np.ndarray]:

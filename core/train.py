@@ -382,6 +382,7 @@ def train_run(dataset: str | Dataset, *, cfg: TrainConfig | None = None, progres
     """
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     cfg = cfg or TrainConfig()
+    ds.require_audio()  # an imported feature table has no frames to key a checkpoint on, nor audio to train on
     checkpoint = checkpoint_path(ds, cfg)
     try:
         with file_lock(checkpoint.with_suffix(".lock"), what=f"train {ds.name}"):
