@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from core.projection import fit_pca, fit_projections, place
+from core.projection import FIT_SAMPLE, fit_pca, fit_projections, fit_sample, neighbourhood_preservation, place
 
 
 def svd_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,3 +55,67 @@ def test_projections_and_placement(rng):
     where = place(x[:2], library=x, coords=coords, arrays=arrays)
     assert np.allclose(where["pca"], coords[["pca_x", "pca_y"]].to_numpy()[:2], atol=1e-4)
     assert np.allclose(where["umap"][0], coords[["umap_x", "umap_y"]].to_numpy()[0], atol=0.1)
+
+
+def manifold(rng, n: int, d: int = 32) -> np.ndarray:
+    """``n`` points of a noisy 2-D sheet folded into ``d`` dimensions: neighbours in ``d`` dimensions are
+    neighbours on the sheet, so a good 2-D map can keep them."""
+    z = rng.uniform(-1, 1, size=(n, 2))
+    w, b = rng.normal(size=(2, d)) * 2.0, rng.uniform(0, 2 * np.pi, d)
+    return (np.cos(z @ w + b) + 0.05 * rng.normal(size=(n, d)) + 1.0).astype(np.float32)
+
+
+def test_a_sampled_fit_places_held_out_tracks_near_their_true_neighbours(rng):
+    """t-SNE and UMAP fitted on 120 of 300 tracks: each of the other 180 lands among its 10 most similar fitted
+    tracks about as well as when all 300 are fitted (a random map keeps 10/120 = 8 %)."""
+    n, m = 300, 120
+    x, ids = manifold(rng, n), [f"t{i}" for i in range(n)]
+    full, _ = fit_projections(x, track_ids=ids, seed=0)
+    sampled, arrays = fit_projections(x, track_ids=ids, seed=0, sample=m)
+    rows = arrays["fit_rows"]
+    rest = np.setdiff1d(np.arange(n), rows)
+    assert len(rows) == m and (np.diff(rows) > 0).all()
+    assert np.array_equal(full[["pca_x", "pca_y"]], sampled[["pca_x", "pca_y"]])  # PCA sees every track
+    for method in ("tsne", "umap"):
+        scores = {}
+        for name, coords in (("full", full), ("sampled", sampled)):
+            xy = coords[[f"{method}_x", f"{method}_y"]].to_numpy()
+            scores[name] = neighbourhood_preservation(x[rest], x[rows], query_xy=xy[rest], library_xy=xy[rows])
+        assert min(scores.values()) >= 0.6, (method, scores)
+        assert scores["sampled"] >= scores["full"] - 0.08, (method, scores)
+
+
+def test_tracks_outside_the_sample_are_placed_as_queries_are(rng):
+    """The fitted tracks keep their fitted position; every other track sits where :func:`place` puts a query
+    with the same embedding on the fitted tracks' maps."""
+    n, m = 60, 20
+    x = manifold(rng, n, d=8)
+    coords, arrays = fit_projections(x, track_ids=[f"t{i}" for i in range(n)], seed=3, sample=m)
+    rows = arrays["fit_rows"]
+    assert np.array_equal(rows, fit_sample(n, sample=m, seed=3))
+    rest = np.setdiff1d(np.arange(n), rows)
+    where = place(x[rest], library=x[rows], coords=coords.iloc[rows], arrays=arrays)
+    for method in ("tsne", "umap"):
+        np.testing.assert_allclose(coords[[f"{method}_x", f"{method}_y"]].to_numpy()[rest], where[method],
+                                   rtol=1e-5, atol=1e-5)
+    buffer = io.BytesIO()  # what a run stores: arrays only
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as stored:
+        assert sorted(stored.files) == ["fit_rows", "pca_components", "pca_mean"]
+
+
+def test_below_the_sample_size_every_track_is_fitted():
+    assert np.array_equal(fit_sample(5, sample=5), np.arange(5))
+    assert np.array_equal(fit_sample(7, sample=FIT_SAMPLE), np.arange(7))
+    picked = fit_sample(1000, sample=100, seed=1)
+    assert len(np.unique(picked)) == 100 and np.array_equal(picked, fit_sample(1000, sample=100, seed=1))
+    assert not np.array_equal(picked, fit_sample(1000, sample=100, seed=2))
+
+
+def test_neighbourhood_preservation_scores_a_perfect_and_a_shuffled_map(rng):
+    xy = rng.uniform(size=(300, 2))
+    x = np.column_stack([xy, np.ones(300)]).astype(np.float32)  # cosine neighbours = planar neighbours, nearly
+    perfect = neighbourhood_preservation(x[:50], x[50:], query_xy=xy[:50], library_xy=xy[50:], k=5)
+    shuffled = neighbourhood_preservation(x[:50], x[50:], query_xy=xy[:50], library_xy=rng.permutation(xy[50:]), k=5)
+    assert perfect > 0.6 and shuffled < 0.15
