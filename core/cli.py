@@ -67,6 +67,27 @@ def cmd_ingest(args) -> None:
     _print_report(report)
 
 
+def cmd_migrate_dataset(args) -> None:
+    from .dataset import migrate_dataset
+
+    moved = migrate_dataset(args.name)
+    print(f"dataset {args.name}: {moved} track(s) moved into shards" if moved else
+          f"dataset {args.name}: already in shards, nothing to move")
+
+
+def cmd_embed_dataset(args) -> None:
+    from .embeddings import embed_dataset
+
+    bar = _Bar("embed", "track")
+    try:
+        result = embed_dataset(args.run, args.dataset, engine=args.engine, ray_address=args.ray_address,
+                               progress=bar)
+    finally:
+        bar.close()
+    print(f"wrote {result.path}: {result.n_tracks} x {result.dim} float32 on {result.device} "
+          f"in {result.seconds:.1f} s")
+
+
 def _print_eval(metrics: dict) -> None:
     learned, base = metrics.get("knn_eval"), metrics.get("baseline_mfcc_knn_eval")
     if learned and base:
@@ -231,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-labels", action="store_true", help="ignore folder names and manifests")
     add_dataclass_args(p, IngestConfig)
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("migrate-dataset", help="move a dataset's per-track log-mel files into shards (old layout)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_migrate_dataset)
+
+    p = sub.add_parser("embed-dataset", help="embed every track of a dataset with a run's encoder (GPU if present)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--engine", choices=("pool", "ray"), default="pool",
+                   help="'pool': in this process; 'ray': Ray tasks, one per shard (default: pool)")
+    p.add_argument("--ray-address", default="", help="with --engine ray: a cluster to join; empty = local Ray")
+    p.set_defaults(func=cmd_embed_dataset)
 
     p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder")
     p.add_argument("--dataset", required=True)

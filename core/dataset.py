@@ -3,8 +3,9 @@
 Layout of ``artifacts/datasets/NAME/``::
 
     dataset.json       name, source folder, log-mel parameters, counts, label source
-    mels/<id>.npy      float16 log-mel dB, shape (n_mels, t)
-    index.jsonl        one line per analysed file, appended as each finishes (an interrupted ingest keeps them)
+    mels/shard-N.npy   float16 log-mel dB of up to ~1,000 tracks, memory-mapped (see core.shards)
+    mels/refs.parquet  track_id, shard, start, n_frames
+    index.jsonl        the commit log: one line per analysed file, appended once its shard is on disk
     tracks.parquet     track_id, path, relpath, label, artist, title, duration_s, n_frames, samplerate, channels
     features.parquet   track_id + classic audio features (see core.features.audio_features)
     skipped.json       files that could not be used, with the reason
@@ -12,8 +13,12 @@ Layout of ``artifacts/datasets/NAME/``::
 
 Re-running compares each file's size and modification time with the index and analyses only new or changed
 files; labels are re-read every time (a fixed manifest needs no re-analysis). Files whose worker process
-crashed are retried on a re-run. Files are analysed in supervised worker processes (:mod:`core.workers`): a
-worker that dies costs the file it held, never the ingest.
+crashed are retried on a re-run. Files are analysed in supervised worker processes (:mod:`core.workers`), or
+as Ray tasks with ``engine="ray"`` (:mod:`core.engines`): a worker that dies costs the file it held, never the
+ingest. Only this (parent) process writes: shards are written atomically and only then named in the index, so a
+kill loses the files in flight and those waiting for their shard (at most ``shard_seconds`` of work).
+Datasets of the old layout (``mels/<id>.npy``) still open; ingest or ``python -m core migrate-dataset NAME``
+moves them into shards.
 """
 from __future__ import annotations
 
@@ -32,11 +37,13 @@ from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio
 from .config import doc
 from .errors import DatasetError, TimbreError
 from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
-from .io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+from .engines import ENGINES, engine_map
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from .locks import Busy, describe, file_lock
 from .paths import datasets_dir
 from .progress import Progress, or_silent
-from .workers import maybe_crash_for_test, supervised_map, warm_up
+from .shards import MelStore, ShardWriter, compact, dumps_lines, migrate, remove_unreferenced, shard_numbers, write_refs
+from .workers import maybe_crash_for_test, warm_up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,11 @@ class IngestConfig:
     min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk")
     workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core")
     features: bool = doc(True, "also compute the classic audio features (tempo, MFCC, chroma, ...)")
+    engine: str = doc("pool", "'pool': processes on this machine (no start-up cost); 'ray': Ray tasks (a cluster)")
+    ray_address: str = doc("", "with --engine ray: a cluster to join (e.g. ray://head:10001); empty = local Ray")
+    shard_tracks: int = doc(1000, "tracks per log-mel shard file (one memory-mapped file, not one per track)")
+    shard_mb: float = doc(256.0, "a shard is also closed at this size: the writer holds at most this in memory")
+    shard_seconds: float = doc(60.0, "a shard is also closed this long after its first track: what a kill can cost")
 
 
 @dataclasses.dataclass
@@ -109,7 +121,10 @@ def read_labels(root: Path, files: list[Path], manifest: Optional[Path]) -> tupl
 
 
 def _analyse(job: tuple[str, str, dict, dict]) -> dict:
-    """Worker: decode one file, write its log-mel, return its index line (or the reason it was skipped)."""
+    """Worker: decode one file; its index line with its log-mel under ``"mel"`` (or the reason it was skipped).
+
+    The parent writes the log-mel (:class:`core.shards.ShardWriter`): workers never write into the dataset.
+    """
     path, track_id, mel_dict, cfg = job
     params = MelParams.from_dict(mel_dict)
     maybe_crash_for_test(Path(path).name)
@@ -123,7 +138,7 @@ def _analyse(job: tuple[str, str, dict, dict]) -> dict:
         if cfg["features"]:
             line["features"] = audio_features(y=y, magnitude=magnitude, mel_db=mel, params=params)
             line["features_version"] = FEATURES_VERSION
-        atomic_write_npy(Path(cfg["mel_dir"]) / f"{track_id}.npy", mel.astype(np.float16))
+        line["mel"] = mel.astype(np.float16)
         return line
     except TimbreError as error:
         return {"track_id": track_id, "error": getattr(error, "reason", str(error))}
@@ -201,6 +216,8 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
     """
     start = time.perf_counter()
     params, config, progress = params or MelParams(), config or IngestConfig(), or_silent(progress)
+    if config.engine not in ENGINES:
+        raise DatasetError(f"engine {config.engine!r}: use one of {', '.join(ENGINES)}")
     root = Path(source).expanduser().resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: not a folder")
@@ -224,16 +241,27 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
                            "finish (or stop it) and run this again") from None
 
 
+def _write_index(out: Path, lines: list[dict]) -> None:
+    """Replace index.jsonl (and mels/refs.parquet) with ``lines``, atomically (a migration or compaction)."""
+    atomic_write_bytes(out / "index.jsonl", dumps_lines(lines))
+    write_refs(out / "mels", lines)
+
+
+def _shard_options(config: IngestConfig) -> dict:
+    return {"max_tracks": config.shard_tracks, "max_mb": config.shard_mb}
+
+
 def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_table: pd.DataFrame,
                    label_source: str, params: MelParams, config: IngestConfig, progress: Progress,
                    start: float) -> IngestReport:
     mel_dir = out / "mels"
     mel_dir.mkdir(parents=True, exist_ok=True)
-    for stale in mel_dir.glob(".*.tmp"):  # left by a process killed mid-write; we hold the lock, so not in use
-        stale.unlink(missing_ok=True)
     index_path = out / "index.jsonl"
     key = _mel_key(params, config)
     known = _read_index(index_path)
+    remove_unreferenced(mel_dir, known.values())  # we hold the lock: anything unnamed is a killed writer's
+    migrate(mel_dir, known, write_index=lambda lines: _write_index(out, lines), **_shard_options(config))
+    shards = set(shard_numbers(mel_dir))
 
     jobs, stats = [], {}
     for f, rel in zip(files, label_table["relpath"]):
@@ -242,32 +270,63 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
         stats[tid] = {"relpath": rel, "path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "key": key}
         old = known.get(tid)
         fresh = old is not None and all(old.get(k) == v for k, v in stats[tid].items() if k != "path")
-        fresh = fresh and ("error" in old or (mel_dir / f"{tid}.npy").exists()) and not old.get("crashed")
+        fresh = fresh and ("error" in old or old.get("shard") in shards) and not old.get("crashed")
         if fresh and config.features and "error" not in old and "features" not in old:
             fresh = False  # analysed earlier without features
         if not fresh:
-            jobs.append((str(f), tid, params.to_dict(), {**dataclasses.asdict(config), "mel_dir": str(mel_dir)}))
+            jobs.append((str(f), tid, params.to_dict(), dataclasses.asdict(config)))
 
-    n_workers = min(config.workers or os.cpu_count() or 1, len(jobs))
     if jobs:
         _warm_up(params, config.features)
+    writer = ShardWriter(mel_dir, first=max(shards, default=-1) + 1, max_seconds=config.shard_seconds,
+                         **_shard_options(config))
+    results = engine_map(_analyse, jobs, engine=config.engine, workers=config.workers, address=config.ray_address,
+                         on_crash=_crashed)
     with open(index_path, "a", encoding="utf-8") as index:
-        for done, line in enumerate(supervised_map(_analyse, jobs, workers=n_workers, on_crash=_crashed), 1):
-            line.update(stats[line["track_id"]])
-            index.write(json.dumps(line) + "\n")
-            index.flush()  # one line per finished file: an interrupt loses at most the files in flight
-            known[line["track_id"]] = line
-            progress(done, len(jobs), line["relpath"])
+        def commit(lines: list[dict]) -> None:
+            for line in lines:
+                index.write(json.dumps(line) + "\n")
+                known[line["track_id"]] = line
+            index.flush()  # a line is written once its log-mel is on disk: the index never names a missing one
 
-    report = _materialise(out, name, root, stats, known, label_table, label_source, params, config)
+        try:
+            for done, line in enumerate(results, 1):
+                mel = line.pop("mel", None)
+                line.update(stats[line["track_id"]])
+                commit(writer.add(line, mel))
+                progress(done, len(jobs), line["relpath"])
+        finally:
+            results.close()  # stop the workers first, then keep what finished (Ctrl-C or an error)
+            commit(writer.flush())
+
+    live = {tid: known[tid] for tid in stats}
+    compact(mel_dir, live, write_index=lambda lines: _write_index(out, lines), **_shard_options(config))
+    report = _materialise(out, name, root, stats, live, label_table, label_source, params, config)
+    remove_unreferenced(mel_dir, live.values())  # shards a compaction emptied
     report.n_analysed, report.n_cached = len(jobs), len(stats) - len(jobs)
     report.seconds = time.perf_counter() - start
     return report
 
 
+def migrate_dataset(name: str, *, config: IngestConfig | None = None) -> int:
+    """Move a dataset of the old layout (``mels/<id>.npy``) into shards; returns how many tracks moved (0 when
+    there was nothing to move). Runs under the dataset's ingest lock; a kill midway is finished by a re-run."""
+    config = config or IngestConfig()
+    out = load_dataset(name).path
+    try:
+        with file_lock(out / ".lock", what=f"migrate {name}"):
+            known = _read_index(out / "index.jsonl")
+            remove_unreferenced(out / "mels", known.values())
+            return migrate(out / "mels", known, write_index=lambda lines: _write_index(out, lines),
+                           **_shard_options(config))
+    except Busy as busy:
+        raise DatasetError(f"dataset {name!r} is being ingested by {describe(busy.holder)}; wait for it to "
+                           "finish (or stop it) and run this again") from None
+
+
 def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, label_table: pd.DataFrame,
                  label_source: str, params: MelParams, config: IngestConfig) -> IngestReport:
-    """Write tracks.parquet, features.parquet, skipped.json and dataset.json from the index."""
+    """Write mels/refs.parquet, tracks.parquet, features.parquet, skipped.json and dataset.json from the index."""
     labels = label_table.set_index("relpath")
     rows, feature_rows, skipped = [], [], []
     for tid, st in stats.items():
@@ -288,6 +347,7 @@ def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, lab
     tracks = pd.DataFrame(rows)
     for col in ("label", "artist", "title"):
         tracks[col] = tracks[col].astype("string")
+    write_refs(out / "mels", [known[tid] for tid in tracks["track_id"]])  # before the table that names them
     atomic_write_parquet(out / "tracks.parquet", tracks)
     if feature_rows:
         atomic_write_parquet(out / "features.parquet", pd.DataFrame(feature_rows))
@@ -310,6 +370,7 @@ class Dataset:
     tracks: pd.DataFrame
     params: MelParams
     info: dict
+    _store: Optional[MelStore] = dataclasses.field(default=None, repr=False, compare=False)
 
     def require_audio(self) -> None:
         """:class:`DatasetError` when the dataset has no log-mels (an imported feature table)."""
@@ -318,9 +379,12 @@ class Dataset:
                                "train or embed on; use it with `python -m core classify --features NAME`")
 
     def mel(self, track_id: str) -> np.ndarray:
-        """Log-mel of one track, np.ndarray [shape=(n_mels, t), dtype=float16] (memory-mapped)."""
+        """Log-mel of one track, np.ndarray [shape=(n_mels, t), dtype=float16]: a view into a memory-mapped
+        shard (or the track's own file in a dataset of the old layout)."""
         self.require_audio()
-        return np.load(self.path / "mels" / f"{track_id}.npy", mmap_mode="r", allow_pickle=False)
+        if self._store is None:
+            self._store = MelStore(self.path / "mels")
+        return self._store.mel(track_id)
 
     def mels(self) -> list[np.ndarray]:
         return [self.mel(t) for t in self.tracks["track_id"]]

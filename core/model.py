@@ -124,7 +124,7 @@ def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.n
 
 @torch.inference_mode()
 def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int = 32,
-               batch_size: int = 256, progress=None) -> np.ndarray:
+               batch_size: int = 256, progress=None, device: str = "cpu") -> np.ndarray:
     """Track embeddings: the L2-normalised mean of each track's chunk embeddings.
 
     Parameters
@@ -140,12 +140,14 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
         Chunks per forward pass.
     progress : Progress or None
         ``progress(tracks_done, n_tracks, "embedding")`` now and then.
+    device : str
+        Torch device of the forward passes ("cuda" on a GPU); the model is moved there.
 
     Returns
     -------
     np.ndarray [shape=(n_tracks, embedding_dim), dtype=float32]
     """
-    model.eval()
+    model.eval().to(device)
     progress = or_silent(progress)
     dim = model.model_args["embedding_dim"]
     out = np.zeros((len(mels), dim), dtype=np.float32)
@@ -154,8 +156,8 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
 
     def flush():
         owners = np.concatenate([np.full(len(c), i) for i, c in pending])
-        batch = torch.from_numpy(np.concatenate([c for _, c in pending]))
-        z = model(batch).numpy()
+        batch = torch.from_numpy(np.concatenate([c for _, c in pending])).to(device)
+        z = model(batch).cpu().numpy()
         np.add.at(sums, owners, z)
         pending.clear()
 

@@ -60,18 +60,28 @@ def crash_reason(exitcode: int | None) -> str:
     return f"worker crashed: exit code {exitcode}"
 
 
+_in_worker = False  # set in a process that runs jobs for a parent (a pool child, a Ray worker)
+
+
 def maybe_crash_for_test(name: str) -> None:
     """The test-only hook of :data:`CRASH_HOOK_ENV` (honoured in worker processes only, never in the parent)."""
-    if name and os.environ.get(CRASH_HOOK_ENV) == name and multiprocessing.parent_process() is not None:
+    if name and os.environ.get(CRASH_HOOK_ENV) == name and (_in_worker or multiprocessing.parent_process()):
         faulthandler.disable()  # a deliberate crash needs no traceback on the terminal
         os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+def enter_worker() -> None:
+    """Mark this process as a worker: it reads numba's cache (compiled by the parent) but never writes it."""
+    global _in_worker
+    _in_worker = True
     caching = sys.modules.get("numba.core.caching")
     if caching is not None and hasattr(caching, "IndexDataCacheFile"):
         caching.IndexDataCacheFile.save = lambda self, key, data: None  # workers never write the shared cache
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+    enter_worker()
 
 
 def _child(fn, job, conn) -> None:

@@ -45,3 +45,9 @@ def _write_m4a(path: Path, y: np.ndarray, sr: int) -> Path:
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+def sine(freq: float = 440.0, seconds: float = 4.0, sr: int = 22_050, amp: float = 0.5) -> np.ndarray:
+    """A pure tone, np.ndarray [shape=(seconds * sr,), dtype=float32]."""
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -7,7 +7,7 @@ import pytest
 from core.dataset import IngestConfig, ingest, load_dataset, track_id_for
 from core.errors import DatasetError
 from tests.audio_files import write_audio
-from tests.conftest import sine
+from tests.audio_files import sine
 
 
 def _library(root, rng):
