@@ -1,21 +1,20 @@
-"""Shared fixtures: a seeded rng, synthetic audio, and a tiny run built once per session.
+"""Shared fixtures: a seeded rng, a tiny synthetic library, and a tiny run built once per session.
 
-Every test session gets its own artifacts folder (TIMBRE_ARTIFACTS), so tests never touch ``artifacts/``.
+Every test module writes into an artifacts folder of its own (TIMBRE_ARTIFACTS), so no module sees what another
+made and none depends on the order they run in; ``tiny_run_id`` copies the session's tiny dataset and run into it.
 """
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["TIMBRE_ARTIFACTS"] = tempfile.mkdtemp(prefix="timbre-test-artifacts-")
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SESSION_ROOT = Path(tempfile.mkdtemp(prefix="timbre-tests-"))
+os.environ["TIMBRE_ARTIFACTS"] = str(SESSION_ROOT / "collection")  # only what runs while tests are collected
 
 TINY_STYLES = ("electronic", "strings", "piano")
 
@@ -25,9 +24,14 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def sine(freq: float = 440.0, seconds: float = 4.0, sr: int = 22_050, amp: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+@pytest.fixture(scope="module", autouse=True)
+def module_artifacts(request) -> Path:
+    """This module's own artifacts folder (datasets, runs, jobs, checkpoints), set as TIMBRE_ARTIFACTS."""
+    folder = SESSION_ROOT / "modules" / request.module.__name__
+    folder.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIMBRE_ARTIFACTS", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -46,11 +50,25 @@ def tiny_library(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run_id(tiny_library) -> str:
-    """A complete run trained for a few epochs on :func:`tiny_library` (dataset name 'tiny')."""
+def tiny_build(tiny_library) -> tuple[Path, str]:
+    """The dataset 'tiny' and a run trained for a few epochs on it, built once per session in a folder of
+    their own: (that artifacts folder, run id)."""
     from core.dataset import IngestConfig, ingest
     from core.train import TrainConfig, train_run
 
-    ingest(tiny_library, "tiny", config=IngestConfig(workers=1))
-    cfg = TrainConfig(epochs=3, batch_size=12, widths=(8, 16, 32, 64), embed_chunks=4, seed=0)
-    return train_run("tiny", cfg=cfg)
+    folder = SESSION_ROOT / "tiny-build"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIMBRE_ARTIFACTS", str(folder))
+        ingest(tiny_library, "tiny", config=IngestConfig(workers=1))
+        cfg = TrainConfig(epochs=3, batch_size=12, widths=(8, 16, 32, 64), embed_chunks=4, seed=0)
+        return folder, train_run("tiny", cfg=cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny_run_id(tiny_build, module_artifacts) -> str:
+    """A complete run of :func:`tiny_library` (dataset 'tiny'), copied into this module's artifacts folder."""
+    built, run_id = tiny_build
+    for part in ("datasets/tiny", f"runs/{run_id}"):
+        if not (module_artifacts / part).exists():
+            shutil.copytree(built / part, module_artifacts / part, copy_function=shutil.copy2)
+    return run_id

@@ -26,7 +26,7 @@ from core.genre import predict_genre
 from core.paths import runs_dir
 from core.query import similar_tracks
 from core.runs import load_run
-from tests.conftest import ROOT
+from core.paths import REPO_ROOT as ROOT
 from tests.run_copies import classified_run, copy_run
 
 NEIGHBOUR_FIELDS = {"track_id", "title", "artist", "label", "score", "spotify_url", "youtube_url"}

@@ -22,7 +22,7 @@ from core.errors import AudioDecodeError
 from core.links import track_links
 from core.runs import load_run
 from tests.audio_files import write_audio
-from tests.conftest import ROOT
+from core.paths import REPO_ROOT as ROOT
 from tests.fake_telegram import FakeTelegram
 from tests.run_copies import classified_run
 

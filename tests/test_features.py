@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.features import MelParams, audio_features, log_mel, log_mel_from_magnitude, mel_basis, mfcc_stats, stft_magnitude
-from tests.conftest import sine
+from tests.audio_files import sine
 
 
 @pytest.mark.parametrize("freq", (220.0, 440.0, 1760.0))

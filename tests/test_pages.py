@@ -216,7 +216,7 @@ def test_a_large_run_opens_quickly_once_cached(monkeypatch, big_run_id):
     assert plain < 2.0 and selected < 2.0, (plain, selected)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
     """An artifacts folder with a 10,000-track run: the tiny run's model and config with random embeddings,
     labels and maps (in a folder of its own, so that it is nobody else's newest run)."""

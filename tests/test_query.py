@@ -4,7 +4,7 @@ import pytest
 from core.errors import AudioDecodeError, RunError
 from core.query import embed_files, recommend_audio, recommend_file, similar_tracks
 from core.runs import load_run
-from tests.conftest import sine
+from tests.audio_files import sine
 
 
 def test_a_library_file_recommends_itself_first(tiny_run_id):

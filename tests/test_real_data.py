@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from core.paths import REPO_ROOT
 
-EMOTIFY = SHARED_DATA / "emotify-dev"
+EMOTIFY = REPO_ROOT.parent / "shared" / "data" / "emotify-dev"
 pytestmark = [
     pytest.mark.real_data,
     pytest.mark.skipif(not EMOTIFY.is_dir(), reason=f"real data absent: {EMOTIFY} not found"),
