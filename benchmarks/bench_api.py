@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import ROOT, fake_library, mp3_library, timed  # noqa: E402  (sets TIMBRE_ARTIFACTS)
+# run as a script, so its folder is on sys.path: bench_pipeline sets TIMBRE_ARTIFACTS to a temp folder
+from bench_pipeline import ROOT, fake_library, mp3_library, timed
 
 
 def build_run(n_files: int, n_tracks: int):

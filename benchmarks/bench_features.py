@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "emotify-dev"
 
 
@@ -128,8 +126,6 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of audio files")
     parser.add_argument("--ingest", action="store_true", help="also time ingest with 2 worker processes")
     args = parser.parse_args(argv)
-    np.seterr(all="ignore")
-
     files = audio_files(args.data, args.files + 1)
     warm, files = files[0], files[1:]
     source = args.data if args.data.is_dir() else "synthetic demo tracks (no data folder)"

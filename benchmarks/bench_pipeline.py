@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TIMBRE_ARTIFACTS", tempfile.mkdtemp(prefix="timbre-bench-"))
 EMOTIFY = ROOT.parent / "shared" / "data" / "emotify-dev"
 
