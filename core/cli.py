@@ -139,6 +139,21 @@ def cmd_recommend(args) -> None:
     print(f"({elapsed:.3f} s)", file=sys.stderr)
 
 
+def cmd_index(args) -> None:
+    from .ann import EXACT_MAX_TRACKS, index_run
+    from .runs import load_run
+
+    run = load_run(args.run)
+    ann = index_run(run.path, run.embeddings, force=args.force, seed=run.config.get("seed", 0))
+    if ann is None:
+        print(f"run {run.run_id}: {len(run.embeddings)} tracks (at most {EXACT_MAX_TRACKS}) are searched exactly, "
+              "no index needed (--force builds one anyway)")
+        return
+    m = ann.meta
+    print(f"run {run.run_id}: {m['kind']} index of {m['n_tracks']} x {m['dim']}, {m['nlist']} lists, nprobe "
+          f"{m['nprobe']} (recall@10 {m['calibration']['recall_at_10']} vs exact) in {m['total_seconds']} s")
+
+
 def cmd_runs(args) -> None:
     import pandas as pd
 
@@ -281,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("-k", type=_positive_int, default=5, help="how many tracks (1 to the library size)")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("index", help="build a run's ANN search index (train builds it for a large library)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--force", action="store_true", help="build it even for a library searched exactly")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("runs", help="list the runs with their evaluation")
     p.set_defaults(func=cmd_runs)

@@ -9,7 +9,7 @@ import pandas as pd
 from .audio import load_audio
 from .errors import RunError
 from .features import log_mel
-from .index import cosine_topk
+from .ann import search
 from .model import embed_mels
 from .projection import place
 from .runs import Run
@@ -90,38 +90,87 @@ def neighbours_table(run: Run, rows: np.ndarray, scores: np.ndarray) -> pd.DataF
     return table
 
 
-def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5) -> Recommendation:
-    """Top-``k`` library tracks by cosine similarity to ``embedding`` [shape=(d,)], plus map positions."""
+Labels = str | list[str] | tuple[str, ...] | None
+
+
+def label_rows(run: Run, labels: Labels) -> np.ndarray | None:
+    """Library rows whose label is ``labels`` (one label or several), None for no filter.
+
+    Returns
+    -------
+    np.ndarray [shape=(r,), dtype=int64] or None
+
+    Raises
+    ------
+    RunError
+        No track of the run carries any of the labels (the message lists the labels it has).
+    """
+    if labels is None:
+        return None
+    wanted = [labels] if isinstance(labels, str) else [str(v) for v in labels]
+    rows = np.flatnonzero(run.tracks["label"].isin(wanted).to_numpy(dtype=bool))
+    if not len(rows):
+        known = sorted(run.tracks["label"].dropna().unique())
+        raise RunError(f"no track labelled {', '.join(map(repr, wanted))} in run {run.run_id!r} "
+                       f"(its labels: {', '.join(known) or 'none'})")
+    return rows.astype(np.int64)
+
+
+def nearest(run: Run, queries: np.ndarray, *, k: int, labels: Labels = None) -> tuple[np.ndarray, np.ndarray]:
+    """The one search every query path goes through: the run's ANN index when it has one (a library above
+    :data:`core.ann.EXACT_MAX_TRACKS`), exact cosine otherwise; ``labels`` keeps only tracks with those labels.
+
+    Parameters
+    ----------
+    queries : np.ndarray [shape=(m, d)]
+    k : int
+    labels : str or list of str or None
+
+    Returns
+    -------
+    indices : np.ndarray [shape=(m, min(k, r)), dtype=int64]
+        Library rows, best first (``r``: the tracks the filter keeps, or all).
+    scores : np.ndarray [shape=(m, min(k, r)), dtype=float32]
+        Cosine similarities.
+    """
+    return search(run.embeddings, queries, k=k, index=run.index, rows=label_rows(run, labels))
+
+
+def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
+    """Top-``k`` library tracks by cosine similarity to ``embedding`` [shape=(d,)], plus map positions.
+
+    With ``labels`` only tracks carrying one of them are recommended (fewer than ``k`` when fewer exist)."""
     k = check_k(run, k)
-    idx, sims = cosine_topk(run.embeddings, embedding[None], k=k)
+    idx, sims = nearest(run, embedding[None], k=k, labels=labels)
     where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays)
     return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
                           positions={m: xy[0] for m, xy in where.items()})
 
 
-def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5) -> Recommendation:
+def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
     """Recommendations for mono audio at the run's rate (a microphone recording, say)."""
-    return recommend_embedding(run, embed_audio(run, y), k=k)
+    return recommend_embedding(run, embed_audio(run, y), k=k, labels=labels)
 
 
-def recommend_file(run: Run, path, *, k: int = 5) -> Recommendation:
+def recommend_file(run: Run, path, *, k: int = 5, labels: Labels = None) -> Recommendation:
     """Recommendations for an audio file or upload (:class:`AudioDecodeError` when it is unusable)."""
-    return recommend_embedding(run, embed_files(run, [path])[0], k=k)
+    return recommend_embedding(run, embed_files(run, [path])[0], k=k, labels=labels)
 
 
-def similar_tracks(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
-    """The ``k`` nearest library tracks of library track ``row`` (itself first, score 1.0)."""
+def similar_tracks(run: Run, row: int, *, k: int = 5, labels: Labels = None) -> pd.DataFrame:
+    """The ``k`` nearest library tracks of library track ``row`` (itself first, score 1.0, unless ``labels``
+    leaves it out)."""
     k = check_k(run, k)
-    idx, sims = cosine_topk(run.embeddings, run.embeddings[row:row + 1], k=k)
+    idx, sims = nearest(run, run.embeddings[row:row + 1], k=k, labels=labels)
     return neighbours_table(run, idx[0], sims[0])
 
 
-def neighbours_of(run: Run, row: int, *, k: int = 5) -> pd.DataFrame:
+def neighbours_of(run: Run, row: int, *, k: int = 5, labels: Labels = None) -> pd.DataFrame:
     """The ``k`` nearest other tracks of library track ``row`` (itself left out), ranked from 1."""
     others = len(run.tracks) - 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= others:
         raise RunError(f"k={k!r}: ask for 1 to {others} other tracks (run {run.run_id!r} holds {others + 1})")
-    near = similar_tracks(run, row, k=k + 1)
+    near = similar_tracks(run, row, k=k + 1, labels=labels)
     near = near[near["row"] != row].head(k)  # normally the first row; a duplicate track may outrank it
     return near.assign(rank=np.arange(1, len(near) + 1)).reset_index(drop=True)
 
@@ -132,7 +181,7 @@ def warm_up(run: Run) -> Run:
     from .errors import ClassifyError
     from .genre import predict_genre  # genre builds on this module
 
-    run.config, run.tracks, run.embeddings, run.projections, run.projection_arrays, run.model  # noqa: B018
+    run.config, run.tracks, run.embeddings, run.index, run.projections, run.projection_arrays, run.model  # noqa: B018
     noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
     found = recommend_audio(run, noise.astype(np.float32), k=1)
     # one-off costs (torch set-up, numba compiling librosa's feature code) are paid here

@@ -9,6 +9,8 @@
     embeddings.npy       float32 [n_tracks, 128], row i is row i of tracks.parquet
     projections.parquet  track_id, pca_x/y, tsne_x/y, umap_x/y
     projection.npz       arrays that place a new point on the maps
+    index.faiss          optional: the ANN index of a library above core.ann.EXACT_MAX_TRACKS tracks (faiss
+    index.json           binary, not a pickle) and its parameters; `python -m core index --run RUN` (re)builds it
 
 A run is built in a hidden ``.partial-<run_id>`` folder and renamed into place only when every file is
 written, so a crash or Ctrl-C never leaves a folder that looks complete. The writer holds a lock
@@ -112,6 +114,14 @@ class Run:
     @functools.cached_property
     def embeddings(self) -> np.ndarray:
         return np.load(self.path / "embeddings.npy", allow_pickle=False)
+
+    @functools.cached_property
+    def index(self):
+        """The run's ANN index (:class:`core.ann.AnnIndex`, from ``index.faiss``), loaded once; None when the
+        run has none (a library of at most :data:`core.ann.EXACT_MAX_TRACKS` tracks is searched exactly)."""
+        from .ann import read_index
+
+        return read_index(self.path, n_tracks=len(self.embeddings), dim=self.embeddings.shape[1])
 
     @functools.cached_property
     def projections(self) -> pd.DataFrame:

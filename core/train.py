@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .ann import index_run, needs_index
 from .config import doc
 from .dataset import Dataset, load_dataset
 from .errors import DatasetError, RunError
@@ -418,6 +419,9 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
         atomic_write_parquet(folder / "projections.parquet", coords)
         np.savez(folder / "projection.npz", **arrays)
         save_model(folder / "model.pt", encoder)
+        if needs_index(len(embeddings)):  # above core.ann.EXACT_MAX_TRACKS tracks: a FAISS index
+            say("building the search index")
+            index_run(folder, embeddings, seed=cfg.seed)
         atomic_write_json(folder / "config.json", {
             "run_id": run_id, "dataset": ds.name, "dataset_path": str(ds.path), "created": dt.datetime.now().isoformat(timespec="seconds"),
             "train": dataclasses.asdict(cfg), "seed": cfg.seed, "mel_params": ds.params.to_dict(),
