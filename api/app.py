@@ -49,7 +49,7 @@ MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file
 PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ApiConfig:
     """Settings of the API server (each one a ``python -m api`` flag; the key comes from ``TIMBRE_API_KEY``)."""
 

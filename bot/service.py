@@ -26,7 +26,7 @@ TELEGRAM_DOWNLOAD_MB = 20  # the cloud Bot API hands bots files up to this size 
 OTHER_MATCHES = 3  # how many further /similar hits are named
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class BotConfig:
     """Settings of ``python -m bot`` (each one a flag)."""
 

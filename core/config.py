@@ -23,6 +23,9 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, *, skip: tuple[str,
         if kind is bool:
             parser.add_argument(flag, dest=field.name, default=default,
                                 action=argparse.BooleanOptionalAction, help=help_text)
+        elif typing.get_origin(kind) is typing.Literal:  # one of named variants
+            parser.add_argument(flag, dest=field.name, type=str, choices=typing.get_args(kind), default=default,
+                                help=help_text)
         elif typing.get_origin(kind) is typing.Union:  # Optional[X]
             inner = next(a for a in typing.get_args(kind) if a is not type(None))
             parser.add_argument(flag, dest=field.name, type=inner, default=default, help=help_text)

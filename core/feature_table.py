@@ -35,11 +35,11 @@ InputName = Literal["features", "embeddings", "both"]  # what classifiers and cl
 INPUTS: tuple[InputName, ...] = get_args(InputName)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ImportConfig:
     """How an external feature table is cleaned on import."""
 
-    missing: str = doc("impute", "'impute': fill a missing value with its column's median; 'drop': drop the row")
+    missing: Literal["impute", "drop"] = doc("impute", "'impute': fill a missing value with its column's median; 'drop': drop the row")
     min_class_size: int = doc(5, "labels with fewer rows are reported (classify drops classes below its folds)")
 
 
