@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -169,16 +170,47 @@ def _mel_key(params: MelParams, cfg: IngestConfig) -> str:
     return json.dumps({"mel": params.to_dict(), "max_seconds": cfg.max_seconds}, sort_keys=True)
 
 
+class _Features:
+    """A line's audio features held compactly (names shared by all lines, values in one array): a
+    million-track index stays a few GB in memory instead of a dict of 90 floats per track."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, names: tuple, values: np.ndarray):
+        self.names, self.values = names, values
+
+
+def _slim(line: dict, names: dict) -> dict:
+    """``line`` with its feature dict as :class:`_Features` and its (repeated) mel key interned."""
+    feats = line.get("features")
+    if isinstance(feats, dict):
+        key = names.setdefault(tuple(feats), tuple(feats))
+        line["features"] = _Features(key, np.fromiter(feats.values(), dtype=np.float64, count=len(feats)))
+    if "key" in line:
+        line["key"] = sys.intern(line["key"])
+    return line
+
+
+def _full(line: dict) -> dict:
+    """The JSON form of a line held by :func:`_slim`."""
+    feats = line.get("features")
+    if isinstance(feats, _Features):
+        return {**line, "features": dict(zip(feats.names, feats.values.tolist()))}
+    return line
+
+
 def _read_index(path: Path) -> dict[str, dict]:
-    """Last valid line per track id (a line cut short by a crash is ignored)."""
+    """Last valid line per track id (a line cut short by a crash is ignored), held compactly."""
     entries: dict[str, dict] = {}
+    names: dict[tuple, tuple] = {}
     if path.exists():
-        for raw in path.read_text(encoding="utf-8").splitlines():
-            try:
-                line = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            entries[line["track_id"]] = line
+        with open(path, encoding="utf-8") as lines:  # streamed: the file of a 1M-track library is GBs
+            for raw in lines:
+                try:
+                    line = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                entries[line["track_id"]] = _slim(line, names)
     return entries
 
 
@@ -243,7 +275,7 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
 
 def _write_index(out: Path, lines: list[dict]) -> None:
     """Replace index.jsonl (and mels/refs.parquet) with ``lines``, atomically (a migration or compaction)."""
-    atomic_write_bytes(out / "index.jsonl", dumps_lines(lines))
+    atomic_write_bytes(out / "index.jsonl", dumps_lines(_full(line) for line in lines))
     write_refs(out / "mels", lines)
 
 
@@ -283,10 +315,12 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
     results = engine_map(_analyse, jobs, engine=config.engine, workers=config.workers, address=config.ray_address,
                          on_crash=_crashed)
     with open(index_path, "a", encoding="utf-8") as index:
+        names: dict[tuple, tuple] = {}
+
         def commit(lines: list[dict]) -> None:
             for line in lines:
                 index.write(json.dumps(line) + "\n")
-                known[line["track_id"]] = line
+                known[line["track_id"]] = _slim(line, names)
             index.flush()  # a line is written once its log-mel is on disk: the index never names a missing one
 
         try:
@@ -339,7 +373,7 @@ def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, lab
                      "artist": meta["artist"], "title": meta["title"], "duration_s": line["duration_s"],
                      "n_frames": line["n_frames"], "samplerate": line["samplerate"], "channels": line["channels"]})
         if "features" in line:
-            feature_rows.append({"track_id": tid, **line["features"]})
+            feature_rows.append((tid, line["features"]))
     if not rows:
         atomic_write_json(out / "skipped.json", skipped)
         raise DatasetError(f"{root}: none of the {len(stats)} audio files could be used; first problem: "
@@ -350,7 +384,7 @@ def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, lab
     write_refs(out / "mels", [known[tid] for tid in tracks["track_id"]])  # before the table that names them
     atomic_write_parquet(out / "tracks.parquet", tracks)
     if feature_rows:
-        atomic_write_parquet(out / "features.parquet", pd.DataFrame(feature_rows))
+        atomic_write_parquet(out / "features.parquet", _feature_table(feature_rows))
     atomic_write_json(out / "skipped.json", skipped)
     atomic_write_json(out / "dataset.json", {
         "name": name, "source": str(root), "label_source": label_source, "mel_params": params.to_dict(),
@@ -359,6 +393,17 @@ def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, lab
     })
     return IngestReport(dataset_dir=out, n_tracks=len(tracks), n_analysed=0, n_cached=0, skipped=skipped,
                         seconds=0.0, audio_seconds=float(tracks["duration_s"].sum()))
+
+
+def _feature_table(rows: list[tuple[str, _Features]]) -> pd.DataFrame:
+    """track_id + one column per feature, built column-wise (lines of other feature versions side by side)."""
+    groups: dict[tuple, list] = {}
+    for tid, feats in rows:
+        groups.setdefault(feats.names, []).append((tid, feats.values))
+    tables = [pd.DataFrame(np.stack([v for _, v in group]), columns=list(names)).assign(
+        track_id=[t for t, _ in group]) for names, group in groups.items()]
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    return table[["track_id"] + [c for c in table.columns if c != "track_id"]]
 
 
 @dataclasses.dataclass

@@ -178,7 +178,10 @@ class MelStore:
     def __init__(self, mel_dir: Path):
         self.mel_dir = Path(mel_dir)
         refs_path = self.mel_dir / REFS_FILE
-        self.refs = pd.read_parquet(refs_path).set_index("track_id") if refs_path.exists() else None
+        self.refs = pd.read_parquet(refs_path) if refs_path.exists() else None
+        if self.refs is not None:  # plain arrays and a dict: a look-up costs a microsecond, not a pandas .loc
+            self._where = self.refs[["shard", "start", "n_frames"]].to_numpy(np.int64)
+            self._row = dict(zip(self.refs["track_id"], range(len(self.refs))))
         self._open: dict[int, np.ndarray] = {}
 
     def _shard(self, number: int) -> np.ndarray:
@@ -193,11 +196,11 @@ class MelStore:
             if not path.exists():
                 raise DatasetError(f"{path}: no log-mel for track {track_id}")
             return np.load(path, mmap_mode="r", allow_pickle=False)
-        try:
-            shard, start, n = self.refs.loc[track_id, ["shard", "start", "n_frames"]]
-        except KeyError:
-            raise DatasetError(f"{self.mel_dir / REFS_FILE}: no log-mel for track {track_id}") from None
-        return self._shard(int(shard))[int(start):int(start) + int(n)].T
+        row = self._row.get(track_id)
+        if row is None:
+            raise DatasetError(f"{self.mel_dir / REFS_FILE}: no log-mel for track {track_id}")
+        shard, start, n = self._where[row].tolist()
+        return self._shard(shard)[start:start + n].T
 
 
 def old_layout_mels(mel_dir: Path, lines: Iterable[dict]) -> Iterator[tuple[dict, np.ndarray]]:
