@@ -160,10 +160,13 @@ def compact(mel_dir: Path, live: dict[str, dict], *, write_index: Callable[[list
         return 0
     writer = ShardWriter(mel_dir, first=max(present) + 1, max_tracks=max_tracks, max_mb=max_mb,
                          max_seconds=float("inf"))
-    moved = []
+    moved, by_shard = [], {n: [] for n in victims}
+    for line in live.values():
+        if line.get("shard") in by_shard:
+            by_shard[line["shard"]].append(line)
     for n in sorted(victims):
         arr = np.load(shard_path(mel_dir, n), mmap_mode="r", allow_pickle=False)
-        for line in (line for line in live.values() if line.get("shard") == n):
+        for line in by_shard[n]:
             moved += writer.add(line, arr[line["start"]:line["start"] + line["n_frames"]].T)
     moved += writer.flush()
     for line in moved:
