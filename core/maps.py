@@ -102,3 +102,93 @@ def query_focus(positions: Mapping[str, np.ndarray], method: str, neighbours: pd
     x, y = np.asarray(positions[method], dtype=float).reshape(2)
     return Focus(origin=(float(x), float(y)), rows=tuple(neighbours["row"].astype(int)), kind=FocusKind.QUERY,
                  name=name)
+
+
+# ------------------------------------------------------------------------------------------ large maps
+
+# Most library points drawn one by one (WebGL, with hover); above it the map is drawn as a density.
+POINT_LIMIT = 100_000
+# Points drawn over a density map (a seeded sample, so hover and click still reach tracks).
+DENSITY_SAMPLE = 20_000
+DENSITY_BINS = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """A rectangle of a map: ``x0 <= x <= x1`` and ``y0 <= y <= y1``."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+    @classmethod
+    def around(cls, x0: float, x1: float, y0: float, y1: float) -> "Window":
+        """The window spanned by two corners given in any order."""
+        return cls(min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
+
+    def contains(self, points: pd.DataFrame) -> np.ndarray:
+        """np.ndarray [shape=(n,), dtype=bool]: which of ``points`` (``x``, ``y`` columns) lie inside."""
+        x, y = points["x"].to_numpy(), points["y"].to_numpy()
+        return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Density:
+    """Track counts on a regular grid (a 2-D histogram) of a map.
+
+    Attributes
+    ----------
+    counts : np.ndarray [shape=(bins_y, bins_x), dtype=int64]
+        Row ``i`` is the ``i``-th band of ``y`` (heatmap order).
+    x_centres : np.ndarray [shape=(bins_x,)]
+    y_centres : np.ndarray [shape=(bins_y,)]
+    """
+
+    counts: np.ndarray
+    x_centres: np.ndarray
+    y_centres: np.ndarray
+
+
+def density(points: pd.DataFrame, *, window: Window | None = None, bins: int = DENSITY_BINS) -> Density:
+    """How many of ``points`` fall in each cell of a ``bins`` x ``bins`` grid over ``window`` (default: their
+    extent)."""
+    x, y = points["x"].to_numpy(np.float64), points["y"].to_numpy(np.float64)
+    if window is None:
+        window = Window(*(float(v) for v in (x.min(), x.max(), y.min(), y.max()))) if len(x) else Window(0, 1, 0, 1)
+    span = [[window.x0, max(window.x1, window.x0 + 1e-9)], [window.y0, max(window.y1, window.y0 + 1e-9)]]
+    counts, xe, ye = np.histogram2d(x, y, bins=bins, range=span)
+    return Density(counts.T.astype(np.int64), (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapView:
+    """What a map draws for a label filter and a window.
+
+    Attributes
+    ----------
+    points : pd.DataFrame
+        Rows of :func:`map_points` drawn as points: all selected ones, or a sample over the density.
+    density : Density or None
+        Set when more than ``limit`` points are selected.
+    n_selected : int
+        Points the label filter and the window select.
+    """
+
+    points: pd.DataFrame
+    density: Density | None
+    n_selected: int
+
+
+def map_view(points: pd.DataFrame, *, labels=None, window: Window | None = None, limit: int = POINT_LIMIT,
+             sample: int = DENSITY_SAMPLE, seed: int = 0) -> MapView:
+    """The points of ``labels`` (None: all) inside ``window`` (None: everywhere): up to ``limit`` of them are
+    drawn one by one; more become a :func:`density` with a seeded sample of ``sample`` points over it."""
+    keep = np.ones(len(points), dtype=bool) if labels is None else points["label"].isin(list(labels)).to_numpy()
+    if window is not None:
+        keep = keep & window.contains(points)
+    chosen = np.flatnonzero(keep)
+    if len(chosen) <= limit:
+        return MapView(points.iloc[chosen], None, len(chosen))
+    shown = np.sort(np.random.default_rng(seed).choice(chosen, size=min(sample, limit), replace=False))
+    return MapView(points.iloc[shown], density(points.iloc[chosen], window=window), len(chosen))

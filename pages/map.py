@@ -1,17 +1,25 @@
-"""Map: the run's tracks on a precomputed PCA / t-SNE / UMAP map; click a track to hear it and its neighbours."""
+"""Map: the run's tracks on a precomputed PCA / t-SNE / UMAP map; click a track to hear it and its neighbours.
+
+Up to :data:`core.maps.POINT_LIMIT` tracks are drawn as points with hover; more are a density layer under a
+sample of points, and drawing a box on it (or filtering labels) narrows the map until its tracks are few enough
+to be drawn one by one.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
-from core.maps import labels_in_order, track_focus
+from core.maps import DENSITY_SAMPLE, POINT_LIMIT, Window, labels_in_order, map_view, track_focus
 from ui import nav
 from ui.figures import map_figure
-from ui.state import cached_points, cached_similar, selected_rows
+from ui.state import cached_points, cached_search, cached_similar, selected_box, selected_rows
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 CHART_KEY = "map_chart"
 SELECTION_KEY = "map_selection"  # {"run": run_id, "row": int}: survives reruns and page changes
 LAST_EVENT_KEY = "map_last_event"
+WINDOW_KEY = "map_window"  # {"run", "method", "window": Window}: the box drawn on a density map
+# Above this many tracks the track picker searches (a select box would send every name to the browser).
+PICKER_LIMIT = 20_000
 
 
 def current_row(run_id: str) -> int | None:
@@ -23,20 +31,38 @@ def select(run_id: str, row: int | None) -> None:
     st.session_state[SELECTION_KEY] = {"run": run_id, "row": row}
 
 
-def take_chart_click(run_id: str) -> None:
-    """A new click on the map (the chart's state from the last interaction) selects that track."""
-    rows = tuple(selected_rows(st.session_state.get(CHART_KEY)))
-    if rows and rows != st.session_state.get(LAST_EVENT_KEY):
+def current_window(run_id: str, method: str) -> Window | None:
+    chosen = st.session_state.get(WINDOW_KEY) or {}
+    return chosen.get("window") if (chosen.get("run"), chosen.get("method")) == (run_id, method) else None
+
+
+def set_window(run_id: str, method: str, window: Window | None) -> None:
+    st.session_state[WINDOW_KEY] = {"run": run_id, "method": method, "window": window}
+
+
+def take_chart_event(run_id: str, method: str) -> None:
+    """A new box drawn on the map becomes its window; a new click selects that track."""
+    event = st.session_state.get(CHART_KEY)
+    box, rows = selected_box(event), tuple(selected_rows(event))
+    if (box, rows) == st.session_state.get(LAST_EVENT_KEY):
+        return
+    st.session_state[LAST_EVENT_KEY] = (box, rows)
+    if box is not None:
+        set_window(run_id, method, Window.around(*box))
+    elif rows:
         select(run_id, rows[0])
-    st.session_state[LAST_EVENT_KEY] = rows
 
 
-def track_picker(run_id: str, names, row: int | None) -> None:
-    key = f"map_pick_{run_id}"
+def track_picker(run, names, row: int | None) -> None:
+    """Select box of every track; for a large run, a search box and a select box of its matches."""
+    key, options = f"map_pick_{run.run_id}", range(len(names))
+    if len(names) > PICKER_LIMIT:
+        query = st.text_input("Find a track", key=f"map_search_{run.run_id}", placeholder="Title, artist, file or label")
+        options = list(dict.fromkeys(([] if row is None else [row]) + cached_search(run.run_id, query)))
     st.session_state[key] = row  # follows map clicks
-    st.selectbox("Track", range(len(names)), format_func=names.__getitem__, index=None, key=key,
+    st.selectbox("Track", options, format_func=names.__getitem__, index=None, key=key,
                  placeholder="Click a point on the map, or type here to search",
-                 on_change=lambda: select(run_id, st.session_state[key]))
+                 on_change=lambda: select(run.run_id, st.session_state[key]))
 
 
 def track_panel(run, row: int, k: int):
@@ -52,13 +78,13 @@ def track_panel(run, row: int, k: int):
 
 nav.require_router(__file__)
 run = require_run()
-take_chart_click(run.run_id)
-row = current_row(run.run_id)
 
 st.title("Map")
 controls = st.columns([2, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")
+take_chart_event(run.run_id, method)
+row = current_row(run.run_id)
 points = cached_points(run.run_id, method)
 all_labels = labels_in_order(points)
 with controls[1]:
@@ -66,7 +92,10 @@ with controls[1]:
                            placeholder="No label chosen: showing none")
 with controls[2]:
     k = st.slider("Neighbours (k)", 1, 20, 5, key="map_k")
-track_picker(run.run_id, points["name"].to_numpy(), row)
+track_picker(run, points["name"].to_numpy(), row)
+window = current_window(run.run_id, method)
+view = map_view(points, labels=None if len(shown) == len(all_labels) else shown, window=window, limit=POINT_LIMIT,
+                sample=DENSITY_SAMPLE)
 
 chart, panel = st.columns([3, 2])
 with panel:
@@ -77,8 +106,15 @@ with panel:
         neighbours = track_panel(run, row, k)
 with chart:
     focus = None if neighbours is None else track_focus(points, row, neighbours)
-    st.plotly_chart(map_figure(points, method=method, labels=shown, focus=focus), key=CHART_KEY,
-                    on_select="rerun", selection_mode="points", width="stretch",
-                    config={"scrollZoom": True, "displaylogo": False})
-    st.caption(f"{len(points):,} tracks of run `{run.run_id}`; maps were computed when the run was trained. "
-               "Scroll to zoom, drag to pan, click a point to select it.")
+    st.plotly_chart(map_figure(view.points, method=method, labels=shown, focus=focus, density=view.density,
+                               window=window, library=points), key=CHART_KEY, on_select="rerun",
+                    selection_mode=("points", "box"), width="stretch", config={"scrollZoom": True, "displaylogo": False})
+    if view.density is None:
+        st.caption(f"{view.n_selected:,} of {len(points):,} tracks of run `{run.run_id}`; maps were computed when "
+                   "the run was trained. Scroll to zoom, drag to pan, click a point to select it.")
+    else:
+        st.caption(f"{view.n_selected:,} tracks, more than {POINT_LIMIT:,}: shaded by density (darker: more "
+                   f"tracks), with {len(view.points):,} of them as points. Drag a box to zoom in, or filter labels: "
+                   f"at {POINT_LIMIT:,} tracks or fewer every one is drawn. Click a point to select it.")
+    if window is not None:
+        st.button("Show the whole map", key="map_reset", on_click=set_window, args=(run.run_id, method, None))

@@ -110,3 +110,22 @@ def test_chart_contents_follow_their_data():
     curves = cluster_curves_figure(pd.DataFrame({"k": [2, 3], "inertia": [2.0, 1.0], "silhouette": [0.1, 0.2]}), k=3)
     assert [t.name for t in curves.data] == ["inertia", "silhouette"]
     assert [shape.x0 for shape in curves.layout.shapes] == [3, 3]  # the chosen k marked on both
+
+
+def test_a_density_map_draws_a_heatmap_under_its_points_and_drags_a_box():
+    from core.maps import Window, map_view
+
+    rng = np.random.default_rng(0)
+    n = 500
+    points = pd.DataFrame({"row": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n),
+                           "label": rng.choice(["a", "b"], n), "name": "", "hover": ""})
+    view = map_view(points, limit=100, sample=50)
+    fig = map_figure(view.points, method="umap", density=view.density, library=points)
+    assert [t.type for t in fig.data][0] == "heatmap" and fig.layout.dragmode == "select"
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert np.isnan(z[view.density.counts == 0]).all() and (z[view.density.counts > 0] >= 1).all()
+    assert sum(len(t.x) for t in fig.data[1:]) == 50
+    colours = label_colours(["a", "b"])
+    assert {t.marker.color for t in fig.data[1:]} == {colours["a"], colours["b"]}
+    zoomed = map_figure(points, method="umap", window=Window(0, 1, -1, 0))
+    assert list(zoomed.layout.xaxis.range) == [0, 1] and list(zoomed.layout.yaxis.range) == [-1, 0]

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from core.errors import AudioDecodeError
-from core.maps import UNLABELLED, FocusKind, labels_in_order, map_points, query_focus, track_focus
+from core.maps import (DENSITY_BINS, UNLABELLED, FocusKind, Window, density, labels_in_order, map_points, map_view,
+                       query_focus, track_focus)
 from core.query import recommend_file, similar_tracks
 from core.runs import load_run
 from core.uploads import check_upload, named_buffer
@@ -90,3 +91,31 @@ def test_check_upload_refuses_empty_and_oversized_files():
 def test_named_buffer_carries_the_file_name():
     buffer = named_buffer(b"abc", "song.ogg")
     assert buffer.name == "song.ogg" and buffer.read() == b"abc"
+
+
+def grid_points(n_side: int = 10) -> pd.DataFrame:
+    """Points on the integer grid 0..n_side-1 squared, label "a" left of x=5 and "b" from it."""
+    x, y = np.meshgrid(np.arange(n_side, dtype=np.float32), np.arange(n_side, dtype=np.float32))
+    x, y = x.ravel(), y.ravel()
+    return pd.DataFrame({"row": np.arange(len(x)), "x": x, "y": y, "label": np.where(x < 5, "a", "b"),
+                         "name": "", "hover": ""})
+
+
+def test_map_view_draws_points_up_to_the_limit_and_a_density_above_it():
+    points = grid_points()
+    assert map_view(points, limit=100).density is None and len(map_view(points, limit=100).points) == 100
+    view = map_view(points, limit=40, sample=10)
+    assert view.n_selected == 100 and len(view.points) == 10 and view.density.counts.sum() == 100
+    assert view.density.counts.shape == (DENSITY_BINS, DENSITY_BINS)
+    # a window and a filter narrow the selection: few enough tracks are points again, exactly those
+    window = Window.around(6, 2, 3, 0)
+    view = map_view(points, window=window, labels=["b"], limit=40)
+    assert view.density is None and view.n_selected == len(view.points) == 2 * 4
+    assert set(view.points["x"]) == {5, 6} and set(view.points["y"]) == {0, 1, 2, 3}
+
+
+def test_density_counts_land_in_their_cells():
+    points = pd.DataFrame({"x": [0.1, 0.2, 0.9, 5.0], "y": [0.1, 0.15, 0.9, 5.0]})
+    grid = density(points, window=Window(0, 1, 0, 1), bins=2)
+    assert grid.counts.tolist() == [[2, 0], [0, 1]]  # the point outside the window is not counted
+    assert grid.x_centres.tolist() == [0.25, 0.75]

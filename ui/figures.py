@@ -1,8 +1,9 @@
 """Every chart of the dashboard: pure functions from data to a plotly figure, all in one template.
 
 Nothing here reads widgets or session state; pages pick the data and pass it in. Map library traces are
-WebGL (``go.Scattergl``) so maps of tens of thousands of tracks stay fluid, and every library point carries its
-track row as ``customdata`` (see :func:`ui.state.selected_rows`).
+WebGL (``go.Scattergl``) so maps of a hundred thousand tracks stay fluid, and every library point carries its
+track row as ``customdata`` (see :func:`ui.state.selected_rows`). Larger maps are a density layer (a heatmap of
+a server-side 2-D histogram, :func:`core.maps.density`) under a sample of points.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.maps import UNLABELLED, Focus, FocusKind, labels_in_order
+from core.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED_COLOUR = "#a3a3a3"
@@ -65,10 +66,10 @@ def library_traces(points: pd.DataFrame, *, colours: Mapping[str, str],
     """
     shown = [lab for lab in labels_in_order(points) if labels is None or lab in labels]
     groups = dict(tuple(points.groupby("label", sort=False)))
-    size = 6 if len(points) < 2000 else 4
+    size = 6 if len(points) < 2000 else 4 if len(points) < 20_000 else 3
     return [go.Scattergl(
         x=groups[lab]["x"].to_numpy(), y=groups[lab]["y"].to_numpy(), mode="markers", name=lab,
-        customdata=groups[lab]["row"].to_numpy(), hovertext=groups[lab]["hover"].to_numpy(),
+        customdata=groups[lab]["row"].to_numpy(), hovertext=groups[lab]["hover"].to_numpy().astype(str),
         hovertemplate="%{hovertext}<extra></extra>",
         marker={"size": size, "color": colours[lab], "opacity": 0.35 if dim else 0.85, "line": {"width": 0}},
     ) for lab in shown]
@@ -110,9 +111,19 @@ def focus_traces(points: pd.DataFrame, focus: Focus, *, colours: Mapping[str, st
     ]
 
 
+def density_trace(grid: Density) -> go.Heatmap:
+    """Track counts per cell on a log scale (empty cells transparent), under the points; no hover."""
+    z = np.where(grid.counts > 0, np.log10(np.maximum(grid.counts, 1)) + 1.0, np.nan)
+    return go.Heatmap(x=grid.x_centres, y=grid.y_centres, z=z, name="density", colorscale="Greys", zmin=0,
+                      showscale=False, hoverinfo="skip", opacity=0.9)
+
+
 def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | None = None,
-               focus: Focus | None = None, height: int = 620, legend_title: str = "label") -> go.Figure:
-    """The map: library points by label, plus an optional focus linked to its neighbours.
+               focus: Focus | None = None, height: int = 620, legend_title: str = "label",
+               density: Density | None = None, window: Window | None = None,
+               library: pd.DataFrame | None = None) -> go.Figure:
+    """The map: library points by label (over a density layer when given), plus an optional focus linked to
+    its neighbours.
 
     Parameters
     ----------
@@ -127,16 +138,27 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
     height : int
         Pixels.
     legend_title : str
+    density : Density or None
+        From :func:`core.maps.density`; drawn under the points, and dragging then draws a box (a new window).
+    window : Window or None
+        The axes' ranges (None: plotly's autorange).
+    library : pd.DataFrame or None
+        Every point of the map when ``points`` is a part of it (a filter, a window, a sample): label colours and
+        the focus's neighbours come from it, so they stay the same whatever is drawn. None: ``points``.
     """
-    colours = label_colours(points["label"])
-    fig = go.Figure(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
+    library = points if library is None else library
+    colours = label_colours(library["label"].unique())
+    fig = go.Figure([] if density is None else [density_trace(density)])
+    fig.add_traces(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
     if focus is not None:
-        fig.add_traces(focus_traces(points.set_index("row", drop=False), focus, colours=colours))
+        fig.add_traces(focus_traces(library.set_index("row", drop=False), focus, colours=colours))
     title = METHOD_NAMES.get(method, method)
-    return styled(fig, height=height, dragmode="pan", uirevision=method,
-                  legend={"title": {"text": legend_title}, "itemsizing": "constant"},
-                  xaxis={"title": {"text": f"{title} 1"}, "showticklabels": False, "zeroline": False},
-                  yaxis={"title": {"text": f"{title} 2"}, "showticklabels": False, "zeroline": False})
+    axes = [{"title": {"text": f"{title} {i}"}, "showticklabels": False, "zeroline": False} for i in (1, 2)]
+    if window is not None:
+        axes[0]["range"], axes[1]["range"] = [window.x0, window.x1], [window.y0, window.y1]
+    return styled(fig, height=height, dragmode="pan" if density is None else "select",
+                  uirevision=f"{method}{window}", legend={"title": {"text": legend_title}, "itemsizing": "constant"},
+                  xaxis=axes[0], yaxis=axes[1])
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -2,6 +2,7 @@
 selection events that map back to tracks."""
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import pandas as pd
@@ -10,6 +11,7 @@ import streamlit as st
 from core.maps import map_points
 from core.query import similar_tracks
 from core.runs import Run, list_runs, load_run
+from core.tracks import search_tracks
 
 # Session keys (one place, so pages never spell them twice).
 RUN_KEY = "active_run_id"  # the run every page works on
@@ -50,6 +52,32 @@ def cached_points(run_id: str, method: str) -> pd.DataFrame:
 def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
     """:func:`core.query.similar_tracks` (the track itself first)."""
     return similar_tracks(cached_run(run_id), row, k=k)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_search(run_id: str, query: str, limit: int = 50) -> list[int]:
+    """Rows of :func:`core.tracks.search_tracks` in a run's tracks (none for an empty query)."""
+    if not query.strip():
+        return []
+    return search_tracks(cached_run(run_id).tracks, query, limit=limit)["row"].astype(int).tolist()
+
+
+def selected_box(selection: Mapping | None) -> tuple[float, float, float, float] | None:
+    """The last box drawn in a ``st.plotly_chart`` selection event as ``(x0, x1, y0, y1)`` (corners in any
+    order), or None when there is none (or it is malformed).
+
+    Parameters
+    ----------
+    selection : mapping or None
+        The chart's state: ``{"selection": {"box": [{"x": [x0, x1], "y": [y0, y1], ...}, ...], ...}}``.
+    """
+    boxes = ((selection or {}).get("selection") or {}).get("box") or []
+    try:
+        x, y = boxes[-1]["x"], boxes[-1]["y"]
+        corners = tuple(float(v) for v in (x[0], x[1], y[0], y[1]))
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    return corners if all(map(math.isfinite, corners)) else None
 
 
 def selected_rows(selection: Mapping | None) -> list[int]:
