@@ -34,7 +34,7 @@ from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
 from core import runs
 from core.runs import Run, list_runs, load_run, run_summary
-from core.tracks import display_names, search_tracks
+from core.tracks import clean_text, display_names, search_tracks
 from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
 
 log = logging.getLogger("api")
@@ -131,18 +131,14 @@ class Genre(BaseModel):
     test_accuracy: float
 
 
-def _text(value) -> Optional[str]:
-    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-
-
 def track_records(table: pd.DataFrame) -> list[dict]:
     """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.links)."""
     table = with_links(table).assign(name=display_names(table))
     out = []
     for row in table.to_dict("records"):
-        record = {key: _text(row.get(key)) for key in ("track_id", "name", "title", "artist", "label",
+        record = {key: clean_text(row.get(key)) for key in ("track_id", "name", "title", "artist", "label",
                                                        "spotify_url", "youtube_url")}
-        record["file"] = Path(row["path"]).name if _text(row.get("path")) else None  # never the server's folders
+        record["file"] = Path(row["path"]).name if clean_text(row.get("path")) else None  # never the server's folders
         if "rank" in row:
             record.update(rank=int(row["rank"]), score=float(row["score"]))
         out.append(record)

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from core.tracks import _text, display_name
+from core.tracks import clean_text, display_name
 
 MAX_MESSAGE = 4096  # Telegram's limit on one message's text
 MAX_NAME = 120  # a track or query name longer than this is cut (with an ellipsis) before escaping
@@ -47,12 +47,12 @@ def track_line(track: Mapping) -> str:
         ``score``, ``spotify_url``, ``youtube_url`` and what :func:`core.tracks.display_name` reads.
     """
     parts = [f"<b>{esc(short(display_name(track)))}</b>"]
-    label = _text(track.get("label"))
+    label = clean_text(track.get("label"))
     if label:
         parts.append(esc(short(label, 40)))
     parts.append(f"cosine {float(track['score']):.3f}")
     links = [link(track[key], name) for key, name in (("spotify_url", "Spotify"), ("youtube_url", "YouTube"))
-             if _text(track.get(key))]
+             if clean_text(track.get(key))]
     line = f"{int(track['rank'])}. " + " · ".join(parts)
     return line + ("\n    " + " · ".join(links) if links else "")
 
@@ -118,7 +118,7 @@ def similar_message(match: Mapping, neighbours: pd.DataFrame, *, other_matches: 
     search hits.
     """
     header = f"Matched <b>{esc(short(display_name(match)))}</b>"
-    label = _text(match.get("label"))
+    label = clean_text(match.get("label"))
     header += (f" ({esc(short(label, 40))})" if label else "") + ". Most similar tracks:"
     footer = [genre] if genre else []
     if other_matches:

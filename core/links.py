@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 
 import pandas as pd
 
-from .tracks import _text
+from .tracks import clean_text
 
 SPOTIFY_SEARCH = "https://open.spotify.com/search/"
 YOUTUBE_SEARCH = "https://www.youtube.com/results?search_query="
@@ -19,10 +19,10 @@ YOUTUBE_SEARCH = "https://www.youtube.com/results?search_query="
 
 def search_query(track: Mapping) -> str:
     """What to search for: "artist title" from tags, else the file name with separators as spaces."""
-    artist, title = _text(track.get("artist")), _text(track.get("title"))
+    artist, title = clean_text(track.get("artist")), clean_text(track.get("title"))
     if title:
         return f"{artist} {title}" if artist else title
-    path = _text(track.get("path"))
+    path = clean_text(track.get("path"))
     stem = Path(path).stem if path else str(track.get("track_id", ""))
     return re.sub(r"[_\s]+", " ", stem).strip()
 

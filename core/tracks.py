@@ -7,7 +7,7 @@ from typing import Mapping
 import pandas as pd
 
 
-def _text(value) -> str | None:
+def clean_text(value) -> str | None:
     """A non-empty string, or None for missing values (None, NaN, pd.NA, blank)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -24,10 +24,10 @@ def display_name(track: Mapping) -> str:
     track : mapping
         A row of a track table (``pd.Series`` or dict) with any of ``artist, title, path, track_id``.
     """
-    artist, title = _text(track.get("artist")), _text(track.get("title"))
+    artist, title = clean_text(track.get("artist")), clean_text(track.get("title"))
     if title:
         return f"{artist} - {title}" if artist else title
-    path = _text(track.get("path"))
+    path = clean_text(track.get("path"))
     if path:
         return Path(path).stem
     return str(track.get("track_id", "unknown track"))

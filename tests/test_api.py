@@ -5,7 +5,6 @@ import concurrent.futures
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,10 +22,11 @@ from api.app import MULTIPART_SLACK, resolve_run
 from core.audio import load_audio
 from core.errors import RunError
 from core.genre import predict_genre
+from core.paths import REPO_ROOT as ROOT
 from core.paths import runs_dir
 from core.query import similar_tracks
 from core.runs import load_run
-from core.paths import REPO_ROOT as ROOT
+from tests.processes import free_port, stop
 from tests.run_copies import classified_run, copy_run
 
 NEIGHBOUR_FIELDS = {"track_id", "title", "artist", "label", "score", "spotify_url", "youtube_url"}
@@ -359,12 +359,6 @@ def test_cli_refuses_an_unknown_run(capsys):
 # ------------------------------------------------------------------------------------------ the real server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_healthy(url: str, process: subprocess.Popen, *, seconds: float = 180.0) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -406,11 +400,6 @@ def test_real_server_answers_over_http(genre_run_id, tmp_path):
         assert httpx.get(url + "/health", timeout=5.0).status_code == 200
         assert list(temp.iterdir()) == []  # every upload's temp file removed
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)
         log.close()
     assert server.returncode is not None

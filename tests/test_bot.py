@@ -19,10 +19,10 @@ from bot import format as fmt
 from bot.service import BotConfig, Service
 from core.audio import to_mono_resampled
 from core.errors import AudioDecodeError
-from core.links import track_links
+from core.links import track_links, with_links
+from core.paths import REPO_ROOT as ROOT
 from core.runs import load_run
 from tests.audio_files import write_audio
-from core.paths import REPO_ROOT as ROOT
 from tests.fake_telegram import FakeTelegram
 from tests.run_copies import classified_run
 
@@ -57,8 +57,7 @@ def table(n: int, *, title: str = "Song", artist: str = "Band") -> pd.DataFrame:
     rows = [{"rank": i + 1, "track_id": f"t{i}", "score": 1 - i / 100, "title": f"{title} {i}", "artist": artist,
              "label": "rock" if i % 2 else None, "path": f"/music/{i}.mp3"} for i in range(n)]
     frame = pd.DataFrame(rows)
-    links = [track_links(r, resolve=False) for r in rows]
-    return frame.assign(spotify_url=[x["spotify_url"] for x in links], youtube_url=[x["youtube_url"] for x in links])
+    return with_links(frame, resolve=False)
 
 
 def test_titles_are_escaped_and_links_kept():

@@ -11,7 +11,6 @@ import contextlib
 import importlib.util
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from tests.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -52,12 +53,6 @@ MISSING = browser_missing()
 # Locally a missing browser skips (the reason is printed by -rs); in CI the fixtures below fail instead.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300),
               pytest.mark.skipif(MISSING is not None and not in_ci(), reason=f"browser test: {MISSING}")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen) -> None:
@@ -99,12 +94,7 @@ def server(playwright_api, tiny_run_id):
         wait_healthy(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
