@@ -108,12 +108,11 @@ def label_rows(run: Run, labels: Labels) -> np.ndarray | None:
     if labels is None:
         return None
     wanted = [labels] if isinstance(labels, str) else [str(v) for v in labels]
-    rows = np.flatnonzero(run.tracks["label"].isin(wanted).to_numpy(dtype=bool))
-    if not len(rows):
-        known = sorted(run.tracks["label"].dropna().unique())
+    found = [run.label_rows[w] for w in dict.fromkeys(wanted) if w in run.label_rows]
+    if not found:
         raise RunError(f"no track labelled {', '.join(map(repr, wanted))} in run {run.run_id!r} "
-                       f"(its labels: {', '.join(known) or 'none'})")
-    return rows.astype(np.int64)
+                       f"(its labels: {', '.join(run.label_rows) or 'none'})")
+    return np.sort(np.concatenate(found))
 
 
 def nearest(run: Run, queries: np.ndarray, *, k: int, labels: Labels = None) -> tuple[np.ndarray, np.ndarray]:

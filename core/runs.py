@@ -124,6 +124,13 @@ class Run:
         return read_index(self.path, n_tracks=len(self.embeddings), dim=self.embeddings.shape[1])
 
     @functools.cached_property
+    def label_rows(self) -> dict[str, np.ndarray]:
+        """Label -> its library rows (np.ndarray [shape=(r,), dtype=int64], ascending), computed once: at 1M
+        tracks comparing every label string per query would cost more than the search."""
+        labels = self.tracks["label"]
+        return {str(k): np.asarray(v, dtype=np.int64) for k, v in labels.groupby(labels, sort=True).indices.items()}
+
+    @functools.cached_property
     def projections(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "projections.parquet")
 

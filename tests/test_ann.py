@@ -37,7 +37,7 @@ def test_a_filter_through_the_index_returns_only_allowed_rows_and_k_of_them():
     found, sims = index.search(queries, k=10, rows=rare)
     assert found.shape == (20, 10) and np.isin(found, rare).all()
     truth, _ = cosine_topk(x[rare], queries, k=10)
-    assert ann.recall_at(found, rare[truth]) >= 0.9
+    assert ann.recall_at(found, rare[truth]) >= 0.95  # a rare filter scans more lists: recall holds
     few, _ = index.search(queries[:2], k=10, rows=rare[:3])  # fewer allowed rows than k: all of them
     assert few.shape == (2, 3) and set(few[0]) == set(rare[:3])
 
@@ -92,6 +92,7 @@ def test_a_run_above_the_threshold_is_searched_through_its_index(big_run_id, mon
 
 def test_label_filters_return_only_that_label_and_k_hits(big_run_id, monkeypatch):
     monkeypatch.setattr(ann, "EXACT_MAX_TRACKS", 1_000)
+    monkeypatch.setattr(ann, "FILTER_EXACT_MAX_ROWS", 1_000)
     if load_run(big_run_id).index is None:
         main(["index", "--run", big_run_id])
     run = load_run(big_run_id)
@@ -103,7 +104,7 @@ def test_label_filters_return_only_that_label_and_k_hits(big_run_id, monkeypatch
             assert len(near) == 10 and set(near["label"]) <= wanted
             allowed = np.flatnonzero(labels.isin(wanted))
             exact, _ = cosine_topk(run.embeddings[allowed], run.embeddings[[row]], k=10)
-            assert len(set(near["row"]) & set(allowed[exact[0]])) >= 9
+            assert len(set(near["row"]) & set(allowed[exact[0]])) >= 9  # recall holds under a filter
     with pytest.raises(RunError, match="no track labelled 'blues'.*folk, jazz, rock"):
         similar_tracks(run, 0, labels="blues")
 
