@@ -129,3 +129,16 @@ def test_a_density_map_draws_a_heatmap_under_its_points_and_drags_a_box():
     assert {t.marker.color for t in fig.data[1:]} == {colours["a"], colours["b"]}
     zoomed = map_figure(points, method="umap", window=Window(0, 1, -1, 0))
     assert list(zoomed.layout.xaxis.range) == [0, 1] and list(zoomed.layout.yaxis.range) == [-1, 0]
+
+
+def test_a_map_of_more_points_than_the_limit_is_a_density_whoever_draws_it(monkeypatch):
+    """Pages that pass every point (Recommend, Compare) get the density view too."""
+    monkeypatch.setattr("core.maps.POINT_LIMIT", 100)
+    monkeypatch.setattr("core.maps.DENSITY_SAMPLE", 30)
+    points = map_points(fake_run(6), "umap")
+    many = pd.concat([points] * 50, ignore_index=True).assign(row=np.arange(300))
+    fig = map_figure(many, method="umap", focus=track_focus(many, 2, many.iloc[[2, 250]]))
+    assert fig.data[0].type == "heatmap" and fig.data[0].z is not None
+    library = [t for t in fig.data[1:] if t.name not in ("links", "neighbours", "selected")]
+    assert sum(len(t.x) for t in library) == 30
+    assert list(next(t for t in fig.data if t.name == "neighbours").customdata) == [250]

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from core import maps
 from core.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -145,8 +146,14 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
     library : pd.DataFrame or None
         Every point of the map when ``points`` is a part of it (a filter, a window, a sample): label colours and
         the focus's neighbours come from it, so they stay the same whatever is drawn. None: ``points``.
+
+    More than :data:`core.maps.POINT_LIMIT` points without a ``density`` are drawn as :func:`core.maps.map_view`
+    draws them (a density under a sample), so no caller sends a million points to the browser.
     """
     library = points if library is None else library
+    if density is None and len(points) > maps.POINT_LIMIT:
+        view = maps.map_view(points, labels=labels, window=window, limit=maps.POINT_LIMIT, sample=maps.DENSITY_SAMPLE)
+        points, density = view.points, view.density
     colours = label_colours(library["label"].unique())
     fig = go.Figure([] if density is None else [density_trace(density)])
     fig.add_traces(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
