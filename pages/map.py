@@ -57,7 +57,8 @@ def track_picker(run, names, row: int | None) -> None:
     """Select box of every track; for a large run, a search box and a select box of its matches."""
     key, options = f"map_pick_{run.run_id}", range(len(names))
     if len(names) > PICKER_LIMIT:
-        query = st.text_input("Find a track", key=f"map_search_{run.run_id}", placeholder="Title, artist, file or label")
+        query = st.text_input("Find a track", key=f"map_search_{run.run_id}",
+                              placeholder="Title, artist, file or label")
         options = list(dict.fromkeys(([] if row is None else [row]) + cached_search(run.run_id, query)))
     st.session_state[key] = row  # follows map clicks
     st.selectbox("Track", options, format_func=names.__getitem__, index=None, key=key,
@@ -108,7 +109,8 @@ with chart:
     focus = None if neighbours is None else track_focus(points, row, neighbours)
     st.plotly_chart(map_figure(view.points, method=method, labels=shown, focus=focus, density=view.density,
                                window=window, library=points), key=CHART_KEY, on_select="rerun",
-                    selection_mode=("points", "box"), width="stretch", config={"scrollZoom": True, "displaylogo": False})
+                    selection_mode=("points", "box"), width="stretch",
+                    config={"scrollZoom": True, "displaylogo": False})
     if view.density is None:
         st.caption(f"{view.n_selected:,} of {len(points):,} tracks of run `{run.run_id}`; maps were computed when "
                    "the run was trained. Scroll to zoom, drag to pan, click a point to select it.")
