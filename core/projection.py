@@ -130,7 +130,8 @@ def fit_projections(embeddings: np.ndarray, *, track_ids, seed: int = 0,
     return frame, arrays
 
 
-def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arrays: dict) -> dict[str, np.ndarray]:
+def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arrays: dict,
+          index=None) -> dict[str, np.ndarray]:
     """Map coordinates of new embeddings on each projection.
 
     Parameters
@@ -142,6 +143,8 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
         The run's projections.
     arrays : dict
         From :func:`fit_projections`.
+    index : core.ann.AnnIndex or None
+        The run's search index (``Run.index``): the neighbours are searched through it, not exactly.
 
     Returns
     -------
@@ -149,12 +152,13 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
     """
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     out = {"pca": (queries - arrays["pca_mean"]) @ arrays["pca_components"].T}
-    out.update(interpolate(queries, library=library, maps={
+    out.update(interpolate(queries, library=library, index=index, maps={
         m: coords[[f"{m}_x", f"{m}_y"]].to_numpy(np.float32) for m in ("tsne", "umap")}))
     return {m: v.astype(np.float32) for m, v in out.items()}
 
 
-def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.ndarray],
+                index=None) -> dict[str, np.ndarray]:
     """Shepard interpolation: each query at the inverse-distance-weighted mean map position of its
     :data:`PLACE_K` most cosine-similar library rows (searched in blocks of :data:`PLACE_BLOCK` queries, through
     an IVF index above :data:`PLACE_ANN_QUERIES` queries).
@@ -165,6 +169,8 @@ def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.
     library : np.ndarray [shape=(n, d)]
     maps : dict of method -> np.ndarray [shape=(n, 2)]
         Library positions on each map.
+    index : core.ann.AnnIndex or None
+        An index of ``library`` to search through (a run's own); default as above.
 
     Returns
     -------
@@ -172,7 +178,8 @@ def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.
     """
     from .ann import build_index, search
 
-    index = build_index(library) if len(queries) > PLACE_ANN_QUERIES else None
+    if index is None and len(queries) > PLACE_ANN_QUERIES:
+        index = build_index(library)
     out = {m: np.empty((len(queries), 2), dtype=np.float32) for m in maps}
     for start in range(0, len(queries), PLACE_BLOCK):
         block = slice(start, start + PLACE_BLOCK)

@@ -141,7 +141,8 @@ def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5, labels: 
     With ``labels`` only tracks carrying one of them are recommended (fewer than ``k`` when fewer exist)."""
     k = check_k(run, k)
     idx, sims = nearest(run, embedding[None], k=k, labels=labels)
-    where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays)
+    where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays,
+                  index=run.index)
     return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
                           positions={m: xy[0] for m, xy in where.items()})
 

@@ -88,6 +88,9 @@ def test_a_run_above_the_threshold_is_searched_through_its_index(big_run_id, mon
     assert len(calls) == 8  # every query went through the index
     rec = recommend_embedding(run, run.embeddings[42] * 3.0, k=3)
     assert rec.neighbours["row"][0] == 42
+    assert len(calls) == 10  # its neighbours and its place on the maps, both through the index
+    own = run.projections.loc[42, ["umap_x", "umap_y"]].to_numpy(float)
+    assert np.allclose(rec.positions["umap"], own, atol=1e-3)  # a copy of a track lands on it
 
 
 def test_label_filters_return_only_that_label_and_k_hits(big_run_id, monkeypatch):
