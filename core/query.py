@@ -6,10 +6,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from .ann import search
 from .audio import load_audio
 from .errors import RunError
 from .features import log_mel
-from .ann import search
 from .model import embed_mels
 from .projection import place
 from .runs import Run

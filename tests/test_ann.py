@@ -59,8 +59,9 @@ def big_run_id(tiny_run_id) -> str:
     folder = runs_dir() / run_id
     x, _ = ann.synthetic_embeddings(6_000, seed=11)
     labels = np.random.default_rng(4).choice(["jazz", "rock", "folk"], size=len(x), p=[0.30, 0.62, 0.08])
-    tracks = pd.DataFrame({"track_id": [f"t{i:05d}" for i in range(len(x))], "path": [f"/x/{i}.wav" for i in range(len(x))],
-                           "label": labels, "duration_s": 30.0, "artist": "a", "title": [f"song {i}" for i in range(len(x))]})
+    ids = [f"t{i:05d}" for i in range(len(x))]
+    tracks = pd.DataFrame({"track_id": ids, "path": [f"/x/{i}.wav" for i in ids], "label": labels,
+                           "duration_s": 30.0, "artist": "a", "title": [f"song {i}" for i in ids]})
     tracks.to_parquet(folder / "tracks.parquet", index=False)
     maps = np.random.default_rng(5).normal(size=(len(x), 6))  # positions only: queries are placed among them
     pd.DataFrame(maps, columns=[f"{m}_{a}" for m in ("pca", "tsne", "umap") for a in "xy"]).assign(
