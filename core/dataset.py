@@ -36,6 +36,8 @@ import pandas as pd
 
 from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio
 from .config import doc
+from threadpoolctl import threadpool_limits
+
 from .errors import DatasetError, TimbreError
 from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
 from .engines import ENGINES, engine_map
@@ -127,8 +129,13 @@ def _analyse(job: tuple[str, str, dict, dict]) -> dict:
     The parent writes the log-mel (:class:`core.shards.ShardWriter`): workers never write into the dataset.
     """
     path, track_id, mel_dict, cfg = job
-    params = MelParams.from_dict(mel_dict)
     maybe_crash_for_test(Path(path).name)
+    with threadpool_limits(limits=1):  # one thread, as in a Ray worker: every engine gives the same log-mels
+        return _analyse_one(path, track_id, MelParams.from_dict(mel_dict), cfg)
+
+
+def _analyse_one(path: str, track_id: str, params: MelParams, cfg: dict) -> dict:
+    """The work of :func:`_analyse` (see there)."""
     try:
         y = load_audio(path, sr=params.sr, max_seconds=cfg["max_seconds"], min_seconds=cfg["min_seconds"])
         magnitude = stft_magnitude(y, params=params)

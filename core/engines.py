@@ -73,11 +73,12 @@ def ray_session(*, address: str = "", num_cpus: int | None = None):
     if ray.is_initialized():
         yield ray
         return
-    env = {"env_vars": {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(numba_cache_dir()))}}
-    if address:
-        env["working_dir"], env["excludes"] = str(ROOT), SHIP_EXCLUDES
-    else:  # local workers see this checkout directly
-        env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    if address:  # remote workers get the code; they compile numba's code themselves (never writing a cache)
+        env = {"working_dir": str(ROOT), "excludes": SHIP_EXCLUDES}
+    else:  # local workers see this checkout and load the numba cache the parent compiled (core.workers.warm_up)
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {"env_vars": {"PYTHONPATH": path,
+                            "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(numba_cache_dir()))}}
     try:
         ray.init(address=address or None, num_cpus=None if address else num_cpus, runtime_env=env,
                  include_dashboard=False, log_to_driver=False, configure_logging=False)

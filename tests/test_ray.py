@@ -21,9 +21,12 @@ def local_ray():
 
 
 def _library(root, names):
+    """Tones at 22.05 kHz; an .mp3 is 44.1 kHz stereo (resampled: where thread counts once changed the last bit)."""
     for i, name in enumerate(names):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
-        write_audio(root / name, sine(180.0 * (i + 1), 3.5 + 0.5 * i) + 0.05 * sine(2000.0 + 300 * i, 3.5 + 0.5 * i), 22050)
+        sr = 44100 if name.endswith(".mp3") else 22050
+        y = sine(180.0 * (i + 1), 3.5 + 0.5 * i, sr=sr) + 0.05 * sine(2000.0 + 300 * i, 3.5 + 0.5 * i, sr=sr)
+        write_audio(root / name, np.stack([y, 0.7 * y], axis=1) if sr == 44100 else y, sr)
     return root
 
 
@@ -39,7 +42,7 @@ def test_ray_ingest_equals_the_pool_ingest(tmp_path):
     from core.cli import main
     from core.dataset import IngestConfig, ingest
 
-    root = _library(tmp_path / "lib", ["rock/a.wav", "rock/b.wav", "jazz/c.wav", "jazz/d.flac", "e.wav"])
+    root = _library(tmp_path / "lib", ["rock/a.wav", "rock/b.mp3", "jazz/c.mp3", "jazz/d.flac", "e.wav"])
     ingest(root, "by_pool", config=IngestConfig(workers=2))
     assert main(["ingest", str(root), "--name", "by_ray", "--engine", "ray", "--workers", "2"]) == 0
     pool_tracks, pool_mels, pool_feats = _contents("by_pool")
@@ -47,7 +50,7 @@ def test_ray_ingest_equals_the_pool_ingest(tmp_path):
     assert len(pool_tracks) == 5
     pd.testing.assert_frame_equal(pool_tracks, ray_tracks)
     assert all(np.array_equal(pool_mels[t], ray_mels[t]) for t in pool_mels)
-    pd.testing.assert_frame_equal(pool_feats.reset_index(drop=True), ray_feats.reset_index(drop=True))
+    pd.testing.assert_frame_equal(pool_feats.reset_index(drop=True), ray_feats.reset_index(drop=True), check_exact=True)
 
 
 def test_a_ray_worker_crash_is_a_skipped_file(tmp_path):
@@ -69,14 +72,16 @@ def test_unknown_engine_is_refused(tmp_path):
         ingest(root, "x", config=IngestConfig(engine="spark"))
 
 
-def test_embed_dataset_on_ray_and_locally_equals_the_runs_embeddings(tiny_run_id):
+def test_embed_dataset_on_ray_and_locally_equals_the_runs_embeddings(tiny_run_id, capsys):
+    from core.cli import main
     from core.embeddings import embed_dataset, load_dataset_embeddings
     from core.runs import load_run
 
     run = load_run(tiny_run_id)
-    local = embed_dataset(tiny_run_id, "tiny", engine="pool", group_tracks=7)
+    assert main(["embed-dataset", "--run", tiny_run_id, "--dataset", "tiny"]) == 0
+    assert f"embeddings/{tiny_run_id}: {len(run.tracks)} x " in capsys.readouterr().out
     tracks, x_local = load_dataset_embeddings(tiny_run_id, "tiny")
-    assert local.path.name == tiny_run_id and x_local.shape == (len(run.tracks), run.embeddings.shape[1])
+    assert x_local.shape == (len(run.tracks), run.embeddings.shape[1])
     expected = run.embeddings[pd.Index(run.tracks["track_id"]).get_indexer(tracks["track_id"])]
     np.testing.assert_allclose(x_local, expected, atol=1e-5)
     embed_dataset(tiny_run_id, "tiny", engine="ray", group_tracks=7)
