@@ -34,9 +34,20 @@ def display_name(track: Mapping) -> str:
 
 
 def display_names(tracks: pd.DataFrame) -> pd.Series:
-    """:func:`display_name` of every row, pd.Series [shape=(n,)] named ``name`` on the table's index."""
-    return pd.Series([display_name(row) for row in tracks.to_dict("records")], index=tracks.index,
-                     name="name", dtype=object)
+    """:func:`display_name` of every row, pd.Series [shape=(n,)] named ``name`` on the table's index
+    (column-wise: a million rows take about a second)."""
+    def column(name: str) -> pd.Series:
+        if name not in tracks.columns:
+            return pd.Series(pd.NA, index=tracks.index, dtype="string")
+        text = tracks[name].astype("string").str.strip()
+        return text.mask(text == "")
+
+    title, artist, path = column("title"), column("artist"), column("path")
+    # Path(p).stem, column-wise: the file name without its last suffix (a leading dot is no suffix)
+    stems = path.str.rsplit("/", n=1).str[-1].str.replace(r"(?<=.)\.[^.]+$", "", regex=True)
+    ids = tracks["track_id"].astype("string") if "track_id" in tracks.columns else column("track_id")
+    names = (artist + " - " + title).fillna(title).fillna(stems).fillna(ids).fillna("unknown track")
+    return names.astype(object).rename("name")
 
 
 SEARCH_COLUMNS = ("title", "artist", "path", "label")

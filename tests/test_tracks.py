@@ -34,3 +34,14 @@ def test_search_matches_artist_and_label_and_limits():
     assert len(search_tracks(library(), "m", limit=2)) == 2
     assert search_tracks(library(), "   ").empty
     assert search_tracks(library(), "zzz").empty
+
+
+def test_display_names_column_wise_equals_the_row_rule():
+    table = pd.DataFrame({
+        "track_id": list("abcdefgh"),
+        "path": ["/x/.hidden", "/x/foo.", "/x/a.tar.gz", "rel/name", "/x/y.z/noext", None, "/x/s.mp3", None],
+        "title": [None, None, None, "  ", None, None, "T", "Only title"],
+        "artist": [None, "A", None, None, None, None, "A", None],
+    })
+    assert list(display_names(table)) == [display_name(r) for r in table.to_dict("records")] == \
+        [".hidden", "foo.", "a.tar", "name", "noext", "f", "A - T", "Only title"]
