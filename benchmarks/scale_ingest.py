@@ -37,7 +37,7 @@ NAIVE_INDEX_MAX = 100_000  # the naive read of 1M lines would need ~10 GB
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
-    return out, round(time.perf_counter() - start, 3)
+    return out, time.perf_counter() - start  # unrounded: many tiny timings are summed
 
 
 # --- 1. pool vs Ray -------------------------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def ingest_engines(n_files: int = 200) -> dict:
     audio_min = pool.audio_seconds / 60
     return {
         "files": n_files, "tracks": pool.n_tracks, "audio_minutes": round(audio_min, 1), "cpus": os.cpu_count(),
-        "ray_cpus": cpus, "pool_s": pool_s, "ray_with_startup_s": ray_cold_s, "ray_started_s": ray_warm_s,
+        "ray_cpus": cpus, "pool_s": round(pool_s, 1), "ray_with_startup_s": round(ray_cold_s, 1), "ray_started_s": round(ray_warm_s, 1),
         "pool_files_per_s": round(pool.n_tracks / pool_s, 2),
         "ray_files_per_s": round(warm.n_tracks / ray_warm_s, 2),
         "ray_vs_pool": round(pool_s / ray_warm_s, 2), "ray_startup_s": round(ray_cold_s - ray_warm_s, 1),
@@ -123,7 +123,7 @@ def store_read(n_tracks: int = 2000, n_frames: int = 1292, n_mels: int = 128, n_
         mels, open_s = _timed(lambda: open_all(kind))
         cold = _chunks(mels, n_chunks, frames, np.random.default_rng(1))
         warm = _chunks(mels, n_chunks, frames, np.random.default_rng(2))
-        out[kind] = {"files": len(files[kind]), "write_s": round(write_s[kind], 2), "open_all_s": open_s,
+        out[kind] = {"files": len(files[kind]), "write_s": round(write_s[kind], 2), "open_all_s": round(open_s, 3),
                      "cold_chunks_per_s": cold, "warm_chunks_per_s": warm}
     out["cold_speedup"] = round(out["shards"]["cold_chunks_per_s"] / out["old"]["cold_chunks_per_s"], 2)
     out["open_speedup"] = round(out["old"]["open_all_s"] / max(out["shards"]["open_all_s"], 1e-6), 2)
@@ -187,7 +187,8 @@ def index_scale(n: int) -> dict:
     path.unlink()
     pd.DataFrame({"track_id": [f"{i:016x}" for i in range(n)], "shard": np.arange(n) // 1000,
                   "start": (np.arange(n) % 1000) * 1292, "n_frames": 1292}).to_parquet(folder / REFS_FILE)
-    store, out["refs_open_s"] = _timed(lambda: MelStore(folder))
+    store, took = _timed(lambda: MelStore(folder))
+    out["refs_open_s"] = round(took, 3)
     ids = [f"{i:016x}" for i in rng.integers(0, n, size=10_000)]
     _, took = _timed(lambda: [store._row[t] for t in ids])
     table = store.refs.set_index("track_id")
