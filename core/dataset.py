@@ -33,14 +33,13 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio
 from .config import doc
-from threadpoolctl import threadpool_limits
-
+from .engines import ENGINES, Engine, engine_map
 from .errors import DatasetError, TimbreError
 from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
-from .engines import ENGINES, engine_map
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from .locks import Busy, describe, file_lock
 from .paths import datasets_dir
@@ -57,7 +56,7 @@ class IngestConfig:
     min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk")
     workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core")
     features: bool = doc(True, "also compute the classic audio features (tempo, MFCC, chroma, ...)")
-    engine: str = doc("pool", "'pool': processes on this machine (no start-up cost); 'ray': Ray tasks (a cluster)")
+    engine: Engine = doc("pool", "'pool': processes on this machine (no start-up cost); 'ray': Ray tasks (a cluster)")
     ray_address: str = doc("", "with --engine ray: a cluster to join (e.g. ray://head:10001); empty = local Ray")
     shard_tracks: int = doc(1000, "tracks per log-mel shard file (one memory-mapped file, not one per track)")
     shard_mb: float = doc(256.0, "a shard is also closed at this size: the writer holds at most this in memory")

@@ -15,14 +15,15 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Literal, get_args
 
 from .errors import TimbreError
 from .workers import enter_worker, numba_cache_dir, supervised_map
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("pool", "ray")
+Engine = Literal["pool", "ray"]  # where per-file work runs
+ENGINES: tuple[Engine, ...] = get_args(Engine)
 ROOT = Path(__file__).resolve().parent.parent
 # Shipped to a remote cluster with the job: the code, not the data, the environment or the caches.
 SHIP_EXCLUDES = [".git", ".venv", "artifacts", ".cache", "data", "test-output", "node_modules", "**/__pycache__"]
