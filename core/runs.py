@@ -109,7 +109,10 @@ class Run:
 
     @functools.cached_property
     def tracks(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "tracks.parquet")
+        import pyarrow.parquet as pq
+
+        # one chunk per column: taking a few rows of a chunked 1M-row string column costs ~1 ms per column
+        return pq.read_table(self.path / "tracks.parquet").combine_chunks().to_pandas()
 
     @functools.cached_property
     def embeddings(self) -> np.ndarray:
