@@ -27,12 +27,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from core import runs
 from core.config import doc
 from core.errors import AudioDecodeError, TimbreError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
-from core import runs
 from core.runs import Run, list_runs, load_run, run_summary
 from core.tracks import clean_text, display_names, search_tracks
 from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload

@@ -12,7 +12,6 @@ import sys
 
 from core.config import add_dataclass_args, dataclass_from_args
 from core.errors import TimbreError
-
 from core.runs import resolve_run
 
 from .service import BotConfig, Service

@@ -7,8 +7,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.classify import (MODEL_NAMES, MODEL_SPECS, ClassifyConfig, best_per_input, classifier_summary,
-                           load_result, results_dir, row_normalised, run_classifiers, top_importances)
+from core.classify import (
+    MODEL_NAMES,
+    MODEL_SPECS,
+    ClassifyConfig,
+    best_per_input,
+    classifier_summary,
+    load_result,
+    results_dir,
+    row_normalised,
+    run_classifiers,
+    top_importances,
+)
 from ui import nav
 from ui.figures import confusion_figure, importance_figure
 from ui.forms import job_form

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.clusters import (ClusterConfig, cluster_inputs_done, clusters_dir, load_clusters, profile_matrix,
-                           run_clusters)
+from core.clusters import ClusterConfig, cluster_inputs_done, clusters_dir, load_clusters, profile_matrix, run_clusters
 from core.feature_table import SourceKind
 from ui import nav
-from ui.figures import (cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure,
-                        profile_figure)
+from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
 from ui.forms import job_form
-from ui.state import cached_points
 from ui.sources import INPUT_NAMES
+from ui.state import cached_points
 from ui.widgets import pick_source, projection_picker
 
 

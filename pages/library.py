@@ -42,7 +42,8 @@ def describe(job: dict) -> str:
     spec = job["spec"]
     what = {"ingest": "ingest", "train": "training", "ingest+train": "ingest and training"}.get(job["kind"], job["kind"])
     source = f" from `{spec['source']}`" if spec.get("source") else ""
-    return f"Job `{job['job_id']}`: {what} of dataset **{spec['dataset']}**{source}, started {job.get('created') or job['spec'].get('created')}"
+    started = job.get("created") or spec.get("created")
+    return f"Job `{job['job_id']}`: {what} of dataset **{spec['dataset']}**{source}, started {started}"
 
 
 def loss_chart(losses: list[float]) -> None:

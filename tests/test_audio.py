@@ -3,8 +3,7 @@ import pytest
 
 from core.audio import SAMPLE_RATE, load_audio, to_mono_resampled
 from core.errors import AudioDecodeError, TimbreError
-from tests.audio_files import OPUS_RATES, write_audio
-from tests.audio_files import sine
+from tests.audio_files import OPUS_RATES, sine, write_audio
 
 FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "m4a")
 

@@ -11,9 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.classify import (MODEL_NAMES, ClassifyConfig, best_per_input, best_saved_classifier, classifier_summary,
-                           fixed_test_split, load_classifier, load_result, prepare_input, result_name,
-                           run_classifiers, split_path, top_importances)
+from core.classify import (
+    MODEL_NAMES,
+    ClassifyConfig,
+    best_per_input,
+    best_saved_classifier,
+    classifier_summary,
+    fixed_test_split,
+    load_classifier,
+    load_result,
+    prepare_input,
+    result_name,
+    run_classifiers,
+    split_path,
+    top_importances,
+)
 from core.cli import main
 from core.errors import ClassifyError
 from core.feature_table import import_feature_table, load_source, source_from_run

@@ -6,8 +6,18 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.clusters import (ClusterConfig, best_k, cluster_inputs_done, feature_profile, kmeans_curves,
-                           label_agreement, label_mix, load_clusters, profile_matrix, run_clusters)
+from core.clusters import (
+    ClusterConfig,
+    best_k,
+    cluster_inputs_done,
+    feature_profile,
+    kmeans_curves,
+    label_agreement,
+    label_mix,
+    load_clusters,
+    profile_matrix,
+    run_clusters,
+)
 from core.errors import ClusterError
 from core.feature_table import import_feature_table, load_source, source_from_run
 

@@ -21,7 +21,7 @@ def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     other = _second_run(tiny_run_id)
     at = open_page("pages/compare.py", active_run_id=tiny_run_id)
     chosen = at.multiselect(key="compare_runs").value
-    assert chosen[0] == tiny_run_id and len(chosen) == 2
+    assert chosen == [tiny_run_id, other]
     scores, differences = at.dataframe
     assert list(scores.value["run"]) == chosen
     assert "train.epochs" in differences.value.index

@@ -6,15 +6,15 @@ import pytest
 
 from core.dataset import IngestConfig, ingest, load_dataset, track_id_for
 from core.errors import DatasetError
-from tests.audio_files import write_audio
-from tests.audio_files import sine
+from tests.audio_files import sine, write_audio
 
 
 def _library(root, rng):
     for label, freq in (("low", 220.0), ("high", 1760.0)):
         (root / label).mkdir(parents=True)
         for i in range(2):
-            write_audio(root / label / f"t{i}.flac", sine(freq * (1 + 0.01 * i), 4.0) + 0.01 * rng.standard_normal(88200).astype(np.float32), 22050)
+            y = sine(freq * (1 + 0.01 * i), 4.0) + 0.01 * rng.standard_normal(88200).astype(np.float32)
+            write_audio(root / label / f"t{i}.flac", y, 22050)
     return root
 
 

@@ -10,8 +10,14 @@ import pytest
 from core.cli import main
 from core.dataset import load_dataset
 from core.errors import DatasetError, FeatureTableError
-from core.feature_table import (ImportConfig, feature_groups, import_feature_table, imported_datasets,
-                                load_source, source_from_run)
+from core.feature_table import (
+    ImportConfig,
+    feature_groups,
+    import_feature_table,
+    imported_datasets,
+    load_source,
+    source_from_run,
+)
 from core.tracks import display_names
 
 

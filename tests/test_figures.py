@@ -7,9 +7,22 @@ import pytest
 
 from core.maps import UNLABELLED, map_points, query_focus, track_focus
 from tests.test_maps import fake_run
-from ui.figures import (TEMPLATE, UNLABELLED_COLOUR, cluster_curves_figure, cluster_scatter_figure,
-                        confusion_figure, correlation_figure, feature_scatter_figure, importance_figure,
-                        label_colours, label_mix_figure, loss_figure, map_figure, profile_figure, violin_figure)
+from ui.figures import (
+    TEMPLATE,
+    UNLABELLED_COLOUR,
+    cluster_curves_figure,
+    cluster_scatter_figure,
+    confusion_figure,
+    correlation_figure,
+    feature_scatter_figure,
+    importance_figure,
+    label_colours,
+    label_mix_figure,
+    loss_figure,
+    map_figure,
+    profile_figure,
+    violin_figure,
+)
 from ui.state import selected_rows
 
 

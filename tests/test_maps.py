@@ -8,8 +8,18 @@ import pandas as pd
 import pytest
 
 from core.errors import AudioDecodeError
-from core.maps import (DENSITY_BINS, UNLABELLED, FocusKind, Window, density, labels_in_order, map_points, map_view,
-                       query_focus, track_focus)
+from core.maps import (
+    DENSITY_BINS,
+    UNLABELLED,
+    FocusKind,
+    Window,
+    density,
+    labels_in_order,
+    map_points,
+    map_view,
+    query_focus,
+    track_focus,
+)
 from core.query import recommend_file, similar_tracks
 from core.runs import load_run
 from core.uploads import check_upload, named_buffer

@@ -10,8 +10,7 @@ import pytest
 from core.audio import load_audio
 from core.errors import AudioDecodeError
 from core.uploads import MAX_NAME_CHARS, MAX_UPLOAD_MB, named_buffer, safe_name, saved_upload, upload_suffix
-from tests.audio_files import write_audio
-from tests.audio_files import sine
+from tests.audio_files import sine, write_audio
 
 
 @pytest.mark.parametrize("given, shown", [

@@ -10,7 +10,6 @@ from core.errors import DatasetError
 from core.feature_table import Source, SourceKind, imported_datasets, source_from_dataset, source_from_run
 from core.paths import runs_dir
 
-
 INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
 
 

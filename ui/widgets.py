@@ -13,8 +13,7 @@ from core.runs import Run, list_runs
 from core.tracks import display_name, display_names
 from ui.figures import METHOD_NAMES
 from ui.sources import source_choices, source_for_key, source_stamp
-from ui.state import (DEFAULT_METHOD, METHOD_KEY, RUN_KEY, RUN_PICK_KEY, active_run_id, cached_run,
-                      set_active_run)
+from ui.state import DEFAULT_METHOD, METHOD_KEY, RUN_KEY, RUN_PICK_KEY, active_run_id, cached_run, set_active_run
 
 RUNS_PAGE = "pages/runs.py"
 SOURCE_KEY = "analysis_source"

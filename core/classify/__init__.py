@@ -33,12 +33,39 @@ from __future__ import annotations
 from .evaluate import Search, cross_validated_accuracy, grid_search, iqr_inliers, score_predictions
 from .importance import importance_table, model_importances, permutation_importance
 from .job import ClassifyReport, fit_and_evaluate, results_dir, run_classifiers
-from .models import (MODEL_NAMES, MODEL_SPECS, ClassifyConfig, FamilyName, ModelName, ModelSpec, make_pipeline,
-                     predict_classes, single_threaded)
-from .persist import (FAMILIES, MODEL_FILES, SKOPS_ALLOWED, ModelFamily, SavedClassifier, load_classifier,
-                      save_classifier, softmax)
-from .results import (SUMMARY_COLUMNS, BestClassifier, best_per_input, best_saved_classifier, classifier_summary,
-                      load_result, ranked, result_name, row_normalised, top_importances)
+from .models import (
+                     MODEL_NAMES,
+                     MODEL_SPECS,
+                     ClassifyConfig,
+                     FamilyName,
+                     ModelName,
+                     ModelSpec,
+                     make_pipeline,
+                     predict_classes,
+                     single_threaded,
+)
+from .persist import (
+                     FAMILIES,
+                     MODEL_FILES,
+                     SKOPS_ALLOWED,
+                     ModelFamily,
+                     SavedClassifier,
+                     load_classifier,
+                     save_classifier,
+                     softmax,
+)
+from .results import (
+                     SUMMARY_COLUMNS,
+                     BestClassifier,
+                     best_per_input,
+                     best_saved_classifier,
+                     classifier_summary,
+                     load_result,
+                     ranked,
+                     result_name,
+                     row_normalised,
+                     top_importances,
+)
 from .split import Prepared, fixed_test_split, prepare_input, split_path, stratified_test_mask
 
 __all__ = [

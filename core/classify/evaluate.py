@@ -106,8 +106,12 @@ def cross_validated_accuracy(spec: ModelSpec, x: np.ndarray, y: np.ndarray, cfg:
 def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> tuple[dict, np.ndarray]:
     """Accuracy, balanced accuracy, macro-F1 (over the classes present in ``y_true``), per-class P/R/F1, and the
     confusion matrix [shape=(k, k)] (rows: true class, columns: predicted)."""
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     labels = list(range(len(classes)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)

@@ -17,7 +17,6 @@ from ..errors import ClassifyError
 from ..io import atomic_write_json
 from .models import FamilyName, predict_classes
 
-
 # Types that skops does not trust by default but that our own scikit-learn pipelines contain.
 SKOPS_ALLOWED = frozenset({
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
