@@ -313,14 +313,10 @@ class StatusWriter:
         print(f"{_now()} {name}: {message}", flush=True)
         self.update(force=True, stage=name, done=0, total=0, message=message, values={})
 
-    def progress(self, done: int, total: int, message="", **values: float) -> None:
+    def progress(self, done: int, total: int, message: str = "", **values: float) -> None:
         """:class:`core.progress.Progress`; a training epoch's ``loss`` is also kept in ``losses[epoch - 1]``
         (epochs done before a resumed checkpoint are None until then).
-
-        The older training callback ``(epoch, epochs, mean_loss)`` is understood too.
         """
-        if isinstance(message, float):
-            values, message = {"loss": message, **values}, f"epoch {done}"
         if "loss" in values and done >= 1:
             before = self.status.get("losses", [])[:done - 1]
             self.status["losses"] = before + [None] * (done - 1 - len(before)) + [float(values["loss"])]

@@ -132,7 +132,7 @@ def test_status_writes_are_throttled(tmp_path, monkeypatch):
     assert len(writes) == 2  # the stage, then the last epoch; nothing in between within 10 s
     assert writes[-1]["done"] == 100 and writes[-1]["values"] == {"loss": 0.01}
     assert len(writes[-1]["losses"]) == 100
-    writer.progress(1, 5, 0.5)  # the older (epoch, epochs, loss) callback
+    writer.progress(1, 5, "epoch 1", loss=0.5)
     assert writer.status["values"] == {"loss": 0.5} and writer.status["message"] == "epoch 1"
     assert writer.status["losses"] == [0.5]
     writer.progress(4, 5, "epoch 4", loss=0.25)  # resumed from a checkpoint after epoch 3
