@@ -95,6 +95,41 @@ def _print_eval(metrics: dict) -> None:
         print(f"precision@5:   learned {learned['precision_at_k']:.3f} | MFCC baseline {base['precision_at_k']:.3f}")
     else:
         print("no labels: k-NN evaluation skipped")
+    _print_recording(metrics.get("recording_eval"))
+
+
+def _print_recording(result: dict | None) -> None:
+    if result:
+        print(f"query by recording (10 s, 3.4 kHz low-pass, 10 dB noise): source first {result['top1']:.3f}, "
+              f"in the top 5 {result['top5']:.3f} ({result['n_queries']} queries)")
+    else:
+        print("query by recording skipped: no track's audio can be read")
+
+
+def cmd_reference(args) -> None:
+    from .reference import ReferenceConfig, reference_run
+    from .runs import load_run
+
+    bar = _Bar("reference", "track")
+    try:
+        run_id = reference_run(args.dataset, cfg=dataclass_from_args(ReferenceConfig, args), progress=bar,
+                               stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
+    finally:
+        bar.close()
+    print(f"run: {run_id}")
+    _print_eval(load_run(run_id).metrics)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluation import evaluate_run
+    from .runs import load_run
+
+    bar = _Bar("recordings", "query")
+    try:
+        result = evaluate_run(load_run(args.run), progress=bar)
+    finally:
+        bar.close()
+    _print_recording(result)
 
 
 def cmd_train(args) -> None:
@@ -255,6 +290,7 @@ def add_analysis_commands(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .dataset import IngestConfig
     from .demo import DemoConfig
+    from .reference import ReferenceConfig
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m core", description="Timbre Atlas pipeline")
@@ -284,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     add_dataclass_args(p, TrainConfig)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reference", help="embed a dataset with the frozen pretrained musicnn (MSD) into a run folder")
+    p.add_argument("--dataset", required=True)
+    add_dataclass_args(p, ReferenceConfig)
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("evaluate", help="(re)compute a run's query-by-recording evaluation into its metrics.json")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("embed", help="embed audio files with a run's model")
     p.add_argument("--run", required=True)

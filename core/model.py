@@ -178,14 +178,41 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
     return out
 
 
+def embed_signals(model, signals, *, params, chunk_frames: int, max_chunks: int) -> np.ndarray:
+    """Embeddings of mono signals at ``params.sr`` by a run's model (:class:`Encoder` or the musicnn reference).
+
+    Parameters
+    ----------
+    model : Encoder or core.reference.ReferenceEncoder
+    signals : sequence of np.ndarray [shape=(n_samples_i,)]
+    params : core.features.MelParams
+        The run's log-mel parameters (the reference resamples to its own 16 kHz front end instead).
+
+    Returns
+    -------
+    np.ndarray [shape=(len(signals), embedding_dim), dtype=float32]
+    """
+    if not isinstance(model, Encoder):
+        return model.embed_signals(signals, sr=params.sr, max_patches=max_chunks)
+    from .features import log_mel
+
+    return embed_mels(model, [log_mel(y, params=params) for y in signals], chunk_frames=chunk_frames,
+                      max_chunks=max_chunks)
+
+
 def save_model(path, model: Encoder, *, extra: dict | None = None) -> None:
     """Write ``{"state_dict", "model_args", ...}``, loadable with ``torch.load(..., weights_only=True)``."""
     torch.save({"format": 1, "model_args": model.model_args, "state_dict": model.state_dict(), **(extra or {})}, path)
 
 
 def load_model(path) -> Encoder:
-    """Rebuild an :class:`Encoder` from a file written by :func:`save_model` (no unpickling of code)."""
+    """Rebuild a run's model from a file written by :func:`save_model` (no unpickling of code): an
+    :class:`Encoder`, or the frozen musicnn reference (``core.reference.ReferenceEncoder``)."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob["model_args"].get("kind") == "musicnn-msd":
+        from .reference import load_reference
+
+        return load_reference(blob)
     args = dict(blob["model_args"])
     args["widths"] = tuple(args["widths"])
     args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes

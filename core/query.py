@@ -9,8 +9,7 @@ import pandas as pd
 from .ann import search
 from .audio import load_audio
 from .errors import RunError
-from .features import log_mel
-from .model import embed_mels
+from .model import embed_signals
 from .projection import place
 from .runs import Run
 
@@ -30,9 +29,8 @@ def min_query_seconds(run: Run) -> float:
 
 def _embed(run: Run, signals) -> np.ndarray:
     """Embeddings of mono signals at the run's rate, chunked exactly as the run's library was."""
-    mels = [log_mel(y, params=run.mel_params) for y in signals]
-    return embed_mels(run.model, mels, chunk_frames=run.config["chunk_frames"],
-                      max_chunks=run.config["train"]["embed_chunks"])
+    return embed_signals(run.model, signals, params=run.mel_params, chunk_frames=run.config["chunk_frames"],
+                         max_chunks=run.config["train"]["embed_chunks"])
 
 
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:

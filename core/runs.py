@@ -213,6 +213,7 @@ def run_summary(run_id: str) -> dict:
     run = load_run(run_id)
     cfg, met = run.config, run.metrics
     learned, base = met.get("knn_eval") or {}, met.get("baseline_mfcc_knn_eval") or {}
+    recording = met.get("recording_eval") or {}
     train = cfg.get("train", {})
     return {
         "run_id": run_id, "dataset": cfg.get("dataset"), "created": cfg.get("created"),
@@ -222,7 +223,14 @@ def run_summary(run_id: str) -> dict:
         "final_loss": (met.get("loss") or [None])[-1],
         "knn5_acc": learned.get("knn_accuracy"), "p_at_5": learned.get("precision_at_k"),
         "mfcc_knn5_acc": base.get("knn_accuracy"), "mfcc_p_at_5": base.get("precision_at_k"),
+        "recording_top1": recording.get("top1"), "recording_top5": recording.get("top5"),
+        "kind": run_kind(cfg),
     }
+
+
+def run_kind(config: dict) -> str:
+    """"trained" (the contrastive encoder, maybe distilled) or "reference" (the frozen pretrained musicnn)."""
+    return "reference" if config.get("kind") == "reference" else "trained"
 
 
 def runs_table() -> pd.DataFrame:

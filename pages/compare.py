@@ -9,7 +9,8 @@ from ui.figures import loss_figure, map_figure
 from ui.state import active_run_id, cached_points, cached_run
 from ui.widgets import projection_picker
 
-SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5"}
+SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5",
+          "recording_top1": "recording top-1", "recording_top5": "recording top-5"}
 
 
 @st.cache_data(show_spinner=False)
@@ -32,7 +33,7 @@ if len(chosen) < 2:
     st.stop()
 
 summary = [run_summary(r) for r in chosen]
-st.dataframe([{"run": s["run_id"], "dataset": s["dataset"], "tracks": s["tracks"], "epochs": s["epochs"],
+st.dataframe([{"run": s["run_id"], "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"], "epochs": s["epochs"],
                "train (min)": s["train_minutes"], **{name: s[key] for key, name in SCORES.items()}}
               for s in summary], hide_index=True, width="stretch")
 left, right = st.columns([3, 2])
