@@ -95,6 +95,9 @@ def embed_dataset(run: str | Path, dataset: str, *, engine: str = "pool", ray_ad
     progress = or_silent(progress)
     r, ds = load_run(run), load_dataset(dataset)
     ds.require_audio()
+    if r.config.get("kind") == "reference":
+        raise DatasetError(f"run {r.run_id!r} is the frozen musicnn reference, which embeds from the audio files, "
+                           f"not from log-mels: `python -m core reference --dataset {dataset}` embeds a dataset with it")
     if ds.params.to_dict() != r.mel_params.to_dict():
         raise DatasetError(f"dataset {dataset!r} was analysed with other log-mel parameters than run {r.run_id!r}: "
                            "re-ingest it with the run's parameters")

@@ -173,3 +173,92 @@ def test_kill_9_during_training_then_the_same_command_resumes_and_lists_no_half_
     assert not checkpoint.exists() and not checkpoint.with_suffix(".lock").exists()
     assert set(list_runs()) == before | {run_id}
     assert not [p for p in runs_dir().iterdir() if p.name.startswith(".partial")]
+
+
+def test_relational_distillation_is_zero_when_the_student_shares_the_teachers_geometry():
+    from core.train import relational_loss
+
+    teacher = torch.nn.functional.normalize(torch.randn(12, 40, generator=torch.Generator().manual_seed(0)), dim=1)
+    same = teacher @ torch.linalg.qr(torch.randn(40, 40))[0]  # a rotation: the same similarities
+    other = torch.randn(12, 40, requires_grad=True)
+    assert float(relational_loss((same, same), teacher, temperature=0.1)) == pytest.approx(0.0, abs=1e-5)
+    loss = relational_loss((other, other), teacher, temperature=0.1)
+    assert float(loss) > 0.1
+    loss.backward()
+    assert other.grad.abs().sum() > 0
+
+
+def test_distillation_skips_tracks_without_a_target():
+    from core.train import distill_loss, relational_loss
+
+    teacher = torch.nn.functional.normalize(torch.randn(6, 10), dim=1)
+    teacher[2] = float("nan")
+    e = torch.randn(6, 8)
+    assert torch.isfinite(relational_loss((e,), teacher, temperature=0.1))
+    assert torch.isfinite(distill_loss(torch.nn.Linear(8, 10), (e,), teacher))
+    assert float(relational_loss((e,), torch.full((6, 10), float("nan")), temperature=0.1)) == 0.0
+
+
+def test_lowpass_augmentation_removes_the_top_bands_only():
+    from core.features import MelParams
+    from core.train import mel_band_hz
+
+    cfg = TrainConfig(lowpass_prob=1.0, lowpass_hz=(3000.0, 3000.0), noise_snr_db=(200.0, 200.0), gain_db=0,
+                      mix_prob=0, freq_mask=0, time_mask=0)
+    hz = torch.as_tensor(mel_band_hz(MelParams()), dtype=torch.float32)
+    x = torch.full((2, 96, 64), -20.0)
+    out = augment(x, cfg=cfg, others=x, gen=torch.Generator().manual_seed(0), band_hz=hz)
+    assert torch.allclose(out[:, hz < 1500], x[:, hz < 1500], atol=0.05)  # 1 octave below: -0.02 dB
+    assert (out[:, hz > 6000] < x[:, hz > 6000] - 20).all()  # 4th-order Butterworth: 24 dB down an octave up
+
+
+@pytest.mark.parametrize("mode", ["relational", "regress"])
+def test_distillation_pulls_the_embedding_towards_the_teachers_neighbourhoods(mode):
+    """Teacher: two groups of tracks the audio alone does not tell apart (same style, random pairing). With
+    distillation the student's embedding puts each group's tracks nearer each other than without."""
+    mels = [log_mel(synthesise_track("piano", seconds=5.0, seed=i)) for i in range(8)]
+    groups = np.array([0, 1] * 4)
+    teacher = np.where(groups[:, None] == 0, [1.0, 0.0], [0.0, 1.0]).astype(np.float32)
+
+    def within_minus_between(distill: float) -> float:
+        cfg = TrainConfig(epochs=25, batch_size=8, widths=(8, 16, 32), seed=0, distill=distill, distill_mode=mode,
+                          precision="float32")
+        encoder, _ = train_encoder(mels, cfg=cfg, chunk_frames=64, n_mels=96, teacher=teacher)
+        from core.model import embed_mels
+
+        z = embed_mels(encoder, mels, chunk_frames=64, max_chunks=4)
+        sims = z @ z.T
+        same = groups[:, None] == groups[None, :]
+        np.fill_diagonal(same, False)
+        return float(sims[same].mean() - sims[groups[:, None] != groups[None, :]].mean())
+
+    assert within_minus_between(3.0) > within_minus_between(0.0) + 0.1
+
+
+def test_a_distilled_training_resumes_from_its_checkpoint(tmp_path):
+    mels = [log_mel(synthesise_track(s, seconds=4.0, seed=2)) for s in ("piano", "rock", "strings", "guitar")]
+    teacher = np.eye(4, dtype=np.float32)
+    cfg = TrainConfig(epochs=4, batch_size=4, widths=(4, 8), seed=1, distill=1.0, distill_mode="regress",
+                      precision="float32")
+    whole, losses = train_encoder(mels, cfg=cfg, chunk_frames=32, n_mels=96, teacher=teacher)
+    checkpoint = tmp_path / "ck.pt"
+    short = TrainConfig(**{**cfg.__dict__, "epochs": 4})
+    stop = {"at": 2}
+
+    def interrupt(done, total, message="", **values):
+        if done == stop["at"]:
+            raise KeyboardInterrupt
+
+    import core.train as train
+
+    saved = train.CHECKPOINT_SECONDS
+    train.CHECKPOINT_SECONDS = 0.0
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_encoder(mels, cfg=short, chunk_frames=32, n_mels=96, teacher=teacher, checkpoint=checkpoint,
+                          progress=interrupt)
+        resumed, again = train_encoder(mels, cfg=short, chunk_frames=32, n_mels=96, teacher=teacher,
+                                       checkpoint=checkpoint)
+    finally:
+        train.CHECKPOINT_SECONDS = saved
+    assert again == pytest.approx(losses, rel=1e-5)
