@@ -40,14 +40,19 @@ class Encoder(nn.Module):
         Size of the output embedding.
     pooling : {"time", "global"}
         Average over time only (keep frequency), or over both axes.
+    level_norm : bool
+        Bring every chunk to 0 dB mean power before anything else (:func:`chunk_level`), so the embedding does
+        not depend on how loud the audio is: a quiet phone recording is the same music as the loud file.
     """
 
     def __init__(self, *, n_mels: int = N_MELS, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
-                 pooling: str = "time"):
+                 pooling: str = "time", level_norm: bool = False):
         super().__init__()
         if pooling not in ("time", "global"):
             raise ValueError(f"pooling must be 'time' or 'global', not {pooling!r}")
-        self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim, "pooling": pooling}
+        self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim, "pooling": pooling,
+                           "level_norm": level_norm}
+        self.level_norm = level_norm
         channels = [1, *widths]
         self.blocks = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:])))
         self.pooling = pooling
@@ -63,6 +68,8 @@ class Encoder(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled conv features before the embedding layer, [shape=(batch, widths[-1] * bands)]."""
+        if self.level_norm:
+            x = x - chunk_level(x)
         x = (x - self.band_mean[:, None]) / self.band_std[:, None]
         h = self.blocks(x.unsqueeze(1))  # (batch, channels, bands, frames)
         if self.pooling == "global":
@@ -83,6 +90,17 @@ class Encoder(nn.Module):
             Unit L2 norm.
         """
         return F.normalize(self.embed(self.features(x)), dim=1)
+
+
+def chunk_level(x: torch.Tensor) -> torch.Tensor:
+    """Mean power of each log-mel chunk in dB, [shape=(batch, 1, 1)] for x [shape=(batch, n_mels, frames)].
+
+    The power mean is ruled by the loud low and middle bands, so a low-pass, or noise 10 dB down, moves it by
+    well under 1 dB while a gain moves it by exactly the gain.
+    """
+    scale = float(np.log(10.0) / 10.0)
+    n = x.shape[1] * x.shape[2]
+    return (torch.logsumexp((x * scale).flatten(1), dim=1) - float(np.log(n))).view(-1, 1, 1) / scale
 
 
 class ProjectionHead(nn.Module):
@@ -216,6 +234,7 @@ def load_model(path) -> Encoder:
     args = dict(blob["model_args"])
     args["widths"] = tuple(args["widths"])
     args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes
+    args.setdefault("level_norm", False)  # nor did they normalise the level
     model = Encoder(**args)
     model.load_state_dict(blob["state_dict"])
     return model.eval()

@@ -34,7 +34,7 @@ from .features import mfcc_stats
 from .index import knn_evaluation, standardise
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_npy, atomic_write_parquet
 from .locks import Busy, describe, file_lock
-from .model import Encoder, ProjectionHead, embed_mels, embed_signals, load_model, save_model
+from .model import Encoder, ProjectionHead, chunk_level, embed_mels, embed_signals, load_model, save_model
 from .paths import checkpoints_dir
 from .progress import Progress, or_silent
 from .projection import fit_projections
@@ -60,6 +60,8 @@ class TrainConfig:
                                   "as good as (32..256) on emotify-dev at a quarter of the cost")
     embedding_dim: int = doc(128, "size of the track embedding")
     pooling: str = doc("time", "'time' keeps the frequency axis (spectral envelope matters for genre); 'global' averages it too")
+    level_norm: bool = doc(True, "bring each chunk to 0 dB mean power inside the model: embeddings ignore loudness "
+                                 "(query by recording at random gain: 0.745 -> 0.89 top-1 on emotify-dev)")
     noise_snr_db: tuple[float, ...] = doc((5.0, 35.0), "additive noise SNR range in dB (white to pink)")
     gain_db: float = doc(6.0, "random gain of each view, +- dB")
     eq_db: float = doc(0.0, "random spectral tilt, +- dB at the band edges; off: invariance to the spectral envelope "
@@ -219,10 +221,15 @@ def split_segments(mels: list[np.ndarray], *, frames: int) -> list[np.ndarray]:
     return pieces
 
 
-def band_stats(mels: list[np.ndarray], *, max_frames: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and std (dB) over the training log-mels (subsampled past ``max_frames``)."""
+def band_stats(mels: list[np.ndarray], *, max_frames: int = 2_000_000,
+               level_norm: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and std (dB) over the training log-mels (subsampled past ``max_frames``); with
+    ``level_norm``, of each track brought to 0 dB mean power, as the model sees its chunks."""
     step = max(1, sum(m.shape[1] for m in mels) // max_frames)
-    stacked = np.concatenate([np.asarray(m[:, ::step], dtype=np.float32) for m in mels], axis=1)
+    parts = [np.asarray(m[:, ::step], dtype=np.float32) for m in mels]
+    if level_norm:
+        parts = [p - float(chunk_level(torch.from_numpy(p)[None])) for p in parts]
+    stacked = np.concatenate(parts, axis=1)
     return stacked.mean(axis=1), stacked.std(axis=1)
 
 
@@ -300,13 +307,14 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     gen = torch.Generator().manual_seed(cfg.seed)
     device = pick_device(cfg.device)
 
-    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim, pooling=cfg.pooling)
+    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim, pooling=cfg.pooling,
+                      level_norm=cfg.level_norm)
     if cfg.init:
         base = load_model(cfg.init)
         if base.model_args != encoder.model_args:
             raise DatasetError(f"{cfg.init}: model args {base.model_args} differ from this config's {encoder.model_args}")
         encoder.load_state_dict(base.state_dict())
-    encoder.set_input_stats(*band_stats(mels))  # always the user's library: its levels are what queries see
+    encoder.set_input_stats(*band_stats(mels, level_norm=cfg.level_norm))  # always the user's library: its levels are what queries see
     head = ProjectionHead(dim_in=cfg.embedding_dim)
     encoder.to(device), head.to(device)
     params = list(encoder.parameters()) + list(head.parameters())

@@ -50,7 +50,8 @@ def test_save_and_load_with_weights_only(tmp_path):
     model.set_input_stats(np.full(32, -30.0), np.full(32, 12.0))
     save_model(tmp_path / "m.pt", model)
     blob = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16, "pooling": "time"}
+    assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16, "pooling": "time",
+                                  "level_norm": False}
     loaded = load_model(tmp_path / "m.pt")
     x = torch.randn(3, 32, 64)
     with torch.no_grad():
@@ -74,3 +75,31 @@ def test_runs_saved_before_the_pooling_option_still_load(tmp_path):
             "state_dict": old.state_dict()}
     torch.save(blob, tmp_path / "old.pt")
     assert load_model(tmp_path / "old.pt").model_args["pooling"] == "global"
+
+
+def test_level_norm_makes_the_embedding_ignore_gain(rng):
+    x = torch.from_numpy(rng.normal(-40, 10, (3, 96, 64)).astype(np.float32))
+    plain = Encoder(widths=(4, 8)).eval()
+    levelled = Encoder(widths=(4, 8), level_norm=True).eval()
+    levelled.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(levelled(x), levelled(x - 20), atol=1e-5)  # 20 dB quieter: the same embedding
+        assert not torch.allclose(plain(x), plain(x - 20), atol=1e-3)
+
+
+def test_chunk_level_is_the_mean_power_in_db():
+    from core.model import chunk_level
+
+    x = torch.full((2, 4, 5), -30.0)
+    x[1, 0] = 0.0  # one band of 4 at 0 dB, the rest -30 dB: mean power 10*log10((1 + 3e-3) / 4)
+    expected = torch.tensor([-30.0, 10 * np.log10((1 + 3e-3) / 4)], dtype=torch.float32)
+    assert torch.allclose(chunk_level(x).flatten(), expected, atol=1e-4)
+
+
+def test_runs_saved_before_level_norm_load_without_it(tmp_path):
+    model = Encoder(widths=(4, 8))
+    save_model(tmp_path / "m.pt", model)
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    del blob["model_args"]["level_norm"]
+    torch.save(blob, tmp_path / "m.pt")
+    assert load_model(tmp_path / "m.pt").level_norm is False
