@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,7 +132,7 @@ def library_patch_features(ds: Dataset, *, layer: str, max_patches: int, progres
     arrays = {f"{name}_{i}": (feats[name] if feats is not None else np.zeros((0, 1), np.float32))
               for i, feats in enumerate(out) for name in CACHED_LAYERS}
     cache.parent.mkdir(exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.npz")  # two trainings of one dataset may race here
     np.savez(tmp, track_id=np.asarray(ids), ok=np.asarray([f is not None for f in out]), **arrays)
     tmp.replace(cache)
     return [None if f is None else f[layer] for f in out]
