@@ -563,6 +563,7 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
     if cfg.distill > 0:
         say("the musicnn teacher embeds the library (once per dataset; cached)")
         teacher = teacher_targets(ds, layer=cfg.teacher_layer, max_patches=cfg.teacher_patches, progress=progress)
+        say("training")
     encoder, losses = train_encoder(mels, cfg=cfg, chunk_frames=chunk_frames, n_mels=ds.params.n_mels,
                                     progress=progress, checkpoint=checkpoint, stage=say,
                                     band_hz=mel_band_hz(ds.params), teacher=teacher)
