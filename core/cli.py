@@ -108,16 +108,8 @@ def _print_recording(result: dict | None) -> None:
 
 def cmd_reference(args) -> None:
     from .reference import ReferenceConfig, reference_run
-    from .runs import load_run
 
-    bar = _Bar("reference", "track")
-    try:
-        run_id = reference_run(args.dataset, cfg=dataclass_from_args(ReferenceConfig, args), progress=bar,
-                               stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
-    finally:
-        bar.close()
-    print(f"run: {run_id}")
-    _print_eval(load_run(run_id).metrics)
+    _build_run(reference_run, args.dataset, dataclass_from_args(ReferenceConfig, args), desc="reference", unit="track")
 
 
 def cmd_evaluate(args) -> None:
@@ -132,18 +124,24 @@ def cmd_evaluate(args) -> None:
     _print_recording(result)
 
 
-def cmd_train(args) -> None:
+def _build_run(build, dataset: str, cfg, *, desc: str, unit: str) -> None:
+    """Run ``build(dataset, cfg=, progress=, stage=)`` (training or the reference) with a progress bar, then print
+    the new run's id and evaluation."""
     from .runs import load_run
-    from .train import TrainConfig, train_run
 
-    bar = _Bar("train", "epoch")
+    bar = _Bar(desc, unit)
     try:
-        run_id = train_run(args.dataset, cfg=dataclass_from_args(TrainConfig, args), progress=bar,
-                           stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
+        run_id = build(dataset, cfg=cfg, progress=bar, stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
     finally:
         bar.close()
     print(f"run: {run_id}")
     _print_eval(load_run(run_id).metrics)
+
+
+def cmd_train(args) -> None:
+    from .train import TrainConfig, train_run
+
+    _build_run(train_run, args.dataset, dataclass_from_args(TrainConfig, args), desc="train", unit="epoch")
 
 
 def cmd_embed(args) -> None:

@@ -128,13 +128,11 @@ def evaluate_run(run, *, progress: Optional[Progress] = None) -> dict | None:
     """Query-by-recording evaluation of an existing run (a :class:`core.runs.Run`), written into its
     ``metrics.json`` (replacing an older one); returns it, or None when no track's audio can be read."""
     from .io import atomic_write_json
-    from .model import embed_signals
+    from .query import embed_queries
 
-    chunk_frames, max_chunks = run.config["chunk_frames"], run.config["train"]["embed_chunks"]
     result = recording_evaluation(
         run.embeddings, run.tracks["path"].astype(str).tolist(), sr=run.mel_params.sr,
-        embed=lambda signals: embed_signals(run.model, signals, params=run.mel_params, chunk_frames=chunk_frames,
-                                            max_chunks=max_chunks),
+        embed=lambda signals: embed_queries(run, signals),  # exactly as an upload to the run is embedded
         cfg=RecordingEvalConfig(seed=run.config.get("seed", 0)), progress=progress)
     if result is not None:
         atomic_write_json(run.path / "metrics.json", {**run.metrics, "recording_eval": result})

@@ -27,7 +27,7 @@ def min_query_seconds(run: Run) -> float:
     return float(run.config["chunk_seconds"])
 
 
-def _embed(run: Run, signals) -> np.ndarray:
+def embed_queries(run: Run, signals) -> np.ndarray:
     """Embeddings of mono signals at the run's rate, chunked exactly as the run's library was."""
     return embed_signals(run.model, signals, params=run.mel_params, chunk_frames=run.config["chunk_frames"],
                          max_chunks=run.config["train"]["embed_chunks"])
@@ -35,7 +35,7 @@ def _embed(run: Run, signals) -> np.ndarray:
 
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
     """Embedding of mono audio at the run's sample rate, np.ndarray [shape=(embedding_dim,)]."""
-    return _embed(run, [y])[0]
+    return embed_queries(run, [y])[0]
 
 
 MAX_QUERY_SECONDS = 600.0  # a query reads at most 10 minutes, as ingest does
@@ -68,7 +68,7 @@ def embed_files(run: Run, paths, *, max_seconds: float = MAX_QUERY_SECONDS) -> n
     AudioDecodeError
         For the first file that cannot be used, naming it.
     """
-    return _embed(run, [load_query(run, p, max_seconds=max_seconds) for p in paths])
+    return embed_queries(run, [load_query(run, p, max_seconds=max_seconds) for p in paths])
 
 
 @dataclasses.dataclass

@@ -92,6 +92,13 @@ def load_reference(blob: dict) -> ReferenceEncoder:
     return model.eval()
 
 
+def pretrained_encoder(*, layer: str = "max_pool") -> ReferenceEncoder:
+    """A :class:`ReferenceEncoder` with the converted MSD weights (library statistics still 0 / 1), in eval mode."""
+    model = ReferenceEncoder(layer=layer, dim=_layer_dim(layer))
+    model.net.load_state_dict(musicnn.load_musicnn().state_dict())
+    return model.eval()
+
+
 def _decode16(path: str) -> np.ndarray | None:
     try:
         return load_audio(path, sr=musicnn.SR, max_seconds=600.0)
@@ -102,8 +109,8 @@ def _decode16(path: str) -> np.ndarray | None:
 CACHED_LAYERS = ("penultimate", "max_pool", "mean_pool", "taggram")
 
 
-def library_patch_features(ds: Dataset, *, layer: str, max_patches: int, progress: Optional[Progress] = None
-                           ) -> list[np.ndarray | None]:
+def library_patch_features(ds: Dataset, *, layer: str, max_patches: int, progress: Optional[Progress] = None,
+                           model: ReferenceEncoder | None = None) -> list[np.ndarray | None]:
     """Per-patch activations of ``layer`` for every track of ``ds`` (None where the audio can no longer be read).
 
     Every layer is computed in the one pass and cached in the dataset's ``reference/`` folder, keyed by the
@@ -119,9 +126,7 @@ def library_patch_features(ds: Dataset, *, layer: str, max_patches: int, progres
         with np.load(cache, allow_pickle=False) as z:
             if z["track_id"].tolist() == ids:
                 return [z[f"{layer}_{i}"] if z["ok"][i] else None for i in range(len(ids))]
-    model = ReferenceEncoder()
-    model.net.load_state_dict(musicnn.load_musicnn().state_dict())
-    model.eval()
+    model = model or pretrained_encoder()
     progress = or_silent(progress)
     out: list[dict | None] = []
     paths = ds.tracks["path"].astype(str).tolist()
@@ -162,10 +167,8 @@ def reference_run(dataset: str | Dataset, *, cfg: ReferenceConfig | None = None,
     say = stage or (lambda message: None)
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     started = time.perf_counter()
-    model = ReferenceEncoder(layer=cfg.layer, dim=_layer_dim(cfg.layer))
-    model.net.load_state_dict(musicnn.load_musicnn().state_dict())
-    model.eval()
-    feats = library_patch_features(ds, layer=cfg.layer, max_patches=cfg.max_patches, progress=progress)
+    model = pretrained_encoder(layer=cfg.layer)
+    feats = library_patch_features(ds, layer=cfg.layer, max_patches=cfg.max_patches, progress=progress, model=model)
     keep = [i for i, f in enumerate(feats) if f is not None]
     if not keep:
         raise DatasetError(f"dataset {ds.name!r}: none of its audio files can be read any more")
