@@ -108,10 +108,12 @@ def bench_embed(dataset: str, folder: Path, run, results: dict) -> None:
 
 
 def fake_library(run, n: int):
-    """A run folder with ``n`` tracks: ``run``'s model, random unit embeddings and map coordinates."""
+    """A run folder with ``n`` tracks: ``run``'s model, random unit embeddings and passages (55 per track, as
+    for 30 s tracks at the 0.5 s hop), map coordinates."""
     import pandas as pd
 
     from core.io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+    from core.passages import write_passages
     from core.projection import fit_pca
     from core.runs import load_run, run_folder
 
@@ -127,6 +129,8 @@ def fake_library(run, n: int):
             "track_id": ids, "path": [f"/music/{i}.mp3" for i in ids], "label": None, "duration_s": 30.0,
             "artist": None, "title": None}))
         atomic_write_npy(folder / "embeddings.npy", emb)
+        passages = rng.normal(size=(n * 55, emb.shape[1])).astype(np.float32)
+        write_passages(folder, passages / np.linalg.norm(passages, axis=1, keepdims=True), np.arange(0, n * 55 + 1, 55))
         pca, arrays = fit_pca(emb)
         xy = rng.normal(size=(n, 2)).astype(np.float32)
         atomic_write_parquet(folder / "projections.parquet", pd.DataFrame({

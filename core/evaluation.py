@@ -2,10 +2,10 @@
 
 For a sample of library tracks, a 10 s excerpt is cut at a random place, low-passed at 3.4 kHz (a phone
 line's band), drowned in white noise at 10 dB SNR and given a random gain (clipped like a recorder), then
-embedded as any query is and ranked against the whole library by cosine similarity. The figures are the share
-of queries whose source comes first (and within the top 5) and the mean reciprocal rank. Everything is drawn
-from a generator seeded per track, so a run's figure is reproducible and two runs are compared on the same
-queries.
+searched as any upload is (track embeddings, then passages: :mod:`core.passages`) against the whole library.
+The figures are the share of queries whose source comes first (and within the top 5) and the mean reciprocal
+rank. Everything is drawn from a generator seeded per track, so a run's figure is reproducible and two runs are
+compared on the same queries.
 """
 from __future__ import annotations
 
@@ -67,22 +67,21 @@ def query_rows(n_tracks: int, cfg: RecordingEvalConfig) -> np.ndarray:
     return np.sort(np.random.default_rng(cfg.seed).choice(n_tracks, size=cfg.max_queries, replace=False))
 
 
-def recording_evaluation(embeddings: np.ndarray, paths: Sequence[str], *, sr: int,
-                         embed: Callable[[list[np.ndarray]], np.ndarray],
+def recording_evaluation(paths: Sequence[str], *, sr: int,
+                         score: Callable[[list[np.ndarray]], np.ndarray],
                          cfg: RecordingEvalConfig = RecordingEvalConfig(), batch: int = 32,
                          progress: Optional[Progress] = None) -> dict | None:
     """Rank each degraded excerpt's source among all library tracks.
 
     Parameters
     ----------
-    embeddings : np.ndarray [shape=(n_tracks, d)]
-        The library, L2-normalised, rows in the order of ``paths``.
     paths : sequence of str [shape=(n_tracks,)]
-        Each track's audio file.
+        Each library track's audio file, in library row order.
     sr : int
-        Rate ``embed`` expects.
-    embed : callable(list of np.ndarray [shape=(n_samples,)]) -> np.ndarray [shape=(n, d)]
-        Embeds query audio exactly as the run embeds an upload.
+        Rate ``score`` expects.
+    score : callable(list of np.ndarray [shape=(n_samples,)]) -> np.ndarray [shape=(q, n_tracks)]
+        Ranking scores of every library track for each query (higher first), searched exactly as the run
+        searches for an upload (:meth:`core.passages.Matcher.scores`).
     progress : Progress or None
         ``progress(done, total, "recordings")``.
 
@@ -111,8 +110,7 @@ def recording_evaluation(embeddings: np.ndarray, paths: Sequence[str], *, sr: in
             kept = [(r, c) for r, c in zip(part, clips) if c is not None]
             unreadable += len(part) - len(kept)
             if kept:
-                q = embed([c for _, c in kept])
-                sims = q @ embeddings.T
+                sims = score([c for _, c in kept])
                 own = sims[np.arange(len(kept)), [r for r, _ in kept]]
                 ranks.extend((1 + (sims > own[:, None]).sum(axis=1)).tolist())
             progress(min(start + batch, len(rows)), len(rows), "recordings")
@@ -128,11 +126,12 @@ def evaluate_run(run, *, progress: Optional[Progress] = None) -> dict | None:
     """Query-by-recording evaluation of an existing run (a :class:`core.runs.Run`), written into its
     ``metrics.json`` (replacing an older one); returns it, or None when no track's audio can be read."""
     from .io import atomic_write_json
-    from .query import embed_queries
+    from .passages import add_passages
 
+    add_passages(run, progress=progress)  # an older run gets the passages new runs are written with
     result = recording_evaluation(
-        run.embeddings, run.tracks["path"].astype(str).tolist(), sr=run.mel_params.sr,
-        embed=lambda signals: embed_queries(run, signals),  # exactly as an upload to the run is embedded
+        run.tracks["path"].astype(str).tolist(), sr=run.mel_params.sr,
+        score=run.matcher.scores,  # exactly as an upload to the run is searched
         cfg=RecordingEvalConfig(seed=run.config.get("seed", 0)), progress=progress)
     if result is not None:
         atomic_write_json(run.path / "metrics.json", {**run.metrics, "recording_eval": result})

@@ -43,21 +43,26 @@ class Encoder(nn.Module):
     level_norm : bool
         Bring every chunk to 0 dB mean power before anything else (:func:`chunk_level`), so the embedding does
         not depend on how loud the audio is: a quiet phone recording is the same music as the loud file.
+    match_dim : int
+        Size of a second linear head on the same features, trained only to tell chunks of one track from those
+        of others, for the passages a recording is matched on (:meth:`match`); 0 = none (passages then use the
+        embedding itself).
     """
 
     def __init__(self, *, n_mels: int = N_MELS, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
-                 pooling: str = "time", level_norm: bool = False):
+                 pooling: str = "time", level_norm: bool = False, match_dim: int = 0):
         super().__init__()
         if pooling not in ("time", "global"):
             raise ValueError(f"pooling must be 'time' or 'global', not {pooling!r}")
         self.model_args = {"n_mels": n_mels, "widths": list(widths), "embedding_dim": embedding_dim, "pooling": pooling,
-                           "level_norm": level_norm}
+                           "level_norm": level_norm, "match_dim": match_dim}
         self.level_norm = level_norm
         channels = [1, *widths]
         self.blocks = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:])))
         self.pooling = pooling
         bands = max(1, n_mels // 2 ** len(widths)) if pooling == "time" else 1
         self.embed = nn.Linear(widths[-1] * bands, embedding_dim)
+        self.match_head = nn.Linear(widths[-1] * bands, match_dim) if match_dim else None
         self.register_buffer("band_mean", torch.zeros(n_mels))
         self.register_buffer("band_std", torch.ones(n_mels))
 
@@ -90,6 +95,13 @@ class Encoder(nn.Module):
             Unit L2 norm.
         """
         return F.normalize(self.embed(self.features(x)), dim=1)
+
+    def match(self, x: torch.Tensor) -> torch.Tensor:
+        """Passage embeddings of log-mel chunks [shape=(batch, n_mels, frames)]: the match head's, or the
+        embedding when the model has none, [shape=(batch, match_dim or embedding_dim)], unit L2 norm."""
+        if self.match_head is None:
+            return self(x)
+        return F.normalize(self.match_head(self.features(x)), dim=1)
 
 
 def chunk_level(x: torch.Tensor) -> torch.Tensor:
@@ -235,6 +247,7 @@ def load_model(path) -> Encoder:
     args["widths"] = tuple(args["widths"])
     args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes
     args.setdefault("level_norm", False)  # nor did they normalise the level
+    args.setdefault("match_dim", 0)  # nor have a match head
     model = Encoder(**args)
     model.load_state_dict(blob["state_dict"])
     return model.eval()

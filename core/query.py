@@ -9,7 +9,6 @@ import pandas as pd
 from .ann import search
 from .audio import load_audio
 from .errors import RunError
-from .model import embed_signals
 from .projection import place
 from .runs import Run
 
@@ -28,9 +27,9 @@ def min_query_seconds(run: Run) -> float:
 
 
 def embed_queries(run: Run, signals) -> np.ndarray:
-    """Embeddings of mono signals at the run's rate, chunked exactly as the run's library was."""
-    return embed_signals(run.model, signals, params=run.mel_params, chunk_frames=run.config["chunk_frames"],
-                         max_chunks=run.config["train"]["embed_chunks"])
+    """Track embeddings of mono signals at the run's rate, chunked exactly as the run's library was,
+    np.ndarray [shape=(len(signals), embedding_dim)]."""
+    return run.matcher.embed(signals)[0]
 
 
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
@@ -139,20 +138,37 @@ def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5, labels: 
     With ``labels`` only tracks carrying one of them are recommended (fewer than ``k`` when fewer exist)."""
     k = check_k(run, k)
     idx, sims = nearest(run, embedding[None], k=k, labels=labels)
+    return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
+                          positions=map_positions(run, embedding))
+
+
+def map_positions(run: Run, embedding: np.ndarray) -> dict:
+    """Where ``embedding`` [shape=(d,)] goes on each of the run's maps: method -> np.ndarray [shape=(2,)]."""
     where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays,
                   index=run.index)
-    return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
-                          positions={m: xy[0] for m, xy in where.items()})
+    return {m: xy[0] for m, xy in where.items()}
 
 
 def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
-    """Recommendations for mono audio at the run's rate (a microphone recording, say)."""
-    return recommend_embedding(run, embed_audio(run, y), k=k, labels=labels)
+    """Recommendations for mono audio at the run's rate (a microphone recording, say).
+
+    When the run has passages (:mod:`core.passages`), the ``rerank_depth`` best tracks by embedding are
+    re-ranked by how well their passages match the query's chunks, so a recording of a library track finds it
+    first; ``score`` is then that passage score (mean best-passage cosine), else the track cosine."""
+    k = check_k(run, k)
+    tracks, chunks = run.matcher.embed([y])
+    if chunks is None:
+        return recommend_embedding(run, tracks[0], k=k, labels=labels)
+    idx, _ = nearest(run, tracks, k=min(max(k, run.matcher.depth), len(run.tracks)), labels=labels)
+    scores = run.matcher.rerank(chunks[0], idx[0])
+    order = np.argsort(-scores, kind="stable")[:k]
+    return Recommendation(embedding=tracks[0], neighbours=neighbours_table(run, idx[0][order], scores[order]),
+                          positions=map_positions(run, tracks[0]))
 
 
 def recommend_file(run: Run, path, *, k: int = 5, labels: Labels = None) -> Recommendation:
     """Recommendations for an audio file or upload (:class:`AudioDecodeError` when it is unusable)."""
-    return recommend_embedding(run, embed_files(run, [path])[0], k=k, labels=labels)
+    return recommend_audio(run, load_query(run, path), k=k, labels=labels)
 
 
 def similar_tracks(run: Run, row: int, *, k: int = 5, labels: Labels = None) -> pd.DataFrame:

@@ -185,7 +185,8 @@ def reference_run(dataset: str | Dataset, *, cfg: ReferenceConfig | None = None,
     sr = ds.params.sr
     evaluation = evaluate_embeddings(
         embeddings, tracks=tracks, mels=[ds.mel(t) for t in tracks["track_id"]], sr=sr, seed=cfg.seed,
-        embed=lambda signals: model.embed_signals(signals, sr=sr, max_patches=cfg.max_patches), progress=progress)
+        score=lambda signals: model.embed_signals(signals, sr=sr, max_patches=cfg.max_patches) @ embeddings.T,
+        progress=progress)  # no passages: the reference searches by track embedding only
     say("computing PCA, t-SNE and UMAP maps")
     coords, arrays = fit_projections(embeddings, track_ids=tracks["track_id"], seed=cfg.seed)
     run_id = new_run_id(f"{ds.name}-musicnn")

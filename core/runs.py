@@ -148,6 +148,25 @@ class Run:
 
         return load_model(self.path / "model.pt")
 
+    @functools.cached_property
+    def passages(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The library's passages and offsets (:mod:`core.passages`), None when the run has none."""
+        from .passages import read_passages
+
+        return read_passages(self.path, n_tracks=len(self.tracks))
+
+    @functools.cached_property
+    def matcher(self):
+        """How a query by audio searches this run (:class:`core.passages.Matcher`)."""
+        from .passages import DEFAULT_DEPTH, DEFAULT_HOP_SECONDS, Matcher, hop_frames_for
+
+        train = self.config["train"]
+        return Matcher(model=self.model, params=self.mel_params, chunk_frames=self.config["chunk_frames"],
+                       embed_chunks=train["embed_chunks"], embeddings=self.embeddings, passages=self.passages,
+                       hop_frames=hop_frames_for(train.get("passage_hop_seconds", DEFAULT_HOP_SECONDS),
+                                                 self.mel_params),
+                       depth=train.get("rerank_depth", DEFAULT_DEPTH))
+
     @property
     def mel_params(self):
         from .features import MelParams

@@ -46,7 +46,9 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
     """
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** (cosine similarity)")
+        how = "cosine similarity" if skip_row is not None or run.passages is None else \
+            "mean cosine of the best-matching passages"
+        st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** ({how})")
         neighbour_list(neighbours, skip_row=skip_row)
     with right:
         points = cached_points(run.run_id, method)

@@ -61,7 +61,7 @@ def test_sources_are_found_and_unreadable_files_counted(tmp_path):
     library = _spectral_embed([sine(f, seconds=12.0, sr=SR) for f in freqs])
     (tmp_path / "t4.wav").unlink()  # a library file that has gone since ingest
     seen = []
-    result = recording_evaluation(library, paths, sr=SR, embed=_spectral_embed,
+    result = recording_evaluation(paths, sr=SR, score=lambda s: _spectral_embed(s) @ library.T,
                                   progress=lambda done, total, message="", **v: seen.append((done, total)))
     assert result["n_queries"] == 4 and result["n_unreadable"] == 1
     assert result["top1"] == 1.0 and result["mrr"] == 1.0
@@ -72,10 +72,10 @@ def test_a_useless_embedding_scores_low(tmp_path, rng):
     freqs = np.linspace(300, 3000, 12)
     paths = [str(write_audio(tmp_path / f"t{i}.wav", sine(f, seconds=12.0, sr=SR), SR)) for i, f in enumerate(freqs)]
     library = rng.standard_normal((12, 8))
-    result = recording_evaluation(library, paths, sr=SR, embed=lambda s: rng.standard_normal((len(s), 8)))
+    result = recording_evaluation(paths, sr=SR, score=lambda s: rng.standard_normal((len(s), 8)) @ library.T)
     assert result["top1"] < 0.5
 
 
 def test_nothing_readable_gives_none(tmp_path):
-    assert recording_evaluation(np.eye(2), [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")], sr=SR,
-                                embed=_spectral_embed) is None
+    assert recording_evaluation([str(tmp_path / "a.wav"), str(tmp_path / "b.wav")], sr=SR,
+                                score=lambda s: np.zeros((len(s), 2))) is None

@@ -51,7 +51,7 @@ def test_save_and_load_with_weights_only(tmp_path):
     save_model(tmp_path / "m.pt", model)
     blob = torch.load(tmp_path / "m.pt", weights_only=True)
     assert blob["model_args"] == {"n_mels": 32, "widths": [4, 8], "embedding_dim": 16, "pooling": "time",
-                                  "level_norm": False}
+                                  "level_norm": False, "match_dim": 0}
     loaded = load_model(tmp_path / "m.pt")
     x = torch.randn(3, 32, 64)
     with torch.no_grad():
@@ -103,3 +103,27 @@ def test_runs_saved_before_level_norm_load_without_it(tmp_path):
     del blob["model_args"]["level_norm"]
     torch.save(blob, tmp_path / "m.pt")
     assert load_model(tmp_path / "m.pt").level_norm is False
+
+
+def test_the_match_head_gives_its_own_unit_vectors_and_survives_saving(tmp_path):
+    model = Encoder(n_mels=32, widths=(4, 8), embedding_dim=16, match_dim=12).eval()
+    x = torch.randn(5, 32, 64)
+    with torch.no_grad():
+        m, e = model.match(x), model(x)
+    assert m.shape == (5, 12) and torch.allclose(m.norm(dim=1), torch.ones(5), atol=1e-5)
+    save_model(tmp_path / "m.pt", model)
+    with torch.no_grad():
+        assert torch.allclose(load_model(tmp_path / "m.pt").match(x), m, atol=1e-6)
+    plain = Encoder(n_mels=32, widths=(4, 8), embedding_dim=16).eval()
+    with torch.no_grad():
+        assert torch.allclose(plain.match(x), plain(x))  # no head: passages are the embedding
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert blob["model_args"]["match_dim"] == 12 and e.shape == (5, 16)
+
+
+def test_runs_saved_before_the_match_head_load_without_it(tmp_path):
+    save_model(tmp_path / "m.pt", Encoder(widths=(4, 8)))
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    del blob["model_args"]["match_dim"]
+    torch.save(blob, tmp_path / "m.pt")
+    assert load_model(tmp_path / "m.pt").match_head is None

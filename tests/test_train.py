@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from core.demo import synthesise_track
 from core.features import log_mel
+from core.model import Encoder
 from core.train import TrainConfig, augment, nt_xent, train_encoder
 
 
@@ -239,3 +242,16 @@ def test_a_distilled_training_resumes_from_its_checkpoint(tmp_path):
     finally:
         train.CHECKPOINT_SECONDS = saved
     assert again == pytest.approx(losses, rel=1e-5)
+
+
+def test_the_match_head_is_trained_by_its_own_contrastive_loss():
+    cfg = TrainConfig(epochs=2, batch_size=4, widths=(4, 8), seed=3, distill=0.0)
+    plain, plain_losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96)
+    matched_cfg = dataclasses.replace(cfg, match_dim=8)
+    matched, losses = train_encoder(_tiny_mels(), cfg=matched_cfg, chunk_frames=32, n_mels=96)
+    torch.manual_seed(cfg.seed)
+    untrained = Encoder(n_mels=96, widths=(4, 8), level_norm=cfg.level_norm, match_dim=8)
+    assert plain.match_head is None and matched.match_head.out_features == 8
+    assert not torch.allclose(matched.match_head.weight, untrained.match_head.weight)
+    # a second NT-Xent over 4 tracks' 8 views adds about log(7) to every step's loss
+    assert losses[0] > plain_losses[0] + 0.5 * np.log(7)
