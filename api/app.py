@@ -76,6 +76,8 @@ class Track(BaseModel):
 class Neighbour(Track):
     rank: int
     score: float
+    cosine: Optional[float] = None  # an upload's track cosine and passage score (score is their mean)
+    passage: Optional[float] = None
 
 
 class QueryInfo(BaseModel):
@@ -141,6 +143,9 @@ def track_records(table: pd.DataFrame) -> list[dict]:
         record["file"] = Path(row["path"]).name if clean_text(row.get("path")) else None  # never the server's folders
         if "rank" in row:
             record.update(rank=int(row["rank"]), score=float(row["score"]))
+            for key in ("cosine", "passage"):
+                if key in row and row[key] == row[key]:  # NaN: the run has no passages
+                    record[key] = float(row[key])
         out.append(record)
     return out
 

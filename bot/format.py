@@ -50,7 +50,7 @@ def track_line(track: Mapping) -> str:
     label = clean_text(track.get("label"))
     if label:
         parts.append(esc(short(label, 40)))
-    parts.append(f"cosine {float(track['score']):.3f}")
+    parts.append(f"similarity {float(track['score']):.3f}")
     links = [link(track[key], name) for key, name in (("spotify_url", "Spotify"), ("youtube_url", "YouTube"))
              if clean_text(track.get(key))]
     line = f"{int(track['rank'])}. " + " · ".join(parts)
@@ -157,7 +157,7 @@ def help_message(*, run_id: str, n_tracks: int, has_genre: bool, max_download_mb
         "",
         f"• Send an <b>audio file</b>, a <b>voice message</b> or a <b>video note</b> (up to {max_download_mb:g} MB, "
         f"at least a few seconds): I answer with the 5 most similar of the {n_tracks} tracks in run "
-        f"<code>{esc(run_id)}</code>, each with its cosine score and Spotify and YouTube links, {genre}.",
+        f"<code>{esc(run_id)}</code>, each with its similarity score and Spotify and YouTube links, {genre}.",
         "• <code>/similar TEXT</code>: find a library track by title, artist or file name and list its "
         "nearest tracks.",
         "• <code>/genre</code> as the caption of audio, or as a reply to it: the genre probabilities first.",

@@ -44,9 +44,9 @@ class Encoder(nn.Module):
         Bring every chunk to 0 dB mean power before anything else (:func:`chunk_level`), so the embedding does
         not depend on how loud the audio is: a quiet phone recording is the same music as the loud file.
     match_dim : int
-        Size of a second linear head on the same features, trained only to tell chunks of one track from those
-        of others, for the passages a recording is matched on (:meth:`match`); 0 = none (passages then use the
-        embedding itself).
+        Size of a second head (a small MLP) on the same features, trained only to tell chunks of one track from
+        those of others and without changing the features, for the passages a recording is matched on
+        (:meth:`match`); 0 = none (passages then use the embedding itself).
     """
 
     def __init__(self, *, n_mels: int = N_MELS, widths: tuple[int, ...] = (32, 64, 128, 256), embedding_dim: int = 128,
@@ -62,7 +62,12 @@ class Encoder(nn.Module):
         self.pooling = pooling
         bands = max(1, n_mels // 2 ** len(widths)) if pooling == "time" else 1
         self.embed = nn.Linear(widths[-1] * bands, embedding_dim)
-        self.match_head = nn.Linear(widths[-1] * bands, match_dim) if match_dim else None
+        self.match_head = None
+        if match_dim:  # an MLP that reads the features the embedding's losses shape, and never shapes them
+            with torch.random.fork_rng(devices=[]):  # drawn aside: everything else starts as it would without it
+                torch.manual_seed(torch.initial_seed() + 1)
+                self.match_head = nn.Sequential(nn.Linear(widths[-1] * bands, 2 * match_dim), nn.ReLU(inplace=True),
+                                                nn.Linear(2 * match_dim, match_dim))
         self.register_buffer("band_mean", torch.zeros(n_mels))
         self.register_buffer("band_std", torch.ones(n_mels))
 

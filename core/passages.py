@@ -1,11 +1,14 @@
 """Passages: chunk embeddings every half second of a library's tracks, to recognise recordings of them.
 
 A track embedding (the mean of up to 16 chunk embeddings) is what maps, neighbours and classifiers compare. A
-10 s phone recording covers a few seconds of one track, so averaging blurs exactly what identifies it. Queries
-by audio therefore go in two stages: the track embeddings pick the best candidates (the ANN index at scale),
-then each candidate scores the mean, over the query's own chunks, of the cosine of its best-matching passage.
-On emotify-dev this lifts the source of a degraded recording to first place from 0.845 to about 0.95 (README:
-evaluation), and the same search still ranks similar music for a query that is not in the library.
+10 s phone recording covers a few seconds of one track, so averaging blurs exactly what identifies it. A query by
+audio therefore also embeds its own chunks, and the best candidates by track embedding (the ANN index at scale)
+each get a passage score: the mean, over those chunks, of the cosine of the candidate's best-matching passage.
+Candidates rank by the mean of the two similarities, track and passage: a recording of a library track finds it
+(its passages match), and music that is not in the library still ranks mostly by what it sounds like overall.
+Passages come from the model's match head when it has one (:class:`core.model.Encoder`, ``match_dim``): trained
+only to tell tracks apart, beside the embedding and without changing it. On emotify-dev a degraded recording
+finds its source first in about 0.985 of queries (README: evaluation).
 
 Passages are stored in the run folder as float16 (``passages.npy`` [shape=(n_passages, d)] and
 ``passage_offsets.npy`` [shape=(n_tracks + 1,)]: track ``i`` owns rows ``offsets[i]:offsets[i + 1]``), memory
@@ -31,7 +34,7 @@ MAX_LIBRARY_PASSAGES = 128  # per track (64 s at a 0.5 s hop; longer tracks get 
 MAX_PASSAGE_TRACKS = 50_000  # above this a run keeps track embeddings only (at most ~1.6 GB of passages)
 DEFAULT_HOP_SECONDS = 0.5  # TrainConfig.passage_hop_seconds; runs older than it get this one
 DEFAULT_DEPTH = 50  # TrainConfig.rerank_depth, likewise
-RERANK_BONUS = 2.0  # added to a passage score (<= 1) so re-ranked candidates sort above the rest (cosine >= -1)
+CANDIDATE = 2.0  # added to a candidate's score (within [-1, 1]) in a full ranking: candidates above any cosine
 
 
 def passage_starts(n_frames: int, *, chunk_frames: int, hop_frames: int, max_passages: int) -> np.ndarray:
@@ -227,15 +230,18 @@ class Matcher:
                                  max_passages=MAX_QUERY_PASSAGES)[0] for m in mels]
         return tracks, chunks
 
-    def rerank(self, chunks: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Passage scores [shape=(r,)] of candidate ``rows`` for one query's chunk embeddings."""
+    def rerank(self, chunks: np.ndarray, rows: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of candidate ``rows`` [shape=(r,)] for one query: the mean of their track cosines
+        [shape=(r,)] and passage scores for the query's chunk embeddings [shape=(m, d)] (both in [-1, 1]),
+        and the passage scores alone."""
         passages, offsets = self.passages
-        return best_passage_scores(chunks, passages, offsets, rows)
+        passage = best_passage_scores(chunks, passages, offsets, rows)
+        return (np.asarray(cosines, dtype=np.float32) + passage) / 2, passage
 
     def scores(self, signals) -> np.ndarray:
         """Ranking scores of every library track for each signal, np.ndarray [shape=(q, n_tracks)], higher
-        first: the cosine of track embeddings, and for the ``depth`` best of those ``2 +`` the passage score
-        (exact search: the evaluation's use)."""
+        first: the cosine of track embeddings, and for the ``depth`` best of those :data:`CANDIDATE` plus their
+        :meth:`rerank` score (exact search: the evaluation's use)."""
         tracks, chunks = self.embed(signals)
         sims = tracks @ self.embeddings.T
         if chunks is None:
@@ -243,5 +249,5 @@ class Matcher:
         depth = min(self.depth, sims.shape[1])
         for i, q in enumerate(chunks):
             top = np.argpartition(-sims[i], depth - 1)[:depth]
-            sims[i, top] = RERANK_BONUS + self.rerank(q, top)
+            sims[i, top] = CANDIDATE + self.rerank(q, top, sims[i, top])[0]
         return sims

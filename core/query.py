@@ -152,18 +152,22 @@ def map_positions(run: Run, embedding: np.ndarray) -> dict:
 def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
     """Recommendations for mono audio at the run's rate (a microphone recording, say).
 
-    When the run has passages (:mod:`core.passages`), the ``rerank_depth`` best tracks by embedding are
-    re-ranked by how well their passages match the query's chunks, so a recording of a library track finds it
-    first; ``score`` is then that passage score (mean best-passage cosine), else the track cosine."""
+    When the run has passages (:mod:`core.passages`), the ``rerank_depth`` best tracks by embedding are ranked
+    by ``score``, the mean of their track ``cosine`` and their ``passage`` score, so a recording of a library
+    track finds it; without passages ``score`` is the cosine (``passage`` NaN)."""
     k = check_k(run, k)
     tracks, chunks = run.matcher.embed([y])
     if chunks is None:
-        return recommend_embedding(run, tracks[0], k=k, labels=labels)
-    idx, _ = nearest(run, tracks, k=min(max(k, run.matcher.depth), len(run.tracks)), labels=labels)
-    scores = run.matcher.rerank(chunks[0], idx[0])
+        found = recommend_embedding(run, tracks[0], k=k, labels=labels)
+        found.neighbours = found.neighbours.assign(cosine=found.neighbours["score"], passage=np.nan)
+        return found
+    idx, sims = nearest(run, tracks, k=min(max(k, run.matcher.depth), len(run.tracks)), labels=labels)
+    scores, passage = run.matcher.rerank(chunks[0], idx[0], sims[0])
     order = np.argsort(-scores, kind="stable")[:k]
-    return Recommendation(embedding=tracks[0], neighbours=neighbours_table(run, idx[0][order], scores[order]),
-                          positions=map_positions(run, tracks[0]))
+    table = neighbours_table(run, idx[0][order], scores[order])
+    table["cosine"] = np.round(sims[0][order].astype(float), 4)
+    table["passage"] = np.round(passage[order].astype(float), 4)
+    return Recommendation(embedding=tracks[0], neighbours=table, positions=map_positions(run, tracks[0]))
 
 
 def recommend_file(run: Run, path, *, k: int = 5, labels: Labels = None) -> Recommendation:

@@ -47,7 +47,7 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
     left, right = st.columns([2, 3])
     with left:
         how = "cosine similarity" if skip_row is not None or run.passages is None else \
-            "mean cosine of the best-matching passages"
+            "mean of the track's cosine similarity and its passages' match"
         st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** ({how})")
         neighbour_list(neighbours, skip_row=skip_row)
     with right:

@@ -140,6 +140,8 @@ def test_recommend_finds_the_uploaded_library_track_first(client, genre_run_id):
         assert len(near) == 3 and all(NEIGHBOUR_FIELDS <= set(n) for n in near)
         assert near[0]["track_id"] == run.tracks["track_id"].iloc[row] and near[0]["score"] > 0.99
         assert near[0]["label"] == run.tracks["label"].iloc[row]
+        for n in near:  # the score of an upload: the mean of its track cosine and its passage score
+            assert n["score"] == pytest.approx((n["cosine"] + n["passage"]) / 2, abs=2e-4)
         assert set(body["map_positions"]) >= {"pca", "umap"} and len(body["map_positions"]["pca"]) == 2
 
 

@@ -71,7 +71,7 @@ def test_titles_are_escaped_and_links_kept():
     assert "<live>" not in message and "& " not in message  # escaped in the source
     expected = [track_links(r, resolve=False) for r in neighbours.to_dict("records")]
     assert parsed.hrefs == [u for x in expected for u in (x["spotify_url"], x["youtube_url"])]
-    assert "cosine 1.000" in visible and "cosine 0.990" in visible
+    assert "similarity 1.000" in visible and "similarity 0.990" in visible
     assert "rock" in visible.split("\n\n")[2]  # the second track's label; the first has none
 
 

@@ -180,7 +180,7 @@ POINT_JS = """([chart, curve, index]) => {
 
 def ranked_items(page) -> list[str]:
     texts = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
-    return [t for t in texts if re.match(r"^\d+\. .+ · cosine ", t)]
+    return [t for t in texts if re.match(r"^\d+\. .+ · similarity ", t)]
 
 
 def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):

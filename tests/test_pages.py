@@ -155,7 +155,7 @@ def test_selecting_a_track_plays_it_and_lists_its_neighbours_itself_first(tiny_r
     items = ranked_items(at)
     stems = [Path(p).stem for p in expected["path"]]
     assert [item.split("**")[1] for item in items] == [f"{i + 1}. {s}" for i, s in enumerate(stems)]
-    assert "this track" in items[0] and "cosine **1.000**" in items[0]
+    assert "this track" in items[0] and "similarity **1.000**" in items[0]
     for item, (_, track) in zip(items, expected.iterrows()):  # a Spotify and a YouTube link beside every track
         links = track_links(track)
         assert f"[Spotify]({links['spotify_url']})" in item and f"[YouTube]({links['youtube_url']})" in item
@@ -263,7 +263,7 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
     assert not at.exception and not at.error
     items = ranked_items(at)
     assert items and items[0].startswith(f"**1. {path.stem}**")
-    score = float(items[0].split("cosine **")[1].split("**")[0])
+    score = float(items[0].split("similarity **")[1].split("**")[0])
     assert score > 0.99
     assert all("[Spotify](https://open.spotify.com/search/" in i and "[YouTube](https://www.youtube.com/" in i
                for i in items)
@@ -373,7 +373,7 @@ def test_a_named_track_gives_its_neighbours_and_is_highlighted_on_the_map(tiny_r
     expected = similar_tracks(run, row, k=6)
     items = ranked_items(at)
     assert [i.split("**")[1] for i in items] == [f"{n + 1}. {Path(p).stem}" for n, p in enumerate(expected["path"])]
-    assert "this track" in items[0] and "cosine **1.000**" in items[0]
+    assert "this track" in items[0] and "similarity **1.000**" in items[0]
     assert "Top 5 most similar tracks" in markdown_text(at)
     assert all("[Spotify](" in i and "[YouTube](" in i for i in items)
     assert n_players(at) == 1 + 5  # the chosen track, then its 5 neighbours

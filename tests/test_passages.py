@@ -6,8 +6,8 @@ import torch
 
 from core.features import log_mel
 from core.passages import (
+    CANDIDATE,
     MAX_QUERY_PASSAGES,
-    RERANK_BONUS,
     add_passages,
     best_passage_scores,
     embed_passages,
@@ -88,38 +88,44 @@ def test_a_run_stores_one_passage_per_hop_equal_to_its_chunk_embedding(tiny_run_
     assert np.allclose(passages[offsets[2] + 1], z, atol=2e-3)
 
 
-def test_a_recording_of_a_library_track_finds_it_by_passage(tiny_run_id):
+def test_a_recording_of_a_library_track_finds_it_by_track_and_passage(tiny_run_id):
     run = load_run(tiny_run_id)
     from core.audio import load_audio
 
-    sr = run.mel_params.sr
-    row = 6
+    sr, row = run.mel_params.sr, 6
     y = load_audio(run.tracks["path"][row], sr=sr)
     clip = y[len(y) // 3: len(y) // 3 + int(run.config["chunk_seconds"] * sr * 1.5)] * 0.1  # a quiet excerpt
     rec = recommend_audio(run, clip, k=3)
-    assert rec.neighbours["row"][0] == row
+    table = rec.neighbours
+    assert table["row"][0] == row and (np.diff(table["score"]) <= 1e-6).all()
     tracks, chunks = run.matcher.embed([clip])
-    expected = best_passage_scores(chunks[0], *run.passages, np.array([row]))[0]
-    assert rec.neighbours["score"][0] == pytest.approx(expected, abs=1e-4)
+    expected_passage = best_passage_scores(chunks[0], *run.passages, table["row"].to_numpy())
+    expected_cosine = tracks[0] @ run.embeddings[table["row"]].T
+    assert np.allclose(table["passage"], expected_passage, atol=1e-4)
+    assert np.allclose(table["cosine"], expected_cosine, atol=1e-4)
+    assert np.allclose(table["score"], (expected_passage + expected_cosine) / 2, atol=1e-4)
     label = run.tracks["label"][0]
     filtered = recommend_audio(run, clip, k=3, labels=label)
     assert (filtered.neighbours["label"] == label).all()
 
 
-def test_library_scores_rerank_exactly_the_depth_best(tiny_run_id):
+def test_candidates_rank_by_the_mean_of_track_and_passage_similarity(tiny_run_id):
     run = load_run(tiny_run_id)
     from core.audio import load_audio
 
-    y = load_audio(run.tracks["path"][4], sr=run.mel_params.sr)
+    y = load_audio(run.tracks["path"][2], sr=run.mel_params.sr)[: 4 * run.mel_params.sr]
+    tracks, chunks = run.matcher.embed([y])
+    rows = np.arange(len(run.tracks))
+    cosines = tracks[0] @ run.embeddings.T
+    scores, passage = run.matcher.rerank(chunks[0], rows, cosines)
+    assert np.allclose(scores, (cosines + passage) / 2, atol=1e-6)
+    full = run.matcher.scores([y])[0]
+    assert np.allclose(full, CANDIDATE + scores, atol=1e-5)  # a library smaller than the depth: all candidates
     run.matcher.depth = 3
-    try:
-        scores = run.matcher.scores([y])[0]
-    finally:
-        run.matcher.depth = 50
-    reranked = np.flatnonzero(scores >= RERANK_BONUS - 1)
-    tracks, _ = run.matcher.embed([y])
-    assert set(reranked) == set(np.argsort(-(tracks[0] @ run.embeddings.T))[:3])
-    assert scores.argmax() == 4
+    full = run.matcher.scores([y])[0]
+    top = np.argsort(-cosines)[:3]
+    assert set(np.flatnonzero(full >= CANDIDATE - 1)) == set(top)
+    assert np.allclose(np.delete(full, top), np.delete(cosines, top), atol=1e-5)
 
 
 def test_long_queries_are_matched_on_a_bounded_number_of_chunks(tiny_run_id, rng):

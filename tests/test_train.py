@@ -244,14 +244,15 @@ def test_a_distilled_training_resumes_from_its_checkpoint(tmp_path):
     assert again == pytest.approx(losses, rel=1e-5)
 
 
-def test_the_match_head_is_trained_by_its_own_contrastive_loss():
+def test_the_match_head_learns_beside_the_embedding_without_changing_it():
     cfg = TrainConfig(epochs=2, batch_size=4, widths=(4, 8), seed=3, distill=0.0)
     plain, plain_losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96)
-    matched_cfg = dataclasses.replace(cfg, match_dim=8)
-    matched, losses = train_encoder(_tiny_mels(), cfg=matched_cfg, chunk_frames=32, n_mels=96)
+    matched, losses = train_encoder(_tiny_mels(), cfg=dataclasses.replace(cfg, match_dim=8), chunk_frames=32, n_mels=96)
+    assert plain.match_head is None and matched.match_head[-1].out_features == 8
     torch.manual_seed(cfg.seed)
     untrained = Encoder(n_mels=96, widths=(4, 8), level_norm=cfg.level_norm, match_dim=8)
-    assert plain.match_head is None and matched.match_head.out_features == 8
-    assert not torch.allclose(matched.match_head.weight, untrained.match_head.weight)
-    # a second NT-Xent over 4 tracks' 8 views adds about log(7) to every step's loss
+    assert not torch.allclose(matched.match_head[0].weight, untrained.match_head[0].weight)  # it was trained
+    for name, value in plain.state_dict().items():  # and the features and the embedding are exactly as without it
+        assert torch.equal(value, matched.state_dict()[name]), name
+    # its own NT-Xent over 4 tracks' 8 views adds about log(7) to every step's loss
     assert losses[0] > plain_losses[0] + 0.5 * np.log(7)

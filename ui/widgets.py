@@ -73,11 +73,11 @@ def track_heading(track) -> None:
 
 
 def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> None:
-    """Ranked tracks with cosine score, label, Spotify and YouTube links and a player each (``skip_row`` gets no
+    """Ranked tracks with their similarity score, label, Spotify and YouTube links and a player each (``skip_row`` gets no
     player: it is the query itself)."""
     for (_, item), name in zip(neighbours.iterrows(), display_names(neighbours)):
         label = item["label"] if isinstance(item["label"], str) else UNLABELLED
-        line = f"**{item['rank']}. {name}** · {label} · cosine **{item['score']:.3f}** · {links_markdown(item)}"
+        line = f"**{item['rank']}. {name}** · {label} · similarity **{item['score']:.3f}** · {links_markdown(item)}"
         if item["row"] == skip_row:
             st.markdown(f"{line} · *this track*")
             continue
