@@ -216,19 +216,19 @@ class Matcher:
     def matches_passages(self) -> bool:
         return self.passages is not None and isinstance(self.model, Encoder)
 
-    def embed(self, signals) -> tuple[np.ndarray, list[np.ndarray] | None]:
-        """Track embeddings of mono signals at the run's rate, np.ndarray [shape=(q, d)], and, when the run
-        matches passages, each signal's chunk embeddings (list of np.ndarray [shape=(m_i, d)]; else None)."""
-        if not self.matches_passages:
+    def embed(self, signals, *, chunks: bool = True) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Track embeddings of mono signals at the run's rate, np.ndarray [shape=(q, d)], and, when asked for
+        and the run matches passages, each signal's chunk embeddings (list of np.ndarray [shape=(m_i, d)];
+        else None)."""
+        if not (chunks and self.matches_passages):
             return embed_signals(self.model, signals, params=self.params, chunk_frames=self.chunk_frames,
                                  max_chunks=self.embed_chunks), None
         from .features import log_mel
 
         mels = [log_mel(y, params=self.params) for y in signals]
         tracks = embed_mels(self.model, mels, chunk_frames=self.chunk_frames, max_chunks=self.embed_chunks)
-        chunks = [embed_passages(self.model, [m], chunk_frames=self.chunk_frames, hop_frames=self.hop_frames,
-                                 max_passages=MAX_QUERY_PASSAGES)[0] for m in mels]
-        return tracks, chunks
+        return tracks, [embed_passages(self.model, [m], chunk_frames=self.chunk_frames, hop_frames=self.hop_frames,
+                                       max_passages=MAX_QUERY_PASSAGES)[0] for m in mels]
 
     def rerank(self, chunks: np.ndarray, rows: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores of candidate ``rows`` [shape=(r,)] for one query: the mean of their track cosines

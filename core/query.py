@@ -29,7 +29,7 @@ def min_query_seconds(run: Run) -> float:
 def embed_queries(run: Run, signals) -> np.ndarray:
     """Track embeddings of mono signals at the run's rate, chunked exactly as the run's library was,
     np.ndarray [shape=(len(signals), embedding_dim)]."""
-    return run.matcher.embed(signals)[0]
+    return run.matcher.embed(signals, chunks=False)[0]
 
 
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:

@@ -245,7 +245,7 @@ def test_a_distilled_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_the_match_head_learns_beside_the_embedding_without_changing_it():
-    cfg = TrainConfig(epochs=2, batch_size=4, widths=(4, 8), seed=3, distill=0.0)
+    cfg = TrainConfig(epochs=2, batch_size=4, widths=(4, 8), seed=3, distill=0.0, match_dim=0)
     plain, plain_losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96)
     matched, losses = train_encoder(_tiny_mels(), cfg=dataclasses.replace(cfg, match_dim=8), chunk_frames=32, n_mels=96)
     assert plain.match_head is None and matched.match_head[-1].out_features == 8
