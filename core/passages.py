@@ -29,7 +29,8 @@ from .progress import Progress, or_silent
 
 PASSAGES_FILE = "passages.npy"
 OFFSETS_FILE = "passage_offsets.npy"
-MAX_QUERY_PASSAGES = 64  # a long upload is matched on 64 evenly spread chunks: enough, and bounded in cost
+MAX_QUERY_PASSAGES = 16  # a query's chunks every 0.5 s for up to 10.5 s of audio, else 16 evenly spread: a 30 s
+# upload costs 16 forward passes, not 55 (alignment comes from the library's 0.5 s grid either way)
 MAX_LIBRARY_PASSAGES = 128  # per track (64 s at a 0.5 s hop; longer tracks get a coarser hop): bounds the store
 MAX_PASSAGE_TRACKS = 50_000  # above this a run keeps track embeddings only (at most ~1.6 GB of passages)
 DEFAULT_HOP_SECONDS = 0.5  # TrainConfig.passage_hop_seconds; runs older than it get this one
