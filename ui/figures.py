@@ -179,7 +179,7 @@ def loss_figure(losses: Mapping[str, Sequence[float]], *, height: int = 260) -> 
                      for name, values in losses.items()])
     legend = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0}
     return styled(fig, height=height, top=60 if several else MARGIN["t"], title="Training loss", xaxis_title="epoch",
-                  yaxis_title="contrastive loss", showlegend=several, legend=legend)
+                  yaxis_title="total loss", showlegend=several, legend=legend)  # contrastive + distillation + match head
 
 
 # ----------------------------------------------------------------------------------------- classifiers
