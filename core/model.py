@@ -1,6 +1,8 @@
 """The CNN encoder: log-mel chunks -> 128-d L2-normalised embeddings."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -139,12 +141,14 @@ def chunk_starts(n_frames: int, *, chunk_frames: int, max_chunks: int) -> np.nda
     return np.linspace(0, n_frames - chunk_frames, n).round().astype(np.int64)
 
 
-def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.ndarray:
-    """Cut one track's log-mel into chunks (short tracks are padded by repetition).
+def cut_chunks(mel: np.ndarray, *, chunk_frames: int, starts: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Cut one track's log-mel into chunks beginning at ``starts(n_frames)`` (a track shorter than a chunk is
+    padded by repetition first).
 
     Parameters
     ----------
     mel : np.ndarray [shape=(n_mels, t)]
+    starts : callable(n_frames) -> np.ndarray [shape=(n_chunks,)]
 
     Returns
     -------
@@ -153,8 +157,14 @@ def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.n
     mel = np.asarray(mel, dtype=np.float32)
     if mel.shape[1] < chunk_frames:
         mel = np.tile(mel, (1, int(np.ceil(chunk_frames / max(mel.shape[1], 1)))))[:, :chunk_frames]
-    starts = chunk_starts(mel.shape[1], chunk_frames=chunk_frames, max_chunks=max_chunks)
-    return np.stack([mel[:, s:s + chunk_frames] for s in starts])
+    return np.stack([mel[:, s:s + chunk_frames] for s in starts(mel.shape[1])])
+
+
+def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.ndarray:
+    """Up to ``max_chunks`` evenly spread chunks of one track's log-mel (:func:`cut_chunks`, :func:`chunk_starts`),
+    np.ndarray [shape=(n_chunks, n_mels, chunk_frames), dtype=float32]."""
+    return cut_chunks(mel, chunk_frames=chunk_frames,
+                      starts=lambda n: chunk_starts(n, chunk_frames=chunk_frames, max_chunks=max_chunks))
 
 
 @torch.inference_mode()

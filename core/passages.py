@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .io import atomic_write_npy
-from .model import Encoder, embed_mels, embed_signals
+from .model import Encoder, cut_chunks, embed_mels, embed_signals
 from .progress import Progress, or_silent
 
 PASSAGES_FILE = "passages.npy"
@@ -50,18 +50,10 @@ def passage_starts(n_frames: int, *, chunk_frames: int, hop_frames: int, max_pas
 
 
 def passage_chunks(mel: np.ndarray, *, chunk_frames: int, hop_frames: int, max_passages: int) -> np.ndarray:
-    """One track's log-mel cut into passages (a short track is padded by repetition, as everywhere).
-
-    Returns
-    -------
-    np.ndarray [shape=(m, n_mels, chunk_frames), dtype=float32]
-    """
-    mel = np.asarray(mel, dtype=np.float32)
-    if mel.shape[1] < chunk_frames:
-        mel = np.tile(mel, (1, int(np.ceil(chunk_frames / max(mel.shape[1], 1)))))[:, :chunk_frames]
-    starts = passage_starts(mel.shape[1], chunk_frames=chunk_frames, hop_frames=hop_frames,
-                            max_passages=max_passages)
-    return np.stack([mel[:, s:s + chunk_frames] for s in starts])
+    """One track's log-mel cut into passages (:func:`core.model.cut_chunks` at :func:`passage_starts`),
+    np.ndarray [shape=(m, n_mels, chunk_frames), dtype=float32]."""
+    return cut_chunks(mel, chunk_frames=chunk_frames, starts=lambda n: passage_starts(
+        n, chunk_frames=chunk_frames, hop_frames=hop_frames, max_passages=max_passages))
 
 
 @torch.inference_mode()
