@@ -81,6 +81,7 @@ def embed_passages(model: Encoder, mels, *, chunk_frames: int, hop_frames: int,
     model.eval()
     progress = or_silent(progress)
     counts, parts, pending = [], [], []
+    n_pending = 0
 
     def flush():
         parts.append(model.match(torch.from_numpy(np.concatenate(pending))).numpy())
@@ -91,8 +92,10 @@ def embed_passages(model: Encoder, mels, *, chunk_frames: int, hop_frames: int,
         counts.append(len(chunks))
         for start in range(0, len(chunks), batch_size):
             pending.append(chunks[start:start + batch_size])
-            if sum(map(len, pending)) >= batch_size:
+            n_pending += len(pending[-1])
+            if n_pending >= batch_size:
                 flush()
+                n_pending = 0
         progress(i + 1, len(mels), "passages")
     if pending:
         flush()

@@ -88,6 +88,15 @@ def test_a_run_stores_one_passage_per_hop_equal_to_its_chunk_embedding(tiny_run_
     assert np.allclose(passages[offsets[2] + 1], z, atol=2e-3)
 
 
+def test_passages_do_not_depend_on_how_they_are_batched(tiny_run_id, rng):
+    model = load_run(tiny_run_id).model
+    mels = [rng.normal(-40, 10, size=(model.model_args["n_mels"], frames)).astype(np.float32) for frames in (90, 300, 41)]
+    one_go, offsets = embed_passages(model, mels, chunk_frames=64, hop_frames=16, batch_size=256)
+    small, small_offsets = embed_passages(model, mels, chunk_frames=64, hop_frames=16, batch_size=5)
+    assert np.array_equal(offsets, small_offsets) and offsets[-1] == len(one_go) == 2 + 15 + 1
+    assert np.allclose(one_go, small, atol=1e-5)
+
+
 def test_a_recording_of_a_library_track_finds_it_by_track_and_passage(tiny_run_id):
     run = load_run(tiny_run_id)
     from core.audio import load_audio
