@@ -1,6 +1,7 @@
 """The CNN encoder: log-mel chunks -> 128-d L2-normalised embeddings."""
 from __future__ import annotations
 
+import pickle
 from typing import Callable
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import N_MELS
+from .errors import RunError
 from .progress import or_silent
 
 
@@ -252,17 +254,26 @@ def save_model(path, model: Encoder, *, extra: dict | None = None) -> None:
 
 def load_model(path) -> Encoder:
     """Rebuild a run's model from a file written by :func:`save_model` (no unpickling of code): an
-    :class:`Encoder`, or the frozen musicnn reference (``core.reference.ReferenceEncoder``)."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if blob["model_args"].get("kind") == "musicnn-msd":
-        from .reference import load_reference
+    :class:`Encoder`, or the frozen musicnn reference (``core.reference.ReferenceEncoder``).
 
-        return load_reference(blob)
-    args = dict(blob["model_args"])
-    args["widths"] = tuple(args["widths"])
-    args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes
-    args.setdefault("level_norm", False)  # nor did they normalise the level
-    args.setdefault("match_dim", 0)  # nor have a match head
-    model = Encoder(**args)
-    model.load_state_dict(blob["state_dict"])
+    Raises
+    ------
+    RunError
+        The file is missing, damaged, or describes a model this version cannot build (a newer version's run).
+    """
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob["model_args"].get("kind") == "musicnn-msd":
+            from .reference import load_reference
+
+            return load_reference(blob)
+        args = dict(blob["model_args"])
+        args["widths"] = tuple(args["widths"])
+        args.setdefault("pooling", "global")  # runs written before the pooling option averaged over both axes
+        args.setdefault("level_norm", False)  # nor did they normalise the level
+        args.setdefault("match_dim", 0)  # nor have a match head
+        model = Encoder(**args)
+        model.load_state_dict(blob["state_dict"])
+    except (OSError, EOFError, RuntimeError, ValueError, TypeError, KeyError, pickle.UnpicklingError) as error:
+        raise RunError(f"{path}: cannot rebuild the model ({type(error).__name__}: {error})") from error
     return model.eval()

@@ -6,8 +6,8 @@ import streamlit as st
 from core.runs import config_differences, list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure, map_figure
-from ui.state import active_run_id, cached_points, cached_run
-from ui.widgets import projection_picker
+from ui.state import active_run_id, cached_points
+from ui.widgets import open_run, projection_picker
 
 SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5",
           "recording_top1": "recording top-1", "recording_top5": "recording top-5"}
@@ -38,7 +38,7 @@ st.dataframe([{"run": s["run_id"], "kind": s["kind"], "dataset": s["dataset"], "
               for s in summary], hide_index=True, width="stretch")
 left, right = st.columns([3, 2])
 with left:
-    losses = {run_id: cached_run(run_id).metrics.get("loss") or [] for run_id in chosen}
+    losses = {run_id: open_run(run_id).metrics.get("loss") or [] for run_id in chosen}
     st.plotly_chart(loss_figure(losses, height=320), width="stretch")
 with right:
     st.markdown("**Settings that differ**")

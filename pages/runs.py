@@ -9,7 +9,8 @@ from core.paths import runs_dir
 from core.runs import list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure
-from ui.state import active_run_id, cached_run, set_active_run
+from ui.state import active_run_id, set_active_run
+from ui.widgets import open_run
 
 STAGES = {"synthesising": "Synthesising demo tracks", "ingesting": "Analysing audio",
           "training": "Training the encoder"}
@@ -101,8 +102,11 @@ def metric_pair(column, title: str, learned, baseline) -> None:
 
 
 def run_details(run_id: str) -> None:
-    summary, run = cached_summary(run_id), cached_run(run_id)
+    summary = cached_summary(run_id)
     st.subheader(f"Active run: {run_id}")
+    run = open_run(run_id, stop=False)
+    if run is None:
+        return
     cols = st.columns(5)
     metric_pair(cols[0], "5-NN accuracy", summary["knn5_acc"], summary["mfcc_knn5_acc"])
     metric_pair(cols[1], "precision@5", summary["p_at_5"], summary["mfcc_p_at_5"])

@@ -127,3 +127,22 @@ def test_runs_saved_before_the_match_head_load_without_it(tmp_path):
     del blob["model_args"]["match_dim"]
     torch.save(blob, tmp_path / "m.pt")
     assert load_model(tmp_path / "m.pt").match_head is None
+
+
+def test_a_model_file_this_version_cannot_build_raises_a_run_error_naming_it(tmp_path):
+    import pytest
+
+    from core.errors import RunError
+
+    model = Encoder(n_mels=32, widths=(4, 8))
+    save_model(tmp_path / "newer.pt", model)
+    blob = torch.load(tmp_path / "newer.pt", weights_only=True)
+    blob["model_args"]["pooling"] = "attention"
+    torch.save(blob, tmp_path / "newer.pt")
+    with pytest.raises(RunError, match=r"newer\.pt: cannot rebuild the model .*pooling"):
+        load_model(tmp_path / "newer.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "newer.pt").read_bytes()[:100])
+    with pytest.raises(RunError, match=r"cut\.pt: cannot rebuild the model"):
+        load_model(tmp_path / "cut.pt")
+    with pytest.raises(RunError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")

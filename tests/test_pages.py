@@ -126,6 +126,23 @@ def test_a_page_opened_first_gets_the_router_frame_once(tiny_run_id):
 # ---------------------------------------------------------------------------------------------------- Map
 
 
+def test_a_run_this_version_cannot_open_gets_a_plain_message_on_every_page(monkeypatch, tmp_path, tiny_run_id):
+    import torch
+
+    shutil.copytree(runs_dir() / tiny_run_id, tmp_path / "runs" / "from-a-newer-version")
+    model_file = tmp_path / "runs" / "from-a-newer-version" / "model.pt"
+    blob = torch.load(model_file, weights_only=True)
+    blob["model_args"]["pooling"] = "attention"  # a model kind this version does not know
+    torch.save(blob, model_file)
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    at = open_page()
+    assert "from-a-newer-version" in at.dataframe[0].value["run_id"].tolist()  # the table still lists it
+    assert "cannot be opened" in at.error[0].value and "pooling" in at.error[0].value
+    for page in ("pages/map.py", "pages/recommend.py"):
+        at.switch_page(page).run()
+        assert not at.exception and "from-a-newer-version cannot be opened" in at.error[0].value
+
+
 @pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
 def test_map_draws_the_precomputed_projection(tiny_run_id, method):
     at = open_page("pages/map.py", active_run_id=tiny_run_id)

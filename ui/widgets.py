@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.errors import TimbreError
 from core.links import track_links
 from core.maps import UNLABELLED
 from core.runs import Run, list_runs
@@ -37,7 +38,20 @@ def require_run() -> Run:
         st.info("There is no run yet. Build the demo run (or train your own) on the Runs page.")
         st.page_link(RUNS_PAGE, label="Go to Runs", icon=":material/folder_open:")
         st.stop()
-    return cached_run(run_id)
+    return open_run(run_id)
+
+
+def open_run(run_id: str, *, stop: bool = True) -> Run | None:
+    """:func:`ui.state.cached_run`, or a plain message naming the run and why it cannot be opened (a damaged
+    folder, a newer version's model) and then the page stops (``stop``) or None comes back; the sidebar still
+    offers the other runs."""
+    try:
+        return cached_run(run_id)
+    except TimbreError as error:
+        st.error(f"Run {run_id} cannot be opened: {error}. Choose another run in the sidebar.")
+        if stop:
+            st.stop()
+        return None
 
 
 def projection_picker(widget_key: str) -> str:
