@@ -144,7 +144,7 @@ def track_records(table: pd.DataFrame) -> list[dict]:
         if "rank" in row:
             record.update(rank=int(row["rank"]), score=float(row["score"]))
             for key in ("cosine", "passage"):
-                if key in row and row[key] == row[key]:  # NaN: the run has no passages
+                if key in row and pd.notna(row[key]):  # NaN: the run has no passages
                     record[key] = float(row[key])
         out.append(record)
     return out

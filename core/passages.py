@@ -223,8 +223,9 @@ class Matcher:
 
         mels = [log_mel(y, params=self.params) for y in signals]
         tracks = embed_mels(self.model, mels, chunk_frames=self.chunk_frames, max_chunks=self.embed_chunks)
-        return tracks, [embed_passages(self.model, [m], chunk_frames=self.chunk_frames, hop_frames=self.hop_frames,
-                                       max_passages=MAX_QUERY_PASSAGES)[0] for m in mels]
+        chunks, offsets = embed_passages(self.model, mels, chunk_frames=self.chunk_frames, hop_frames=self.hop_frames,
+                                         max_passages=MAX_QUERY_PASSAGES)  # all queries' chunks in shared batches
+        return tracks, np.split(chunks, offsets[1:-1])
 
     def rerank(self, chunks: np.ndarray, rows: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores of candidate ``rows`` [shape=(r,)] for one query: the mean of their track cosines
