@@ -184,14 +184,15 @@ def ranked_items(page) -> list[str]:
 
 
 def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
+    from playwright.sync_api import expect
+
     page.goto(server)
     settle(page, "Active run")
     no_exception_shown(page)
     # pick the run
     page.locator('[data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name=tiny_run_id).click()
-    settle(page)
-    assert page.get_by_text(f"Active run: {tiny_run_id}").is_visible()
+    settle(page, f"Active run: {tiny_run_id}")
     shot(page, "1-runs")
 
     open_sidebar_page(page, "Map")
@@ -202,10 +203,12 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
     # click the first point of the first label's trace: it becomes the selected track
     x, y, label = page.evaluate(POINT_JS, [0, 0, 0])
     page.mouse.click(x, y)
-    settle(page, "nearest neighbours")
+    # not "nearest neighbours" alone: the hint shown before any click says it too
+    settle(page, "nearest neighbours by cosine similarity")
+    # players are lazily loaded components: wait for them rather than count them at once
+    expect(page.locator('[data-testid="stAudio"]')).to_have_count(6, timeout=STEP_MS)
     items = ranked_items(page)
     assert len(items) == 6 and "this track" in items[0] and f"· {label} ·" in items[0]
-    assert page.locator('[data-testid="stAudio"]').count() == 6
     traces = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
     assert {"selected", "neighbours", "links"} <= set(traces)
     shot(page, "3-map-selected")
