@@ -78,9 +78,8 @@ def track_panel(run, row: int, k: int):
 
 
 nav.require_router(__file__)
+st.title("Map")  # before the run: its error, if any, shows under the title
 run = require_run()
-
-st.title("Map")
 controls = st.columns([2, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")

@@ -165,8 +165,8 @@ def record_section(run, k: int, method: str) -> None:
 
 
 nav.require_router(__file__)
+st.title("Recommend")  # before the run: its error, if any, shows under the title
 run = require_run()
-st.title("Recommend")
 controls = st.columns([2, 3])
 with controls[0]:
     method = projection_picker("recommend_projection")

@@ -141,6 +141,7 @@ def test_a_run_this_version_cannot_open_gets_a_plain_message_on_every_page(monke
     for page in ("pages/map.py", "pages/recommend.py"):
         at.switch_page(page).run()
         assert not at.exception and "from-a-newer-version cannot be opened" in at.error[0].value
+        assert [t.value for t in at.title] == [page.removeprefix("pages/").removesuffix(".py").title()]
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
