@@ -33,7 +33,7 @@ def build_demo_with_progress() -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=f"{STAGES.get(stage, stage)}: {done} / {total}")
 
     try:
-        with st.spinner("Building the demo run (about a minute)..."):
+        with st.spinner("Building the demo run (two to three minutes)..."):
             run_id = build_demo(progress=progress)
     except TimbreError as error:
         st.error(f"The demo run could not be built: {error}")
@@ -45,7 +45,8 @@ def build_demo_with_progress() -> None:
 def no_runs() -> None:
     st.info(f"There is no run yet (looked in `{runs_dir()}`).\n\n"
             "Build the demo run: 72 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
-            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes about a minute on an idle machine. "
+            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes two to three "
+            "minutes on an idle machine. "
             "To use your own music, see the README (`python -m core ingest` and `python -m core train`).")
     if st.button("Build the demo run", type="primary", icon=":material/play_arrow:"):
         build_demo_with_progress()

@@ -40,3 +40,32 @@ def test_stage_prefix_keeps_values():
 def test_tracks_are_seeded_and_normalised():
     a, b = synthesise_track("rock", seconds=1.0, seed=3), synthesise_track("rock", seconds=1.0, seed=3)
     assert np.array_equal(a, b) and a.shape == (SAMPLE_RATE,) and np.abs(a).max() == pytest.approx(0.9, abs=1e-3)
+
+
+def test_the_demo_command_builds_a_complete_run_from_nothing(tmp_path):
+    """``python -m core demo`` as a user runs it (smaller): synthesis, ingest, teacher, training, passages,
+    evaluation and maps end in one complete run folder of the six styles."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.demo import STYLES
+
+    env = {**os.environ, "TIMBRE_ARTIFACTS": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "core", "demo", "--tracks-per-style", "3", "--seconds", "6",
+                           "--epochs", "2"], cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert f"demo run: {run.name}" in done.stdout and "query by recording" in done.stdout
+    for name in ("config.json", "metrics.json", "model.pt", "embeddings.npy", "passages.npy", "projections.parquet"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["knn_eval"]["n_tracks"] == 18 and metrics["recording_eval"]["n_queries"] == 18
+    assert len(metrics["loss"]) == 2
+    from core.runs import load_run
+
+    tracks = load_run(run).tracks
+    assert sorted(tracks["label"].value_counts().items()) == sorted((style, 3) for style in STYLES)
