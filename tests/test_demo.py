@@ -1,11 +1,17 @@
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from core.constants import SAMPLE_RATE
-from core.demo import DemoConfig, _in_stage, synthesise_track, write_corpus
+from core.demo import STYLES, DemoConfig, _in_stage, synthesise_track, write_corpus
+from core.runs import load_run
 
 
 def test_configs_are_frozen_and_defaults_are_not_shared_instances():
@@ -45,14 +51,6 @@ def test_tracks_are_seeded_and_normalised():
 def test_the_demo_command_builds_a_complete_run_from_nothing(tmp_path):
     """``python -m core demo`` as a user runs it (smaller): synthesis, ingest, teacher, training, passages,
     evaluation and maps end in one complete run folder of the six styles."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from core.demo import STYLES
-
     env = {**os.environ, "TIMBRE_ARTIFACTS": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "core", "demo", "--tracks-per-style", "3", "--seconds", "6",
                            "--epochs", "2"], cwd=Path(__file__).resolve().parent.parent, env=env,
@@ -65,7 +63,5 @@ def test_the_demo_command_builds_a_complete_run_from_nothing(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["knn_eval"]["n_tracks"] == 18 and metrics["recording_eval"]["n_queries"] == 18
     assert len(metrics["loss"]) == 2
-    from core.runs import load_run
-
     tracks = load_run(run).tracks
     assert sorted(tracks["label"].value_counts().items()) == sorted((style, 3) for style in STYLES)
