@@ -36,3 +36,19 @@ class ClassifyError(TimbreError):
 
 class ClusterError(TimbreError):
     """Clusters cannot be computed on this input (too few tracks, an input the source lacks, ...)."""
+
+
+class TagError(TimbreError):
+    """musicnn tags cannot be shown or computed (no such tag, no audio, no weights, an empty selection, ...)."""
+
+
+class CollectionError(TimbreError):
+    """A collection cannot be saved, found or used (an empty selection, a bad or duplicate name, ...)."""
+
+
+class CompareError(TimbreError):
+    """Runs cannot be compared (fewer than two or more than four, no shared tracks, too few to find neighbours)."""
+
+
+class ExportError(TimbreError):
+    """A run cannot be exported (an unknown target, a missing optional package, an output folder in the way, ...)."""

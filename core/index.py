@@ -44,11 +44,45 @@ def cosine_topk(library: np.ndarray, queries: np.ndarray, *, k: int = 5, exclude
     return idx, np.take_along_axis(sims, idx, axis=1).astype(np.float32)
 
 
-def knn_evaluation(x: np.ndarray, labels, *, k: int = 5) -> dict | None:
-    """Leave-one-out k-NN genre accuracy and precision@k by cosine similarity.
+def knn_votes(x: np.ndarray, labels, *, k: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Leave-one-out k-NN votes by cosine similarity among the labelled rows of ``x``.
 
-    Only labelled rows take part. Each track's ``k`` nearest other tracks vote (ties go to the label whose
-    voters are more similar in total); precision@k is the share of those neighbours that share its label.
+    Each labelled track's ``k`` nearest other labelled tracks vote; ties go to the label whose voters are more
+    similar in total.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, d)]
+    labels : sequence of str or None [shape=(n,)]
+
+    Returns
+    -------
+    tuple or None
+        ``(rows, true, predicted, neighbour_labels)``: the labelled rows [shape=(r,)], their labels and the voted
+        labels [shape=(r,), dtype=object], the neighbours' labels [shape=(r, k)]; None with fewer than two
+        labels or at most ``k`` labelled rows.
+    """
+    labels = np.asarray([None if pd.isna(v) else str(v) for v in labels], dtype=object)
+    keep = np.flatnonzero(labels != None)  # noqa: E711 (elementwise)
+    if len(set(labels[keep])) < 2 or len(keep) <= k:
+        return None
+    y = labels[keep]
+    idx, sims = cosine_topk(x[keep], x[keep], k=k, exclude_self=True)
+    neighbour_labels = y[idx]
+    predicted = np.empty(len(keep), dtype=object)
+    for row in range(len(keep)):
+        votes: dict[str, tuple[int, float]] = {}
+        for lab, s in zip(neighbour_labels[row], sims[row]):
+            n, total = votes.get(lab, (0, 0.0))
+            votes[lab] = (n + 1, total + float(s))
+        predicted[row] = max(votes, key=votes.get)
+    return keep, y, predicted, neighbour_labels
+
+
+def knn_evaluation(x: np.ndarray, labels, *, k: int = 5) -> dict | None:
+    """Leave-one-out k-NN genre accuracy and precision@k by cosine similarity (:func:`knn_votes`).
+
+    Only labelled rows take part; precision@k is the share of a track's ``k`` neighbours that share its label.
 
     Parameters
     ----------
@@ -60,23 +94,12 @@ def knn_evaluation(x: np.ndarray, labels, *, k: int = 5) -> dict | None:
     dict or None
         ``{"knn_accuracy", "precision_at_k", "k", "n_tracks", "n_classes"}``; None with fewer than two labels.
     """
-    labels = np.asarray([None if pd.isna(v) else str(v) for v in labels], dtype=object)
-    keep = np.flatnonzero(labels != None)  # noqa: E711 (elementwise)
-    classes = sorted(set(labels[keep]))
-    if len(classes) < 2 or len(keep) <= k:
+    votes = knn_votes(x, labels, k=k)
+    if votes is None:
         return None
-    y = labels[keep]
-    idx, sims = cosine_topk(x[keep], x[keep], k=k, exclude_self=True)
-    neighbour_labels = y[idx]
-    correct = 0
-    for row in range(len(keep)):
-        votes: dict[str, tuple[int, float]] = {}
-        for lab, s in zip(neighbour_labels[row], sims[row]):
-            n, total = votes.get(lab, (0, 0.0))
-            votes[lab] = (n + 1, total + float(s))
-        correct += max(votes, key=votes.get) == y[row]
-    return {"knn_accuracy": correct / len(keep), "precision_at_k": float((neighbour_labels == y[:, None]).mean()),
-            "k": k, "n_tracks": int(len(keep)), "n_classes": len(classes)}
+    keep, y, predicted, neighbour_labels = votes
+    return {"knn_accuracy": float((predicted == y).mean()), "precision_at_k": float((neighbour_labels == y[:, None]).mean()),
+            "k": k, "n_tracks": int(len(keep)), "n_classes": len(set(y))}
 
 
 def standardise(x: np.ndarray, *, dtype=np.float32) -> np.ndarray:
