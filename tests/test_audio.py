@@ -83,3 +83,82 @@ def test_missing_file(tmp_path):
 def test_to_mono_resampled_averages_channels():
     stereo = np.stack([np.ones(100), -np.ones(100)], axis=1).astype(np.float32)
     assert np.allclose(to_mono_resampled(stereo, sr_in=22050), 0.0)
+
+
+def _decompression_sized_flac(path, *, seconds: float, sr: int = 192_000, channels: int = 8) -> None:
+    """A small FLAC that decodes to a lot: ``seconds`` of ``sr`` x ``channels``, a 1 s tone then silence."""
+    import soundfile as sf
+
+    block = np.zeros((sr, channels), np.float32)
+    with sf.SoundFile(path, "w", samplerate=sr, channels=channels, format="FLAC", subtype="PCM_16") as f:
+        f.write(np.repeat(sine(440, 1.0, sr=sr)[:, None], channels, axis=1) * 0.5)
+        for _ in range(int(seconds) - 1):
+            f.write(block)
+
+
+PEAK_RSS = """
+import resource, sys
+from core.audio import load_audio
+load_audio(sys.argv[1], max_seconds=None)  # imports and decoder libraries loaded: the baseline
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+y = load_audio(sys.argv[2], max_seconds=None)
+print(y.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def test_a_small_file_that_decodes_to_gigabytes_is_read_in_bounded_memory(tmp_path):
+    """120 s at 192 kHz x 8 channels is 737 MB as float32; decoded in blocks the peak grows by the mono output
+    (10.6 MB at 22.05 kHz) and a block, not by the file's declared size."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    big, warm = tmp_path / "big.flac", tmp_path / "warm.flac"
+    _decompression_sized_flac(big, seconds=120)
+    _decompression_sized_flac(warm, seconds=2)
+    assert big.stat().st_size < 2_000_000
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(warm), str(big)], cwd=root, capture_output=True,
+                         text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    samples, grown_mb = out.stdout.split()
+    assert int(samples) == 120 * SAMPLE_RATE
+    assert float(grown_mb) < 120, f"peak memory grew by {grown_mb} MB decoding a {big.stat().st_size} byte file"
+
+
+@pytest.mark.parametrize(("sr", "channels", "reason"), [(384_000, 1, "sample rate 384000 Hz is above the 192000 Hz"),
+                                                        (44_100, 16, "16 channels, more than the 8")])
+def test_rates_and_channels_beyond_music_are_refused_with_the_reason(tmp_path, sr, channels, reason):
+    import soundfile as sf
+
+    path = tmp_path / "odd.wav"
+    sf.write(path, np.repeat(sine(440, 1.0, sr=sr)[:, None], channels, axis=1), sr)
+    with pytest.raises(AudioDecodeError, match=reason) as info:
+        load_audio(path)
+    assert "odd.wav" in str(info.value)
+
+
+def test_block_decoding_equals_decoding_at_once(tmp_path, rng):
+    """Blocks of the resampler join without seams: the result is what one call on the whole signal gives."""
+    import soundfile as sf
+
+    from core.audio import BLOCK_FRAMES
+
+    y = (0.1 * rng.standard_normal((3 * BLOCK_FRAMES + 123, 2))).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", y, 44_100, subtype="FLOAT")
+    whole = to_mono_resampled(y, sr_in=44_100)
+    assert np.allclose(load_audio(tmp_path / "noise.wav", max_seconds=None), whole, atol=1e-6)
+
+
+def test_paths_that_are_not_plain_files_say_what_they_are(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    (tmp_path / "folder.wav").mkdir()
+    expected = {"pipe.wav": "not a regular file (a named pipe)", "loop.wav": "symlink loop",
+                "dangling.wav": "broken symlink", "folder.wav": "not a regular file (a folder)"}
+    for name, reason in expected.items():
+        with pytest.raises(AudioDecodeError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            load_audio(tmp_path / name)
