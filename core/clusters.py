@@ -1,10 +1,14 @@
-"""k-means clusters of tracks, on audio features, on embeddings or on both, with k chosen by silhouette.
+"""Clusters of tracks, on audio features, on embeddings or on both: k-means with k chosen by silhouette, or
+density clusters (HDBSCAN, noise allowed) on a UMAP reduction of the matrix.
 
-Results, under ``<run>/clusters/<input>/`` (or ``artifacts/datasets/NAME/clusters/<input>/``)::
+Results, under ``<run>/clusters/<input>/`` for k-means and ``<run>/clusters/hdbscan-<input>/`` for HDBSCAN (or
+under ``artifacts/datasets/NAME/clusters/``)::
 
-    summary.json          input, chosen k, its silhouette, agreement with the labels (ARI, NMI), config
-    curves.parquet        k, inertia (the elbow curve), silhouette
-    assignments.parquet   track_id, label, cluster, pca_x, pca_y (a 2-D PCA of the clustered matrix)
+    summary.json          method, input, number of clusters k, silhouette, noise share, agreement with the labels
+                          (ARI, NMI), config
+    curves.parquet        k-means only: k, inertia (the elbow curve), silhouette
+    assignments.parquet   track_id, label, cluster (-1 = noise), centre_distance (to the cluster's mean in the
+                          clustered space; NaN for noise), pca_x, pca_y (a 2-D PCA of the clustered matrix)
     label_mix.parquet     cluster, label, count, share (of the cluster)
     feature_profile.parquet  cluster, feature, cluster_mean, overall_mean, z (difference in overall sd)
 
@@ -17,7 +21,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -30,6 +34,10 @@ from .io import atomic_write_json, atomic_write_parquet, write_folder
 from .progress import Progress, or_silent, silent
 
 NO_LABEL = "(no label)"
+NOISE = -1  # HDBSCAN's cluster of tracks that belong to no dense group
+Method = Literal["kmeans", "hdbscan"]
+METHODS = ("kmeans", "hdbscan")
+METHOD_NAMES = {"kmeans": "k-means (k by silhouette)", "hdbscan": "HDBSCAN (density, noise allowed)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +48,12 @@ class ClusterConfig:
     k_min: int = doc(2, "smallest k tried")
     k_max: int = doc(12, "largest k tried (capped at tracks - 1); 12 covers a few genres with sub-styles")
     n_init: int = doc(10, "k-means restarts per k; the best inertia wins")
-    seed: int = doc(0, "seeds k-means and the PCA")
+    seed: int = doc(0, "seeds k-means, UMAP and the PCA")
+    method: Method = doc("kmeans", "kmeans (every track in one of k clusters) or hdbscan (dense groups + noise)")
+    min_cluster_size: int = doc(8, "hdbscan: the smallest group that counts as a cluster")
+    reduce: Literal["umap", "none"] = doc("umap", "hdbscan: cluster a UMAP reduction of the matrix (density is "
+                                                  "meaningless in hundreds of dimensions) or the matrix itself")
+    umap_dims: int = doc(10, "hdbscan: dimensions of the UMAP reduction")
 
 
 def scaled_matrix(source: Source, input: InputName) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +122,49 @@ def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int
 def best_k(curves: pd.DataFrame) -> int:
     """The k with the highest silhouette (ties: the smaller k)."""
     return int(curves.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
+
+
+def umap_reduce(x: np.ndarray, *, dims: int = 10, seed: int = 0) -> np.ndarray:
+    """A UMAP reduction for density clustering: ``min_dist=0`` packs neighbours tightly, so dense groups stay
+    dense; np.ndarray [shape=(n, min(dims, n - 2))]."""
+    import umap
+
+    dims = max(2, min(dims, len(x) - 2))
+    reducer = umap.UMAP(n_components=dims, n_neighbors=int(min(15, len(x) - 1)), min_dist=0.0, random_state=seed,
+                        n_jobs=1)
+    return reducer.fit_transform(x).astype(np.float64)
+
+
+def hdbscan_clusters(x: np.ndarray, *, min_cluster_size: int = 8) -> np.ndarray:
+    """HDBSCAN clusters of the rows of ``x`` (:data:`NOISE` for rows in no dense group).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=int]
+        0 .. k-1, or -1 for noise; clusters numbered by size, largest first.
+    """
+    from sklearn.cluster import HDBSCAN
+
+    if len(x) < 3:
+        raise ClusterError(f"{len(x)} tracks are too few for density clusters")
+    size = int(max(2, min(min_cluster_size, len(x) - 1)))
+    found = HDBSCAN(min_cluster_size=size, copy=True).fit(x).labels_.astype(int)
+    ids, counts = np.unique(found[found != NOISE], return_counts=True)
+    order = {int(c): i for i, c in enumerate(ids[np.argsort(-counts, kind="stable")])}
+    return np.array([order.get(int(c), NOISE) for c in found], dtype=int)
+
+
+def centre_distances(x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Distance of each row to its cluster's mean row in ``x`` (NaN for noise), np.ndarray [shape=(n,)]."""
+    out = np.full(len(x), np.nan)
+    for c in np.unique(clusters[clusters != NOISE]):
+        members = clusters == c
+        out[members] = np.linalg.norm(x[members] - x[members].mean(axis=0), axis=1)
+    return out
+
+
+def noise_share(clusters: np.ndarray) -> float:
+    return float(np.mean(np.asarray(clusters) == NOISE)) if len(clusters) else 0.0
 
 
 def label_mix(clusters: np.ndarray, labels) -> pd.DataFrame:
@@ -190,40 +246,72 @@ def clusters_dir(source: Source) -> Path:
     return source.path / "clusters"
 
 
-def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress: Progress = silent) -> dict:
-    """Cluster one input of ``source``, profile the clusters and write ``clusters/<input>/``; returns the summary."""
-    rows, x = scaled_matrix(source, input)
+def result_name(method: str, input: str) -> str:
+    """Folder of one method's results on one input under ``clusters/`` (k-means keeps the original layout)."""
+    if method not in METHODS:
+        raise ClusterError(f"no clustering method {method!r} (methods: {', '.join(METHODS)})")
+    return input if method == "kmeans" else f"{method}-{input}"
+
+
+def _kmeans(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, pd.DataFrame, dict]:
     curves, all_labels = kmeans_curves(x, k_min=cfg.k_min, k_max=cfg.k_max, n_init=cfg.n_init, seed=cfg.seed,
                                        progress=progress)
     k = best_k(curves)
-    clusters = all_labels[k]
+    return all_labels[k], curves, {"silhouette": float(curves.loc[curves["k"] == k, "silhouette"].iloc[0])}
+
+
+def _hdbscan(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, None, dict]:
+    from sklearn.metrics import silhouette_score
+
+    progress(0, 2, "UMAP" if cfg.reduce == "umap" else "HDBSCAN")
+    space = umap_reduce(x, dims=cfg.umap_dims, seed=cfg.seed) if cfg.reduce == "umap" else x
+    progress(1, 2, "HDBSCAN")
+    clusters = hdbscan_clusters(space, min_cluster_size=cfg.min_cluster_size)
+    kept = clusters != NOISE
+    # silhouette of the clustered tracks in the input's own space, comparable with k-means'
+    silhouette = (float(silhouette_score(x[kept], clusters[kept])) if len(set(clusters[kept])) > 1 else None)
+    progress(2, 2, f"{len(set(clusters[kept]))} clusters", noise=noise_share(clusters))
+    return clusters, None, {"silhouette": silhouette, "noise_share": noise_share(clusters), "space": space}
+
+
+def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress: Progress = silent) -> dict:
+    """Cluster one input of ``source`` with ``cfg.method``, profile the clusters and write
+    ``clusters/<result_name>/``; returns the summary."""
+    rows, x = scaled_matrix(source, input)
+    clusters, curves, found = (_kmeans if cfg.method == "kmeans" else _hdbscan)(x, cfg, progress)
+    space = found.pop("space", x)
     tracks = source.tracks.iloc[rows].reset_index(drop=True)
     coords = pca_2d(x, seed=cfg.seed)
     assignments = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
                                 "label": tracks["label"].astype(object).to_numpy(), "cluster": clusters,
+                                "centre_distance": centre_distances(space, clusters),
                                 "pca_x": coords[:, 0], "pca_y": coords[:, 1]})
     profile = None
     if source.features is not None:
         feats = source.features.iloc[rows].reset_index(drop=True)
         complete = feats.notna().all(axis=1).to_numpy()
         profile = feature_profile(clusters[complete], feats[complete])
-    summary = {"input": input, "source": source.title, "k": k,
-               "silhouette": float(curves.loc[curves["k"] == k, "silhouette"].iloc[0]),
+    summary = {"method": cfg.method, "input": input, "source": source.title,
+               "k": int(len(set(clusters.tolist()) - {NOISE})), "noise_share": noise_share(clusters), **found,
                "sizes": {int(c): int(n) for c, n in zip(*np.unique(clusters, return_counts=True))},
                "n_tracks": len(rows), **label_agreement(clusters, assignments["label"]),
+               "clustered_agreement": label_agreement(clusters[clusters != NOISE],
+                                                      assignments["label"][clusters != NOISE].to_numpy()),
                "scaling": {"features": "z-score", "embeddings": "L2-normalised",
                            "both": "z-score per block / sqrt(block width)"}[input],
+               "space": "UMAP reduction" if cfg.method == "hdbscan" and cfg.reduce == "umap" else "scaled matrix",
                "config": dataclasses.asdict(cfg), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def write(work: Path) -> None:
-        atomic_write_parquet(work / "curves.parquet", curves)
+        if curves is not None:
+            atomic_write_parquet(work / "curves.parquet", curves)
         atomic_write_parquet(work / "assignments.parquet", assignments)
         atomic_write_parquet(work / "label_mix.parquet", label_mix(clusters, assignments["label"]))
         if profile is not None:
             atomic_write_parquet(work / "feature_profile.parquet", profile)
         atomic_write_json(work / "summary.json", summary)
 
-    write_folder(clusters_dir(source) / input, write)
+    write_folder(clusters_dir(source) / result_name(cfg.method, input), write)
     return summary
 
 
@@ -247,7 +335,7 @@ def run_clusters(source: Source, *, cfg: Optional[ClusterConfig] = None,
     if wrong:
         raise ClusterError(f"{source.title} has no {', '.join(wrong)} input (it has: {', '.join(available) or 'none'}; "
                             f"inputs are {', '.join(INPUTS)})")
-    n_k = max(0, cfg.k_max - max(2, cfg.k_min) + 1)
+    n_k = max(0, cfg.k_max - max(2, cfg.k_min) + 1) if cfg.method == "kmeans" else 2
     tell, total = or_silent(progress), len(inputs) * n_k
     summaries = []
     for i, input in enumerate(inputs):
@@ -259,19 +347,114 @@ def run_clusters(source: Source, *, cfg: Optional[ClusterConfig] = None,
     return ClusterReport(results_dir=clusters_dir(source), summaries=summaries, seconds=time.perf_counter() - started)
 
 
-def cluster_inputs_done(folder: str | Path) -> list[str]:
-    """Inputs with complete cluster results under ``folder`` (a source's ``clusters/``), in the usual order."""
-    return [i for i in INPUTS if (Path(folder) / i / "summary.json").exists()]
+def cluster_inputs_done(folder: str | Path, method: str = "kmeans") -> list[str]:
+    """Inputs with complete ``method`` results under ``folder`` (a source's ``clusters/``), in the usual order."""
+    return [i for i in INPUTS if (Path(folder) / result_name(method, i) / "summary.json").exists()]
 
 
-def load_clusters(folder: str | Path, input: InputName) -> dict:
-    """summary, curves, assignments, label_mix and feature_profile (None if absent) of one input."""
-    path = Path(folder) / input
+def load_clusters(folder: str | Path, input: InputName, method: str = "kmeans") -> dict:
+    """summary, curves (None for HDBSCAN), assignments, label_mix and feature_profile (None if absent) of one
+    method's results on one input."""
+    path = Path(folder) / result_name(method, input)
     if not (path / "summary.json").exists():
-        raise ClusterError(f"no cluster results for {input!r} in {folder}")
-    profile = path / "feature_profile.parquet"
-    return {"summary": json.loads((path / "summary.json").read_text()),
-            "curves": pd.read_parquet(path / "curves.parquet"),
-            "assignments": pd.read_parquet(path / "assignments.parquet"),
+        raise ClusterError(f"no {method} cluster results for {input!r} in {folder}")
+    profile, curves = path / "feature_profile.parquet", path / "curves.parquet"
+    assignments = pd.read_parquet(path / "assignments.parquet")
+    if "centre_distance" not in assignments:  # results written before centre distances were stored
+        assignments["centre_distance"] = np.nan
+    summary = json.loads((path / "summary.json").read_text())
+    summary.setdefault("method", "kmeans")
+    summary.setdefault("noise_share", 0.0)
+    return {"summary": summary, "curves": pd.read_parquet(curves) if curves.exists() else None,
+            "assignments": assignments,
             "label_mix": pd.read_parquet(path / "label_mix.parquet"),
             "feature_profile": pd.read_parquet(profile) if profile.exists() else None}
+
+
+def cluster_name(cluster: int) -> str:
+    """How a cluster is named on screen: ``"cluster 1"`` (numbered from 1) or ``"noise"``."""
+    return "noise" if int(cluster) == NOISE else f"cluster {int(cluster) + 1}"
+
+
+NOT_CLUSTERED = "not clustered"
+
+
+def cluster_labels(folder: str | Path, track_ids, *, method: str = "kmeans",
+                   input: Optional[str] = None) -> pd.Series | None:
+    """Each track's cluster under one method's saved results, for colouring a map.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A source's ``clusters/`` folder (a run's: ``run.path / "clusters"``).
+    track_ids : sequence of str [shape=(n,)]
+    method : "kmeans" or "hdbscan"
+    input : str or None
+        None: embeddings when clustered on them, else the first input with results.
+
+    Returns
+    -------
+    pd.Series [shape=(n,), dtype=object] or None
+        ``"cluster 1"``, ..., ``"noise"``, or ``"not clustered"`` for tracks the results do not cover; None
+        when ``method`` has no results in ``folder``.
+    """
+    done = cluster_inputs_done(folder, method)
+    if not done:
+        return None
+    input = input if input in done else ("embeddings" if "embeddings" in done else done[0])
+    assignments = pd.read_parquet(Path(folder) / result_name(method, input) / "assignments.parquet",
+                                  columns=["track_id", "cluster"])
+    names = dict(zip(assignments["track_id"].astype(str), map(cluster_name, assignments["cluster"])))
+    return pd.Series([names.get(str(t), NOT_CLUSTERED) for t in track_ids], dtype=object)
+
+
+def run_cluster_labels(run, *, method: str = "kmeans", input: Optional[str] = None) -> pd.Series | None:
+    """:func:`cluster_labels` of a run (:class:`core.runs.Run`), aligned with ``run.tracks``."""
+    return cluster_labels(Path(run.path) / "clusters", run.tracks["track_id"], method=method, input=input)
+
+
+def cluster_cards(result: dict, *, track_ids, tags: Optional[pd.DataFrame] = None, n_tags: int = 5,
+                  n_features: int = 5, n_central: int = 3) -> list[dict]:
+    """One card per cluster (largest first, noise last): what a person needs to decide whether to explore it.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`load_clusters`.
+    track_ids : sequence of str [shape=(n_tracks,)]
+        The source's tracks, the row order of ``tags``.
+    tags : pd.DataFrame [shape=(n_tracks, 50)] or None
+        :func:`core.tags.run_tags`; None leaves the cards without tags.
+
+    Returns
+    -------
+    list of dict
+        ``cluster, name, size, share, labels`` (label -> count, most common first), ``tags`` ([(tag, lift)]; []
+        without tags), ``features`` ([(feature, z)] by |z|; [] without a profile), ``central`` (track ids nearest
+        the cluster's centre; [] for noise).
+    """
+    from .tags import characteristic_tags
+
+    assignments, profile = result["assignments"], result["feature_profile"]
+    row_of = {str(t): i for i, t in enumerate(track_ids)}
+    sizes = assignments["cluster"].value_counts()
+    order = sorted(sizes.index, key=lambda c: (int(c) == NOISE, -sizes[c], int(c)))
+    mix = result["label_mix"]
+    cards = []
+    for c in order:
+        members = assignments[assignments["cluster"] == c]
+        rows = [row_of[t] for t in members["track_id"].astype(str) if t in row_of]
+        tagged = tags is not None and len(rows) and tags.iloc[rows].notna().any(axis=None)
+        z = (profile[profile["cluster"] == c].set_index("feature")["z"] if profile is not None
+             else pd.Series(dtype=float))
+        central = ([] if int(c) == NOISE else
+                   members.sort_values("centre_distance", kind="stable")["track_id"].astype(str).head(n_central).tolist())
+        cards.append({
+            "cluster": int(c), "name": cluster_name(c), "size": int(sizes[c]),
+            "share": float(sizes[c] / len(assignments)),
+            "labels": dict(mix[mix["cluster"] == c].set_index("label")["count"].astype(int)),
+            "tags": characteristic_tags(tags, rows, n=n_tags) if tagged else [],
+            "features": [(str(f), float(v)) for f, v in z.reindex(z.abs().sort_values(ascending=False).index)
+                         .head(n_features).items()],
+            "central": central})
+    return cards

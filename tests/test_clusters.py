@@ -7,19 +7,28 @@ import pytest
 
 from core.cli import main
 from core.clusters import (
+    NOISE,
     ClusterConfig,
     best_k,
+    centre_distances,
+    cluster_cards,
     cluster_inputs_done,
+    cluster_labels,
     feature_profile,
+    hdbscan_clusters,
     kmeans_curves,
     label_agreement,
     label_mix,
     load_clusters,
+    noise_share,
     profile_matrix,
+    result_name,
     run_clusters,
+    umap_reduce,
 )
 from core.errors import ClusterError
 from core.feature_table import import_feature_table, load_source, source_from_run
+from core.tags import TAGS
 
 
 def planted_blobs(rng, k: int = 4, per_cluster: int = 25, dims: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -101,3 +110,56 @@ def test_cli_cluster(tmp_path, rng, capsys):
     assert "features: k=3" in capsys.readouterr().out
     assert main(["cluster", "--features", "blobs_cli", "--input", "embeddings"]) == 2
     assert "has no embeddings input" in capsys.readouterr().err
+
+
+def test_hdbscan_finds_dense_groups_and_calls_outliers_noise(rng):
+    x, y = planted_blobs(rng, k=3, per_cluster=20, dims=4)
+    outliers = rng.uniform(-60, 60, (4, 4))
+    clusters = hdbscan_clusters(np.vstack([x, outliers]), min_cluster_size=8)
+    assert len(set(clusters[:60])) == 3 and label_agreement(clusters[:60], y)["ari"] == pytest.approx(1.0)
+    assert (clusters[60:] == NOISE).sum() >= 3 and noise_share(clusters) > 0
+    sizes = np.bincount(clusters[clusters != NOISE])
+    assert (np.diff(sizes) <= 0).all()  # numbered largest first
+    distances = centre_distances(x, np.repeat([0, 1, 2], 20))
+    assert distances.shape == (60,) and np.isnan(centre_distances(x[:2], np.array([NOISE, NOISE]))).all()
+
+
+def test_hdbscan_results_cards_and_map_colours(tmp_path, rng):
+    x, y = planted_blobs(rng, k=3, per_cluster=15, dims=5)
+    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)]).assign(style=np.array(list("abc"))[y])
+    table.to_csv(tmp_path / "hd.csv", index=False)
+    import_feature_table(tmp_path / "hd.csv", "hd", label="style")
+    source = load_source(features="hd")
+    cfg = ClusterConfig(method="hdbscan", reduce="none", min_cluster_size=6)
+    summary = run_clusters(source, cfg=cfg).summaries[0]
+    assert summary["method"] == "hdbscan" and summary["k"] == 3 and summary["ari"] == pytest.approx(1.0)
+    assert summary["noise_share"] == 0.0 and summary["space"] == "scaled matrix"
+    folder = source.path / "clusters"
+    assert cluster_inputs_done(folder, "hdbscan") == ["features"] and cluster_inputs_done(folder) == []
+    result = load_clusters(folder, "features", "hdbscan")
+    assert result["curves"] is None
+    ids = source.tracks["track_id"].astype(str).tolist()
+    tags = pd.DataFrame(rng.uniform(0, 0.04, (45, 50)), columns=list(TAGS))
+    tags.loc[y == 2, "jazz"] = 0.7  # style c is jazzy
+    cards = cluster_cards(result, track_ids=ids, tags=tags)
+    assert [c["size"] for c in cards] == [15, 15, 15] and sum(c["share"] for c in cards) == pytest.approx(1.0)
+    jazzy = next(c for c in cards if "c" in c["labels"])
+    assert jazzy["labels"] == {"c": 15} and jazzy["tags"][0][0] == "jazz"
+    assert len(jazzy["central"]) == 3 and set(jazzy["central"]) <= set(np.array(ids)[y == 2])
+    assert len(jazzy["features"]) == 5 and abs(jazzy["features"][0][1]) >= abs(jazzy["features"][-1][1])
+    colours = cluster_labels(folder, ids + ["stranger"], method="hdbscan")
+    assert set(colours[:45]) == {"cluster 1", "cluster 2", "cluster 3"} and colours.iloc[45] == "not clustered"
+    assert cluster_labels(folder, ids, method="kmeans") is None
+    assert cluster_cards(result, track_ids=ids)[0]["tags"] == []  # no tags: cards still drawn
+
+
+def test_hdbscan_on_a_umap_reduction(rng):
+    x, y = planted_blobs(rng, k=3, per_cluster=20, dims=30)
+    space = umap_reduce(x, dims=5, seed=0)
+    assert space.shape == (60, 5)
+    assert label_agreement(hdbscan_clusters(space, min_cluster_size=8), y)["ari"] > 0.9
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ClusterError, match="no clustering method 'dbscan'"):
+        result_name("dbscan", "features")
