@@ -191,16 +191,24 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, max_seconds: float | None = 600.0
 
 def _check_file(p: Path, name) -> None:
     """A clear reason for a path that is not a regular, non-empty file (a FIFO would block the decoder)."""
+    problem = path_problem(p)
+    if problem:
+        raise AudioDecodeError(name, problem)
+    if p.stat().st_size == 0:
+        raise AudioDecodeError(name, "file is empty (0 bytes)")
+
+
+def path_problem(p: Path) -> str | None:
+    """Why ``p`` cannot be opened as a file (a symlink loop, a broken symlink, a named pipe, a folder, ...), or
+    None when it is a regular file."""
     try:
         mode = p.stat().st_mode
     except OSError as error:
-        raise AudioDecodeError(name, _stat_reason(p, error)) from None
+        return _stat_reason(p, error)
     if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else \
-            "a device or socket"
-        raise AudioDecodeError(name, f"not a regular file ({kind})")
-    if p.stat().st_size == 0:
-        raise AudioDecodeError(name, "file is empty (0 bytes)")
+        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else "a device or socket"
+        return f"not a regular file ({kind})"
+    return None
 
 
 def _stat_reason(p: Path, error: OSError) -> str:

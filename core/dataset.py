@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio
+from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio, path_problem
 from .config import doc
 from .engines import ENGINES, Engine, engine_map
 from .errors import DatasetError, TimbreError
@@ -86,40 +86,70 @@ def dataset_dir(name: str) -> Path:
 
 
 def find_audio_files(root: Path) -> list[Path]:
-    """Every audio file below ``root`` (hidden folders skipped), sorted for a stable order."""
-    found = []
+    """Every audio file below ``root`` that can be opened (see :func:`scan_library`), sorted."""
+    return scan_library(root)[0]
+
+
+def scan_library(root: Path) -> tuple[list[Path], list[dict]]:
+    """Audio files below ``root`` (hidden files and folders skipped, sorted for a stable order), and
+    ``{"path", "reason"}`` for each audio file name that cannot be opened: a symlink loop, a broken symlink, a
+    named pipe. Symlinked folders are not followed (a link to a parent would never end)."""
+    found, unusable = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if is_audio_path(f) and not f.startswith("."))
-    return found
+        for name in sorted(filenames):
+            if is_audio_path(name) and not name.startswith("."):
+                path = Path(dirpath) / name
+                problem = path_problem(path)
+                if problem:
+                    unusable.append({"path": str(path), "reason": problem})
+                else:
+                    found.append(path)
+    return found, unusable
 
 
-def read_labels(root: Path, files: list[Path], manifest: Optional[Path]) -> tuple[pd.DataFrame, str]:
-    """Labels (and artist/title when the manifest has them) for ``files``.
+def read_labels(root: Path, files: list[Path], manifest: Optional[Path]) -> tuple[pd.DataFrame, str, list[dict]]:
+    """Labels (and artist/title when the manifest has them) for ``files``, and the manifest rows left out.
 
     With a manifest (CSV with ``path,label`` and optional ``artist,title``; paths relative to ``root`` or
-    absolute) its labels are used; otherwise the first sub-folder name under ``root``. Files at the top level
-    of ``root`` without a manifest entry are unlabelled.
+    absolute) its labels are used; a row naming a file outside ``root`` is left out with its reason. Otherwise
+    the first sub-folder name under ``root``. Files at the top level of ``root`` without a manifest entry are
+    unlabelled.
     """
     rel = [f.relative_to(root).as_posix() for f in files]
     table = pd.DataFrame({"relpath": rel, "label": None, "artist": None, "title": None}, dtype=object)
-    if manifest is not None:
+    if manifest is None:
+        table["label"] = [r.split("/")[0] if "/" in r else None for r in rel]
+        return table, "sub-folder names", []
+    try:
+        m = pd.read_csv(manifest)
+    except Exception as error:
+        raise DatasetError(f"{manifest}: cannot read the manifest CSV ({error})") from error
+    if not {"path", "label"} <= set(m.columns):
+        raise DatasetError(f"{manifest}: a manifest needs 'path' and 'label' columns, found {list(m.columns)}")
+    keys = [_manifest_key(root, p) for p in m["path"].astype(str)]
+    outside = [{"path": p, "reason": f"{manifest.name}: this row names a file outside the library folder"}
+               for p, key in zip(m["path"].astype(str), keys) if key is None]
+    m = m.assign(relpath=keys).dropna(subset=["relpath"]).drop_duplicates("relpath", keep="last").set_index("relpath")
+    for col in ("label", "artist", "title"):
+        if col in m.columns:
+            values = m[col].where(m[col].notna(), None)
+            table[col] = [values.get(r) for r in rel]
+    return table, f"manifest {manifest}", outside
+
+
+def _manifest_key(root: Path, path: str) -> str | None:
+    """A manifest path as a path relative to ``root`` (None when it leads outside ``root``)."""
+    full = Path(os.path.normpath(root / path))  # an absolute path replaces root
+    if Path(path).is_absolute():
         try:
-            m = pd.read_csv(manifest)
-        except Exception as error:
-            raise DatasetError(f"{manifest}: cannot read the manifest CSV ({error})") from error
-        if not {"path", "label"} <= set(m.columns):
-            raise DatasetError(f"{manifest}: a manifest needs 'path' and 'label' columns, found {list(m.columns)}")
-        keys = [Path(p).resolve().relative_to(root.resolve()).as_posix() if Path(p).is_absolute() else Path(p).as_posix()
-                for p in m["path"].astype(str)]
-        m = m.assign(relpath=keys).drop_duplicates("relpath", keep="last").set_index("relpath")
-        for col in ("label", "artist", "title"):
-            if col in m.columns:
-                values = m[col].where(m[col].notna(), None)
-                table[col] = [values.get(r) for r in rel]
-        return table, f"manifest {manifest}"
-    table["label"] = [r.split("/")[0] if "/" in r else None for r in rel]
-    return table, "sub-folder names"
+            full = full.resolve()  # the library root is resolved too
+        except (OSError, RuntimeError):  # a symlink loop: compare the path as written
+            pass
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
 def _analyse(job: tuple[str, str, dict, dict]) -> dict:
@@ -259,12 +289,14 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
     root = Path(source).expanduser().resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: not a folder")
-    files = find_audio_files(root)
+    files, unusable = scan_library(root)
     if not files:
-        raise DatasetError(f"{source}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+        why = f"; {len(unusable)} cannot be opened, first: {unusable[0]['path']}: {unusable[0]['reason']}" \
+            if unusable else ""
+        raise DatasetError(f"{source}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)}){why}")
     if manifest is None and (root / "manifest.csv").exists():
         manifest = root / "manifest.csv"
-    label_table, label_source = read_labels(root, files, Path(manifest) if manifest and labels else None)
+    label_table, label_source, outside = read_labels(root, files, Path(manifest) if manifest and labels else None)
     if not labels:
         label_table["label"], label_source = None, "none"
 
@@ -273,7 +305,7 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
     try:
         with file_lock(out / ".lock", what=f"ingest {root}"):
             return _ingest_locked(root, out, name, files, label_table, label_source, params, config, progress,
-                                  start)
+                                  start, unusable + outside)
     except Busy as busy:
         raise DatasetError(f"dataset {name!r} is being ingested by {describe(busy.holder)}; wait for it to "
                            "finish (or stop it) and run this again") from None
@@ -291,7 +323,7 @@ def _shard_options(config: IngestConfig) -> dict:
 
 def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_table: pd.DataFrame,
                    label_source: str, params: MelParams, config: IngestConfig, progress: Progress,
-                   start: float) -> IngestReport:
+                   start: float, left_out: list[dict]) -> IngestReport:
     mel_dir = out / "mels"
     mel_dir.mkdir(parents=True, exist_ok=True)
     index_path = out / "index.jsonl"
@@ -341,7 +373,7 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
 
     live = {tid: known[tid] for tid in stats}
     compact(mel_dir, live, write_index=lambda lines: _write_index(out, lines), **_shard_options(config))
-    report = _materialise(out, name, root, stats, live, label_table, label_source, params, config)
+    report = _materialise(out, name, root, stats, live, label_table, label_source, params, config, left_out)
     remove_unreferenced(mel_dir, live.values())  # shards a compaction emptied
     report.n_analysed, report.n_cached = len(jobs), len(stats) - len(jobs)
     report.seconds = time.perf_counter() - start
@@ -365,10 +397,11 @@ def migrate_dataset(name: str, *, config: IngestConfig | None = None) -> int:
 
 
 def _materialise(out: Path, name: str, root: Path, stats: dict, known: dict, label_table: pd.DataFrame,
-                 label_source: str, params: MelParams, config: IngestConfig) -> IngestReport:
-    """Write mels/refs.parquet, tracks.parquet, features.parquet, skipped.json and dataset.json from the index."""
+                 label_source: str, params: MelParams, config: IngestConfig, left_out: list[dict]) -> IngestReport:
+    """Write mels/refs.parquet, tracks.parquet, features.parquet, skipped.json and dataset.json from the index;
+    ``left_out`` (files that cannot be opened, manifest rows outside the library) head the skipped list."""
     labels = label_table.set_index("relpath")[["label", "artist", "title"]].to_dict("index")  # .loc per row: minutes at 1M
-    rows, feature_rows, skipped = [], [], []
+    rows, feature_rows, skipped = [], [], list(left_out)
     for tid, st in stats.items():
         line = known[tid]
         if "error" in line:

@@ -99,3 +99,33 @@ def test_unlabelled_library_and_errors(tmp_path, rng):
 
 def test_track_ids_are_stable():
     assert track_id_for("rock/1.mp3") == track_id_for("rock/1.mp3") != track_id_for("rock/2.mp3")
+
+
+def test_symlink_loops_broken_links_and_pipes_are_skipped_with_reasons(tmp_path, rng):
+    import os
+
+    root = _library(tmp_path / "lib", rng)
+    (root / "low" / "loop.wav").symlink_to(root / "low" / "loop.wav")
+    (root / "low" / "dangling.mp3").symlink_to(tmp_path / "deleted.mp3")
+    os.mkfifo(root / "high" / "pipe.flac")
+    (root / "high" / "back_up").symlink_to(root, target_is_directory=True)  # a folder loop: never followed
+    report = ingest(root, "ds_links", config=IngestConfig(workers=1))
+    assert report.n_tracks == 4
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in report.skipped}
+    assert reasons == {"loop.wav": "symlink loop (the link leads back to itself)",
+                       "dangling.mp3": "broken symlink (what it points to does not exist)",
+                       "pipe.flac": "not a regular file (a named pipe)"}
+    saved = json.loads((load_dataset("ds_links").path / "skipped.json").read_text())
+    assert {os.path.basename(s["path"]) for s in saved} == set(reasons)
+
+
+def test_manifest_rows_outside_the_library_are_left_out_with_a_reason(tmp_path, rng):
+    root = _library(tmp_path / "lib", rng)
+    write_audio(tmp_path / "elsewhere.wav", sine(300, 4.0), 22050)
+    pd.DataFrame({"path": ["low/t0.flac", str(tmp_path / "elsewhere.wav"), "../elsewhere.wav"],
+                  "label": ["metal", "x", "y"]}).to_csv(root / "manifest.csv", index=False)
+    report = ingest(root, "ds_outside", config=IngestConfig(workers=1))
+    tracks = load_dataset("ds_outside").tracks.set_index("relpath")
+    assert report.n_tracks == 4 and tracks.loc["low/t0.flac", "label"] == "metal"
+    outside = [s for s in report.skipped if "outside the library folder" in s["reason"]]
+    assert [s["path"] for s in outside] == [str(tmp_path / "elsewhere.wav"), "../elsewhere.wav"]
