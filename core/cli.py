@@ -255,9 +255,25 @@ def cmd_cluster(args) -> None:
     report = run_clusters(source, cfg=dataclass_from_args(ClusterConfig, args), progress=bar)
     bar.close()
     for s in report.summaries:
-        agree = f", ARI with labels {s['ari']:.3f}" if s.get("ari") is not None else ""
-        print(f"{s['input']}: k={s['k']} (silhouette {s['silhouette']:.3f}), sizes {list(s['sizes'].values())}{agree}")
+        agree = f", ARI with labels {s['ari']:.3f}, NMI {s['nmi']:.3f}" if s.get("ari") is not None else ""
+        quality = "no silhouette" if s.get("silhouette") is None else f"silhouette {s['silhouette']:.3f}"
+        noise = f", noise {s['noise_share']:.1%}" if s["method"] == "hdbscan" else ""
+        print(f"{s['input']}: {s['method']} k={s['k']} ({quality}{noise}), sizes {list(s['sizes'].values())}{agree}")
     print(f"results: {report.results_dir}")
+
+
+def cmd_tags(args) -> None:
+    from .runs import load_run
+    from .tags import compute_dataset_tags, top_tags
+
+    dataset = args.dataset or load_run(args.run).config.get("dataset")
+    bar = _Bar("tags", "track")
+    table = compute_dataset_tags(dataset, max_patches=args.max_patches, progress=bar)
+    bar.close()
+    tags = table.drop(columns="track_id")
+    tagged = int(tags.notna().any(axis=1).sum())
+    print(f"dataset {dataset}: musicnn tags for {tagged} of {len(tags)} tracks; most likely over the library: "
+          + ", ".join(f"{t} {v:.2f}" for t, v in top_tags(tags, tags.index.to_numpy(), n=5)))
 
 
 def add_analysis_commands(sub) -> None:
@@ -276,13 +292,83 @@ def add_analysis_commands(sub) -> None:
 
     for name, cls, func, text in (
             ("classify", ClassifyConfig, cmd_classify, "genre classifiers on features / embeddings / both"),
-            ("cluster", ClusterConfig, cmd_cluster, "k-means clusters (k by silhouette) with cluster profiles")):
+            ("cluster", ClusterConfig, cmd_cluster,
+             "k-means (k by silhouette) or HDBSCAN clusters (--method hdbscan) with cluster profiles")):
         p = sub.add_parser(name, help=text)
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--run", help="a run id (`python -m core runs` lists them)")
         source.add_argument("--features", metavar="NAME", help="a dataset's feature table (ingested or imported)")
         add_dataclass_args(p, cls)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("tags", help="musicnn's 50 tag likelihoods for every track of a dataset (computes the "
+                                    "reference cache where it is missing)")
+    named = p.add_mutually_exclusive_group(required=True)
+    named.add_argument("--run", help="a run id: tags its dataset")
+    named.add_argument("--dataset", help="an ingested dataset")
+    p.add_argument("--max-patches", type=_positive_int, default=16, help="3 s patches per track (default: 16, as "
+                   "the reference run's cache)")
+    p.set_defaults(func=cmd_tags)
+
+
+# --- how runs differ, and export to TensorBoard / MLflow (issue 17) ------------------------------------------
+
+
+def cmd_compare(args) -> None:
+    import json
+
+    from .compare import compare_runs, comparison_lines
+
+    result = compare_runs(args.runs, k=args.k, method=args.method, sample=args.sample)
+    if args.json:
+        print(json.dumps(result.to_dict(n_changed=args.changed), indent=2))
+    else:
+        print("\n".join(comparison_lines(result, n_changed=args.changed)))
+
+
+def cmd_export(args) -> None:
+    from .errors import ExportError
+    from .export import export_mlflow, export_tensorboard
+    from .runs import load_run
+
+    run = load_run(args.run)
+    if args.to == "tensorboard":
+        if not args.out:
+            raise ExportError("--to tensorboard needs --out DIR (the folder to give `tensorboard --logdir`)")
+        done = export_tensorboard(run, args.out)
+        for note in done.notes:
+            print(f"note: {note}")
+        print(f"wrote {done.folder}: {done.n_tracks} x {done.dim} embeddings with metadata and a projector config; "
+              f"view with `tensorboard --logdir {done.folder}` (Projector tab)")
+    else:
+        done = export_mlflow(run, experiment=args.experiment)
+        print(f"MLflow run {done.mlflow_run_id} in experiment {args.experiment!r} at {done.tracking_uri}: "
+              f"{done.n_params} params, {done.n_metrics} metrics, the run folder as artifacts")
+
+
+def add_comparison_commands(sub) -> None:
+    """``compare`` and ``export``."""
+    from .compare import MAX_RUNS, NEIGHBOURS, SAMPLE
+    from .export import EXPERIMENT, TARGETS
+    from .projection import METHODS
+
+    p = sub.add_parser("compare", help=f"how 2-{MAX_RUNS} runs' embedding spaces differ on the tracks they share")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or run folders (2 to 4)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("-k", type=_positive_int, default=NEIGHBOURS, help=f"neighbours per set (default {NEIGHBOURS})")
+    p.add_argument("--method", choices=METHODS, default="umap", help="the map whose trustworthiness is measured")
+    p.add_argument("--changed", type=_positive_int, default=10, help="most-changed tracks listed per pair")
+    p.add_argument("--sample", type=_positive_int, default=SAMPLE,
+                   help=f"above this many shared tracks, a seeded sample of them (default {SAMPLE})")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("export", help="a run to TensorBoard's embedding projector or to MLflow")
+    p.add_argument("--run", required=True)
+    p.add_argument("--to", choices=TARGETS, required=True)
+    p.add_argument("--out", default=None, help="--to tensorboard: the folder to write (TensorBoard's --logdir)")
+    p.add_argument("--experiment", default=EXPERIMENT, help=f"--to mlflow: the experiment (default {EXPERIMENT}); "
+                   "the store is MLFLOW_TRACKING_URI, else ./mlruns")
+    p.set_defaults(func=cmd_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_analysis_commands(sub)
+    add_comparison_commands(sub)
     return parser
 
 

@@ -163,3 +163,13 @@ def test_hdbscan_on_a_umap_reduction(rng):
 def test_unknown_method_is_refused():
     with pytest.raises(ClusterError, match="no clustering method 'dbscan'"):
         result_name("dbscan", "features")
+
+
+def test_cli_cluster_hdbscan(tmp_path, rng, capsys):
+    x, y = planted_blobs(rng, k=3, per_cluster=10, dims=4)
+    pd.DataFrame(x).add_prefix("f").assign(style=y.astype(str)).to_csv(tmp_path / "h.csv", index=False)
+    import_feature_table(tmp_path / "h.csv", "blobs_hd", label="style")
+    assert main(["cluster", "--features", "blobs_hd", "--method", "hdbscan", "--reduce", "none",
+                 "--min-cluster-size", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "features: hdbscan k=3" in out and "noise 0.0%" in out and "ARI with labels 1.000" in out

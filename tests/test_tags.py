@@ -111,3 +111,15 @@ def test_missing_weights_are_named(monkeypatch, tmp_path):
     (datasets_dir() / "bare2").mkdir(parents=True)
     (datasets_dir() / "bare2" / "dataset.json").write_text(json.dumps({"kind": "audio"}))
     assert "weights (msd_musicnn.pt) are missing" in T.tags_reason(fake_run("bare2", ["a"]))
+
+
+def test_cli_tags_runs_musicnn_on_a_run_s_dataset(tiny_run_id, capsys):
+    from core.cli import main
+    from core.runs import load_run
+
+    assert main(["tags", "--run", tiny_run_id, "--max-patches", "2"]) == 0
+    assert "musicnn tags for 12 of 12 tracks" in capsys.readouterr().out
+    tags = T.run_tags(load_run(tiny_run_id))
+    assert tags.shape == (12, 50) and ((tags > 0) & (tags < 1)).all(axis=None)  # sigmoid likelihoods
+    assert main(["tags", "--dataset", "nope"]) == 2
+    assert "no dataset named 'nope'" in capsys.readouterr().err
