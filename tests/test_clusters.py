@@ -107,7 +107,7 @@ def test_cli_cluster(tmp_path, rng, capsys):
     pd.DataFrame(x).add_prefix("f").assign(style=y.astype(str)).to_csv(tmp_path / "b.csv", index=False)
     import_feature_table(tmp_path / "b.csv", "blobs_cli", label="style")
     assert main(["cluster", "--features", "blobs_cli", "--k-max", "6"]) == 0
-    assert "features: k=3" in capsys.readouterr().out
+    assert "features: kmeans k=3" in capsys.readouterr().out
     assert main(["cluster", "--features", "blobs_cli", "--input", "embeddings"]) == 2
     assert "has no embeddings input" in capsys.readouterr().err
 
