@@ -1,4 +1,5 @@
-"""The REST API: health, runs, track search, neighbours of a track, recommendations and genre for an upload.
+"""The REST API: health, runs, track search, neighbours of a track or of a set of tracks, recommendations and
+genre for an upload, and the collections of a run's dataset (list, create, read, delete).
 
 Every endpoint calls the same ``core`` functions the dashboard and the bot use. Runs are loaded once per process
 (model, embeddings, tracks, maps, best classifier) and shared by all requests; inference is read-only (the model
@@ -25,11 +26,11 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from core import runs
+from core import collections, runs
 from core.config import doc
-from core.errors import AudioDecodeError, TimbreError
+from core.errors import AudioDecodeError, CollectionError, TimbreError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
@@ -42,6 +43,7 @@ log = logging.getLogger("api")
 DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
 MAX_K = 100
 MAX_LIMIT = 500
+MAX_SELECTION = 100_000  # track ids in one collection or one multi-track query
 API_KEY_ENV = "TIMBRE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
@@ -120,6 +122,35 @@ class Recommendation(BaseModel):
     map_positions: dict[str, list[float]]
 
 
+class CollectionInfo(BaseModel):
+    collection_id: str
+    name: str
+    dataset: str
+    n_tracks: int  # members saved
+    n_in_run: int  # members this run holds
+    created: str
+
+
+class CollectionDetail(CollectionInfo):
+    tracks: list[Track]
+
+
+class NewCollection(BaseModel):
+    name: str = Field(..., max_length=1000)
+    track_ids: list[str] = Field(..., max_length=MAX_SELECTION)
+
+
+class SimilarQuery(BaseModel):
+    track_ids: list[str] = Field(..., max_length=MAX_SELECTION)
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+class Similar(BaseModel):
+    run: str
+    query: list[Track]
+    neighbours: list[Neighbour]
+
+
 class Genre(BaseModel):
     run: str
     query: QueryInfo
@@ -196,6 +227,34 @@ def track_row(run: Run, track_id: str) -> int:
     if not len(rows):
         raise HTTPException(404, f"no track {track_id!r} in run {run.run_id!r}; search with GET /runs/{{run}}/tracks?q=")
     return int(rows[0])
+
+
+def track_rows(run: Run, track_ids: list[str]) -> np.ndarray:
+    """Rows of ``track_ids`` (repeats dropped): 422 when there are none, 404 naming the ids the run lacks."""
+    ids = list(dict.fromkeys(track_ids))
+    if not ids:
+        raise HTTPException(422, "track_ids is empty: name at least one track (GET /runs/{run}/tracks lists them)")
+    rows = collections.rows_of_ids(run, ids)
+    if len(rows) < len(ids):
+        known = set(run.tracks["track_id"].astype(str).to_numpy()[rows])
+        missing = [t for t in ids if t not in known]
+        raise HTTPException(404, f"{len(missing)} track id(s) not in run {run.run_id!r}: "
+                                 f"{', '.join(map(repr, missing[:3]))}{' ...' if len(missing) > 3 else ''}")
+    return rows
+
+
+def collection_info(run: Run, found: collections.Collection) -> dict:
+    return {"collection_id": found.collection_id, "name": found.name, "dataset": found.dataset,
+            "n_tracks": found.n_tracks, "n_in_run": len(collections.collection_rows(run, found)),
+            "created": found.created}
+
+
+def find_collection(run: Run, collection_id: str) -> collections.Collection:
+    """A collection of the run's dataset, or 404 (an id of another form is never looked up)."""
+    try:
+        return collections.load_collection(collections.run_dataset(run), collection_id)
+    except CollectionError as error:
+        raise HTTPException(404, str(error)) from None
 
 
 def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo, np.ndarray]:
@@ -359,6 +418,52 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours),
                               map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
 
+    @app.post("/runs/{run}/similar", response_model=Similar,
+              summary="The k tracks nearest a set of library tracks, none of the set among them (JSON: track_ids, k)")
+    def similar(run: str, body: SimilarQuery):
+        r = store.get(run)
+        rows = track_rows(r, body.track_ids)
+        try:
+            found = collections.more_like_these(r, rows, k=body.k)
+        except CollectionError as error:  # the set is the whole library
+            raise HTTPException(422, str(error)) from None
+        return Similar(run=r.run_id, query=track_records(r.tracks.iloc[rows]), neighbours=track_records(found))
+
+    @app.get("/runs/{run}/collections", response_model=list[CollectionInfo],
+             summary="The collections of the run's dataset (every run of the dataset shares them)")
+    def list_collections(run: str):
+        r = store.get(run)
+        return [collection_info(r, c) for c in collections.all_collections(collections.run_dataset(r))]
+
+    @app.post("/runs/{run}/collections", response_model=CollectionInfo, status_code=201,
+              summary="Save tracks of the run as a named collection of its dataset (JSON: name, track_ids)",
+              responses={422: {"description": "empty, too long, path-like or duplicate name; no tracks"}})
+    def create_collection(run: str, body: NewCollection):
+        r = store.get(run)
+        rows = track_rows(r, body.track_ids)
+        try:
+            saved = collections.save_selection(r, body.name, rows)
+        except CollectionError as error:
+            raise HTTPException(422, str(error)) from None
+        return collection_info(r, saved)
+
+    @app.get("/runs/{run}/collections/{collection_id}", response_model=CollectionDetail,
+             summary="One collection with the member tracks the run holds")
+    def get_collection(run: str, collection_id: str):
+        r = store.get(run)
+        found = find_collection(r, collection_id)
+        members = r.tracks.iloc[collections.collection_rows(r, found)]
+        return {**collection_info(r, found), "tracks": track_records(members)}
+
+    @app.delete("/runs/{run}/collections/{collection_id}", response_model=CollectionInfo,
+                summary="Delete a collection of the run's dataset; answers it as it was")
+    def delete_collection(run: str, collection_id: str):
+        r = store.get(run)
+        found = find_collection(r, collection_id)
+        info = collection_info(r, found)
+        collections.delete_collection(found.dataset, found.collection_id)
+        return info
+
     @app.post("/runs/{run}/genre", response_model=Genre,
               summary="Genre probabilities of an uploaded audio file from the run's best saved classifier",
               responses={409: {"description": "the run has no saved classifier"}})
@@ -378,7 +483,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     if cfg.cors_origin:  # outermost, so a browser's preflight is answered before the key is asked
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origin), allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origin), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=[API_KEY_HEADER, "Content-Type"])
     return app
 

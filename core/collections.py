@@ -152,6 +152,12 @@ def load_collection(dataset: str, collection_id: str) -> Collection:
     return _collection(dataset, _read(dataset), collection_id)
 
 
+def all_collections(dataset: str) -> list[Collection]:
+    """Every collection of ``dataset``, in :func:`list_collections` order (the table is read once)."""
+    table = _read(dataset)
+    return [_collection(dataset, table, c) for c in list_collections(dataset)["collection_id"]]
+
+
 def create_collection(dataset: str, name: str, track_ids: Sequence[str]) -> Collection:
     """Save ``track_ids`` (repeats dropped, order kept) as a new collection of ``dataset`` named ``name``.
 

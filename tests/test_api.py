@@ -400,8 +400,72 @@ def test_real_server_answers_over_http(genre_run_id, tmp_path):
         bad = httpx.post(f"{url}/runs/default/recommend", files={"file": ("x.mp3", b"junk" * 100)}, timeout=30.0)
         assert bad.status_code == 422 and bad.json()["detail"].startswith("x.mp3: not a readable audio file")
         assert httpx.get(url + "/health", timeout=5.0).status_code == 200
+        # a collection over HTTP: saved, listed, deleted
+        ids = list(run.tracks["track_id"].iloc[:2])
+        made = httpx.post(f"{url}/runs/default/collections", json={"name": "over http", "track_ids": ids}, timeout=30)
+        assert made.status_code == 201, made.text
+        listed = httpx.get(f"{url}/runs/default/collections", timeout=30).json()
+        assert made.json()["collection_id"] in [c["collection_id"] for c in listed]
+        assert httpx.delete(f"{url}/runs/default/collections/{made.json()['collection_id']}", timeout=30).is_success
+        similar = httpx.post(f"{url}/runs/default/similar", json={"track_ids": ids, "k": 2}, timeout=30).json()
+        assert len(similar["neighbours"]) == 2
         assert list(temp.iterdir()) == []  # every upload's temp file removed
     finally:
         stop(server)
         log.close()
     assert server.returncode is not None
+
+
+# ------------------------------------------------------------------------------------------ sets of tracks
+
+
+def test_similar_to_several_tracks_leaves_them_out(client, genre_run_id):
+    run = load_run(genre_run_id)
+    ids = list(run.tracks["track_id"].iloc[[0, 4]])
+    body = client.post("/runs/default/similar", json={"track_ids": ids + ids[:1], "k": 3}).json()
+    assert [t["track_id"] for t in body["query"]] == ids
+    near = body["neighbours"]
+    assert [n["rank"] for n in near] == [1, 2, 3] and not set(ids) & {n["track_id"] for n in near}
+    emb = run.embeddings / np.linalg.norm(run.embeddings, axis=1, keepdims=True)
+    mean_cosine = (emb @ emb[[0, 4]].T).mean(axis=1)
+    mean_cosine[[0, 4]] = -np.inf
+    best = np.argsort(-mean_cosine)[:3]
+    assert [n["track_id"] for n in near] == list(run.tracks["track_id"].iloc[best])
+    np.testing.assert_allclose([n["score"] for n in near], mean_cosine[best], atol=1e-3)
+
+
+@pytest.mark.parametrize("body, status, detail", [
+    ({"track_ids": []}, 422, "track_ids is empty"),
+    ({"track_ids": ["nope"]}, 404, "1 track id(s) not in run"),
+    ({"track_ids": "abc"}, 422, "track_ids"),
+    ({"k": 3}, 422, "track_ids: Field required"),
+])
+def test_similar_refuses_bad_sets(client, body, status, detail):
+    response = client.post("/runs/default/similar", json=body)
+    assert response.status_code == status and detail in response.json()["detail"], response.text
+
+
+def test_collections_are_created_listed_read_and_deleted(client, genre_run_id, plain_run_id):
+    run = load_run(genre_run_id)
+    ids = list(run.tracks["track_id"].iloc[[1, 2, 3]])
+    made = client.post("/runs/default/collections", json={"name": " API set ", "track_ids": ids})
+    assert made.status_code == 201, made.text
+    saved = made.json()
+    assert saved["name"] == "API set" and saved["n_tracks"] == 3 and saved["n_in_run"] == 3
+    assert saved["dataset"] == "tiny"
+    # another run of the dataset shares it
+    listed = client.get(f"/runs/{plain_run_id}/collections").json()
+    assert [c["collection_id"] for c in listed if c["name"] == "API set"] == [saved["collection_id"]]
+    one = client.get(f"/runs/default/collections/{saved['collection_id']}").json()
+    assert [t["track_id"] for t in one["tracks"]] == sorted(ids, key=list(run.tracks["track_id"]).index)
+    for bad, detail in ((" ", "needs a name"), ("api SET", "already a collection"), ("../x", "looks like a path"),
+                        ("x" * 61, "at most 60")):
+        refused = client.post("/runs/default/collections", json={"name": bad, "track_ids": ids})
+        assert refused.status_code == 422 and detail in refused.json()["detail"], refused.text
+    assert client.post("/runs/default/collections", json={"name": "none", "track_ids": []}).status_code == 422
+    gone = client.delete(f"/runs/default/collections/{saved['collection_id']}")
+    assert gone.status_code == 200 and gone.json()["name"] == "API set"
+    assert saved["collection_id"] not in [c["collection_id"] for c in client.get("/runs/default/collections").json()]
+    for missing in (saved["collection_id"], "..%2F..%2Fruns", "0123"):
+        response = client.delete(f"/runs/default/collections/{missing}")
+        assert response.status_code == 404, response.text
