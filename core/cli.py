@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -464,8 +465,13 @@ def _run_arg(args) -> None:
         args.run = path.name if path.parent == runs_dir() else str(path)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a service manager) stops as Ctrl-C does: workers end, work is kept
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         _run_arg(args)
         args.func(args)

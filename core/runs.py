@@ -265,6 +265,13 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else value
 
 
+def flat_config(config: dict) -> dict:
+    """A run's nested config as ``{"train.lr": 0.001, "mel_params.n_mels": 96, ...}`` (lists as JSON text)."""
+    out: dict = {}
+    _flatten("", config, out)
+    return out
+
+
 def config_differences(run_ids: list[str]) -> pd.DataFrame:
     """Settings that differ between runs: one row per setting (``train.lr``, ``mel_params.n_mels``, ...),
     one column per run. Identifiers, dates and paths are left out: they always differ."""

@@ -1,0 +1,133 @@
+"""Export of a run to TensorBoard's embedding projector and to MLflow (a temporary local store)."""
+from __future__ import annotations
+
+import builtins
+import csv
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.errors import ExportError
+from core.export import METADATA, PROJECTOR_CONFIG, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
+from core.runs import load_run
+from tests.run_copies import copy_run
+
+
+def _config(folder):
+    """The projector config as TensorBoard itself parses it."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    return text_format.Parse((folder / PROJECTOR_CONFIG).read_text(), ProjectorConfig())
+
+
+def _metadata(folder) -> list[list[str]]:
+    # the projector splits lines on "\n" and cells on "\t", with no quoting
+    return [line.split("\t") for line in (folder / METADATA).read_text().rstrip("\n").split("\n")]
+
+
+def test_tensorboard_files_are_what_the_projector_reads(tiny_run_id, tmp_path, capsys):
+    run = load_run(tiny_run_id)
+    assert main(["export", "--run", tiny_run_id, "--to", "tensorboard", "--out", str(tmp_path / "tb")]) == 0
+    folder = tmp_path / "tb"
+    config = _config(folder)
+    (embedding,) = config.embeddings
+    assert embedding.tensor_name == tiny_run_id
+    assert (folder / embedding.tensor_path).name == TENSORS and (folder / embedding.metadata_path).name == METADATA
+    tensors = np.loadtxt(folder / embedding.tensor_path, delimiter="\t", dtype=np.float32)
+    np.testing.assert_allclose(tensors, run.embeddings, rtol=1e-5, atol=1e-6)
+    header, *rows = _metadata(folder)
+    assert header == ["name", "label", "top_tags", "cluster", "track_id"]
+    assert len(rows) == len(run.tracks) and all(len(r) == len(header) for r in rows)
+    assert [r[4] for r in rows] == list(run.tracks["track_id"]) and [r[1] for r in rows] == list(run.tracks["label"])
+    # training computed the tiny dataset's musicnn cache, so it has tags; it has no clusters yet
+    assert all(re.fullmatch(r"[^,]+ 0\.\d\d, [^,]+ 0\.\d\d, [^,]+ 0\.\d\d", r[2]) for r in rows)
+    assert {r[3] for r in rows} == {"not clustered"} and "note: no clusters" in capsys.readouterr().out
+
+
+def test_tensorboard_metadata_with_clusters_and_without_tags(tiny_run_id, tmp_path, monkeypatch):
+    from core import clusters, tags
+
+    run = load_run(copy_run(tiny_run_id, "tiny-export"))
+    run.tracks.loc[0, "title"] = "tab\there\nnew line"
+    monkeypatch.setattr(tags, "run_tags", lambda r: None)  # a run whose dataset has no musicnn tags
+    monkeypatch.setattr(clusters, "run_cluster_labels",
+                        lambda r, method: pd.Series([f"cluster {i % 2 + 1}" for i in range(len(r.tracks))]))
+    done = export_tensorboard(run, tmp_path)
+    header, *rows = _metadata(tmp_path)
+    assert len(rows) == len(run.tracks) and all(len(r) == len(header) for r in rows)
+    assert rows[0][0] == "tab here new line"  # no tab or line break inside a cell
+    assert {r[2] for r in rows} == {""} and [r[3] for r in rows[:2]] == ["cluster 1", "cluster 2"]
+    assert len(done.notes) == 1 and done.notes[0].startswith("no top tags")
+
+
+def test_tensorboard_out_must_be_a_folder(tiny_run_id, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="is a file"):
+        export_tensorboard(load_run(tiny_run_id), tmp_path / "file")
+    assert main(["export", "--run", tiny_run_id, "--to", "tensorboard"]) == 2
+    assert "needs --out DIR" in capsys.readouterr().err
+
+
+def test_mlflow_export_reads_back_with_mlflows_client(tiny_run_id, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")  # unset: the export allows MLflow's file store itself
+    run = load_run(tiny_run_id)
+    assert main(["export", "--run", tiny_run_id, "--to", "mlflow"]) == 0
+    assert store in capsys.readouterr().out
+    client = MlflowClient(tracking_uri=store)
+    (found,) = client.search_runs([client.get_experiment_by_name("timbre-atlas").experiment_id])
+    assert found.info.status == "FINISHED" and found.info.run_name == tiny_run_id
+    assert found.data.tags["timbre.run_id"] == tiny_run_id
+    assert found.data.params["train.epochs"] == str(run.config["train"]["epochs"])
+    assert found.data.params["mel_params.n_mels"] == str(run.config["mel_params"]["n_mels"])
+    assert "run_id" not in found.data.params and "dataset_path" not in found.data.params
+    history = client.get_metric_history(found.info.run_id, "loss")
+    assert [m.step for m in history] == list(range(1, len(run.metrics["loss"]) + 1))
+    np.testing.assert_allclose([m.value for m in history], run.metrics["loss"])
+    assert found.data.metrics["knn_eval.knn_accuracy"] == pytest.approx(run.metrics["knn_eval"]["knn_accuracy"])
+    assert found.data.metrics["recording_eval.top5"] == pytest.approx(run.metrics["recording_eval"]["top5"])
+    logged = {a.path.split("/")[-1] for a in client.list_artifacts(found.info.run_id, tiny_run_id)}
+    assert {"config.json", "metrics.json", "embeddings.npy", "tracks.parquet"} <= logged
+
+
+def test_mlflow_params_and_metrics_of_a_run(tiny_run_id):
+    run = load_run(tiny_run_id)
+    params = run_params(run, max_length=5)
+    assert all(len(v) <= 5 for v in params.values()) and "created" not in params
+    per_epoch, summary = run_metrics(run)
+    assert list(per_epoch) == ["loss"] and "recording_eval.config.seed" not in summary
+    assert summary["n_tracks"] == len(run.tracks)
+
+
+def test_mlflow_missing_names_the_extra(tiny_run_id, tmp_path, monkeypatch, capsys):
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name.startswith("mlflow"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    with pytest.raises(ExportError, match=r'install the "mlflow" extra \(pip install -e "\.\[mlflow\]"'):
+        export_mlflow(load_run(tiny_run_id), uri=(tmp_path / "store").as_uri())
+    assert not (tmp_path / "store").exists()
+
+
+def test_export_to_an_unknown_target_is_refused(tiny_run_id, capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--run", tiny_run_id, "--to", "wandb"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_metadata_file_is_plain_tsv_for_other_tools_too(tiny_run_id, tmp_path):
+    export_tensorboard(load_run(tiny_run_id), tmp_path)
+    with open(tmp_path / METADATA, newline="") as f:
+        table = list(csv.DictReader(f, delimiter="\t"))
+    assert table[0].keys() == {"name", "label", "top_tags", "cluster", "track_id"}
