@@ -117,14 +117,30 @@ def _audio_reason(folder: Path, name: str) -> str:
 # --------------------------------------------------------------------------------------------- per run
 
 
-def _dataset_folder(run) -> Path | None:
+def _dataset_folder(name: str | None) -> Path | None:
     from .dataset import dataset_dir
 
-    name = run.config.get("dataset")
     try:
         return dataset_dir(name) if name else None
     except DatasetError:
         return None
+
+
+def aligned_tags(dataset: str | None, track_ids) -> pd.DataFrame | None:
+    """A dataset's tags for ``track_ids`` (matched by id; NaN rows for tracks it has no tags for).
+
+    Returns
+    -------
+    pd.DataFrame [shape=(len(track_ids), 50), dtype=float32] or None
+        Columns :data:`TAGS`; None when none of the tracks has tags.
+    """
+    folder = _dataset_folder(dataset)
+    table = dataset_tags(folder) if folder is not None and folder.exists() else None
+    if table is None:
+        return None
+    ids = pd.Series(track_ids).astype(str)
+    aligned = table.drop_duplicates("track_id").set_index("track_id").reindex(ids)[list(TAGS)].reset_index(drop=True)
+    return None if aligned.isna().all(axis=None) else aligned
 
 
 def run_tags(run) -> pd.DataFrame | None:
@@ -140,19 +156,13 @@ def run_tags(run) -> pd.DataFrame | None:
         Row i is ``run.tracks`` row i, columns :data:`TAGS`; NaN rows for tracks the dataset has no tags for.
         None when no track of the run has tags (:func:`tags_reason` says why).
     """
-    folder = _dataset_folder(run)
-    table = dataset_tags(folder) if folder is not None and folder.exists() else None
-    if table is None:
-        return None
-    aligned = table.drop_duplicates("track_id").set_index("track_id").reindex(run.tracks["track_id"].astype(str))
-    aligned = aligned[list(TAGS)].reset_index(drop=True)
-    return None if aligned.isna().all(axis=None) else aligned
+    return aligned_tags(run.config.get("dataset"), run.tracks["track_id"])
 
 
 def tags_reason(run) -> str:
     """Why a run has no tags, in one sentence with what to do ("" when it has them)."""
-    folder = _dataset_folder(run)
     name = run.config.get("dataset")
+    folder = _dataset_folder(name)
     if folder is None or not (folder / "dataset.json").exists():
         return f"run {run.run_id}'s dataset {name!r} is not in this workspace, so its tracks have no musicnn tags"
     if run_tags(run) is not None:
@@ -273,3 +283,24 @@ def tracks_by_tag(tags: pd.DataFrame, tag: str, *, limit: int = 20) -> np.ndarra
     column = tags[resolve_tag(tag)].to_numpy(np.float64)
     known = np.flatnonzero(~np.isnan(column))
     return known[np.argsort(-column[known], kind="stable")][:limit].astype(np.int64)
+
+
+TAG_PREFIX = "tag:"
+
+
+def search_by_tag(run, query: str, *, limit: int = 50) -> list[int] | None:
+    """Rows of a ``tag:NAME`` search, most likely first; None when ``query`` is not a tag search.
+
+    Raises
+    ------
+    TagError
+        No such tag (the message names close ones), or the run has no tags (the message says why).
+    """
+    text = query.strip()
+    if not text.lower().startswith(TAG_PREFIX):
+        return None
+    tag = resolve_tag(text[len(TAG_PREFIX):])
+    tags = run_tags(run)
+    if tags is None:
+        raise TagError(f"cannot search by tag: {tags_reason(run)}")
+    return tracks_by_tag(tags, tag, limit=limit).tolist()

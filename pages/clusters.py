@@ -1,35 +1,103 @@
-"""Clusters: how tracks group under k-means, on audio features, embeddings or both (results of core.clusters)."""
+"""Clusters: how tracks group under k-means or HDBSCAN, on audio features, embeddings or both (results of
+core.clusters), as cards worth exploring: size, labels, characteristic tags and features, central tracks."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core.clusters import ClusterConfig, cluster_inputs_done, clusters_dir, load_clusters, profile_matrix, run_clusters
+from core.clusters import (
+    METHOD_NAMES,
+    METHODS,
+    ClusterConfig,
+    cluster_cards,
+    cluster_inputs_done,
+    cluster_name,
+    clusters_dir,
+    load_clusters,
+    profile_matrix,
+    run_clusters,
+)
 from core.feature_table import SourceKind
+from core.tags import aligned_tags
+from core.tracks import display_names
 from ui import nav
 from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
 from ui.forms import job_form
 from ui.sources import INPUT_NAMES
 from ui.state import cached_points
-from ui.widgets import pick_source, projection_picker
+from ui.widgets import pick_source, play, projection_picker
+
+CARDS_PER_ROW = 3
 
 
-def settings(source) -> dict:
+def settings(source, method: str) -> dict:
     """The cluster settings form's widgets; returns :class:`core.clusters.ClusterConfig` fields."""
     inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
                             format_func=INPUT_NAMES.get, key="cluster_inputs")
+    if method == "hdbscan":
+        size = st.slider("Smallest cluster (tracks)", 3, 50, 8, key="cluster_min_size",
+                         help="Smaller groups become noise")
+        reduce = st.radio("Cluster", ["umap", "none"], horizontal=True, key="cluster_reduce",
+                          format_func={"umap": "a UMAP reduction", "none": "the matrix itself"}.get)
+        return {"method": method, "input": tuple(inputs), "min_cluster_size": size, "reduce": reduce}
     k_min, k_max = st.slider("k from / to", 2, 30, (2, 12), help="k is chosen by the best silhouette",
                              key="cluster_k_range")
-    return {"input": tuple(inputs), "k_min": k_min, "k_max": k_max}
+    return {"method": method, "input": tuple(inputs), "k_min": k_min, "k_max": k_max}
 
 
-def run_form(source, has_results: bool) -> None:
-    job_form(title="Compute clusters", key="cluster_form", submit="Compute clusters", expanded=not has_results,
-             settings=lambda: settings(source),
+def run_form(source, method: str, has_results: bool) -> None:
+    job_form(title=f"Compute clusters: {METHOD_NAMES[method]}", key=f"cluster_form_{method}",
+             submit="Compute clusters", expanded=not has_results, settings=lambda: settings(source, method),
              job=lambda values, progress: run_clusters(source, cfg=ClusterConfig(**values), progress=progress))
 
 
 def cluster_names(clusters) -> list[str]:
-    return [f"cluster {c + 1}" for c in clusters]
+    return [cluster_name(c) for c in clusters]
+
+
+def fmt(value, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def methods_table(folder, input_: str) -> list[dict]:
+    """Every method with results on ``input_``: clusters, noise, silhouette and agreement with the labels."""
+    rows = []
+    for method in METHODS:
+        if input_ in cluster_inputs_done(folder, method):
+            s = load_clusters(folder, input_, method)["summary"]
+            rows.append({"method": METHOD_NAMES[method], "clusters": s["k"], "noise": f"{s['noise_share']:.0%}",
+                         "silhouette": fmt(s.get("silhouette")), "ARI with labels": fmt(s.get("ari")),
+                         "NMI with labels": fmt(s.get("nmi"))})
+    return rows
+
+
+def card(item: dict, source) -> None:
+    """One cluster card: size, label mix, characteristic tags and features, central tracks with players."""
+    with st.container(border=True):
+        st.markdown(f"**{item['name']}** · {item['size']} tracks ({item['share']:.0%})")
+        labels = ", ".join(f"{lab} {n}" for lab, n in list(item["labels"].items())[:4])
+        st.caption(f"labels: {labels}")
+        if item["tags"]:
+            st.markdown("tags: " + ", ".join(f"**{t}** ×{lift:.2f}" for t, lift in item["tags"]))
+        if item["features"]:
+            st.caption("features (z): " + ", ".join(f"{f} {z:+.1f}" for f, z in item["features"][:4]))
+        rows = source.tracks.reset_index(drop=True)
+        central = rows[rows["track_id"].astype(str).isin(item["central"])]
+        for (_, track), name in zip(central.iterrows(), display_names(central)):
+            st.caption(f"near the centre: {name}")
+            if "path" in track:
+                play(track["path"])
+
+
+def cards_section(source, result) -> None:
+    tags = aligned_tags(source.dataset, source.tracks["track_id"])
+    cards = cluster_cards(result, track_ids=source.tracks["track_id"].astype(str), tags=tags)
+    st.caption("Tags: musicnn tag likelihoods, by lift (mean in the cluster / mean in the library). "
+               "Features: the cluster's mean in library standard deviations. "
+               + ("" if tags is not None else "No musicnn tags for this data (see the Map page for why)."))
+    for start in range(0, len(cards), CARDS_PER_ROW):
+        for column, item in zip(st.columns(CARDS_PER_ROW), cards[start:start + CARDS_PER_ROW]):
+            with column:
+                card(item, source)
 
 
 def map_section(source, assignments) -> None:
@@ -49,23 +117,36 @@ nav.require_router(__file__)
 st.title("Clusters")
 source = pick_source()
 folder = clusters_dir(source)
-run_form(source, has_results=bool(cluster_inputs_done(folder)))
-done = cluster_inputs_done(folder)
+method = st.segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, default="kmeans",
+                              key="cluster_method") or "kmeans"
+run_form(source, method, has_results=bool(cluster_inputs_done(folder, method)))
+done = cluster_inputs_done(folder, method)
 if not done:
-    st.info(f"No clusters for {source.title} yet: press **Compute clusters** above (seconds), or run "
-            "`python -m core cluster` in a terminal.")
+    st.info(f"No clusters by {METHOD_NAMES[method]} for {source.title} yet: press **Compute clusters** above "
+            f"(seconds), or run `python -m core cluster --method {method}` in a terminal.")
     st.stop()
 
 input_ = st.segmented_control("Clustered on", done, format_func=INPUT_NAMES.get, default=done[0],
                               key="cluster_input") or done[0]
-result = load_clusters(folder, input_)
+result = load_clusters(folder, input_, method)
 summary = result["summary"]
 a, b, c, d = st.columns(4)
-a.metric("k (best silhouette)", summary["k"])
-b.metric("Silhouette", f"{summary['silhouette']:.3f}")
-c.metric("Agreement with labels (ARI)", "-" if summary.get("ari") is None else f"{summary['ari']:.3f}")
-d.metric("NMI with labels", "-" if summary.get("nmi") is None else f"{summary['nmi']:.3f}")
-st.plotly_chart(cluster_curves_figure(result["curves"], k=summary["k"]), key="curves_chart")
+a.metric("k (best silhouette)" if method == "kmeans" else "Clusters", summary["k"])
+if method == "hdbscan":
+    b.metric("Noise (in no cluster)", f"{summary['noise_share']:.0%}")
+else:
+    b.metric("Silhouette", fmt(summary.get("silhouette")))
+c.metric("Agreement with labels (ARI)", fmt(summary.get("ari")))
+d.metric("NMI with labels", fmt(summary.get("nmi")))
+st.dataframe(methods_table(folder, input_), hide_index=True)
+if result["curves"] is not None:
+    st.plotly_chart(cluster_curves_figure(result["curves"], k=summary["k"]), key="curves_chart")
+elif method == "hdbscan":
+    st.caption(f"Clustered on {summary.get('space', 'the scaled matrix')}; ARI and NMI count noise as one more "
+               "group. Smaller 'smallest cluster' values find more, smaller clusters.")
+
+st.subheader("Clusters worth exploring")
+cards_section(source, result)
 
 st.subheader("Cluster profiles")
 left, right = st.columns(2)

@@ -109,3 +109,31 @@ def test_pages_explain_what_to_do_without_any_data(page, tmp_path, monkeypatch):
     monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
     at = open_page(page)
     assert "no run and no imported feature table" in text_of(at) and not at.get("plotly_chart")
+
+
+def test_clusters_page_hdbscan_cards_with_tags_and_central_tracks(fresh_run):
+    from tests.test_tags import fake_dataset
+
+    run = load_run(fresh_run)
+    rng = np.random.default_rng(0)
+    piano = (run.tracks["label"] == "piano").to_numpy()
+    grams = {}
+    for track_id, is_piano in zip(run.tracks["track_id"], piano):
+        g = rng.uniform(0, 0.04, (2, 50)).astype(np.float32)
+        g[:, 23] = 0.8 if is_piano else 0.1  # "instrumental"
+        grams[track_id] = g
+    fake_dataset("tiny", grams, max_patches=2)
+    at = open_page("pages/clusters.py", **{RUN_KEY: fresh_run})
+    at.segmented_control(key="cluster_method").set_value("hdbscan").run()
+    assert "No clusters by HDBSCAN" in text_of(at)
+    at.slider(key="cluster_min_size").set_value(3)
+    at.radio(key="cluster_reduce").set_value("none")
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Clusters", "Noise (in no cluster)", "Agreement with labels (ARI)"} <= set(metrics)
+    assert at.dataframe[0].value["method"].tolist() == ["HDBSCAN (density, noise allowed)"]
+    text = text_of(at)
+    assert "tracks (" in text and "labels: " in text and "near the centre: " in text
+    assert "instrumental" in text  # the piano cluster's characteristic tag
+    assert len(at.get("audio")) >= 3

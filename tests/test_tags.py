@@ -20,7 +20,8 @@ def fake_dataset(name: str, taggrams: dict[str, np.ndarray | None], *, kind: str
     """A dataset folder with a musicnn patch cache as core.reference writes it (taggram per patch; None = unreadable)."""
     folder = datasets_dir() / name
     (folder / "reference").mkdir(parents=True, exist_ok=True)
-    (folder / "dataset.json").write_text(json.dumps({"kind": kind}))
+    if not (folder / "dataset.json").exists():  # a real dataset keeps its own
+        (folder / "dataset.json").write_text(json.dumps({"kind": kind}))
     ids = list(taggrams)
     arrays = {f"taggram_{i}": (g if g is not None else np.zeros((0, 1), np.float32)) for i, g in enumerate(taggrams.values())}
     np.savez(folder / "reference" / f"musicnn-{max_patches}.npz", track_id=np.asarray(ids),
