@@ -5,18 +5,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.cli import main
 from core.compare import aligned_maps, compare_runs, comparison_lines, jaccard, map_trustworthiness, shared_tracks
 from core.errors import CompareError
 from core.projection import METHODS
 from core.runs import config_differences, list_runs, load_run
 from core.train import TrainConfig, train_run
 from tests.conftest import TINY_STYLES
-from tests.pagetest import open_page
+from tests.pagetest import charts, decode, markdown_text, open_page, traces
 from tests.run_copies import copy_run
+
+LINKED_KEY = "compare_linked"  # pages/compare.py's session key of the linked selection
+
+
+def short_name(run_id: str) -> str:
+    return run_id.split("-", 2)[-1]  # how the page names a run in legends
 
 
 def _second_run(tiny_run_id) -> str:
-    others = [r for r in list_runs() if r != tiny_run_id and "tiny" in r]
+    others = [r for r in list_runs() if r != tiny_run_id and "tiny" in r and not r.startswith("variant")]
     return others[0] if others else train_run("tiny", cfg=TrainConfig(epochs=2, batch_size=12, widths=(8, 16, 32, 64),
                                                                         embed_chunks=4, lr=1e-3, seed=0))
 
@@ -29,16 +36,85 @@ def test_config_differences_lists_only_what_differs(tiny_run_id):
     assert list(diff.columns) == [tiny_run_id, other]
 
 
+def _draw(at, chart: int, rows):
+    """What the browser sends when a lasso is drawn round the points of ``rows`` on plotly chart ``chart``."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    widget = states.widgets.add()
+    widget.id = at.get("plotly_chart")[chart].proto.id
+    points = [{"customdata": int(r), "curve_number": 0, "point_index": i, "x": 0, "y": 0} for i, r in enumerate(rows)]
+    widget.string_value = json.dumps({"selection": {"points": points, "point_indices": list(range(len(rows))), "box": [],
+                                                    "lasso": [{"x": [0.0, 1.0, 1.0], "y": [0.0, 0.0, 1.0]}]}})
+    at._run(states)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     other = _second_run(tiny_run_id)
     at = open_page("pages/compare.py", active_run_id=tiny_run_id)
     chosen = at.multiselect(key="compare_runs").value
     assert chosen == [tiny_run_id, other]
-    scores, differences = at.dataframe
+    scores, differences, per_label, changed = at.dataframe
     assert list(scores.value["run"]) == chosen
     assert "train.epochs" in differences.value.index
-    assert len(at.get("plotly_chart")) == 3  # loss curves + one map per run
+    assert list(per_label.value.index) == [*sorted(TINY_STYLES), "all"] and per_label.value["tracks"].iloc[-1] == 12
+    assert len(changed.value) == 10 and changed.value["jaccard"].is_monotonic_increasing
+    specs = charts(at)
+    assert len(specs) == 5  # loss curves, agreement, per-label accuracy, one map per run
+    assert specs[1]["data"][0]["type"] == "heatmap" and {t["name"] for t in specs[2]["data"]} == {
+        short_name(tiny_run_id), short_name(other)}
+    assert all(spec["layout"]["dragmode"] == "lasso" for spec in specs[3:])
+    captions = " ".join(c.value for c in at.caption)
+    assert captions.count("trustworthiness") == 2 and "12 shared tracks" in captions
+    # the most-changed track opens both runs' neighbours, with players
+    text = markdown_text(at)
+    assert text.count("nearest shared tracks") == 2 and text.count("*this track*") == 2
+    assert len(at.get("audio")) == 2 * 10
+    at.selectbox(key="compare_track").set_value(3).run()
+    assert not at.exception
 
+
+def test_a_lasso_on_one_map_rings_the_same_tracks_on_every_map(tiny_run_id):
+    turned = _variant(tiny_run_id, "variant-turned", rotate=2.0)
+    at = open_page("pages/compare.py", active_run_id=tiny_run_id)
+    at.multiselect(key="compare_runs").set_value([tiny_run_id, turned]).run()
+    first, second = charts(at)[3:]
+    # the turned copy's map is aligned back onto the first: the same points in the same places
+    np.testing.assert_allclose(np.sort(np.concatenate([t["x"] for t in second["data"]])),
+                               np.sort(np.concatenate([t["x"] for t in first["data"]])), atol=1e-3)
+    _draw(at, 4, [5, 1, 7])  # on the second run's map
+    assert at.session_state[LINKED_KEY]["run"] == turned
+    for spec in charts(at)[3:]:
+        rings = traces(spec)["selected (3)"]
+        assert sorted(decode(rings["customdata"]).tolist()) == [1, 5, 7]
+    assert any("3 track(s) selected" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Clear selection").click().run()
+    assert all("selected (3)" not in traces(spec) for spec in charts(at)[3:])
+
+
+def test_runs_sharing_no_tracks_say_so_and_still_show_their_maps(tiny_run_id):
+    elsewhere = _variant(tiny_run_id, "variant-elsewhere", rename=True)
+    at = open_page("pages/compare.py", active_run_id=tiny_run_id)
+    at.multiselect(key="compare_runs").set_value([tiny_run_id, elsewhere]).run()
+    assert not at.exception
+    assert f"runs {tiny_run_id} and variant-elsewhere share no tracks" in at.error[0].value
+    assert len(at.get("plotly_chart")) == 3  # loss curves and the two maps, not aligned
+
+
+def test_compare_cli_prints_the_figures_and_json(tiny_run_id, capsys):
+    noisy = _variant(tiny_run_id, "variant-noisy", noise=0.5)
+    assert main(["compare", tiny_run_id, noisy, "--changed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "neighbour agreement (mean Jaccard of 10-NN sets" in out and out.count("in common") == 3
+    assert main(["compare", tiny_run_id, noisy, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["runs"] == [tiny_run_id, noisy] and len(data["most_changed"][0]["tracks"]) == 10
+    elsewhere = _variant(tiny_run_id, "variant-elsewhere", rename=True)
+    assert main(["compare", tiny_run_id, elsewhere]) == 2
+    assert "share no tracks" in capsys.readouterr().err
 
 # --- how the spaces differ (core.compare) ------------------------------------------------------------------
 
@@ -48,8 +124,10 @@ def _variant(tiny_run_id: str, new_id: str, *, noise: float = 0.0, rotate: float
     ``rotate`` radians, scaled by 3 and shifted, keeping only rows ``keep`` (None: all); ``rename`` gives every
     track a new id (a library sharing nothing)."""
     from core.io import atomic_write_npy, atomic_write_parquet
-    from core.runs import load_run
+    from core.paths import runs_dir
 
+    if (runs_dir() / new_id).exists():  # made by an earlier test (the same id always means the same variant)
+        return new_id
     copy_run(tiny_run_id, new_id)
     run = load_run(new_id)
     rows = np.arange(len(run.tracks)) if keep is None else np.asarray(keep)
@@ -75,8 +153,8 @@ def test_jaccard_of_neighbour_sets():
 
 
 def test_identical_runs_agree_fully_and_noise_lowers_agreement(tiny_run_id):
-    same = _variant(tiny_run_id, "tiny-same")
-    noisy = _variant(tiny_run_id, "tiny-noisy", noise=0.5)
+    same = _variant(tiny_run_id, "variant-same")
+    noisy = _variant(tiny_run_id, "variant-noisy", noise=0.5)
     result = compare_runs([tiny_run_id, same, noisy], method="pca")
     n = len(result.shared.track_ids)
     assert n == 12 and result.k == 10 and not result.shared.sampled
@@ -96,7 +174,7 @@ def test_identical_runs_agree_fully_and_noise_lowers_agreement(tiny_run_id):
 
 
 def test_shared_neighbours_list_the_track_first_then_its_neighbours(tiny_run_id):
-    noisy = _variant(tiny_run_id, "tiny-noisy", noise=0.5)
+    noisy = _variant(tiny_run_id, "variant-noisy", noise=0.5)
     result = compare_runs([tiny_run_id, noisy])
     near = result.shared_neighbours(noisy, 4)
     assert list(near["rank"]) == list(range(1, result.k + 2)) and near["row"].iloc[0] == result.shared.rows[noisy][4]
@@ -104,7 +182,7 @@ def test_shared_neighbours_list_the_track_first_then_its_neighbours(tiny_run_id)
 
 
 def test_runs_of_other_datasets_compare_on_the_tracks_they_share(tiny_run_id):
-    part = _variant(tiny_run_id, "tiny-part", keep=[11, 0, 2, 3, 5, 6, 7, 9], noise=0.2)
+    part = _variant(tiny_run_id, "variant-part", keep=[11, 0, 2, 3, 5, 6, 7, 9], noise=0.2)
     result = compare_runs([tiny_run_id, part])
     assert result.shared.n_total == 8 and result.k == 7
     ids = result.shared.track_ids
@@ -113,19 +191,19 @@ def test_runs_of_other_datasets_compare_on_the_tracks_they_share(tiny_run_id):
 
 
 def test_runs_that_share_no_tracks_are_refused_by_name(tiny_run_id):
-    other = _variant(tiny_run_id, "tiny-elsewhere", rename=True)
-    with pytest.raises(CompareError, match=f"runs {tiny_run_id} and tiny-elsewhere share no tracks"):
+    other = _variant(tiny_run_id, "variant-elsewhere", rename=True)
+    with pytest.raises(CompareError, match=f"runs {tiny_run_id} and variant-elsewhere share no tracks"):
         compare_runs([tiny_run_id, other])
     with pytest.raises(CompareError, match="compare 2 to 4 runs"):
         compare_runs([tiny_run_id])
     with pytest.raises(CompareError, match="named twice"):
         compare_runs([tiny_run_id, tiny_run_id])
     with pytest.raises(CompareError, match="unknown projection"):
-        compare_runs([tiny_run_id, _variant(tiny_run_id, "tiny-same")], method="mds")
+        compare_runs([tiny_run_id, _variant(tiny_run_id, "variant-same")], method="mds")
 
 
 def test_a_large_library_is_compared_on_a_seeded_sample(tiny_run_id):
-    noisy = _variant(tiny_run_id, "tiny-noisy", noise=0.5)
+    noisy = _variant(tiny_run_id, "variant-noisy", noise=0.5)
     one = compare_runs([tiny_run_id, noisy], sample=8, trust_sample=9, seed=3)
     two = compare_runs([tiny_run_id, noisy], sample=8, trust_sample=9, seed=3)
     assert one.shared.sampled and len(one.shared.track_ids) == 8 and one.shared.n_total == 12
@@ -136,7 +214,7 @@ def test_a_large_library_is_compared_on_a_seeded_sample(tiny_run_id):
 
 
 def test_procrustes_undoes_a_rotation_scaling_and_shift(tiny_run_id):
-    turned = _variant(tiny_run_id, "tiny-turned", rotate=1.1)
+    turned = _variant(tiny_run_id, "variant-turned", rotate=2.0)
     runs = [load_run(tiny_run_id), load_run(turned)]
     coords, disparity = aligned_maps(runs, shared_tracks(runs), "umap")
     np.testing.assert_allclose(coords[turned], coords[tiny_run_id], atol=1e-4)
@@ -160,7 +238,7 @@ def test_trustworthiness_is_high_for_a_faithful_map_and_low_for_noise(rng):
 
 
 def test_comparison_as_json_and_text(tiny_run_id):
-    noisy = _variant(tiny_run_id, "tiny-noisy", noise=0.5)
+    noisy = _variant(tiny_run_id, "variant-noisy", noise=0.5)
     result = compare_runs([tiny_run_id, noisy])
     data = json.loads(json.dumps(result.to_dict(n_changed=4)))
     assert data["runs"] == [tiny_run_id, noisy] and data["shared_tracks"] == 12

@@ -21,6 +21,7 @@ from core.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_o
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED_COLOUR = "#a3a3a3"
+GREY_GROUPS = ("noise", "not clustered")  # groups of no colour of their own (core.clusters.cluster_name)
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Alphabet
 # The focus (a selected track or a query) and its links are near-black: no label colour is (label colours
 # include reds, so a red query would vanish among red neighbours).
@@ -45,10 +46,40 @@ def styled(fig: go.Figure, *, height: int, top: int = MARGIN["t"], **layout) -> 
 
 def label_colours(labels: Iterable[str]) -> dict[str, str]:
     """A stable colour per label (sorted order); :data:`core.maps.UNLABELLED` is always grey."""
-    named = sorted({str(v) for v in labels} - {UNLABELLED})
+    named = sorted({str(v) for v in labels} - {UNLABELLED} - set(GREY_GROUPS))
     colours = {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(named)}
-    colours[UNLABELLED] = UNLABELLED_COLOUR
+    colours.update(dict.fromkeys((UNLABELLED, *GREY_GROUPS), UNLABELLED_COLOUR))
     return colours
+
+
+def value_traces(points: pd.DataFrame, *, title: str, labels: Sequence[str] | None = None,
+                 dim: bool = False) -> list[go.Scattergl]:
+    """One WebGL trace of every point coloured by its ``value`` on a continuous scale (NaN grey), with a colour
+    bar; ``customdata`` = track row, as :func:`library_traces`.
+
+    Parameters
+    ----------
+    points : pd.DataFrame [shape=(n, 7+)]
+        :func:`core.maps.colour_points` with a ``value`` column (e.g. a tag's likelihood).
+    labels : sequence of str or None
+        Keep only points of these labels (None: all).
+    """
+    if labels is not None:
+        points = points[points["label"].isin(list(labels))]
+    size = 6 if len(points) < 2000 else 4 if len(points) < 20_000 else 3
+    values = points["value"].to_numpy(np.float64)
+    known = ~np.isnan(values)
+    common = {"mode": "markers", "hovertemplate": "%{hovertext}<extra></extra>"}
+    return [go.Scattergl(x=points["x"].to_numpy()[~known], y=points["y"].to_numpy()[~known], name="no value",
+                         customdata=points["row"].to_numpy()[~known], showlegend=False,
+                         hovertext=points["hover"].to_numpy()[~known].astype(str),
+                         marker={"size": size, "color": UNLABELLED_COLOUR, "opacity": 0.5}, **common),
+            go.Scattergl(x=points["x"].to_numpy()[known], y=points["y"].to_numpy()[known], name=title,
+                         customdata=points["row"].to_numpy()[known], showlegend=False,
+                         hovertext=points["hover"].to_numpy()[known].astype(str),
+                         marker={"size": size, "color": values[known], "colorscale": "Viridis", "showscale": True,
+                                 "colorbar": {"title": {"text": title}, "thickness": 12},
+                                 "opacity": 0.35 if dim else 0.85, "line": {"width": 0}}, **common)]
 
 
 def library_traces(points: pd.DataFrame, *, colours: Mapping[str, str],
@@ -156,7 +187,10 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
         points, density = view.points, view.density
     colours = label_colours(library["label"].unique())
     fig = go.Figure([] if density is None else [density_trace(density)])
-    fig.add_traces(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
+    if "value" in points.columns:  # a continuous colour (core.maps.colour_points), e.g. a tag's likelihood
+        fig.add_traces(value_traces(points, title=legend_title, labels=labels, dim=focus is not None))
+    else:
+        fig.add_traces(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
     if focus is not None:
         fig.add_traces(focus_traces(library.set_index("row", drop=False), focus, colours=colours))
     title = METHOD_NAMES.get(method, method)
@@ -257,3 +291,33 @@ def feature_scatter_figure(frame: pd.DataFrame, *, x: str, y: str) -> go.Figure:
     """Two features against each other, coloured by ``label`` (hover: ``name``)."""
     fig = px.scatter(frame, x=x, y=y, color="label", hover_name="name", opacity=0.85)
     return styled(fig, height=500)
+
+
+# --------------------------------------------------------------------------------------------- compare
+
+
+def highlight_trace(points: pd.DataFrame, rows: Sequence[int], *, name: str = "selected") -> go.Scattergl:
+    """Rings round the points of ``rows`` (library rows of ``points``, from :func:`core.maps.map_points`): a
+    selection linked from another map; ``customdata`` = track row, so a click on a ring selects its track."""
+    near = points.set_index("row", drop=False).loc[list(rows)] if len(rows) else points.iloc[:0]
+    return go.Scattergl(x=near["x"].to_numpy(), y=near["y"].to_numpy(), mode="markers", name=f"{name} ({len(near)})",
+                        customdata=near["row"].to_numpy(), hovertext=near["hover"].to_numpy().astype(str),
+                        hovertemplate="%{hovertext}<extra>selected</extra>",
+                        marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": FOCUS_COLOUR}})
+
+
+def agreement_figure(agreement: pd.DataFrame, *, height: int = 320) -> go.Figure:
+    """Neighbour agreement between runs, ``agreement`` [shape=(r, r)] of mean Jaccard in [0, 1] (1: the same
+    neighbours)."""
+    fig = px.imshow(agreement, text_auto=".2f", zmin=0, zmax=1, color_continuous_scale="Blues", aspect="auto",
+                    labels={"color": "Jaccard", "x": "", "y": ""}, title="Neighbour agreement (mean Jaccard)")
+    return styled(fig, height=height, top=TITLE_TOP)
+
+
+def per_label_figure(accuracy: pd.DataFrame, *, k: int = 5, height: int = 320) -> go.Figure:
+    """Grouped bars of leave-one-out k-NN accuracy per label (rows) and run (columns), ``accuracy`` in [0, 1]."""
+    long = accuracy.rename_axis("label").reset_index().melt(id_vars="label", var_name="run", value_name="accuracy")
+    fig = px.bar(long, x="label", y="accuracy", color="run", barmode="group", range_y=[0, 1],
+                 title=f"{k}-NN accuracy per label")
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0, "title": {"text": ""}}
+    return styled(fig, height=height, top=TITLE_TOP, legend=legend, xaxis_title="", yaxis_title="accuracy")
