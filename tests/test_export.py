@@ -11,17 +11,24 @@ import pytest
 
 from core.cli import main
 from core.errors import ExportError
-from core.export import METADATA, PROJECTOR_CONFIG, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
+from core.export import METADATA, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
 from core.runs import load_run
 from tests.run_copies import copy_run
 
 
-def _config(folder):
-    """The projector config as TensorBoard itself parses it."""
-    from google.protobuf import text_format
-    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+def projector(folder):
+    """TensorBoard's own projector plugin on ``folder`` (a logdir without event files), as the server runs it:
+    ``get(route, **query) -> werkzeug response``."""
+    from tensorboard.plugins.base_plugin import TBContext
+    from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
+    from werkzeug.test import Client
 
-    return text_format.Parse((folder / PROJECTOR_CONFIG).read_text(), ProjectorConfig())
+    class NoRuns:  # a logdir of projector files only: the plugin falls back to the logdir itself, run "."
+        def list_runs(self, ctx=None, *, experiment_id):
+            return []
+
+    apps = ProjectorPlugin(TBContext(logdir=str(folder), data_provider=NoRuns())).get_plugin_apps()
+    return lambda route, **query: Client(apps[route]).get("/", query_string=query)
 
 
 def _metadata(folder) -> list[list[str]]:
@@ -33,12 +40,16 @@ def test_tensorboard_files_are_what_the_projector_reads(tiny_run_id, tmp_path, c
     run = load_run(tiny_run_id)
     assert main(["export", "--run", tiny_run_id, "--to", "tensorboard", "--out", str(tmp_path / "tb")]) == 0
     folder = tmp_path / "tb"
-    config = _config(folder)
-    (embedding,) = config.embeddings
-    assert embedding.tensor_name == tiny_run_id
-    assert (folder / embedding.tensor_path).name == TENSORS and (folder / embedding.metadata_path).name == METADATA
-    tensors = np.loadtxt(folder / embedding.tensor_path, delimiter="\t", dtype=np.float32)
-    np.testing.assert_allclose(tensors, run.embeddings, rtol=1e-5, atol=1e-6)
+    get = projector(folder)
+    assert get("/runs").json == ["."]
+    (embedding,) = get("/info", run=".").json["embeddings"]
+    assert embedding["tensorName"] == tiny_run_id and embedding["tensorShape"] == list(run.embeddings.shape)
+    assert (embedding["tensorPath"], embedding["metadataPath"]) == (TENSORS, METADATA)
+    tensor = get("/tensor", run=".", name=tiny_run_id)
+    assert tensor.status_code == 200
+    np.testing.assert_allclose(np.frombuffer(tensor.data, np.float32).reshape(run.embeddings.shape), run.embeddings,
+                               rtol=1e-5, atol=1e-6)
+    assert get("/metadata", run=".", name=tiny_run_id).get_data(as_text=True) == (folder / METADATA).read_text()
     header, *rows = _metadata(folder)
     assert header == ["name", "label", "top_tags", "cluster", "track_id"]
     assert len(rows) == len(run.tracks) and all(len(r) == len(header) for r in rows)
