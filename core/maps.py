@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -31,10 +32,13 @@ def map_points(run: Run, method: str) -> pd.DataFrame:
 
     Returns
     -------
-    pd.DataFrame [shape=(n_tracks, 6)]
+    pd.DataFrame [shape=(n_tracks, 7)]
         ``row`` (row of ``run.tracks``), ``x``, ``y``, ``label`` (:data:`UNLABELLED` when unknown),
-        ``name`` (:func:`core.tracks.display_name`) and ``hover`` (HTML for the tooltip: name, artist, file, label).
+        ``name`` (:func:`core.tracks.display_name`), ``tags`` (the track's top 3 musicnn tags as text, "" without
+        tags) and ``hover`` (HTML for the tooltip: name, artist, file, label, top tags).
     """
+    from .tags import run_tags, top_tag_text
+
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
     tracks, coords = run.tracks, run.projections
@@ -44,9 +48,80 @@ def map_points(run: Run, method: str) -> pd.DataFrame:
     # os.path, not Path(): ten times faster over a million tracks
     file = pd.Series([os.path.basename(p) for p in tracks["path"].astype(str)], index=tracks.index)
     hover = ("<b>" + name + "</b><br>artist: " + artist + "<br>file: " + file + "<br>label: " + label)
+    tags = run_tags(run)
+    tag_text = (pd.Series("", index=tracks.index, dtype=object) if tags is None
+                else top_tag_text(tags, n=3).set_axis(tracks.index))
+    if tags is not None:
+        hover = hover + np.where(tag_text.to_numpy() != "", "<br>tags: " + tag_text, "")
     return pd.DataFrame({"row": np.arange(len(tracks)), "x": coords[f"{method}_x"].to_numpy(np.float32),
                          "y": coords[f"{method}_y"].to_numpy(np.float32), "label": label.to_numpy(),
-                         "name": name.to_numpy(), "hover": hover.to_numpy()})
+                         "name": name.to_numpy(), "tags": tag_text.to_numpy(), "hover": hover.to_numpy()})
+
+
+# ---------------------------------------------------------------------------------------- colour by
+
+COLOUR_LABEL = "label"
+
+
+def colour_options(run: Run) -> list[str]:
+    """What a run's map can be coloured by: ``"label"``, ``"cluster:<method>"`` for each clustering method with
+    saved results, and ``"tag:<tag>"`` for each musicnn tag when the run has tags (a continuous scale).
+
+    One list, built here, so another colouring (e.g. a collection) is one more ``kind:key`` entry and one more
+    branch in :func:`colour_points`.
+    """
+    from .clusters import METHODS, cluster_inputs_done
+    from .tags import TAGS, run_tags
+
+    options = [COLOUR_LABEL]
+    options += [f"cluster:{m}" for m in METHODS if cluster_inputs_done(Path(run.path) / "clusters", m)]
+    if run_tags(run) is not None:
+        options += [f"tag:{t}" for t in TAGS]
+    return options
+
+
+def colour_title(option: str) -> str:
+    """How an option of :func:`colour_options` reads on screen (``"cluster (HDBSCAN)"``, ``"tag: rock"``)."""
+    from .clusters import METHOD_NAMES
+
+    kind, _, key = option.partition(":")
+    if kind == "cluster":
+        return f"cluster ({METHOD_NAMES.get(key, key).split(' (')[0]})"
+    return f"{kind}: {key}" if key else kind
+
+
+def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
+    """``points`` (:func:`map_points`) coloured by ``option`` (:func:`colour_options`).
+
+    A grouping (a clustering) replaces ``label``, so the legend and the label filter show the groups; a tag adds
+    a continuous ``value`` column (its likelihood, NaN without tags). Either way the hover names the colour.
+
+    Raises
+    ------
+    ValueError
+        An option :func:`colour_options` does not offer for this run.
+    """
+    from .clusters import run_cluster_labels
+    from .tags import resolve_tag, run_tags
+
+    kind, _, key = option.partition(":")
+    rows = points["row"].to_numpy()
+    if option == COLOUR_LABEL:
+        return points
+    if kind == "cluster":
+        groups = run_cluster_labels(run, method=key)
+        if groups is not None:
+            groups = groups.to_numpy()[rows]
+            return points.assign(label=groups, hover=points["hover"] + "<br>" + colour_title(option) + ": " + groups)
+    if kind == "tag":
+        tags = run_tags(run)
+        if tags is not None:
+            tag = resolve_tag(key)
+            values = tags[tag].to_numpy(np.float64)[rows]
+            text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else f"{v:.2f}").to_numpy()
+            return points.assign(value=values, hover=points["hover"] + f"<br><b>{tag}: " + text + "</b>")
+    raise ValueError(f"run {run.run_id} cannot be coloured by {option!r} (it offers: "
+                     f"{', '.join(colour_options(run)[:6])}, ...)")
 
 
 def labels_in_order(points: pd.DataFrame) -> list[str]:

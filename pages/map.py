@@ -8,10 +8,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.maps import DENSITY_SAMPLE, POINT_LIMIT, Window, labels_in_order, map_view, track_focus
+from core.errors import TagError
+from core.maps import (
+    COLOUR_LABEL,
+    DENSITY_SAMPLE,
+    POINT_LIMIT,
+    Window,
+    colour_title,
+    labels_in_order,
+    map_view,
+    track_focus,
+)
+from core.tags import tags_reason
 from ui import nav
 from ui.figures import map_figure
-from ui.state import cached_points, cached_search, cached_similar, selected_box, selected_rows
+from ui.state import (
+    cached_colour_options,
+    cached_coloured_points,
+    cached_points,
+    cached_search,
+    cached_similar,
+    colour_stamp,
+    selected_box,
+    selected_rows,
+)
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 CHART_KEY = "map_chart"
@@ -20,6 +40,16 @@ LAST_EVENT_KEY = "map_last_event"
 WINDOW_KEY = "map_window"  # {"run", "method", "window": Window}: the box drawn on a density map
 # Above this many tracks the track picker searches (a select box would send every name to the browser).
 PICKER_LIMIT = 20_000
+
+
+def colour_picker(run) -> str:
+    """The "Colour by" select (:func:`core.maps.colour_options`); says once why there are no tags to colour by."""
+    options = cached_colour_options(run.run_id, colour_stamp(run.run_id))
+    option = st.selectbox("Colour by", options, format_func=colour_title, key=f"map_colour_{run.run_id}",
+                          help="Label, a clustering (Clusters page) or a musicnn tag's likelihood") or COLOUR_LABEL
+    if not any(o.startswith("tag:") for o in options):
+        st.caption(tags_reason(run))
+    return option
 
 
 def current_row(run_id: str) -> int | None:
@@ -53,23 +83,36 @@ def take_chart_event(run_id: str, method: str) -> None:
         select(run_id, rows[0])
 
 
+def search_rows(run_id: str, query: str) -> list[int]:
+    """:func:`ui.state.cached_search`, with a bad ``tag:`` query's reason shown instead of raised."""
+    try:
+        return cached_search(run_id, query)
+    except TagError as error:
+        st.warning(str(error))
+        return []
+
+
 def track_picker(run, names, row: int | None) -> None:
-    """Select box of every track; for a large run, a search box and a select box of its matches."""
+    """A search box (names, or ``tag:NAME`` for the tracks most likely to carry a musicnn tag) and a select
+    box of its matches; for a run of at most :data:`PICKER_LIMIT` tracks every track while the search is empty."""
     key, options = f"map_pick_{run.run_id}", range(len(names))
-    if len(names) > PICKER_LIMIT:
-        query = st.text_input("Find a track", key=f"map_search_{run.run_id}",
-                              placeholder="Title, artist, file or label")
-        options = list(dict.fromkeys(([] if row is None else [row]) + cached_search(run.run_id, query)))
+    query = st.text_input("Find a track", key=f"map_search_{run.run_id}",
+                          placeholder="Title, artist, file or label; tag:rock for the most rock-like tracks")
+    if query.strip() or len(names) > PICKER_LIMIT:
+        options = list(dict.fromkeys(([] if row is None else [row]) + search_rows(run.run_id, query)))
     st.session_state[key] = row  # follows map clicks
     st.selectbox("Track", options, format_func=names.__getitem__, index=None, key=key,
                  placeholder="Click a point on the map, or type here to search",
                  on_change=lambda: select(run.run_id, st.session_state[key]))
 
 
-def track_panel(run, row: int, k: int):
-    """The selected track with a player and links, and its neighbours (itself first) with players; returns them."""
+def track_panel(run, row: int, k: int, *, tags: str = ""):
+    """The selected track (with its top musicnn ``tags``, text) with a player and links, and its neighbours (itself
+    first) with players; returns them."""
     item = run.tracks.iloc[row]
     track_heading(item)
+    if tags:
+        st.caption(f"musicnn tags: {tags}")
     play(item["path"])
     neighbours = cached_similar(run.run_id, row, k + 1)
     st.markdown(f"**{k} nearest neighbours** by cosine similarity of the embeddings")
@@ -80,17 +123,22 @@ def track_panel(run, row: int, k: int):
 nav.require_router(__file__)
 st.title("Map")  # before the run: its error, if any, shows under the title
 run = require_run()
-controls = st.columns([2, 4, 2])
+controls = st.columns([2, 2, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")
+with controls[1]:
+    colour = colour_picker(run)
 take_chart_event(run.run_id, method)
 row = current_row(run.run_id)
-points = cached_points(run.run_id, method)
+points = (cached_points(run.run_id, method) if colour == COLOUR_LABEL
+          else cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id)))
 all_labels = labels_in_order(points)
-with controls[1]:
-    shown = st.multiselect("Labels", all_labels, default=all_labels, key=f"map_labels_{run.run_id}",
-                           placeholder="No label chosen: showing none")
+grouped = colour.startswith("cluster:")  # the legend and the filter are the clusters
 with controls[2]:
+    shown = st.multiselect("Clusters" if grouped else "Labels", all_labels, default=all_labels,
+                           key=f"map_labels_{run.run_id}" + (f"_{colour}" if grouped else ""),
+                           placeholder="No label chosen: showing none")
+with controls[3]:
     k = st.slider("Neighbours (k)", 1, 20, 5, key="map_k")
 track_picker(run, points["name"].to_numpy(), row)
 window = current_window(run.run_id, method)
@@ -103,11 +151,12 @@ with panel:
         st.info("Click a point on the map to hear that track and see its nearest neighbours.")
         neighbours = None
     else:
-        neighbours = track_panel(run, row, k)
+        neighbours = track_panel(run, row, k, tags=points["tags"].iloc[row])
 with chart:
     focus = None if neighbours is None else track_focus(points, row, neighbours)
     st.plotly_chart(map_figure(view.points, method=method, labels=shown, focus=focus, density=view.density,
-                               window=window, library=points), key=CHART_KEY, on_select="rerun",
+                               window=window, library=points, legend_title=colour_title(colour)),
+                    key=CHART_KEY, on_select="rerun",
                     selection_mode=("points", "box"), width="stretch",
                     config={"scrollZoom": True, "displaylogo": False})
     if view.density is None:

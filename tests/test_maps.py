@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ def fake_run(n: int = 6) -> types.SimpleNamespace:
     for j, method in enumerate(("pca", "tsne", "umap")):
         coords[f"{method}_x"] = np.arange(n, dtype=np.float32) + 10 * j
         coords[f"{method}_y"] = -np.arange(n, dtype=np.float32)
-    return types.SimpleNamespace(tracks=tracks, projections=coords)
+    return types.SimpleNamespace(run_id="fake", path=Path("/nonexistent"), config={}, tracks=tracks, projections=coords)
 
 
 def test_point_names_prefer_tags_then_the_file_name():
@@ -129,3 +130,34 @@ def test_density_counts_land_in_their_cells():
     grid = density(points, window=Window(0, 1, 0, 1), bins=2)
     assert grid.counts.tolist() == [[2, 0], [0, 1]]  # the point outside the window is not counted
     assert grid.x_centres.tolist() == [0.25, 0.75]
+
+
+def test_colour_options_and_points_follow_what_the_run_has(tiny_run_id):
+    from core.clusters import ClusterConfig, run_clusters
+    from core.errors import TagError
+    from core.feature_table import source_from_run
+    from core.maps import colour_options, colour_points, colour_title
+    from core.tags import TAGS
+    from tests.test_tags import fake_dataset
+
+    run = load_run(tiny_run_id)  # trained with distillation: musicnn's cache, so its tags, are there already
+    assert colour_options(run) == ["label"] + [f"tag:{t}" for t in TAGS]
+    with pytest.raises(ValueError, match="cannot be coloured by 'cluster:hdbscan'"):
+        colour_points(run, map_points(run, "pca"), "cluster:hdbscan")
+    rng = np.random.default_rng(0)
+    grams = {t: rng.uniform(0, 0.5, (2, 50)).astype(np.float32) for t in run.tracks["track_id"]}
+    fake_dataset("tiny", grams, max_patches=2)
+    run_clusters(source_from_run(tiny_run_id), cfg=ClusterConfig(input=("embeddings",), k_max=4, n_init=2))
+    run = load_run(tiny_run_id)
+    points = map_points(run, "pca")
+    assert colour_options(run) == ["label", "cluster:kmeans"] + [f"tag:{t}" for t in TAGS]
+    assert "<br>tags: " in points["hover"][0] and points["tags"][0].count(",") == 2
+    by_tag = colour_points(run, points, "tag:Mellow")
+    expected = np.array([grams[t][:, TAGS.index("Mellow")].mean() for t in run.tracks["track_id"]])
+    np.testing.assert_allclose(by_tag["value"], expected, rtol=1e-5)
+    assert "<b>Mellow: " in by_tag["hover"][0] and by_tag["label"].tolist() == points["label"].tolist()
+    by_cluster = colour_points(run, points, "cluster:kmeans")
+    assert set(by_cluster["label"]) <= {f"cluster {i}" for i in range(1, 5)} and "cluster (k-means): " in by_cluster["hover"][0]
+    assert colour_title("cluster:hdbscan") == "cluster (HDBSCAN)" and colour_title("tag:rock") == "tag: rock"
+    with pytest.raises(TagError, match="no musicnn tag named 'piano'"):
+        colour_points(run, points, "tag:piano")

@@ -8,9 +8,11 @@ from typing import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.maps import map_points
+from core.maps import colour_options, colour_points, map_points
+from core.paths import datasets_dir
 from core.query import similar_tracks
 from core.runs import Run, list_runs, load_run
+from core.tags import search_by_tag
 from core.tracks import search_tracks
 
 # Session keys (one place, so pages never spell them twice).
@@ -48,6 +50,29 @@ def cached_points(run_id: str, method: str) -> pd.DataFrame:
     return map_points(cached_run(run_id), method)
 
 
+def colour_stamp(run_id: str) -> str:
+    """Changes when what a map can be coloured by changes (cluster results or the dataset's tags written)."""
+    run = cached_run(run_id)
+    files = list((run.path / "clusters").glob("*/summary.json"))
+    dataset = run.config.get("dataset")
+    if dataset and "/" not in dataset:
+        folder = datasets_dir() / dataset
+        files += [folder / "tags.parquet", *(folder / "reference").glob("musicnn-*.npz")]
+    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files if f.exists())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_colour_options(run_id: str, stamp: str) -> list[str]:
+    """:func:`core.maps.colour_options` (``stamp``: :func:`colour_stamp`, so new results show up)."""
+    return colour_options(cached_run(run_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def cached_coloured_points(run_id: str, method: str, option: str, stamp: str) -> pd.DataFrame:
+    """:func:`core.maps.colour_points` of :func:`cached_points` (treat it as read-only)."""
+    return colour_points(cached_run(run_id), cached_points(run_id, method), option)
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
     """:func:`core.query.similar_tracks` (the track itself first)."""
@@ -56,9 +81,13 @@ def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_search(run_id: str, query: str, limit: int = 50) -> list[int]:
-    """Rows of :func:`core.tracks.search_tracks` in a run's tracks (none for an empty query)."""
+    """Rows of :func:`core.tracks.search_tracks` in a run's tracks (none for an empty query); a ``tag:NAME``
+    query gives the tracks most likely to carry that musicnn tag (:class:`core.errors.TagError` when unknown)."""
     if not query.strip():
         return []
+    by_tag = search_by_tag(cached_run(run_id), query, limit=limit)
+    if by_tag is not None:
+        return by_tag
     return search_tracks(cached_run(run_id).tracks, query, limit=limit)["row"].astype(int).tolist()
 
 
