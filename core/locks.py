@@ -2,6 +2,10 @@
 
 The lock file also records who holds it (process id, since when, what for), so a second process can say
 exactly what it is waiting for instead of failing obscurely.
+
+A flock belongs to the open file, and a forked child shares its parent's open files: a pool worker forked while
+an ingest holds the dataset lock would keep it after the ingest is killed. So a forked child closes its copies
+of the descriptors of every lock held at the fork (:func:`_forget_in_child`): the lock stays its holder's alone.
 """
 from __future__ import annotations
 
@@ -12,6 +16,20 @@ import os
 import time
 from pathlib import Path
 from typing import Iterator, Optional
+
+_held: set[int] = set()  # descriptors of the locks this process holds
+
+
+def _forget_in_child() -> None:
+    for fd in _held:
+        try:
+            os.close(fd)  # the child's copy only: the parent keeps its lock
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class Busy(Exception):
@@ -65,9 +83,11 @@ def file_lock(path, *, what: str = "", wait: bool = False) -> Iterator[Path]:
         holder = {"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S"), "what": what}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
+        _held.add(fd)
         try:
             yield path
         finally:
+            _held.discard(fd)
             os.ftruncate(fd, 0)  # a later reader must not name a process that has finished
     finally:
         os.close(fd)  # closing the descriptor releases the lock

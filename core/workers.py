@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # Test-only hook: a pool worker that is given a file with this name kills itself with SIGSEGV.
 CRASH_HOOK_ENV = "TIMBRE_TEST_CRASH_ON"
 _FORK = multiprocessing.get_context("fork")  # cheap start: numpy, torch and librosa are already imported
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def numba_cache_dir() -> Path:
@@ -79,13 +81,37 @@ def enter_worker() -> None:
         caching.IndexDataCacheFile.save = lambda self, key, data: None  # workers never write the shared cache
 
 
-def _worker_init() -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """End this process as soon as ``parent_pid`` (its parent) dies, by kill -9 too: an orphaned worker would
+    go on decoding for nobody. Linux's parent-death signal where there is one, else a thread that polls."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _worker_init(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is the parent's
     enter_worker()
 
 
-def _child(fn, job, conn) -> None:
-    _worker_init()
+def _child(fn, job, conn, parent_pid: int) -> None:
+    _worker_init(parent_pid)
     try:
         conn.send((True, fn(job)))
     except BaseException as error:  # noqa: BLE001 - handed to the parent, which re-raises it
@@ -99,7 +125,7 @@ def run_alone(fn: Callable, job, *, on_crash: Callable[[Any, str], Any]):
     An exception raised by ``fn`` is re-raised here, as a pool would.
     """
     recv, send = _FORK.Pipe(duplex=False)
-    proc = _FORK.Process(target=_child, args=(fn, job, send), daemon=True)
+    proc = _FORK.Process(target=_child, args=(fn, job, send, os.getpid()), daemon=True)
     proc.start()
     send.close()
     try:
@@ -154,7 +180,7 @@ def supervised_map(fn: Callable, jobs: Iterable, *, workers: int,
     while pending:
         suspects = []
         pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_FORK,
-                                      initializer=_worker_init)
+                                      initializer=_worker_init, initargs=(os.getpid(),))
         running: dict[cf.Future, Any] = {}
         try:
             while (pending or running) and not suspects:

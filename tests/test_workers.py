@@ -181,3 +181,63 @@ def test_kill_9_during_ingest_then_a_rerun_keeps_the_finished_files(tmp_path):
     for tid, n in zip(ds.tracks["track_id"], ds.tracks["n_frames"]):  # every track whole, read from its shard
         mel = ds.mel(tid)
         assert mel.shape == (ds.params.n_mels, n) and np.isfinite(mel).all() and np.asarray(mel, np.float32).std() > 0
+
+
+def _children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("sig", (signal.SIGKILL, signal.SIGTERM), ids=("kill-9", "sigterm"))
+def test_workers_die_with_a_killed_ingest_and_never_keep_the_dataset_locked(tmp_path, sig):
+    import soundfile as sf
+
+    from core.dataset import IngestConfig, dataset_dir, ingest
+    from core.locks import is_locked
+    from tests.audio_files import sine
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    for i in range(6):  # long enough that the pool is busy when the parent goes
+        sf.write(root / f"t{i:02d}.wav", sine(220.0 * (1 + i / 6), 20.0), 22050)
+    name = f"ds_orphans_{sig.name.lower()}"
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(root), "--name", name, "--workers", "2"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while len(workers) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "the pool never started"
+            workers |= {pid for pid in _children_of(proc.pid) if _alive(pid)}
+            time.sleep(0.05)
+        os.kill(proc.pid, sig)  # the parent alone, as kill or a service manager would: not its group
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphans = [pid for pid in workers if _alive(pid)]
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"workers {orphans} outlived their ingest"
+    if sig == signal.SIGTERM:  # stopped as Ctrl-C stops it
+        assert proc.returncode == 130 and "interrupted: finished work is kept" in proc.stderr.read()
+    assert is_locked(dataset_dir(name) / ".lock") is None
+    assert ingest(root, name, config=IngestConfig(workers=1)).n_tracks == 6
