@@ -20,7 +20,7 @@ from core.maps import (
     track_focus,
 )
 from core.tags import tags_reason
-from ui import nav
+from ui import nav, selection
 from ui.figures import map_figure
 from ui.state import (
     cached_colour_options,
@@ -71,14 +71,17 @@ def set_window(run_id: str, method: str, window: Window | None) -> None:
 
 
 def take_chart_event(run_id: str, method: str) -> None:
-    """A new box drawn on the map becomes its window; a new click selects that track."""
+    """A new box drawn on a density map becomes its window; a lasso or a box drawn over points selects the tracks
+    inside (the selection panel below the map); a new click selects that track."""
     event = st.session_state.get(CHART_KEY)
-    box, rows = selected_box(event), tuple(selected_rows(event))
-    if (box, rows) == st.session_state.get(LAST_EVENT_KEY):
+    box, rows, shape = selected_box(event), tuple(selected_rows(event)), selection.drawn_shape(event)
+    if (box, rows, shape) == st.session_state.get(LAST_EVENT_KEY):
         return
-    st.session_state[LAST_EVENT_KEY] = (box, rows)
-    if box is not None:
+    st.session_state[LAST_EVENT_KEY] = (box, rows, shape)
+    if box is not None and selection.drawn_as_density(run_id, method):
         set_window(run_id, method, Window.around(*box))
+    elif shape is not None:
+        selection.set_group(run_id, rows)
     elif rows:
         select(run_id, rows[0])
 
@@ -142,8 +145,15 @@ with controls[3]:
     k = st.slider("Neighbours (k)", 1, 20, 5, key="map_k")
 track_picker(run, points["name"].to_numpy(), row)
 window = current_window(run.run_id, method)
-view = map_view(points, labels=None if len(shown) == len(all_labels) else shown, window=window, limit=POINT_LIMIT,
+tools = st.columns([3, 3, 2])
+with tools[1]:
+    collection, only_collection = selection.collection_picker(run)
+members = selection.cached_collection_rows(run.run_id, collection) if only_collection else None
+view = map_view(points if members is None else points.iloc[members],
+                labels=None if len(shown) == len(all_labels) else shown, window=window, limit=POINT_LIMIT,
                 sample=DENSITY_SAMPLE)
+with tools[0]:
+    drag = selection.drag_control(density=view.density is not None)
 
 chart, panel = st.columns([3, 2])
 with panel:
@@ -155,16 +165,21 @@ with panel:
 with chart:
     focus = None if neighbours is None else track_focus(points, row, neighbours)
     st.plotly_chart(map_figure(view.points, method=method, labels=shown, focus=focus, density=view.density,
-                               window=window, library=points, legend_title=colour_title(colour)),
+                               window=window, library=points, legend_title=colour_title(colour)
+                               ).update_layout(dragmode=drag),
                     key=CHART_KEY, on_select="rerun",
-                    selection_mode=("points", "box"), width="stretch",
-                    config={"scrollZoom": True, "displaylogo": False})
+                    selection_mode=("points", "box") if view.density is not None else ("points", "box", "lasso"),
+                    width="stretch", config={"scrollZoom": True, "displaylogo": False})
+    selection.remember_drawing(run.run_id, method, density=view.density is not None)
     if view.density is None:
         st.caption(f"{view.n_selected:,} of {len(points):,} tracks of run `{run.run_id}`; maps were computed when "
-                   "the run was trained. Scroll to zoom, drag to pan, click a point to select it.")
+                   "the run was trained. Scroll to zoom, click a point to select it, drag to pan or to draw a lasso "
+                   "or a box around tracks (choose above the map).")
     else:
         st.caption(f"{view.n_selected:,} tracks, more than {POINT_LIMIT:,}: shaded by density (darker: more "
                    f"tracks), with {len(view.points):,} of them as points. Drag a box to zoom in, or filter labels: "
                    f"at {POINT_LIMIT:,} tracks or fewer every one is drawn. Click a point to select it.")
     if window is not None:
         st.button("Show the whole map", key="map_reset", on_click=set_window, args=(run.run_id, method, None))
+st.divider()
+selection.map_sets(run, collection, k=k)

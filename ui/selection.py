@@ -1,0 +1,267 @@
+"""A set of tracks on screen: a lasso or box drawn on the Map, or a saved collection. The panel shows its size,
+label mix and characteristic tags, a play list, "more like these", M3U / CSV downloads, and saving (a selection)
+or renaming and deleting (a collection). The figures come from :mod:`core.collections`; this module only draws.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import collections as col
+from core.errors import TimbreError
+from core.runs import Run
+from core.tags import run_tags
+from ui.state import cached_run
+from ui.widgets import neighbour_list, play
+
+PLAYLIST_LIMIT = 20  # players drawn at most (the M3U and the CSV hold every track)
+# Session keys of the Map page's sets
+GROUP_KEY = "map_group"  # {"run": run_id, "rows": [int, ...]}: the last lasso or box drawn over points
+DRAWN_KEY = "map_drawn"  # {"run", "method", "density": bool}: how the chart the next event comes from was drawn
+NAME_KEY = "map_collection_name"
+ERROR_KEY = "map_set_error"  # what a save, rename or delete (run as callbacks) could not do
+DRAG_KEY = "map_drag"
+DRAG_MODES = {"pan": "Pan", "lasso": "Lasso select", "select": "Box select"}
+
+
+def collection_stamp(dataset: str) -> float:
+    """Changes whenever the dataset's collections do (a cache key)."""
+    try:
+        path = col.collections_path(dataset)
+    except TimbreError:
+        return 0.0
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_collections(dataset: str, stamp: float) -> dict[str, col.Collection]:
+    """``{collection id: Collection}`` of a dataset, by name (``stamp``: :func:`collection_stamp`)."""
+    return {c.collection_id: c for c in col.all_collections(dataset)}
+
+
+def run_collections(run: Run) -> dict[str, col.Collection]:
+    """The collections of a run's dataset, read again whenever one is saved, renamed or deleted."""
+    try:
+        dataset = col.run_dataset(run)
+    except TimbreError:
+        return {}
+    return cached_collections(dataset, collection_stamp(dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_collection_rows(run_id: str, collection: col.Collection) -> np.ndarray:
+    """:func:`core.collections.collection_rows` (the members the run holds)."""
+    return col.collection_rows(cached_run(run_id), collection)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_summary(run_id: str, rows: tuple[int, ...]) -> col.SelectionSummary:
+    """:func:`core.collections.selection_summary` with the run's tags when it has them."""
+    run = cached_run(run_id)
+    return col.selection_summary(run, list(rows), tags=run_tags(run))
+
+
+@st.cache_data(show_spinner="Finding more like these...", max_entries=32)
+def cached_more_like(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
+    """:func:`core.collections.more_like_these`."""
+    return col.more_like_these(cached_run(run_id), list(rows), k=k)
+
+
+def file_stem(name: str) -> str:
+    """A download's file name from a collection name: letters, digits, '-' and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "selection"
+
+
+def summary_lines(summary: col.SelectionSummary) -> None:
+    mix = " · ".join(f"{r.label} {r.count} ({r.share:.0%})" for r in summary.label_mix.itertuples())
+    st.markdown(f"**Labels:** {mix}")
+    if summary.tags is None:
+        st.caption("No musicnn tags for this run's tracks, so no tags are shown.")
+    else:
+        st.markdown("**Characteristic tags** (times as likely as in the whole library): "
+                    + ", ".join(f"{tag} ×{lift:.2f}" for tag, lift in summary.tags))
+
+
+def play_list(tracks: pd.DataFrame) -> None:
+    """The first :data:`PLAYLIST_LIMIT` tracks with players, in an expander."""
+    shown = tracks.head(PLAYLIST_LIMIT)
+    more = f" (the first {PLAYLIST_LIMIT} of {len(tracks)}; the M3U holds them all)" if len(tracks) > len(shown) else ""
+    with st.expander(f"Play list{more}", expanded=False):
+        for _, item in shown.iterrows():
+            st.markdown(f"**{item['name']}** · {item['label'] if isinstance(item['label'], str) else col.UNLABELLED}")
+            play(item["path"])
+
+
+def downloads(tracks: pd.DataFrame, *, stem: str, key: str) -> None:
+    left, right = st.columns(2)
+    left.download_button("Download M3U playlist", col.m3u_playlist(tracks), file_name=f"{stem}.m3u",
+                         mime="audio/x-mpegurl", key=f"{key}_m3u", icon=":material/queue_music:")
+    right.download_button("Download CSV", col.tracks_csv(tracks), file_name=f"{stem}.csv", mime="text/csv",
+                          key=f"{key}_csv", icon=":material/table:")
+
+
+def more_like_section(run: Run, rows: np.ndarray, k: int, *, key: str) -> None:
+    if not st.toggle(f"More like these: the {k} nearest tracks not in the set", key=f"{key}_more"):
+        return
+    try:
+        found = cached_more_like(run.run_id, tuple(int(r) for r in rows), k)
+    except TimbreError as error:
+        st.error(str(error))
+        return
+    st.caption("Ranked by their mean cosine similarity to the tracks of the set.")
+    neighbour_list(found)
+
+
+def set_panel(run: Run, rows: np.ndarray, *, title: str, k: int, key: str, stem: str) -> None:
+    """What every set shows: title, summary, play list, downloads and more like these."""
+    st.subheader(title)
+    if len(rows) == 0:
+        st.info("No track of this run is in it.")
+        return
+    summary = cached_summary(run.run_id, tuple(int(r) for r in rows))
+    summary_lines(summary)
+    tracks = col.track_table(run, rows)
+    play_list(tracks)
+    downloads(tracks, stem=stem, key=key)
+    more_like_section(run, rows, k, key=key)
+
+
+def attempt(change) -> None:
+    """Run ``change()`` (a button's callback: before the page is drawn); its :class:`TimbreError` is kept to be
+    shown by :func:`show_error`."""
+    try:
+        change()
+    except TimbreError as error:
+        st.session_state[ERROR_KEY] = str(error)
+
+
+def show_error() -> None:
+    message = st.session_state.pop(ERROR_KEY, None)
+    if message:
+        st.error(message)
+
+
+def save_group(run: Run, rows: np.ndarray) -> None:
+    """Save the selection under the typed name; the picker then shows the new collection."""
+    saved = col.save_selection(run, st.session_state.get(NAME_KEY, ""), rows)
+    st.session_state[picker_key(run.run_id)] = saved.collection_id
+    st.session_state.pop(NAME_KEY, None)
+    clear_group()
+
+
+def selection_panel(run: Run, rows: np.ndarray, *, k: int) -> None:
+    """A lasso or box selection: :func:`set_panel`, a form that saves it as a collection, and a clear button."""
+    set_panel(run, rows, title=f"Selection: {len(rows)} track{'s' * (len(rows) != 1)}", k=k, key="map_group",
+              stem="selection")
+    with st.form("map_save_collection", border=False):
+        st.text_input("Collection name", key=NAME_KEY, max_chars=200, placeholder="e.g. calm piano",
+                      help=f"At most {col.MAX_NAME_LENGTH} characters; names are unique within the dataset.")
+        st.form_submit_button("Save as collection", type="primary", icon=":material/bookmark_add:",
+                              on_click=attempt, args=(lambda: save_group(run, rows),))
+    show_error()
+    st.button("Clear the selection", key="map_group_clear", on_click=clear_group)
+
+
+def delete_shown(run: Run, collection: col.Collection) -> None:
+    col.delete_collection(collection.dataset, collection.collection_id)
+    st.session_state[picker_key(run.run_id)] = None
+
+
+def collection_panel(run: Run, collection: col.Collection, *, k: int) -> None:
+    """A saved collection: :func:`set_panel` with its members in this run, and rename / delete."""
+    rows = cached_collection_rows(run.run_id, collection)
+    held = "" if len(rows) == collection.n_tracks else f" ({collection.n_tracks} saved, {len(rows)} in this run)"
+    set_panel(run, rows, title=f"Collection “{collection.name}”: {len(rows)} track{'s' * (len(rows) != 1)}{held}",
+              k=k, key=f"map_coll_{collection.collection_id}", stem=file_stem(collection.name))
+    cid = collection.collection_id
+    with st.expander("Rename or delete"):
+        with st.form(f"map_rename_{cid}", border=False):
+            st.text_input("New name", value=collection.name, max_chars=200, key=f"map_rename_name_{cid}")
+            st.form_submit_button("Rename", on_click=attempt, args=(lambda: col.rename_collection(
+                collection.dataset, cid, st.session_state.get(f"map_rename_name_{cid}", "")),))
+        st.button("Delete this collection", key=f"map_delete_{cid}", icon=":material/delete:", on_click=attempt,
+                  args=(lambda: delete_shown(run, collection),))
+    show_error()
+
+
+def collection_label(collections: Mapping[str, col.Collection]):
+    """A select box's ``format_func`` for collection ids (None: no collection)."""
+    return lambda cid: "none" if cid is None else f"{collections[cid].name} ({collections[cid].n_tracks})"
+
+
+# ------------------------------------------------------------------------------------------ the Map's sets
+
+
+def drawn_shape(event: Mapping | None) -> str | None:
+    """"lasso" or "box" when a ``st.plotly_chart`` selection event comes from a drawn shape, None for a click."""
+    selection = (event or {}).get("selection") or {}
+    return "lasso" if selection.get("lasso") else "box" if selection.get("box") else None
+
+
+def remember_drawing(run_id: str, method: str, *, density: bool) -> None:
+    """Note how the chart was drawn: its next event is read by it (a box on a density map zooms)."""
+    st.session_state[DRAWN_KEY] = {"run": run_id, "method": method, "density": density}
+
+
+def drawn_as_density(run_id: str, method: str) -> bool:
+    drawn = st.session_state.get(DRAWN_KEY) or {}
+    return (drawn.get("run"), drawn.get("method"), drawn.get("density")) == (run_id, method, True)
+
+
+def current_group(run_id: str) -> np.ndarray | None:
+    """The rows of the last lasso or box drawn over the points of ``run_id``'s map (None: none)."""
+    group = st.session_state.get(GROUP_KEY) or {}
+    return np.asarray(group["rows"], dtype=np.int64) if group.get("run") == run_id else None
+
+
+def set_group(run_id: str, rows) -> None:
+    st.session_state[GROUP_KEY] = {"run": run_id, "rows": [int(r) for r in rows]}
+
+
+def clear_group() -> None:
+    st.session_state.pop(GROUP_KEY, None)
+
+
+def picker_key(run_id: str) -> str:
+    return f"map_collection_{run_id}"
+
+
+def collection_picker(run: Run) -> tuple[col.Collection | None, bool]:
+    """The "Collection" select box and its "only these" filter; returns (the chosen collection, filter on)."""
+    collections = run_collections(run)
+    key = picker_key(run.run_id)
+    if st.session_state.get(key) not in collections:
+        st.session_state[key] = None  # deleted meanwhile (another session), or never chosen
+    chosen = st.selectbox("Collection", [None, *collections], format_func=collection_label(collections), key=key,
+                          on_change=clear_group, disabled=not collections,
+                          help="Collections are saved selections of this run's dataset: draw a lasso or a box "
+                               "on the map, then save it below." if collections else
+                               "No collection yet: draw a lasso or a box on the map, then save it below.")
+    only = st.toggle("Only this collection", key="map_only_collection", disabled=chosen is None)
+    return (None if chosen is None else collections[chosen]), bool(only and chosen is not None)
+
+
+def drag_control(*, density: bool) -> str:
+    """What dragging on the map does (plotly's ``dragmode``): on a density map a box zooms in, over points pan,
+    lasso or box select tracks."""
+    if density:
+        st.caption("Drag a box on the map to zoom in; at fewer tracks the lasso appears.")
+        return "select"
+    return st.segmented_control("Drag on the map to", list(DRAG_MODES), format_func=DRAG_MODES.get,
+                                default="pan", required=True, key=DRAG_KEY) or "pan"
+
+
+def map_sets(run: Run, collection: col.Collection | None, *, k: int) -> None:
+    """Below the map: the current lasso / box selection, else the chosen collection, else a hint."""
+    rows = current_group(run.run_id)
+    if rows is not None:
+        selection_panel(run, rows, k=k)
+    elif collection is not None:
+        collection_panel(run, collection, k=k)
+    else:
+        st.caption("Choose **Lasso select** or **Box select** above the map and draw around tracks: the selection "
+                   "can be played, exported as M3U or CSV, extended with more like these and saved as a collection.")
