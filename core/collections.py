@@ -239,6 +239,24 @@ def collection_rows(run: Run, collection: Collection) -> np.ndarray:
     return rows_of_ids(run, collection.track_ids)
 
 
+def collection_names(run: Run) -> list[str]:
+    """Names of the collections of ``run``'s dataset, by name ([] when its config names no dataset)."""
+    dataset = run.config.get("dataset")
+    return list_collections(str(dataset))["name"].tolist() if dataset else []
+
+
+def collection_groups(run: Run, name: str) -> np.ndarray | None:
+    """Each track of ``run`` as its collection's name or :data:`THE_REST` (a colouring of the map),
+    np.ndarray [shape=(n_tracks,), dtype=object]; None when the dataset has no collection named ``name``."""
+    wanted = str(name).casefold()
+    found = [c for c in all_collections(run_dataset(run)) if c.name.casefold() == wanted]
+    if not found:
+        return None
+    groups = np.full(len(run.tracks), THE_REST, dtype=object)
+    groups[collection_rows(run, found[0])] = found[0].name
+    return groups
+
+
 def save_selection(run: Run, name: str, rows) -> Collection:
     """Save library rows of ``run`` as a collection of its dataset (see :func:`create_collection`)."""
     rows = check_rows(run, rows)

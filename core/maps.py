@@ -65,16 +65,19 @@ COLOUR_LABEL = "label"
 
 def colour_options(run: Run) -> list[str]:
     """What a run's map can be coloured by: ``"label"``, ``"cluster:<method>"`` for each clustering method with
-    saved results, and ``"tag:<tag>"`` for each musicnn tag when the run has tags (a continuous scale).
+    saved results, ``"collection:<name>"`` for each collection of the run's dataset (its members against the
+    rest), and ``"tag:<tag>"`` for each musicnn tag when the run has tags (a continuous scale).
 
     One list, built here, so another colouring (e.g. a collection) is one more ``kind:key`` entry and one more
     branch in :func:`colour_points`.
     """
     from .clusters import METHODS, cluster_inputs_done
+    from .collections import collection_names
     from .tags import TAGS, run_tags
 
     options = [COLOUR_LABEL]
     options += [f"cluster:{m}" for m in METHODS if cluster_inputs_done(Path(run.path) / "clusters", m)]
+    options += [f"collection:{name}" for name in collection_names(run)]  # members vs the rest
     if run_tags(run) is not None:
         options += [f"tag:{t}" for t in TAGS]
     return options
@@ -102,6 +105,7 @@ def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
         An option :func:`colour_options` does not offer for this run.
     """
     from .clusters import run_cluster_labels
+    from .collections import collection_groups
     from .tags import resolve_tag, run_tags
 
     kind, _, key = option.partition(":")
@@ -113,6 +117,11 @@ def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
         if groups is not None:
             groups = groups.to_numpy()[rows]
             return points.assign(label=groups, hover=points["hover"] + "<br>" + colour_title(option) + ": " + groups)
+    if kind == "collection":
+        groups = collection_groups(run, key)
+        if groups is not None:
+            groups = groups[rows]
+            return points.assign(label=groups, hover=points["hover"] + "<br>collection: " + groups)
     if kind == "tag":
         tags = run_tags(run)
         if tags is not None:

@@ -136,9 +136,10 @@ row = current_row(run.run_id)
 points = (cached_points(run.run_id, method) if colour == COLOUR_LABEL
           else cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id)))
 all_labels = labels_in_order(points)
-grouped = colour.startswith("cluster:")  # the legend and the filter are the clusters
+grouped = colour.startswith(("cluster:", "collection:"))  # the legend and the filter are the groups
 with controls[2]:
-    shown = st.multiselect("Clusters" if grouped else "Labels", all_labels, default=all_labels,
+    shown = st.multiselect(("Collection" if colour.startswith("collection:") else "Clusters") if grouped else "Labels",
+                           all_labels, default=all_labels,
                            key=f"map_labels_{run.run_id}" + (f"_{colour}" if grouped else ""),
                            placeholder="No label chosen: showing none")
 with controls[3]:

@@ -174,3 +174,11 @@ def test_a_collection_labels_a_source_for_its_classifier(run, tiny_run_id):
     everything = col.save_selection(run, "All", range(len(run.tracks)))
     with pytest.raises(CollectionError, match="both sides"):
         col.collection_source(source, everything)
+
+
+def test_collection_groups_colour_members_by_name_and_the_rest(run):
+    col.save_selection(run, "Pair", [2, 7])
+    groups = col.collection_groups(run, "PAIR")
+    assert groups.tolist() == ["Pair" if i in (2, 7) else col.THE_REST for i in range(len(run.tracks))]
+    assert col.collection_groups(run, "nope") is None
+    assert col.collection_names(run) == ["Pair"]

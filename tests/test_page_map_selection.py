@@ -113,3 +113,17 @@ def test_an_empty_lasso_says_so_and_cannot_be_saved(tiny_run_id):
     assert "selection is empty" in at.error[0].value and col.list_collections("tiny").empty
     button(at, "Clear the selection").click().run()
     assert not any(s.value.startswith("Selection") for s in at.subheader)
+
+
+def test_a_collection_is_a_colour_of_the_map(tiny_run_id):
+    run = load_run(tiny_run_id)
+    col.save_selection(run, "Four", [0, 3, 5, 8])
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
+    picker = at.selectbox(key=f"map_colour_{tiny_run_id}")
+    assert "collection: Four" in picker.options  # as colour_title shows it
+    picker.set_value("collection:Four").run()
+    assert not at.exception
+    drawn = {t["name"]: t for t in charts(at)[0]["data"] if t.get("customdata") is not None}
+    assert sorted(drawn["Four"]["customdata"].tolist()) == [0, 3, 5, 8]
+    assert len(drawn["the rest"]["customdata"]) == len(run.tracks) - 4
+    assert drawn["the rest"]["marker"]["color"] == "#a3a3a3"  # the rest is grey

@@ -21,7 +21,8 @@ from core.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_o
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED_COLOUR = "#a3a3a3"
-GREY_GROUPS = ("noise", "not clustered")  # groups of no colour of their own (core.clusters.cluster_name)
+# groups of no colour of their own (core.clusters.cluster_name; core.collections.THE_REST)
+GREY_GROUPS = ("noise", "not clustered", "the rest")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Alphabet
 # The focus (a selected track or a query) and its links are near-black: no label colour is (label colours
 # include reds, so a red query would vanish among red neighbours).
