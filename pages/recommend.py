@@ -1,5 +1,5 @@
-"""Recommend: the library tracks most similar to an uploaded file, a library track found by name, or a live
-microphone recording."""
+"""Recommend: the library tracks most similar to an uploaded file, a library track found by name, several library
+tracks (or a collection's) at once, or a live microphone recording."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,14 +7,16 @@ import pandas as pd
 import streamlit as st
 from streamlit import config
 
+from core.collections import collection_rows, more_like_these
 from core.errors import TimbreError
 from core.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
-from core.maps import Focus, query_focus, track_focus
+from core.maps import Focus, FocusKind, query_focus, track_focus
 from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
 from core.tracks import search_tracks
 from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
 from ui import nav
 from ui.figures import map_figure
+from ui.selection import collection_label, run_collections
 from ui.state import cached_points, cached_run, cached_similar
 from ui.webrtc import frames_from, mic_streamer
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
@@ -24,6 +26,9 @@ RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it h
 RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": str}
 SEARCH_KEY, PICK_KEY = "recommend_search", "recommend_pick"
 SEARCH_LIMIT = 50
+MULTI_KEY, MULTI_SEARCH_KEY, ADD_COLLECTION_KEY = "recommend_multi", "recommend_multi_search", "recommend_add_collection"
+MAX_PICKS = 100  # tracks of one multi-track query picked by hand
+PICK_ALL_LIMIT = 20_000  # above this many tracks the picker offers search matches only (as the Map's)
 
 
 @st.cache_data(show_spinner="Analysing the file...", max_entries=16)
@@ -39,15 +44,17 @@ def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Recommendation:
     return recommend_audio(cached_run(run_id), y, k=k)
 
 
-def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: str, skip_row: int | None = None) -> None:
+def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: str, skip_row: int | None = None,
+                how: str | None = None) -> None:
     """Ranked neighbours with scores, links and players beside the map with the query on it.
 
-    ``focus_of(points)`` gives the :class:`core.maps.Focus` on the chosen projection's points.
+    ``focus_of(points)`` gives the :class:`core.maps.Focus` on the chosen projection's points; ``how`` says what
+    the score is (None: cosine similarity, or its mean with the passages' match for an outside query).
     """
     left, right = st.columns([2, 3])
     with left:
-        how = "cosine similarity" if skip_row is not None or run.passages is None else \
-            "mean of the track's cosine similarity and its passages' match"
+        how = how or ("cosine similarity" if skip_row is not None or run.passages is None else
+                      "mean of the track's cosine similarity and its passages' match")
         st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** ({how})")
         neighbour_list(neighbours, skip_row=skip_row)
     with right:
@@ -103,6 +110,59 @@ def search_section(run, k: int, method: str) -> None:
     neighbours = cached_similar(run.run_id, int(row), k + 1)  # the track itself first
     show_result(run, neighbours, method=method, key="search_map", skip_row=int(row),
                 focus_of=lambda points: track_focus(points, int(row), neighbours))
+
+
+@st.cache_data(show_spinner="Finding tracks near all of them...", max_entries=16)
+def set_recommendation(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
+    """:func:`core.collections.more_like_these` of library rows."""
+    return more_like_these(cached_run(run_id), list(rows), k=k)
+
+
+def add_collection(run) -> None:
+    """The "add a collection's tracks" select box's on_change: its members join the picked tracks."""
+    chosen = run_collections(run).get(st.session_state.get(ADD_COLLECTION_KEY))
+    if chosen is not None:
+        members = collection_rows(run, chosen).tolist()
+        st.session_state[MULTI_KEY] = list(dict.fromkeys(st.session_state.get(MULTI_KEY, []) + members))[:MAX_PICKS]
+    st.session_state[ADD_COLLECTION_KEY] = None
+
+
+def several_section(run, k: int, method: str) -> None:
+    """Pick several library tracks by name (or a collection's): the tracks nearest all of them, none of them."""
+    names = cached_points(run.run_id, method)["name"].to_numpy()
+    labels = run.tracks["label"].astype("string").fillna("unlabelled").to_numpy()
+    query = st.text_input("Find tracks to add: title, artist or file name", key=MULTI_SEARCH_KEY,
+                          placeholder="Type part of a name, then pick matches below")
+    picked = [int(r) for r in st.session_state.get(MULTI_KEY, [])]
+    if query.strip():
+        matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)["row"].astype(int).tolist()
+    else:
+        matches = list(range(len(names))) if len(names) <= PICK_ALL_LIMIT else []
+    st.multiselect(f"Tracks (up to {MAX_PICKS})", list(dict.fromkeys(picked + matches)), key=MULTI_KEY,
+                   format_func=lambda r: f"{names[r]} · {labels[r]}", max_selections=MAX_PICKS,
+                   placeholder="Pick one or more tracks")
+    collections = run_collections(run)
+    if collections:
+        st.selectbox("Or add the tracks of a collection", [None, *collections], key=ADD_COLLECTION_KEY,
+                     format_func=collection_label(collections), on_change=add_collection, args=(run,))
+    rows = tuple(int(r) for r in st.session_state.get(MULTI_KEY, []))
+    if not rows:
+        st.info("Pick one or more library tracks: the tracks nearest to all of them (by their mean cosine "
+                "similarity) are listed, the picked ones left out.")
+        return
+    try:
+        found = set_recommendation(run.run_id, rows, k)
+    except TimbreError as error:
+        st.error(str(error))
+        return
+
+    def focus_of(points: pd.DataFrame) -> Focus:
+        centre = points[["x", "y"]].to_numpy()[list(rows)].mean(axis=0)
+        return Focus(origin=(float(centre[0]), float(centre[1])), rows=tuple(found["row"].astype(int)),
+                     kind=FocusKind.QUERY, name=f"the {len(rows)} picked tracks (their centre on this map)")
+
+    show_result(run, found, method=method, key="multi_map", focus_of=focus_of,
+                how=f"mean cosine similarity to the {len(rows)} picked tracks")
 
 
 def start_recording() -> None:
@@ -172,11 +232,13 @@ with controls[0]:
     method = projection_picker("recommend_projection")
 with controls[1]:
     k = st.slider("How many similar tracks (k)", 1, 20, 5, key="recommend_k")
-upload_tab, search_tab, record_tab = st.tabs(["Upload a file", "Start from a library track",
-                                              "Record from the microphone"])
+upload_tab, search_tab, several_tab, record_tab = st.tabs(
+    ["Upload a file", "Start from a library track", "Start from several tracks", "Record from the microphone"])
 with upload_tab:
     upload_section(run, k, method)
 with search_tab:
     search_section(run, k, method)
+with several_tab:
+    several_section(run, k, method)
 with record_tab:  # last on the page: while recording it keeps the script busy pulling audio
     record_section(run, k, method)

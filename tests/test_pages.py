@@ -265,7 +265,8 @@ def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
 
 def test_recommend_page_renders_the_three_ways_in(tiny_run_id):
     at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
-    assert [t.label for t in at.tabs] == ["Upload a file", "Start from a library track", "Record from the microphone"]
+    assert [t.label for t in at.tabs] == ["Upload a file", "Start from a library track", "Start from several tracks",
+                                         "Record from the microphone"]
     assert at.file_uploader[0].allowed_type == [".mp3", ".wav", ".ogg", ".flac", ".m4a"]
     recorders = at.get("component_instance")
     assert len(recorders) == 1 and "webrtc" in recorders[0].proto.component_name
