@@ -30,11 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import collections, runs
 from core.config import doc
-from core.errors import AudioDecodeError, CollectionError, TimbreError
+from core.errors import AudioDecodeError, CollectionError, TagError, TimbreError
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
 from core.runs import Run, list_runs, load_run, run_summary
+from core.tags import resolve_tag, run_tags, tags_reason, top_tag_lists
 from core.tracks import clean_text, display_names, search_tracks
 from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
 
@@ -64,6 +65,11 @@ class ApiConfig:
 # ------------------------------------------------------------------------------------------ responses
 
 
+class TagScore(BaseModel):
+    tag: str
+    likelihood: float
+
+
 class Track(BaseModel):
     track_id: str
     name: str
@@ -73,6 +79,7 @@ class Track(BaseModel):
     file: Optional[str] = None
     spotify_url: str
     youtube_url: str
+    tags: list[TagScore] = []  # the top 3 musicnn tags; [] when the run's dataset has none (core.tags)
 
 
 class Neighbour(Track):
@@ -164,11 +171,14 @@ class Genre(BaseModel):
     test_accuracy: float
 
 
-def track_records(table: pd.DataFrame) -> list[dict]:
-    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.links)."""
+def track_records(table: pd.DataFrame, tags: Optional[pd.DataFrame] = None) -> list[dict]:
+    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.links), with
+    each track's top 3 tags from ``tags`` (:meth:`RunStore.tags`: indexed by track_id; None: no tags)."""
+    top = ([[]] * len(table) if tags is None else
+           top_tag_lists(tags.reindex(table["track_id"].astype(str)), np.arange(len(table)), n=3))
     table = with_links(table).assign(name=display_names(table))
     out = []
-    for row in table.to_dict("records"):
+    for row, tag_list in zip(table.to_dict("records"), top):
         record = {key: clean_text(row.get(key)) for key in ("track_id", "name", "title", "artist", "label",
                                                        "spotify_url", "youtube_url")}
         record["file"] = Path(row["path"]).name if clean_text(row.get("path")) else None  # never the server's folders
@@ -177,6 +187,7 @@ def track_records(table: pd.DataFrame) -> list[dict]:
             for key in ("cosine", "passage"):
                 if key in row and pd.notna(row[key]):  # NaN: the run has no passages
                     record[key] = float(row[key])
+        record["tags"] = tag_list
         out.append(record)
     return out
 
@@ -199,6 +210,14 @@ class RunStore:
         self.default = None if default is None else default.run_id
         self._runs: dict[str, Run] = {} if default is None else {default.run_id: warm_up(default)}
         self._lock = threading.Lock()
+        self._tags: dict[str, Optional[pd.DataFrame]] = {}
+
+    def tags(self, run: Run) -> Optional[pd.DataFrame]:
+        """The run's musicnn tags indexed by track_id (:func:`core.tags.run_tags`), read once; None without."""
+        if run.run_id not in self._tags:
+            tags = run_tags(run)
+            self._tags[run.run_id] = None if tags is None else tags.set_axis(run.tracks["track_id"].astype(str))
+        return self._tags[run.run_id]
 
     def loaded(self) -> list[str]:
         return list(self._runs)
@@ -215,6 +234,22 @@ class RunStore:
             if run_id not in self._runs:
                 self._runs[run_id] = warm_up(load_run(run_id))
         return self._runs[run_id]
+
+
+def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "", limit: int = 20) -> pd.DataFrame:
+    """The run's tracks (those matching ``q`` when given) most likely to carry ``tag``, most likely first: 422
+    for an unknown tag (naming close ones), 409 when the run has no tags (saying why)."""
+    try:
+        name = resolve_tag(tag)
+    except TagError as error:
+        raise HTTPException(422, str(error)) from None
+    if tags is None:
+        raise HTTPException(409, f"no musicnn tags to order by: {tags_reason(run)}")
+    likelihood = tags[name].to_numpy(np.float64)  # row i is run.tracks row i
+    pool = (np.arange(len(run.tracks)) if not q.strip()
+            else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64))
+    pool = pool[~np.isnan(likelihood[pool])]
+    return run.tracks.iloc[pool[np.argsort(-likelihood[pool], kind="stable")][:limit]]
 
 
 def check_k(k: int, available: int, what: str) -> None:
@@ -394,10 +429,14 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
 
     @app.get("/runs/{run}/tracks", response_model=TrackList,
              summary="Search tracks by artist, title, file name or label (case-insensitive); no q lists them")
-    def tracks(run: str, q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=MAX_LIMIT)):
+    def tracks(run: str, q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=MAX_LIMIT),
+               tag: str = Query("", max_length=100, description="order by this musicnn tag's likelihood (tag=piano)")):
         r = store.get(run)
-        hits = search_tracks(r.tracks, q, limit=limit) if q.strip() else r.tracks.head(limit)
-        return TrackList(run=r.run_id, q=q, total=len(hits), tracks=track_records(hits))
+        if tag.strip():
+            hits = tag_hits(r, store.tags(r), tag, q=q, limit=limit)
+        else:
+            hits = search_tracks(r.tracks, q, limit=limit) if q.strip() else r.tracks.head(limit)
+        return TrackList(run=r.run_id, q=q, total=len(hits), tracks=track_records(hits, tags=store.tags(r)))
 
     @app.get("/runs/{run}/tracks/{track_id}/neighbours", response_model=Neighbours,
              summary="The k library tracks most similar to a library track (itself left out)")
@@ -406,7 +445,8 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         row = track_row(r, track_id)
         check_k(k, len(r.tracks) - 1, "other tracks of the run")
         near = neighbours_of(r, row, k=k)
-        return Neighbours(run=r.run_id, track=track_records(r.tracks.iloc[[row]])[0], neighbours=track_records(near))
+        return Neighbours(run=r.run_id, track=track_records(r.tracks.iloc[[row]], tags=store.tags(r))[0],
+                          neighbours=track_records(near, tags=store.tags(r)))
 
     @app.post("/runs/{run}/recommend", response_model=Recommendation,
               summary="The k library tracks most similar to an uploaded audio file (multipart: file, k)")
@@ -415,7 +455,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         check_k(k, len(r.tracks), "tracks of the run")
         query, y = query_audio(r, file, cfg)
         found = recommend_audio(r, y, k=k)
-        return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours),
+        return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours, tags=store.tags(r)),
                               map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
 
     @app.post("/runs/{run}/similar", response_model=Similar,
@@ -427,7 +467,8 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
             found = collections.more_like_these(r, rows, k=body.k)
         except CollectionError as error:  # the set is the whole library
             raise HTTPException(422, str(error)) from None
-        return Similar(run=r.run_id, query=track_records(r.tracks.iloc[rows]), neighbours=track_records(found))
+        return Similar(run=r.run_id, query=track_records(r.tracks.iloc[rows], tags=store.tags(r)),
+                       neighbours=track_records(found, tags=store.tags(r)))
 
     @app.get("/runs/{run}/collections", response_model=list[CollectionInfo],
              summary="The collections of the run's dataset (every run of the dataset shares them)")
@@ -453,7 +494,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         r = store.get(run)
         found = find_collection(r, collection_id)
         members = r.tracks.iloc[collections.collection_rows(r, found)]
-        return {**collection_info(r, found), "tracks": track_records(members)}
+        return {**collection_info(r, found), "tracks": track_records(members, tags=store.tags(r))}
 
     @app.delete("/runs/{run}/collections/{collection_id}", response_model=CollectionInfo,
                 summary="Delete a collection of the run's dataset; answers it as it was")

@@ -409,6 +409,9 @@ def test_real_server_answers_over_http(genre_run_id, tmp_path):
         assert httpx.delete(f"{url}/runs/default/collections/{made.json()['collection_id']}", timeout=30).is_success
         similar = httpx.post(f"{url}/runs/default/similar", json={"track_ids": ids, "k": 2}, timeout=30).json()
         assert len(similar["neighbours"]) == 2
+        by_tag = httpx.get(f"{url}/runs/default/tracks", params={"tag": "rock", "limit": 3}, timeout=30).json()
+        assert len(by_tag["tracks"]) == 3 and all(len(t["tags"]) == 3 for t in by_tag["tracks"])
+        assert httpx.get(f"{url}/runs/default/tracks", params={"tag": "rok"}, timeout=30).status_code == 422
         assert list(temp.iterdir()) == []  # every upload's temp file removed
     finally:
         stop(server)
@@ -469,3 +472,44 @@ def test_collections_are_created_listed_read_and_deleted(client, genre_run_id, p
     for missing in (saved["collection_id"], "..%2F..%2Fruns", "0123"):
         response = client.delete(f"/runs/default/collections/{missing}")
         assert response.status_code == 404, response.text
+
+
+# ------------------------------------------------------------------------------------------ musicnn tags
+
+
+def test_every_track_record_carries_its_top_tags(client, genre_run_id):
+    from core.tags import run_tags, top_tags
+
+    run = load_run(genre_run_id)  # the tiny dataset was distilled from musicnn: its tag cache is there
+    tags = run_tags(run)
+    listed = client.get("/runs/default/tracks", params={"limit": 500}).json()["tracks"]
+    for track in listed:
+        row = int(np.flatnonzero(run.tracks["track_id"] == track["track_id"])[0])
+        assert [t["tag"] for t in track["tags"]] == [t for t, _ in top_tags(tags, row, n=3)]
+    near = client.get(f"/runs/default/tracks/{listed[0]['track_id']}/neighbours", params={"k": 2}).json()
+    assert len(near["track"]["tags"]) == 3 and all(len(n["tags"]) == 3 for n in near["neighbours"])
+
+
+def test_tracks_ordered_by_a_tag(client, genre_run_id):
+    from core.tags import run_tags
+
+    tags = run_tags(load_run(genre_run_id))
+    body = client.get("/runs/default/tracks", params={"tag": "electronic", "limit": 5}).json()
+    most = np.argsort(-tags["electronic"].to_numpy(), kind="stable")[:5]
+    assert body["total"] == 5 and [t["track_id"] for t in body["tracks"]] == load_run(genre_run_id).tracks["track_id"].iloc[most].tolist()
+    piano = client.get("/runs/default/tracks", params={"tag": "Mellow", "q": "piano", "limit": 50}).json()
+    assert piano["total"] == 4 and {t["label"] for t in piano["tracks"]} == {"piano"}
+    bad = client.get("/runs/default/tracks", params={"tag": "piano"})
+    assert bad.status_code == 422 and "no musicnn tag named 'piano'" in bad.json()["detail"]
+
+
+def test_a_run_without_tags_says_why(client, tiny_run_id):
+    import json
+
+    bare = copy_run(tiny_run_id, "tiny-api-untagged")
+    config = runs_dir() / bare / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "dataset": "gone"}))
+    listed = client.get(f"/runs/{bare}/tracks").json()["tracks"]
+    assert listed and all(t["tags"] == [] for t in listed)
+    answer = client.get(f"/runs/{bare}/tracks", params={"tag": "rock"})
+    assert answer.status_code == 409 and "dataset 'gone' is not in this workspace" in answer.json()["detail"]
