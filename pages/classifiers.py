@@ -19,6 +19,8 @@ from core.classify import (
     run_classifiers,
     top_importances,
 )
+from core.collections import IN_COLLECTION, THE_REST, all_collections, collection_source
+from core.errors import TimbreError
 from ui import nav
 from ui.figures import confusion_figure, importance_figure
 from ui.forms import job_form
@@ -101,11 +103,38 @@ def result_details(folder, row: pd.Series) -> None:
             st.caption(note)
 
 
+def label_source(source):
+    """The "Labels" choice: the source's own labels, or a collection of its dataset against the rest of it
+    (:func:`core.collections.collection_source`); returns the source relabelled accordingly."""
+    try:
+        collections = {c.collection_id: c for c in all_collections(source.dataset)}
+    except TimbreError:
+        collections = {}
+    if not collections:
+        return source
+    chosen = st.selectbox("Labels", [None, *collections], key="classify_labels",
+                          format_func=lambda c: "the tracks' labels (genre)" if c is None else
+                          f"collection “{collections[c].name}” vs the rest",
+                          help="A collection (saved on the Map) as the class: what sets its tracks apart?")
+    if chosen is None:
+        return source
+    try:
+        relabelled = collection_source(source, collections[chosen])
+    except TimbreError as error:
+        st.error(str(error))
+        st.stop()
+    share = float((relabelled.tracks["label"] == THE_REST).mean())
+    st.caption(f"{int((relabelled.tracks['label'] == IN_COLLECTION).sum())} tracks in the collection, "
+               f"the other {int((relabelled.tracks['label'] == THE_REST).sum())} are the rest. Always answering "
+               f"'the rest' would score an accuracy of {share:.3f}: compare the balanced accuracy and macro-F1.")
+    return relabelled
+
+
 nav.require_router(__file__)
 st.title("Classifiers")
 st.caption("Genre from audio features, from the run's embeddings, or from both. Hyper-parameters are chosen by "
            "grid search on the training part only; test figures come from the dataset's fixed test split.")
-source = pick_source()
+source = label_source(pick_source())
 if source.n_labelled == 0:
     st.info(f"{source.title} has no labels, so there is nothing to classify. Label the library (sub-folders or a "
             "manifest CSV with path,label) and ingest it again; the Clusters page works without labels.")
