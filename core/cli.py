@@ -197,8 +197,11 @@ def cmd_runs(args) -> None:
     if table.empty:
         print("no runs yet: `python -m core demo` builds one")
         return
+    broken = table["broken"].notna()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False))
+        print(table[~broken].drop(columns="broken").to_string(index=False))
+    for reason in table.loc[broken, "broken"]:
+        print(f"cannot be opened: {reason}")
 
 
 def cmd_demo(args) -> None:
@@ -264,8 +267,9 @@ def cmd_cluster(args) -> None:
 
 
 def cmd_tags(args) -> None:
+    from .dataset import load_dataset
     from .runs import load_run
-    from .tags import compute_dataset_tags, top_tags
+    from .tags import compute_dataset_tags, label_tag_agreement, top_tags
 
     dataset = args.dataset or load_run(args.run).config.get("dataset")
     bar = _Bar("tags", "track")
@@ -275,6 +279,11 @@ def cmd_tags(args) -> None:
     tagged = int(tags.notna().any(axis=1).sum())
     print(f"dataset {dataset}: musicnn tags for {tagged} of {len(tags)} tracks; most likely over the library: "
           + ", ".join(f"{t} {v:.2f}" for t, v in top_tags(tags, tags.index.to_numpy(), n=5)))
+    labels = load_dataset(dataset).tracks.set_index("track_id")["label"].reindex(table["track_id"])
+    check = label_tag_agreement(tags, labels.to_numpy())
+    for item in check.itertuples():
+        print(f"  {item.label}: {item.matched} of {item.tracks} ({item.rate:.0%}) have a matching tag in their top 3 "
+              f"({item.matching_tags})")
 
 
 def add_analysis_commands(sub) -> None:

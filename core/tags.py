@@ -304,3 +304,45 @@ def search_by_tag(run, query: str, *, limit: int = 50) -> list[int] | None:
     if tags is None:
         raise TagError(f"cannot search by tag: {tags_reason(run)}")
     return tracks_by_tag(tags, tag, limit=limit).tolist()
+
+
+# musicnn's tags that count as naming each genre of emotify-dev (a tag set per label; used by
+# label_tag_agreement). MSD has no "classical" tag: "instrumental" stands for it, which also fires on jazz and
+# post-rock, so the classical figure is an upper bound of how well tags name that genre.
+GENRE_TAGS = {
+    "rock": ("rock", "alternative rock", "classic rock", "indie rock", "hard rock", "Progressive rock", "metal",
+             "heavy metal", "punk"),
+    "pop": ("pop", "indie pop"),
+    "electronic": ("electronic", "electronica", "electro", "House"),
+    "classical": ("instrumental",),
+}
+
+
+def label_tag_agreement(tags: pd.DataFrame, labels, *, matches: dict = GENRE_TAGS, n: int = 3) -> pd.DataFrame:
+    """How often a track of each label has one of its matching tags among its ``n`` most likely.
+
+    Parameters
+    ----------
+    tags : pd.DataFrame [shape=(n_tracks, 50)]
+    labels : sequence [shape=(n_tracks,)]
+    matches : dict of label -> tags
+        Labels without an entry are left out.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``label, tracks, matched, rate, matching_tags`` (one row per label with an entry and tagged tracks).
+    """
+    labels = pd.Series(labels, dtype=object).reset_index(drop=True)
+    values = tags.to_numpy(np.float32)
+    known = ~np.isnan(values).all(axis=1)
+    top = np.argsort(-np.nan_to_num(values, nan=-1.0), axis=1, kind="stable")[:, :n]
+    names = np.asarray(tags.columns, dtype=object)
+    rows = []
+    for label, wanted in matches.items():
+        mine = np.flatnonzero((labels == label).to_numpy() & known)
+        if len(mine):
+            hit = sum(bool(set(names[top[r]]) & {resolve_tag(t) for t in wanted}) for r in mine)
+            rows.append({"label": label, "tracks": len(mine), "matched": hit, "rate": hit / len(mine),
+                         "matching_tags": ", ".join(wanted)})
+    return pd.DataFrame(rows, columns=["label", "tracks", "matched", "rate", "matching_tags"])

@@ -124,3 +124,14 @@ def test_cli_tags_runs_musicnn_on_a_run_s_dataset(tiny_run_id, capsys):
     assert tags.shape == (12, 50) and ((tags > 0) & (tags < 1)).all(axis=None)  # sigmoid likelihoods
     assert main(["tags", "--dataset", "nope"]) == 2
     assert "no dataset named 'nope'" in capsys.readouterr().err
+
+
+def test_label_tag_agreement_counts_matching_tags_in_the_top_3():
+    tags = pd.DataFrame(0.01, index=range(4), columns=list(T.TAGS))
+    tags.loc[0, ["rock", "guitar", "indie"]] = [0.9, 0.8, 0.7]  # a rock track tagged rock
+    tags.loc[1, ["pop", "female vocalists", "dance", "rock"]] = [0.9, 0.8, 0.7, 0.6]  # rock only 4th
+    tags.loc[2, "instrumental"] = 0.5
+    tags.loc[3] = np.nan  # no tags: left out
+    table = T.label_tag_agreement(tags, ["rock", "rock", "classical", "classical"]).set_index("label")
+    assert table.loc["rock", ["tracks", "matched"]].tolist() == [2, 1] and table.loc["rock", "rate"] == 0.5
+    assert table.loc["classical", ["tracks", "matched"]].tolist() == [1, 1] and "pop" not in table.index
