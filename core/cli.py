@@ -262,7 +262,8 @@ def cmd_cluster(args) -> None:
         agree = f", ARI with labels {s['ari']:.3f}, NMI {s['nmi']:.3f}" if s.get("ari") is not None else ""
         quality = "no silhouette" if s.get("silhouette") is None else f"silhouette {s['silhouette']:.3f}"
         noise = f", noise {s['noise_share']:.1%}" if s["method"] == "hdbscan" else ""
-        print(f"{s['input']}: {s['method']} k={s['k']} ({quality}{noise}), sizes {list(s['sizes'].values())}{agree}")
+        sizes = sorted((n for c, n in s["sizes"].items() if int(c) >= 0), reverse=True)
+        print(f"{s['input']}: {s['method']} k={s['k']} ({quality}{noise}), cluster sizes {sizes}{agree}")
     print(f"results: {report.results_dir}")
 
 

@@ -455,7 +455,7 @@ def cluster_cards(result: dict, *, track_ids, tags: Optional[pd.DataFrame] = Non
         cards.append({
             "cluster": int(c), "name": cluster_name(c), "size": int(sizes[c]),
             "share": float(sizes[c] / len(assignments)),
-            "labels": dict(mix[mix["cluster"] == c].set_index("label")["count"].astype(int)),
+            "labels": {str(lab): int(n) for lab, n in mix[mix["cluster"] == c][["label", "count"]].itertuples(index=False)},
             "tags": characteristic_tags(tags, rows, n=n_tags) if tagged else [],
             "features": [(str(f), float(v)) for f, v in z.reindex(z.abs().sort_values(ascending=False).index)
                          .head(n_features).items()],
