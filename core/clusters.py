@@ -54,9 +54,9 @@ class ClusterConfig:
                                    "the same clusters, 5 splits them)")
     reduce: Literal["umap", "none"] = doc("umap", "hdbscan: cluster a UMAP reduction of the matrix or the matrix "
                                                   "itself (emotify-dev: on the raw embeddings 40% is noise, ARI 0.22; "
-                                                  "on UMAP 2% noise, ARI 0.32)")
-    umap_dims: int = doc(5, "hdbscan: dimensions of the UMAP reduction (emotify-dev: 5 found the same clusters for "
-                            "three seeds, 10 did not)")
+                                                  "on UMAP 1-4% noise, ARI 0.29-0.32)")
+    umap_dims: int = doc(5, "hdbscan: dimensions of the UMAP reduction (emotify-dev: 5 found 4-5 clusters for "
+                            "three seeds, 10 from 3 to 5)")
 
 
 def scaled_matrix(source: Source, input: InputName) -> tuple[np.ndarray, np.ndarray]:
