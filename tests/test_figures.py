@@ -155,3 +155,29 @@ def test_a_map_of_more_points_than_the_limit_is_a_density_whoever_draws_it(monke
     library = [t for t in fig.data[1:] if t.name not in ("links", "neighbours", "selected")]
     assert sum(len(t.x) for t in library) == 30
     assert list(next(t for t in fig.data if t.name == "neighbours").customdata) == [250]
+
+
+def test_a_tag_colours_points_on_a_continuous_scale_also_over_a_density():
+    from core.maps import map_view
+
+    rng = np.random.default_rng(0)
+    n = 500
+    points = pd.DataFrame({"row": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n),
+                           "label": rng.choice(["a", "b"], n), "name": "", "hover": "",
+                           "value": np.where(np.arange(n) % 10 == 0, np.nan, rng.uniform(size=n))})
+    fig = map_figure(points, method="umap", legend_title="tag: rock", labels=["a"])
+    missing, scale = fig.data
+    assert scale.marker.colorbar.title.text == "tag: rock" and scale.marker.showscale
+    shown = points[points["label"] == "a"]
+    assert sorted([*missing.customdata, *scale.customdata]) == shown["row"].tolist()  # the label filter holds
+    assert np.isnan(shown.set_index("row").loc[list(missing.customdata), "value"]).all()
+    np.testing.assert_allclose(scale.marker.color, shown.set_index("row").loc[list(scale.customdata), "value"])
+    view = map_view(points, limit=100, sample=50)
+    dense = map_figure(view.points, method="umap", density=view.density, library=points, legend_title="tag: rock")
+    assert dense.data[0].type == "heatmap" and sum(len(t.x) for t in dense.data[1:]) == 50
+
+
+def test_noise_and_unclustered_tracks_are_grey():
+    colours = label_colours(["cluster 1", "cluster 2", "noise", "not clustered"])
+    assert colours["noise"] == colours["not clustered"] == UNLABELLED_COLOUR
+    assert UNLABELLED_COLOUR not in (colours["cluster 1"], colours["cluster 2"])
