@@ -38,6 +38,7 @@ TARGETS = ("tensorboard", "mlflow")
 TENSORS, METADATA, PROJECTOR_CONFIG = "tensors.tsv", "metadata.tsv", "projector_config.pbtxt"
 EXPERIMENT = "timbre-atlas"
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+KMEANS_NOW_MAX = 20_000  # clusters computed at export time up to this many tracks (silhouette is quadratic)
 NO_TAGS = ""  # metadata value of a track without musicnn tags
 MLFLOW_MISSING = 'MLflow is not installed: install the "mlflow" extra (pip install -e ".[mlflow]", the lightweight mlflow-skinny)'
 
@@ -57,11 +58,12 @@ def projector_metadata(run: Run, *, cluster_method: str = "kmeans") -> tuple[pd.
     -------
     table : pd.DataFrame [shape=(n_tracks, 5)]
         ``name``, ``label`` (:data:`core.maps.UNLABELLED` when unknown), ``top_tags`` (musicnn's top 3 with
-        their likelihoods, "" without tags), ``cluster`` (:func:`core.clusters.run_cluster_labels`), ``track_id``.
+        their likelihoods, "" without tags), ``cluster`` (the saved k-means results,
+        :func:`core.clusters.run_cluster_labels`, else k-means computed now), ``track_id``.
     notes : list of str
-        What is missing and why (no tags, no clusters yet).
+        What is missing and why (no tags), and where the clusters come from when none were saved.
     """
-    from .clusters import NOT_CLUSTERED, run_cluster_labels
+    from .clusters import run_cluster_labels
     from .tags import run_tags, tags_reason, top_tag_text
 
     notes = []
@@ -73,13 +75,28 @@ def projector_metadata(run: Run, *, cluster_method: str = "kmeans") -> tuple[pd.
         top = top_tag_text(tags, n=3)
     clusters = run_cluster_labels(run, method=cluster_method)
     if clusters is None:
-        clusters = pd.Series(NOT_CLUSTERED, index=run.tracks.index)
-        notes.append(f"no clusters: run `python -m core cluster --run {run.run_id} --method {cluster_method}` first")
+        clusters, note = _kmeans_now(run)
+        notes.append(note)
     table = pd.DataFrame({"name": display_names(run.tracks).to_numpy(),
                           "label": run.tracks["label"].astype("string").fillna(UNLABELLED).to_numpy(),
                           "top_tags": top.to_numpy(), "cluster": clusters.to_numpy(),
                           "track_id": run.tracks["track_id"].to_numpy()})
     return table.apply(_cell), notes
+
+
+def _kmeans_now(run: Run) -> tuple[pd.Series, str]:
+    """Clusters for a run without saved cluster results: k-means on its L2-normalised embeddings, k by silhouette
+    (as ``python -m core cluster`` finds them, not saved); above :data:`KMEANS_NOW_MAX` tracks none."""
+    from .clusters import NOT_CLUSTERED, best_k, cluster_name, kmeans_curves
+    from .index import l2_normalise
+
+    saves = f"`python -m core cluster --run {run.run_id}` saves clusters the export then uses"
+    if not 3 <= len(run.embeddings) <= KMEANS_NOW_MAX:
+        return pd.Series(NOT_CLUSTERED, index=run.tracks.index), f"no clusters: {saves}"
+    curves, labels = kmeans_curves(l2_normalise(run.embeddings, dtype=np.float64), seed=run.config.get("seed", 0))
+    k = best_k(curves)
+    return (pd.Series([cluster_name(c) for c in labels[k]], index=run.tracks.index),
+            f"clusters: k-means on the embeddings computed now, k={k} by silhouette (not saved; {saves})")
 
 
 def projector_config_text(tensor_name: str) -> str:

@@ -54,9 +54,19 @@ def test_tensorboard_files_are_what_the_projector_reads(tiny_run_id, tmp_path, c
     assert header == ["name", "label", "top_tags", "cluster", "track_id"]
     assert len(rows) == len(run.tracks) and all(len(r) == len(header) for r in rows)
     assert [r[4] for r in rows] == list(run.tracks["track_id"]) and [r[1] for r in rows] == list(run.tracks["label"])
-    # training computed the tiny dataset's musicnn cache, so it has tags; it has no clusters yet
+    # training computed the tiny dataset's musicnn cache, so it has tags; no clusters were saved: k-means now
     assert all(re.fullmatch(r"[^,]+ 0\.\d\d, [^,]+ 0\.\d\d, [^,]+ 0\.\d\d", r[2]) for r in rows)
-    assert {r[3] for r in rows} == {"not clustered"} and "note: no clusters" in capsys.readouterr().out
+    assert all(re.fullmatch(r"cluster \d+", r[3]) for r in rows) and len({r[3] for r in rows}) >= 2
+    assert "k-means on the embeddings computed now" in capsys.readouterr().out
+
+
+def test_a_large_run_without_saved_clusters_is_exported_unclustered(tiny_run_id, tmp_path, monkeypatch):
+    import core.export
+
+    monkeypatch.setattr(core.export, "KMEANS_NOW_MAX", 5)  # the tiny run's 12 tracks count as "large"
+    done = export_tensorboard(load_run(tiny_run_id), tmp_path)
+    assert {r[3] for r in _metadata(tmp_path)[1:]} == {"not clustered"}
+    assert any(n.startswith("no clusters: `python -m core cluster --run") for n in done.notes)
 
 
 def test_tensorboard_metadata_with_clusters_and_without_tags(tiny_run_id, tmp_path, monkeypatch):
