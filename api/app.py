@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import collections, runs
 from core.config import doc
-from core.errors import AudioDecodeError, CollectionError, TagError, TimbreError
+from core.errors import AudioDecodeError, CollectionError, TagError, TimbreError, without_paths
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
@@ -98,9 +98,10 @@ class RunInfo(BaseModel):
     model_config = ConfigDict(extra="allow")  # every column of core.runs.run_summary
     run_id: str
     dataset: Optional[str] = None
-    tracks: int
+    tracks: Optional[int] = None
     default: bool
     genre_classifier: Optional[dict] = None
+    broken: Optional[str] = None  # why the run cannot be opened; its figures are then null
 
 
 class Health(BaseModel):
@@ -300,10 +301,12 @@ def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo
 
 
 def run_info(run_id: str, default: Optional[str]) -> dict:
-    best = best_classifier(load_run(run_id))
+    """:func:`core.runs.run_summary` with the run's classifier; a broken run is listed with its reason."""
+    summary = run_summary(run_id)
+    best = None if summary["broken"] else best_classifier(load_run(run_id))
     genre = None if best is None else {"model": best.model, "input": best.input, "cv_accuracy": best.cv_mean,
                                        "classes": list(best.classes)}
-    return {**run_summary(run_id), "default": run_id == default, "genre_classifier": genre}
+    return {**summary, "default": run_id == default, "genre_classifier": genre}
 
 
 # ------------------------------------------------------------------------------------------ guards
@@ -372,11 +375,11 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AudioDecodeError)
     def audio_error(request, error: AudioDecodeError):
-        return _json(413 if error.reason.startswith("too large") else 422, str(error))
+        return _json(413 if error.reason.startswith("too large") else 422, without_paths(str(error)))
 
     @app.exception_handler(TimbreError)
     def timbre_error(request, error: TimbreError):
-        return _json(409, str(error))
+        return _json(409, without_paths(str(error)))
 
     @app.exception_handler(RequestValidationError)
     def invalid(request, error: RequestValidationError):

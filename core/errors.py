@@ -1,6 +1,8 @@
 """One small error hierarchy: every failure a user can cause is a ``TimbreError``."""
 from __future__ import annotations
 
+import re
+
 
 class TimbreError(Exception):
     """Base class of every error Timbre Atlas raises on purpose."""
@@ -52,3 +54,9 @@ class CompareError(TimbreError):
 
 class ExportError(TimbreError):
     """A run cannot be exported (an unknown target, a missing optional package, an output folder in the way, ...)."""
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: what a library's error names of the server's
+    folders ("/srv/atlas/artifacts/runs/x/model.pt" -> "model.pt") must not reach a client. URLs are kept."""
+    return re.sub(r"(?<![\w.:/~])/(?:[^\s'\"/]+/)+", "", text)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import N_MELS
-from .errors import RunError
+from .errors import RunError, without_paths
 from .progress import or_silent
 
 
@@ -275,5 +276,6 @@ def load_model(path) -> Encoder:
         model = Encoder(**args)
         model.load_state_dict(blob["state_dict"])
     except (OSError, EOFError, RuntimeError, ValueError, TypeError, KeyError, pickle.UnpicklingError) as error:
-        raise RunError(f"{path}: cannot rebuild the model ({type(error).__name__}: {error})") from error
+        where = f"{Path(path).parent.name}/{Path(path).name}"  # the run and file, never the server's folders
+        raise RunError(f"{where}: cannot rebuild the model ({type(error).__name__}: {without_paths(str(error))})") from error
     return model.eval()

@@ -189,62 +189,109 @@ def run_path(run: str | Path) -> Path:
 
 def load_run(run: str | Path) -> Run:
     """Open a complete run, by id or by folder path (see :func:`run_path`); :class:`RunError` names what is
-    wrong otherwise."""
+    wrong otherwise (a missing, truncated or unreadable file)."""
     path = run_path(run)
-    run_id = path.name
+    problem = run_problem(path)
+    if problem:
+        raise RunError(f"run {path.name!r} {problem}")
+    return Run(run_id=path.name, path=path)
+
+
+def run_problem(path: Path) -> str | None:
+    """Why the run folder ``path`` cannot be opened ("is incomplete: missing model.pt", "is broken:
+    embeddings.npy cannot be read ..."), or None. Reads the files' headers only, so listing many runs (or a
+    1M-track one) stays cheap; the reason never names a server folder."""
     missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
     if missing:
-        raise RunError(f"run {run_id!r} is incomplete: missing {', '.join(missing)}")
-    run = Run(run_id=run_id, path=path)
-    if len(run.tracks) != len(run.embeddings):
-        raise RunError(f"run {run_id!r}: {len(run.tracks)} tracks but {len(run.embeddings)} embeddings")
-    return run
+        return f"is incomplete: missing {', '.join(missing)}"
+    for name in ("config.json", "metrics.json"):
+        try:
+            json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"is broken: {name} cannot be read (not valid JSON)"
+    try:
+        shape = np.load(path / "embeddings.npy", mmap_mode="r", allow_pickle=False).shape
+    except Exception:  # noqa: BLE001 - numpy raises ValueError, EOFError or OSError for the same damage
+        return "is broken: embeddings.npy cannot be read (truncated, or not a NumPy array file)"
+    try:
+        import pyarrow.parquet as pq
+
+        n_tracks = pq.read_metadata(path / "tracks.parquet").num_rows
+    except Exception:  # noqa: BLE001 - pyarrow's errors name the file's full path
+        return "is broken: tracks.parquet cannot be read (truncated, or not a Parquet file)"
+    if len(shape) != 2 or shape[0] != n_tracks:
+        return f"is broken: {n_tracks} tracks but embeddings of shape {shape}"
+    return None
 
 
 def resolve_run(run: str | Path | None = None) -> Run:
     """The run a server or the bot answers from: ``run`` (an id or a folder path, see :func:`load_run`), or the
-    newest complete run when None; :class:`RunError` when there is none."""
+    newest run that opens when None; :class:`RunError` when there is none."""
     if run is None:
-        known = list_runs()
-        if not known:
+        run = first_healthy_run()
+        if run is None:
             raise RunError("no complete run yet: build one with `python -m core demo` or `python -m core train`")
-        run = known[0]
     return load_run(run)
 
 
 def list_runs() -> list[str]:
-    """Complete runs, newest first (hidden partial folders are not runs)."""
+    """Complete runs, newest first (hidden partial folders are not runs; a complete run may still be broken:
+    see :func:`run_problem`)."""
     root = runs_dir()
     if not root.exists():
         return []
     done = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
             and all((p / f).exists() for f in REQUIRED_FILES)]
     # config.json is written once: results added to a run later (classifiers/) must not make it "newer"
-    return [p.name for p in sorted(done, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)]
+    return [p.name for p in sorted(done, key=_written, reverse=True)]
+
+
+def _written(folder: Path) -> float:
+    try:
+        return (folder / "config.json").stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
+
+
+def first_healthy_run() -> str | None:
+    """The newest run that opens (a broken newer one is passed over), or None."""
+    return next((r for r in list_runs() if run_problem(runs_dir() / r) is None), None)
 
 
 def folder_size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
 
 
 def run_summary(run_id: str) -> dict:
-    """One row of the runs table: dataset, date, size, key config and evaluation figures."""
-    run = load_run(run_id)
-    cfg, met = run.config, run.metrics
+    """One row of the runs table: dataset, date, size, key config and evaluation figures; ``broken`` is None,
+    or the reason the run cannot be opened (then only ``run_id`` and ``size_mb`` are filled in)."""
+    try:
+        run = load_run(run_id)
+        cfg, met = run.config, run.metrics
+        n_tracks, n_labelled = len(run.tracks), int(run.tracks["label"].notna().sum())
+    except (RunError, KeyError, ValueError, OSError) as error:  # KeyError etc.: a table of the wrong shape
+        reason = str(error) if isinstance(error, RunError) else f"run {run_id!r} is broken: {type(error).__name__}"
+        return {**dict.fromkeys(SUMMARY_COLUMNS), "run_id": run_id, "broken": reason,
+                "size_mb": round(folder_size_mb(runs_dir() / run_id), 2)}
     learned, base = met.get("knn_eval") or {}, met.get("baseline_mfcc_knn_eval") or {}
     recording = met.get("recording_eval") or {}
     train = cfg.get("train", {})
     return {
         "run_id": run_id, "dataset": cfg.get("dataset"), "created": cfg.get("created"),
-        "tracks": len(run.tracks), "labelled": int(run.tracks["label"].notna().sum()),
+        "tracks": n_tracks, "labelled": n_labelled,
         "size_mb": round(folder_size_mb(run.path), 2), "epochs": train.get("epochs"),
         "chunk_seconds": cfg.get("chunk_seconds"), "train_minutes": round(met.get("train_seconds", 0) / 60, 2),
         "final_loss": (met.get("loss") or [None])[-1],
         "knn5_acc": learned.get("knn_accuracy"), "p_at_5": learned.get("precision_at_k"),
         "mfcc_knn5_acc": base.get("knn_accuracy"), "mfcc_p_at_5": base.get("precision_at_k"),
         "recording_top1": recording.get("top1"), "recording_top5": recording.get("top5"),
-        "kind": run_kind(cfg),
+        "kind": run_kind(cfg), "broken": None,
     }
+
+
+SUMMARY_COLUMNS = ("run_id", "dataset", "created", "tracks", "labelled", "size_mb", "epochs", "chunk_seconds",
+                   "train_minutes", "final_loss", "knn5_acc", "p_at_5", "mfcc_knn5_acc", "mfcc_p_at_5",
+                   "recording_top1", "recording_top5", "kind", "broken")
 
 
 def run_kind(config: dict) -> str:

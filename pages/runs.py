@@ -61,7 +61,7 @@ def runs_frame(run_ids: list[str]) -> pd.DataFrame:
 
 def runs_table(frame: pd.DataFrame) -> None:
     score = {"format": "%.3f", "width": "small"}
-    order = ["active", "run_id", "kind", "dataset", "created", "tracks", "labelled", "knn5_acc", "mfcc_knn5_acc", "p_at_5",
+    order = ["active", "run_id", "broken", "kind", "dataset", "created", "tracks", "labelled", "knn5_acc", "mfcc_knn5_acc", "p_at_5",
              "mfcc_p_at_5", "recording_top1", "recording_top5", "epochs", "chunk_seconds", "train_minutes", "final_loss", "size_mb"]
     st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
         "active": st.column_config.CheckboxColumn("active", width="small"),

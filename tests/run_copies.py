@@ -27,3 +27,21 @@ def classified_run(run_id: str, input: str) -> str:
     if not (runs_dir() / new_id / "classifiers").exists():
         run_classifiers(load_source(run=new_id), cfg=ClassifyConfig(input=(input,), **CHEAP_CLASSIFIER))
     return new_id
+
+
+def broken_copies(run_id: str, root) -> dict[str, str]:
+    """Two copies of ``run_id`` in ``root`` (a runs folder), newer than it and damaged as a crash or a full disk
+    leaves files: a truncated ``embeddings.npy`` and a ``tracks.parquet`` that is not Parquet. Returns
+    {copy id: the file that is damaged}."""
+    import os
+    import time
+    from pathlib import Path
+
+    root, damaged = Path(root), {"zz-truncated": "embeddings.npy", "zz-bad-table": "tracks.parquet"}
+    for new_id, name in damaged.items():
+        shutil.copytree(runs_dir() / run_id, root / new_id, ignore=shutil.ignore_patterns("classifiers", "clusters"))
+        target = root / new_id / name
+        target.write_bytes(target.read_bytes()[:200] if name.endswith(".npy") else b"not a parquet file\n")
+        later = time.time() + 60
+        os.utime(root / new_id / "config.json", (later, later))  # the newest runs: a default would pick them
+    return damaged

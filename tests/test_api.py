@@ -513,3 +513,24 @@ def test_a_run_without_tags_says_why(client, tiny_run_id):
     assert listed and all(t["tags"] == [] for t in listed)
     answer = client.get(f"/runs/{bare}/tracks", params={"tag": "rock"})
     assert answer.status_code == 409 and "dataset 'gone' is not in this workspace" in answer.json()["detail"]
+
+
+def test_a_broken_run_is_listed_as_broken_and_never_breaks_the_listing(client, genre_run_id):
+    from tests.run_copies import broken_copies
+
+    damaged = broken_copies(genre_run_id, runs_dir())
+    try:
+        response = client.get("/runs")
+        assert response.status_code == 200, response.text
+        listed = {r["run_id"]: r for r in response.json()}
+        assert listed[genre_run_id]["broken"] is None and listed[genre_run_id]["tracks"] == 12
+        for run_id, name in damaged.items():
+            assert listed[run_id]["broken"].startswith(f"run '{run_id}' is broken: {name} cannot be read")
+        for run_id in damaged:
+            response = client.get(f"/runs/{run_id}/tracks")
+            assert response.status_code == 409 and "cannot be read" in response.json()["detail"]
+            assert str(runs_dir()) not in response.text and "/tmp" not in response.text
+        assert client.get("/runs/default/tracks").status_code == 200
+    finally:
+        for run_id in damaged:
+            shutil.rmtree(runs_dir() / run_id)

@@ -409,3 +409,24 @@ def test_a_name_that_matches_nothing_says_so(tiny_run_id):
     at.text_input(key="recommend_search").input("no such song").run()
     assert not at.exception and "No track of this run matches 'no such song'" in at.info[0].value
     assert not ranked_items(at) and not at.get("plotly_chart")
+
+
+def test_a_damaged_newer_run_is_listed_with_its_reason_and_every_page_still_opens(monkeypatch, tmp_path, tiny_run_id):
+    from tests.run_copies import broken_copies
+
+    shutil.copytree(runs_dir() / tiny_run_id, tmp_path / "runs" / tiny_run_id)
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    damaged = broken_copies(tiny_run_id, tmp_path / "runs")
+    at = open_page()
+    assert at.session_state[RUN_KEY] == tiny_run_id  # the newest run that opens is the default
+    table = at.dataframe[0].value.set_index("run_id")
+    for run_id, name in damaged.items():
+        assert f"{name} cannot be read" in table.loc[run_id, "broken"]
+    for page in ("pages/map.py", "pages/recommend.py", "pages/compare.py", "pages/clusters.py",
+                 "pages/classifiers.py", "pages/features.py", "pages/library.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+    at.session_state[RUN_KEY] = "zz-truncated"
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and "zz-truncated cannot be opened" in at.error[0].value
+    assert "embeddings.npy cannot be read" in at.error[0].value

@@ -1,6 +1,8 @@
 import json
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -126,3 +128,28 @@ def test_load_run_accepts_a_path_to_any_complete_run_folder(tiny_run_id, tmp_pat
     (copy / "embeddings.npy").unlink()
     with pytest.raises(RunError, match="incomplete: missing embeddings.npy"):
         load_run(copy)
+
+
+def test_one_broken_run_is_listed_with_its_reason_and_the_others_keep_working(tiny_run_id, capsys):
+    from core.cli import main
+    from core.runs import first_healthy_run, resolve_run, runs_table
+    from tests.run_copies import broken_copies
+
+    damaged = broken_copies(tiny_run_id, runs_dir())
+    try:
+        assert set(damaged) <= set(list_runs())
+        for run_id, name in damaged.items():
+            with pytest.raises(RunError, match=rf"run '{run_id}' is broken: {name} cannot be read"):
+                load_run(run_id)
+        table = runs_table().set_index("run_id")
+        assert pd.isna(table.loc[tiny_run_id, "broken"]) and table.loc[tiny_run_id, "tracks"] == 12
+        for run_id, name in damaged.items():
+            assert f"{name} cannot be read" in table.loc[run_id, "broken"] and pd.isna(table.loc[run_id, "tracks"])
+            assert str(runs_dir()) not in table.loc[run_id, "broken"]
+        assert first_healthy_run() == tiny_run_id and resolve_run().run_id == tiny_run_id
+        assert main(["runs"]) == 0
+        out = capsys.readouterr().out
+        assert tiny_run_id in out and "cannot be opened: run 'zz-truncated' is broken: embeddings.npy" in out
+    finally:
+        for run_id in damaged:
+            shutil.rmtree(runs_dir() / run_id)

@@ -11,7 +11,7 @@ import streamlit as st
 from core.maps import colour_options, colour_points, map_points
 from core.paths import datasets_dir
 from core.query import similar_tracks
-from core.runs import Run, list_runs, load_run
+from core.runs import Run, first_healthy_run, list_runs, load_run
 from core.tags import search_by_tag
 from core.tracks import search_tracks
 
@@ -23,12 +23,12 @@ DEFAULT_METHOD = "umap"
 
 
 def active_run_id() -> str | None:
-    """The chosen run, else the newest one; None when there is no run at all."""
+    """The chosen run, else the newest one that opens (else the newest); None when there is no run at all."""
     runs = list_runs()
     if not runs:
         return None
     if st.session_state.get(RUN_KEY) not in runs:
-        st.session_state[RUN_KEY] = runs[0]
+        st.session_state[RUN_KEY] = first_healthy_run() or runs[0]
     return st.session_state[RUN_KEY]
 
 
@@ -51,13 +51,15 @@ def cached_points(run_id: str, method: str) -> pd.DataFrame:
 
 
 def colour_stamp(run_id: str) -> str:
-    """Changes when what a map can be coloured by changes (cluster results or the dataset's tags written)."""
+    """Changes when what a map can be coloured by changes (cluster results, the dataset's tags or collections
+    written)."""
     run = cached_run(run_id)
     files = list((run.path / "clusters").glob("*/summary.json"))
     dataset = run.config.get("dataset")
     if dataset and "/" not in dataset:
         folder = datasets_dir() / dataset
-        files += [folder / "tags.parquet", *(folder / "reference").glob("musicnn-*.npz")]
+        files += [folder / "tags.parquet", *(folder / "reference").glob("musicnn-*.npz"),
+                  folder / "collections.parquet"]
     return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files if f.exists())
 
 
