@@ -172,6 +172,13 @@ def tags_reason(run) -> str:
         "(about 1 s per track; a reference run of the dataset computes them too)")
 
 
+def tags_computable(run) -> bool:
+    """Whether :func:`compute_dataset_tags` can tag the run's dataset (it is here, has audio, and the weights are)."""
+    name = run.config.get("dataset")
+    folder = _dataset_folder(name)
+    return folder is not None and (folder / "dataset.json").exists() and not _audio_reason(folder, name)
+
+
 # ------------------------------------------------------------------------------------------ reading tags
 
 

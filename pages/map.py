@@ -19,9 +19,10 @@ from core.maps import (
     map_view,
     track_focus,
 )
-from core.tags import tags_reason
+from core.tags import compute_dataset_tags, tags_computable, tags_reason
 from ui import nav, selection
 from ui.figures import map_figure
+from ui.forms import job_form
 from ui.state import (
     cached_colour_options,
     cached_coloured_points,
@@ -50,6 +51,18 @@ def colour_picker(run) -> str:
     if not any(o.startswith("tag:") for o in options):
         st.caption(tags_reason(run))
     return option
+
+
+def tags_form(run) -> None:
+    """When the run's dataset could have musicnn tags but has none yet: a form that computes them, with progress
+    (drawn above the map's controls, so they offer the tags in the same run of the page)."""
+    if tags_computable(run) and tags_reason(run):
+        done = job_form(title="Compute musicnn tags", key="map_tags_form", submit="Compute tags", expanded=False,
+                        settings=lambda: st.caption("Runs musicnn over every track of the dataset (about 1 s a "
+                                                    "track) unless a reference run already did."),
+                        job=lambda _, progress: compute_dataset_tags(run.config["dataset"], progress=progress))
+        if done is not None:
+            cached_points.clear()  # the hovers carry the tags
 
 
 def current_row(run_id: str) -> int | None:
@@ -126,6 +139,7 @@ def track_panel(run, row: int, k: int, *, tags: str = ""):
 nav.require_router(__file__)
 st.title("Map")  # before the run: its error, if any, shows under the title
 run = require_run()
+tags_form(run)
 controls = st.columns([2, 2, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")

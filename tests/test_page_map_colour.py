@@ -65,3 +65,22 @@ def test_tag_search_orders_tracks_by_likelihood_and_names_close_tags(tagged_run)
     assert "musicnn tags: jazz 0.90" in text_of(at)
     at.text_input(key=f"map_search_{tagged_run}").set_value("tag:piano").run()
     assert not at.exception and "no musicnn tag named 'piano'" in at.warning[0].value
+
+
+def test_a_run_without_tags_says_why_and_computes_them_with_progress(tiny_run_id, tmp_path, monkeypatch):
+    import shutil
+
+    from core.paths import datasets_dir, runs_dir
+
+    built = datasets_dir() / "tiny"
+    run_folder = runs_dir() / tiny_run_id
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    shutil.copytree(run_folder, tmp_path / "runs" / tiny_run_id)
+    shutil.copytree(built, tmp_path / "datasets" / "tiny", ignore=shutil.ignore_patterns("reference", "tags.parquet"))
+    at = open_page("pages/map.py", **{RUN_KEY: tiny_run_id})
+    assert "musicnn tags of dataset 'tiny' are not computed yet" in text_of(at)
+    assert not any(o.startswith("tag") for o in at.selectbox(key=f"map_colour_{tiny_run_id}").options)
+    next(b for b in at.button if b.label == "Compute tags").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "tag: rock" in at.selectbox(key=f"map_colour_{tiny_run_id}").options
+    assert (tmp_path / "datasets" / "tiny" / "tags.parquet").exists() and "not computed yet" not in text_of(at)
