@@ -56,7 +56,8 @@ def colour_picker(run) -> str:
 def tags_form(run) -> None:
     """When the run's dataset could have musicnn tags but has none yet: a form that computes them, with progress
     (drawn above the map's controls, so they offer the tags in the same run of the page)."""
-    if tags_computable(run) and tags_reason(run):
+    has_tags = any(o.startswith("tag:") for o in cached_colour_options(run.run_id, colour_stamp(run.run_id)))
+    if not has_tags and tags_computable(run):
         done = job_form(title="Compute musicnn tags", key="map_tags_form", submit="Compute tags", expanded=False,
                         settings=lambda: st.caption("Runs musicnn over every track of the dataset (about 1 s a "
                                                     "track) unless a reference run already did."),
