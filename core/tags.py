@@ -244,13 +244,15 @@ def characteristic_tags(tags: pd.DataFrame, rows, *, n: int = 5,
     Returns
     -------
     list of (tag, lift)
-        Highest lift first (a lift above 1: more likely in the rows than in the library).
+        Highest lift first; only tags more likely in the rows than in the library (lift > 1), so possibly fewer
+        than ``n`` (none for rows that are the whole library).
     """
     inside = tags.iloc[_rows(tags, rows)].mean(axis=0, skipna=True)
     overall = tags.mean(axis=0, skipna=True)
     lift = (inside / overall.where(overall > 0)).dropna()
     strong = lift[inside.reindex(lift.index) >= min_mean]
     lift = strong if len(strong) else lift
+    lift = lift[lift > 1.0]
     return [(str(t), float(v)) for t, v in lift.sort_values(ascending=False, kind="stable").head(n).items()]
 
 

@@ -83,7 +83,8 @@ def card(item: dict, source) -> None:
         rows = source.tracks.reset_index(drop=True)
         central = rows[rows["track_id"].astype(str).isin(item["central"])]
         for (_, track), name in zip(central.iterrows(), display_names(central)):
-            st.caption(f"near the centre: {name}")
+            label = track["label"] if isinstance(track["label"], str) else "no label"
+            st.caption(f"near the centre: {name} ({label})")
             if "path" in track:
                 play(track["path"])
 

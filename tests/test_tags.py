@@ -80,6 +80,8 @@ def test_characteristic_tags_are_lift_against_the_library(rng):
     (best, lift), *_ = T.characteristic_tags(tags, jazz, n=3)
     assert best == "jazz" and lift == pytest.approx(2.0, rel=0.05)  # half the library: about twice the mean
     assert T.top_tags(tags, jazz, n=1)[0] == ("jazz", pytest.approx(0.6))
+    assert T.characteristic_tags(tags, np.arange(12)) == []  # the whole library: nothing stands out
+    assert all(lift > 1 for _, lift in T.characteristic_tags(tags, jazz, n=50))
     with pytest.raises(TagError, match="no tracks selected"):
         T.characteristic_tags(tags, np.zeros(12, bool))
 
