@@ -35,6 +35,12 @@ DEFAULT_MAX_PATCHES = 16  # core.reference.ReferenceConfig.max_patches: the cach
 MIN_MEAN_FOR_LIFT = 0.05  # a tag must reach this mean in a group to count as characteristic (see characteristic_tags)
 
 _cache: dict[tuple[str, int], pd.DataFrame] = {}
+# Words people search for that MSD lacks, with the tags that come closest in meaning (only suggested, never
+# substituted: a search for "classical" answered with "instrumental" tracks would claim more than the tags say).
+NEAREST_IN_MEANING = {"classical": ("instrumental", "beautiful", "ambient"), "piano": ("instrumental", "jazz"),
+                      "orchestra": ("instrumental",), "hip hop": ("Hip-Hop",), "rap": ("Hip-Hop",), "r&b": ("rnb",),
+                      "techno": ("electro", "House", "dance"), "edm": ("dance", "electro", "House"),
+                      "calm": ("chill", "chillout", "Mellow"), "vocal": ("female vocalists", "male vocalists")}
 
 
 # ----------------------------------------------------------------------------------------- per dataset
@@ -198,6 +204,8 @@ def resolve_tag(name: str) -> str:
     close = [lower[c] for c in difflib.get_close_matches(wanted, list(lower), n=5, cutoff=0.5)]
     close += [t for t in TAGS if wanted and wanted in t.lower() and t not in close]
     hint = f"closest: {', '.join(close[:5])}" if close else f"musicnn's tags are: {', '.join(TAGS)}"
+    if wanted in NEAREST_IN_MEANING:
+        hint = f"musicnn's MSD tags have none; nearest in meaning: {', '.join(NEAREST_IN_MEANING[wanted])}; {hint}"
     raise TagError(f"no musicnn tag named {name!r} ({hint})")
 
 

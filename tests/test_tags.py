@@ -90,8 +90,9 @@ def test_unknown_tags_name_close_ones():
     assert T.resolve_tag(" hip-hop ") == "Hip-Hop"
     with pytest.raises(TagError, match=r"no musicnn tag named 'rok' \(closest: rock"):
         T.resolve_tag("rok")
-    with pytest.raises(TagError, match="classic rock"):
-        T.resolve_tag("classical")
+    with pytest.raises(TagError, match="have none; nearest in meaning: instrumental, beautiful, ambient; closest: classic rock"):
+        T.resolve_tag("Classical")
+    assert all(t in T.TAGS for near in T.NEAREST_IN_MEANING.values() for t in near)
 
 
 def test_runs_without_tags_say_why(rng):
