@@ -49,7 +49,8 @@ API_KEY_ENV = "TIMBRE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
 MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file cap
-PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's files, served from the swagger-ui-bundle package (no CDN: works offline)
+PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +317,11 @@ def _json(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+def _public(path: str) -> bool:
+    """The docs page, its assets and the schema: open without a key (the page's "Authorize" sends it)."""
+    return path in PUBLIC_PATHS or path.startswith(DOCS_ASSETS + "/")
+
+
 class ApiKeyGuard:
     """With an API key set, every request but the docs needs a matching ``X-API-Key`` header (checked before
     the body is read)."""
@@ -324,7 +330,7 @@ class ApiKeyGuard:
         self.app, self.key = app, key.encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
+        if scope["type"] == "http" and not _public(scope["path"]) and scope["method"] != "OPTIONS":
             given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
             if not secrets.compare_digest(given, self.key):
                 return await _json(401, f"missing or wrong {API_KEY_HEADER} header")(scope, receive, send)
@@ -391,6 +397,28 @@ def add_error_handlers(app: FastAPI) -> None:
         return _json(500, f"internal error ({type(error).__name__}); the server log has the details")
 
 
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) from files shipped with the package: FastAPI's default loads them from a CDN, and
+    a server without internet showed a blank page."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - docs",
+                                   oauth2_redirect_url="/docs/oauth2-redirect",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def oauth2_redirect():
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def _document_key(app: FastAPI) -> None:
     """Show the key in the OpenAPI docs ("Authorize" in /docs sends it)."""
 
@@ -416,11 +444,12 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     """
     api_key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
     store = RunStore(resolve_run(cfg.run))
-    app = FastAPI(title="Timbre Atlas API", version="1",
+    app = FastAPI(title="Timbre Atlas API", version="1", docs_url=None, redoc_url=None,
                   description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
                               f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
     app.state.store, app.state.config = store, cfg
     add_error_handlers(app)
+    add_offline_docs(app)
 
     @app.get("/health", response_model=Health, summary="Liveness and the loaded runs")
     def health():

@@ -52,8 +52,27 @@ def dataclass_from_args(cls, args: argparse.Namespace, **overrides):
     return cls(**values)
 
 
-def doc(default, why: str):
-    """A dataclass field whose default carries a one-line reason (shown in ``--help``)."""
+def doc(default, why: str, *, at_least=None, above=None):
+    """A dataclass field whose default carries a one-line reason (shown in ``--help``); ``at_least`` / ``above``
+    bound its value (checked by :func:`check_bounds`)."""
+    meta = {"help": why, "at_least": at_least, "above": above}
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": why})
-    return dataclasses.field(default=default, metadata={"help": why})
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_bounds(cfg) -> None:
+    """Raise :class:`core.errors.TimbreError` naming every field of ``cfg`` outside its bounds (a config's
+    ``__post_init__`` calls it, so the command line, the jobs and the code share one check)."""
+    from .errors import TimbreError
+
+    problems = []
+    for field in dataclasses.fields(cfg):
+        value, low, above = getattr(cfg, field.name), field.metadata.get("at_least"), field.metadata.get("above")
+        flag = "--" + field.name.replace("_", "-")
+        if low is not None and not value >= low:  # "not >=" also refuses NaN
+            problems.append(f"{field.name} must be at least {low} (got {value}; flag {flag})")
+        if above is not None and not value > above:
+            problems.append(f"{field.name} must be more than {above} (got {value}; flag {flag})")
+    if problems:
+        raise TimbreError("; ".join(problems))

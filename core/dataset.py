@@ -36,7 +36,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .audio import AUDIO_EXTENSIONS, audio_info, is_audio_path, load_audio, path_problem
-from .config import doc
+from .config import check_bounds, doc
 from .engines import ENGINES, Engine, engine_map
 from .errors import DatasetError, TimbreError
 from .features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
@@ -52,15 +52,22 @@ from .workers import maybe_crash_for_test, warm_up
 class IngestConfig:
     """How a folder is turned into a dataset."""
 
-    max_seconds: float = doc(600.0, "read at most 10 minutes per file: an hour-long mix never lands in memory whole")
-    min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk")
-    workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core")
+    max_seconds: float = doc(600.0, "read at most 10 minutes per file: an hour-long mix never lands in memory whole",
+                              above=0.0)
+    min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk", at_least=0.0)
+    workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core", at_least=0)
     features: bool = doc(True, "also compute the classic audio features (tempo, MFCC, chroma, ...)")
     engine: Engine = doc("pool", "'pool': processes on this machine (no start-up cost); 'ray': Ray tasks (a cluster)")
     ray_address: str = doc("", "with --engine ray: a cluster to join (e.g. ray://head:10001); empty = local Ray")
-    shard_tracks: int = doc(1000, "tracks per log-mel shard file (one memory-mapped file, not one per track)")
-    shard_mb: float = doc(256.0, "a shard is also closed at this size: the writer holds at most this in memory")
-    shard_seconds: float = doc(60.0, "a shard is also closed this long after its first track: what a kill can cost")
+    shard_tracks: int = doc(1000, "tracks per log-mel shard file (one memory-mapped file, not one per track)",
+                            at_least=1)
+    shard_mb: float = doc(256.0, "a shard is also closed at this size: the writer holds at most this in memory",
+                           above=0.0)
+    shard_seconds: float = doc(60.0, "a shard is also closed this long after its first track: what a kill can cost",
+                                above=0.0)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclasses.dataclass

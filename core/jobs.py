@@ -35,7 +35,7 @@ from typing import Iterable, Optional
 from .errors import DatasetError, TimbreError
 from .io import atomic_write_bytes, atomic_write_json
 from .locks import file_lock
-from .paths import REPO_ROOT, artifacts_dir
+from .paths import LIBRARY_ROOTS_ENV, REPO_ROOT, artifacts_dir, library_roots, shown_path
 
 KINDS = ("ingest", "train", "ingest+train")
 ACTIVE = ("queued", "running")
@@ -82,31 +82,61 @@ def _job_dir(job_id: str) -> Path:
 
 
 def _check_source(source) -> str:
+    """The library folder a page asked for, resolved (symlinks followed) and inside a library root, else a
+    :class:`DatasetError` that says the same for a folder outside the roots whether it exists or not."""
     from .audio import AUDIO_EXTENSIONS
     from .dataset import find_audio_files
 
-    root = Path(str(source)).expanduser()
-    if not str(source).strip():
+    text = str(source or "").strip()
+    if not text:
         raise DatasetError("give the folder of your music")
-    if not root.exists():
-        raise DatasetError(f"{root}: no such folder on the server")
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
-    if not find_audio_files(root):
-        raise DatasetError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
-    return str(root.resolve())
+    roots = allowed_roots()
+    folder = _inside(text, roots)
+    if folder is None:
+        raise DatasetError(f"{text}: not inside a library folder of this server ("
+                           f"{', '.join(shown_path(r) for r in roots)}); an administrator adds folders with "
+                           f"{LIBRARY_ROOTS_ENV}")
+    if not folder.exists():
+        raise DatasetError(f"{text}: no such folder on the server")
+    if not folder.is_dir():
+        raise DatasetError(f"{text}: not a folder")
+    if not find_audio_files(folder):
+        raise DatasetError(f"{text}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+    return str(folder)
+
+
+def allowed_roots() -> list[Path]:
+    """:func:`core.paths.library_roots` and the folder uploads are saved in."""
+    return list(dict.fromkeys([*library_roots(), uploads_dir().resolve()]))
+
+
+def _inside(text: str, roots: list[Path]) -> Path | None:
+    """``text`` (absolute, or relative to a root) resolved, when it lies inside one of ``roots``; else None.
+
+    An existing folder decides (one that resolves outside, through ``..`` or a symlink, is refused); a missing
+    one is reported missing only when it would lie inside.
+    """
+    given, missing = Path(text).expanduser(), []
+    for candidate in ([given] if given.is_absolute() else [root / given for root in roots]):
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            return None
+        inside = any(resolved.is_relative_to(root) for root in roots)
+        if resolved.exists():
+            return resolved if inside else None
+        if inside:
+            missing.append(resolved)
+    return missing[0] if missing else None
 
 
 def _check_train(train: dict) -> dict:
     from .train import TrainConfig
 
     try:
-        cfg = TrainConfig(**train)
+        cfg = TrainConfig(**train)  # its bounds are checked as it is built
     except TypeError as error:
         raise TimbreError(f"unknown training setting: {error}") from error
-    if cfg.epochs < 1 or cfg.chunk_seconds <= 0:
-        raise TimbreError(f"epochs must be at least 1 and chunk length positive (got {cfg.epochs}, "
-                          f"{cfg.chunk_seconds} s)")
     return dataclasses.asdict(cfg)
 
 

@@ -1,4 +1,5 @@
-"""Where artifacts live. ``TIMBRE_ARTIFACTS`` overrides the default ``<repo>/artifacts``."""
+"""Where artifacts live (``TIMBRE_ARTIFACTS`` overrides the default ``<repo>/artifacts``), and which folders of
+the server the dashboard may ingest music from (``TIMBRE_LIBRARY_ROOTS``)."""
 from __future__ import annotations
 
 import os
@@ -33,3 +34,23 @@ def cache_dir() -> Path:
 def checkpoints_dir() -> Path:
     """Training checkpoints of unfinished runs (removed when a run completes)."""
     return artifacts_dir() / "checkpoints"
+
+
+LIBRARY_ROOTS_ENV = "TIMBRE_LIBRARY_ROOTS"
+
+
+def library_roots() -> list[Path]:
+    """The folders the dashboard may ingest from, resolved: ``TIMBRE_LIBRARY_ROOTS`` (paths separated by
+    ``os.pathsep``), by default the project's ``data/``. The command line is not confined: its user owns the
+    server; a browser's user only names folders below these."""
+    text = os.environ.get(LIBRARY_ROOTS_ENV, "")
+    roots = [Path(part).expanduser() for part in text.split(os.pathsep) if part.strip()] or [REPO_ROOT / "data"]
+    return [root.resolve() for root in roots]
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the project when it is inside it (``data/``), else as it is."""
+    try:
+        return f"{path.relative_to(REPO_ROOT).as_posix()}/"
+    except ValueError:
+        return str(path)

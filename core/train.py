@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .ann import index_run, needs_index
-from .config import doc
+from .config import check_bounds, doc
 from .dataset import Dataset, load_dataset
 from .errors import DatasetError, RunError
 from .evaluation import RecordingEvalConfig, recording_evaluation
@@ -51,15 +51,15 @@ class TrainConfig:
     """Every hyper-parameter of a training run (each is also a ``python -m core train`` flag)."""
 
     epochs: int = doc(250, "passes over the tracks: 750 steps on 200 tracks, ~7 min on this 2-core machine (with the "
-                           "teacher's first pass, under 10); 400 epochs of the old recipe took 14 min here")
-    batch_size: int = doc(64, "tracks per batch; 2 views each, so 126 negatives per positive pair")
-    chunk_seconds: float = doc(3.0, "length of a training chunk: long enough for a bar of music")
-    lr: float = doc(2e-3, "AdamW peak learning rate, reached after a short warm-up, then cosine decay")
+                           "teacher's first pass, under 10); 400 epochs of the old recipe took 14 min here", at_least=1)
+    batch_size: int = doc(64, "tracks per batch; 2 views each, so 126 negatives per positive pair", at_least=2)
+    chunk_seconds: float = doc(3.0, "length of a training chunk: long enough for a bar of music", above=0.0)
+    lr: float = doc(2e-3, "AdamW peak learning rate, reached after a short warm-up, then cosine decay", above=0.0)
     weight_decay: float = doc(1e-4, "mild regularisation; the data are few")
-    temperature: float = doc(0.1, "NT-Xent softmax temperature (SimCLR's value for small batches)")
+    temperature: float = doc(0.1, "NT-Xent softmax temperature (SimCLR's value for small batches)", above=0.0)
     widths: tuple[int, ...] = doc((16, 32, 64, 128), "conv block widths, 4 blocks each halving time and frequency; "
                                   "as good as (32..256) on emotify-dev at a quarter of the cost")
-    embedding_dim: int = doc(128, "size of the track embedding")
+    embedding_dim: int = doc(128, "size of the track embedding", at_least=2)
     pooling: str = doc("time", "'time' keeps the frequency axis (spectral envelope matters for genre); 'global' averages it too")
     level_norm: bool = doc(True, "bring each chunk to 0 dB mean power inside the model: embeddings ignore loudness "
                                  "(query by recording at random gain: 0.745 -> 0.89 top-1 on emotify-dev)")
@@ -88,9 +88,10 @@ class TrainConfig:
                               "passages use the embedding, which finds degraded recordings less often (README: what was tried)")
     teacher_layer: str = doc("penultimate+taggram", "musicnn layers the student learns from, '+'-joined, each "
                                                     "standardised (the best 5-NN space of the teacher's on emotify-dev)")
-    teacher_patches: int = doc(8, "3 s patches per track the teacher embeds (computed once per dataset, cached)")
+    teacher_patches: int = doc(8, "3 s patches per track the teacher embeds (computed once per dataset, cached)",
+                               at_least=1)
     segment_seconds: float = doc(0.0, "split long tracks into pseudo-tracks of this length for training (0 = whole tracks)")
-    embed_chunks: int = doc(16, "chunks averaged into a track embedding (evenly spread; caps long tracks)")
+    embed_chunks: int = doc(16, "chunks averaged into a track embedding (evenly spread; caps long tracks)", at_least=1)
     passage_hop_seconds: float = doc(0.5, "step between the stored passages (chunk embeddings) a query by audio is "
                                           "matched on; 0 = track embeddings only. A 1.25 s step found fewer degraded "
                                           "recordings (0.920 against 0.945 with passages from the embedding, "
@@ -103,7 +104,10 @@ class TrainConfig:
         "auto", "'auto': bfloat16 autocast where the CPU computes it natively (AVX-512 BF16 / AMX: 1.7x faster "
                 "steps here), else float32; the weights and the losses stay float32")
     init: str = doc("", "optional model.pt to start from (fine-tuning); empty = random init")
-    threads: int = doc(0, "torch CPU threads; 0 = all cores")
+    threads: int = doc(0, "torch CPU threads; 0 = all cores", at_least=0)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float) -> torch.Tensor:

@@ -10,6 +10,7 @@ import streamlit as st
 from core import jobs
 from core.dataset import list_datasets
 from core.errors import TimbreError
+from core.paths import LIBRARY_ROOTS_ENV, library_roots, shown_path
 from core.train import TrainConfig
 from core.uploads import UPLOAD_TYPES
 from ui import nav
@@ -127,10 +128,13 @@ def new_job_form(*, disabled: bool = False) -> None:
                     disabled=disabled)
     folder, uploads, datasets = "", [], list_datasets()
     if kind == "folder":
-        folder = st.text_input("Folder on the server", key="library_folder", placeholder="/home/me/Music/gtzan",
+        roots = ", ".join(f"`{shown_path(r)}`" for r in library_roots())
+        folder = st.text_input("Folder on the server", key="library_folder", placeholder="gtzan",
                                help="Every audio file below it (wav, flac, ogg, mp3, m4a, ...). Sub-folder names "
                                     "become labels, or put a manifest.csv (path,label[,artist,title]) in it.",
                                disabled=disabled)
+        st.caption(f"A folder inside {roots}, by its path or its name there (the server's administrator sets "
+                   f"these library folders with `{LIBRARY_ROOTS_ENV}`).")
     elif kind == "upload":
         uploads = st.file_uploader("Audio files", type=list(UPLOAD_TYPES), accept_multiple_files=True,
                                    key="library_uploads", disabled=disabled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -534,3 +535,18 @@ def test_a_broken_run_is_listed_as_broken_and_never_breaks_the_listing(client, g
     finally:
         for run_id in damaged:
             shutil.rmtree(runs_dir() / run_id)
+
+
+def test_the_docs_page_works_offline_from_packaged_swagger_ui(genre_run_id):
+    app = create_app(ApiConfig(run=genre_run_id), api_key="secret")
+    with TestClient(app) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200 and "cdn" not in page.text.lower()
+        assets = re.findall(r"""(?:src|href)=['"](/docs-assets/[^'"]+)['"]""", page.text)
+        assert {"/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"} <= set(assets)
+        for asset in assets:  # public like the page, so the browser can load them before "Authorize"
+            response = c.get(asset)
+            assert response.status_code == 200 and len(response.content) > 100, asset
+        assert len(c.get("/docs-assets/swagger-ui-bundle.js").content) > 500_000  # the real bundle, not a stub
+        assert c.get("/openapi.json").json()["info"]["title"] == "Timbre Atlas API"
+        assert c.get("/runs").status_code == 401

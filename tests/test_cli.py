@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from core.cli import build_parser, main
 from core.runs import load_run
@@ -109,3 +110,15 @@ def test_the_progress_bar_shows_message_and_values(capsys):
     bar(10, 10, "ingesting: j.wav")
     assert bar.bar is None  # closed when done
     assert "epoch 2, loss=1.25" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--dataset", "any", "--batch-size", "0"], "batch_size must be at least 2 (got 0; flag --batch-size)"),
+    (["train", "--dataset", "any", "--epochs", "0"], "epochs must be at least 1 (got 0; flag --epochs)"),
+    (["train", "--dataset", "any", "--lr", "nan"], "lr must be more than 0.0 (got nan; flag --lr)"),
+    (["ingest", ".", "--name", "x", "--workers", "-5"], "workers must be at least 0 (got -5; flag --workers)"),
+])
+def test_settings_out_of_bounds_are_one_clear_line_before_any_work(argv, message, capsys):
+    assert main(argv) == 2  # before the dataset is even looked for: --epochs 0 can never write an untrained run
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {message}" and "Traceback" not in err

@@ -15,7 +15,7 @@ import pytest
 from core import jobs
 from core.dataset import load_dataset
 from core.errors import DatasetError, TimbreError
-from core.paths import runs_dir
+from core.paths import LIBRARY_ROOTS_ENV, runs_dir
 from core.runs import list_runs, load_run
 
 # small enough that a job takes seconds: 6 tracks (fewer than 8: no t-SNE/UMAP fit), no audio features
@@ -51,6 +51,14 @@ def group_gone(pgid: int, *, timeout: float = 15.0) -> bool:
 
 def pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def library_roots_here(tmp_path_factory):
+    """The session's temp folders are this module's library roots (the dashboard ingests only below roots)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LIBRARY_ROOTS_ENV, str(tmp_path_factory.getbasetemp()))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +190,24 @@ def test_uploads_get_safe_names_in_a_new_folder(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="invalid library folder name"):
         jobs.save_uploads([("a.wav", wav)], "../escape", max_mb=1)
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["mine"]  # refusals wrote nothing
+
+
+def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeypatch, six_tracks):
+    import shutil
+
+    root, outside = tmp_path / "music", tmp_path / "private"
+    shutil.copytree(six_tracks, root / "mine")
+    shutil.copytree(six_tracks, outside)
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv(LIBRARY_ROOTS_ENV, str(root))
+    assert jobs._check_source("mine") == str(root / "mine") == jobs._check_source(root / "mine" / ".." / "mine")
+    refusals = {}
+    for asked in ("/", "..", "~", "/etc", str(outside), "mine/../..", "escape", str(root / "escape"),
+                  "/no/such/folder", str(tmp_path / "also-missing")):
+        with pytest.raises(DatasetError, match="not inside a library folder of this server") as info:
+            jobs._check_source(asked)
+        refusals[asked] = str(info.value).removeprefix(asked)
+    # the same words for a folder that exists and one that does not: a refusal reveals nothing of the server
+    assert len(set(refusals.values())) == 1, refusals
+    with pytest.raises(DatasetError, match="no such folder on the server"):
+        jobs._check_source("missing-inside")

@@ -16,10 +16,12 @@ from ui import nav
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "library.py")
 
 @pytest.fixture(autouse=True)
-def own_jobs_folder(tmp_path, monkeypatch):
-    """Each test sees only the jobs it makes (the page follows the newest job when it has none of its own)."""
+def own_jobs_folder(tmp_path, tmp_path_factory, monkeypatch):
+    """Each test sees only the jobs it makes (the page follows the newest job when it has none of its own); the
+    session's temp folders are the library roots."""
     monkeypatch.setattr(jobs, "jobs_dir", lambda: tmp_path / "jobs")
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.setenv("TIMBRE_LIBRARY_ROOTS", str(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture(autouse=True)

@@ -430,3 +430,14 @@ def test_a_damaged_newer_run_is_listed_with_its_reason_and_every_page_still_open
     at.switch_page("pages/map.py").run()
     assert not at.exception and "zz-truncated cannot be opened" in at.error[0].value
     assert "embeddings.npy cannot be read" in at.error[0].value
+
+
+def test_the_dashboard_listens_on_this_machine_only_unless_told_otherwise(monkeypatch):
+    """It has no login: .streamlit/config.toml binds it to 127.0.0.1 (the README says how to serve a network)."""
+    from streamlit import config
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    try:
+        assert config.get_config_options(force_reparse=True)["server.address"].value == "127.0.0.1"
+    finally:
+        config.get_config_options(force_reparse=True)
