@@ -31,6 +31,7 @@ TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists",
         "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
         "indie pop", "sad", "House", "happy")
 TAGS_FILE = "tags.parquet"
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "msd_musicnn.pt"  # core.musicnn.WEIGHTS, without torch
 DEFAULT_MAX_PATCHES = 16  # core.reference.ReferenceConfig.max_patches: the cache the reference run writes
 MIN_MEAN_FOR_LIFT = 0.05  # a tag must reach this mean in a group to count as characteristic (see characteristic_tags)
 
@@ -113,8 +114,6 @@ def _audio_reason(folder: Path, name: str) -> str:
     info = json.loads((folder / "dataset.json").read_text()) if (folder / "dataset.json").exists() else {}
     if info.get("kind") == "imported":
         return f"dataset {name!r} is an imported feature table: it has no audio for musicnn to tag"
-    from .musicnn import WEIGHTS  # a constant: no torch work
-
     if not WEIGHTS.exists():
         return f"musicnn's weights ({WEIGHTS.name}) are missing from core/weights/, so no tags can be computed"
     return ""

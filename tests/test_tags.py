@@ -111,7 +111,8 @@ def test_runs_without_tags_say_why(rng):
 def test_missing_weights_are_named(monkeypatch, tmp_path):
     import core.musicnn
 
-    monkeypatch.setattr(core.musicnn, "WEIGHTS", tmp_path / "msd_musicnn.pt")
+    assert T.WEIGHTS == core.musicnn.WEIGHTS
+    monkeypatch.setattr(T, "WEIGHTS", tmp_path / "msd_musicnn.pt")
     (datasets_dir() / "bare2").mkdir(parents=True)
     (datasets_dir() / "bare2" / "dataset.json").write_text(json.dumps({"kind": "audio"}))
     assert "weights (msd_musicnn.pt) are missing" in T.tags_reason(fake_run("bare2", ["a"]))
