@@ -35,6 +35,7 @@ from .progress import Progress, or_silent, silent
 
 NO_LABEL = "(no label)"
 NOISE = -1  # HDBSCAN's cluster of tracks that belong to no dense group
+UMAP_MIN_TRACKS = 10  # fewer tracks are clustered on the matrix itself: UMAP's spectral start needs more points
 Method = Literal["kmeans", "hdbscan"]
 METHODS = ("kmeans", "hdbscan")
 METHOD_NAMES = {"kmeans": "k-means (k by silhouette)", "hdbscan": "HDBSCAN (density, noise allowed)"}
@@ -266,15 +267,17 @@ def _kmeans(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.n
 def _hdbscan(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, None, dict]:
     from sklearn.metrics import silhouette_score
 
-    progress(0, 2, "UMAP" if cfg.reduce == "umap" else "HDBSCAN")
-    space = umap_reduce(x, dims=cfg.umap_dims, seed=cfg.seed) if cfg.reduce == "umap" else x
+    reduce = cfg.reduce == "umap" and len(x) >= UMAP_MIN_TRACKS
+    progress(0, 2, "UMAP" if reduce else "HDBSCAN")
+    space = umap_reduce(x, dims=cfg.umap_dims, seed=cfg.seed) if reduce else x
     progress(1, 2, "HDBSCAN")
     clusters = hdbscan_clusters(space, min_cluster_size=cfg.min_cluster_size)
     kept = clusters != NOISE
     # silhouette of the clustered tracks in the input's own space, comparable with k-means'
     silhouette = (float(silhouette_score(x[kept], clusters[kept])) if len(set(clusters[kept])) > 1 else None)
     progress(2, 2, f"{len(set(clusters[kept]))} clusters", noise=noise_share(clusters))
-    return clusters, None, {"silhouette": silhouette, "noise_share": noise_share(clusters), "space": space}
+    return clusters, None, {"silhouette": silhouette, "noise_share": noise_share(clusters), "space": space,
+                            "reduced": reduce}
 
 
 def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress: Progress = silent) -> dict:
@@ -282,7 +285,7 @@ def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress
     ``clusters/<result_name>/``; returns the summary."""
     rows, x = scaled_matrix(source, input)
     clusters, curves, found = (_kmeans if cfg.method == "kmeans" else _hdbscan)(x, cfg, progress)
-    space = found.pop("space", x)
+    space, reduced = found.pop("space", x), found.pop("reduced", False)
     tracks = source.tracks.iloc[rows].reset_index(drop=True)
     coords = pca_2d(x, seed=cfg.seed)
     assignments = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
@@ -302,7 +305,7 @@ def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress
                                                       assignments["label"][clusters != NOISE].to_numpy()),
                "scaling": {"features": "z-score", "embeddings": "L2-normalised",
                            "both": "z-score per block / sqrt(block width)"}[input],
-               "space": "UMAP reduction" if cfg.method == "hdbscan" and cfg.reduce == "umap" else "scaled matrix",
+               "space": "UMAP reduction" if reduced else "scaled matrix",
                "config": dataclasses.asdict(cfg), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def write(work: Path) -> None:

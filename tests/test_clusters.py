@@ -173,3 +173,13 @@ def test_cli_cluster_hdbscan(tmp_path, rng, capsys):
                  "--min-cluster-size", "5"]) == 0
     out = capsys.readouterr().out
     assert "features: hdbscan k=3" in out and "noise 0.0%" in out and "ARI with labels 1.000" in out
+
+
+def test_hdbscan_on_a_few_tracks_skips_umap_and_may_find_only_noise(tmp_path, rng):
+    x, y = planted_blobs(rng, k=2, per_cluster=3, dims=4)
+    pd.DataFrame(x).add_prefix("f").assign(style=y.astype(str)).to_csv(tmp_path / "few.csv", index=False)
+    import_feature_table(tmp_path / "few.csv", "few", label="style")
+    summary = run_clusters(load_source(features="few"), cfg=ClusterConfig(method="hdbscan", min_cluster_size=3)).summaries[0]
+    assert summary["space"] == "scaled matrix" and summary["k"] == 2 and summary["ari"] == pytest.approx(1.0)
+    lonely = run_clusters(load_source(features="few"), cfg=ClusterConfig(method="hdbscan", min_cluster_size=8)).summaries[0]
+    assert lonely["k"] == 0 and lonely["noise_share"] == 1.0 and lonely["silhouette"] is None
