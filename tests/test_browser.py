@@ -298,3 +298,78 @@ def test_microphone_recording_in_a_real_browser(server, page):
     assert "piano" in items[0]  # the fake microphone plays a piano track of the library
     assert "query" in page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
     shot(page, "8-recommend-microphone")
+
+
+PLOT_AREA_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot'), layout = gd._fullLayout, box = gd.getBoundingClientRect();
+  const left = box.left + layout._size.l, top = box.top + layout._size.t;
+  const xs = [];
+  for (const trace of gd._fullData) {
+    if (!trace.customdata) continue;  // library points only (every one carries its track row)
+    for (let i = 0; i < trace.x.length; i++) xs.push(left + layout.xaxis.d2p(trace.x[i]));
+  }
+  return {left, top, width: layout._size.w, height: layout._size.h, xs, dragmode: layout.dragmode};
+}"""
+
+
+def draw_lasso(page, corners) -> None:
+    """Press, drag through ``corners`` in small steps (plotly's lasso follows the mouse) and release."""
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    for corner in corners[1:] + corners[:1]:
+        page.mouse.move(*corner, steps=12)
+    page.mouse.up()
+
+
+def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(server, page, tiny_run_id):
+    """Draw a lasso around the left part of the map, save it as a collection, reload: it is still there."""
+    from core import collections as col
+
+    col.collections_path("tiny").unlink(missing_ok=True)
+    # through the router, as a user comes in: the first request of a fresh server straight to /map would run the
+    # page in Streamlit's old pages/ mode for one run (ui.nav), and the projection switch loses its value then
+    page.goto(server)
+    settle(page, "Active run")
+    open_sidebar_page(page, "Map")
+    settle(page, "Drag on the map to")
+    page.locator(".js-plotly-plot").first.wait_for()
+    no_exception_shown(page)
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Lasso select", exact=True).click()
+    # the chart is drawn again after the rerun: wait until the new one drags a lasso (it may be missing meanwhile)
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return !!(gd && gd._fullLayout && gd._fullLayout.dragmode === 'lasso'); }",
+                           timeout=STEP_MS)
+    settle(page)
+    area = page.evaluate(PLOT_AREA_JS)
+    # a rectangle-shaped lasso over the full height and the left 60 % of the plot: its points are known here
+    cut = area["left"] + 0.6 * area["width"]
+    inside = sum(x < cut for x in area["xs"])
+    assert len(area["xs"]) == 12 and inside >= 1, area
+    top, bottom = area["top"] + 2, area["top"] + area["height"] - 2
+    corners = [(area["left"] + 2, top), (cut, top), (cut, bottom), (area["left"] + 2, bottom)]
+    draw_lasso(page, corners)
+    heading = f"Selection: {inside} track{'s' * (inside != 1)}"
+    try:
+        settle(page, heading)
+    except Exception:
+        pytest.fail(diagnosis(page, "9-map-lasso-failed"))
+    no_exception_shown(page)
+    shot(page, "9-map-lasso")
+
+    page.get_by_label("Collection name", exact=True).fill("Lasso set")
+    page.get_by_role("button", name="Save as collection").click()
+    saved_heading = f"Collection “Lasso set”: {inside} track{'s' * (inside != 1)}"
+    settle(page, saved_heading)
+    no_exception_shown(page)
+    assert col.list_collections("tiny")["name"].tolist() == ["Lasso set"]
+    shot(page, "10-map-collection-saved")
+
+    page.reload()
+    settle(page, "Drag on the map to")
+    assert page.get_by_text(saved_heading).count() == 0  # a new session: nothing chosen yet
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Collection", exact=True))
+    picker.click()
+    page.get_by_role("option", name=f"Lasso set ({inside})").click()
+    settle(page, saved_heading)
+    no_exception_shown(page)
+    shot(page, "11-map-collection-after-reload")
