@@ -11,6 +11,7 @@ larger than the cap are refused before they are read (by ``Content-Length``) or 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -18,7 +19,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import collections, runs
-from core.config import doc
+from core.config import check_bounds, doc
 from core.errors import AudioDecodeError, CollectionError, TagError, TimbreError, without_paths
 from core.genre import best_classifier, predict_genre
 from core.links import with_links
@@ -61,6 +62,13 @@ class ApiConfig:
     max_upload_mb: float = doc(float(MAX_UPLOAD_MB), "largest upload, as the dashboard's server.maxUploadSize")
     cors_origin: tuple[str, ...] = doc((), "browser origins allowed to call the API (CORS is off when none)")
     upload_dir: Optional[str] = doc(None, "folder of the upload temp files (default: the system temp folder)")
+    audio_slots: int = doc(2, "audio queries (recommend, genre) decoded and embedded at once; each holds up to ~200 "
+                              "MB while it runs, so memory stays bounded however many clients send files", at_least=1)
+    queue_seconds: float = doc(10.0, "how long an audio query waits for a slot before a 503 with Retry-After",
+                               at_least=0.0)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 # ------------------------------------------------------------------------------------------ responses
@@ -114,7 +122,7 @@ class Health(BaseModel):
 class TrackList(BaseModel):
     run: str
     q: str
-    total: int
+    total: int = Field(description="every track that matches; `tracks` lists the first `limit` of them")
     tracks: list[Track]
 
 
@@ -252,6 +260,26 @@ def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "", l
             else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64))
     pool = pool[~np.isnan(likelihood[pool])]
     return run.tracks.iloc[pool[np.argsort(-likelihood[pool], kind="stable")][:limit]]
+
+
+class AudioSlots:
+    """At most ``slots`` audio queries decode and embed at once; another waits up to ``wait_s`` seconds for a
+    slot, then gets 503 with ``Retry-After`` (a burst of large uploads must not multiply the server's memory)."""
+
+    retry_after_s = 5
+
+    def __init__(self, slots: int, wait_s: float):
+        self._free, self.wait_s = threading.BoundedSemaphore(slots), wait_s
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.wait_s):
+            raise HTTPException(503, "the server is busy with other audio queries; try again in a few seconds",
+                                headers={"Retry-After": str(self.retry_after_s)})
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 def check_k(k: int, available: int, what: str) -> None:
@@ -447,7 +475,8 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     app = FastAPI(title="Timbre Atlas API", version="1", docs_url=None, redoc_url=None,
                   description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
                               f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
-    app.state.store, app.state.config = store, cfg
+    slots = AudioSlots(cfg.audio_slots, cfg.queue_seconds)
+    app.state.store, app.state.config, app.state.audio_slots = store, cfg, slots
     add_error_handlers(app)
     add_offline_docs(app)
 
@@ -465,10 +494,11 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
                tag: str = Query("", max_length=100, description="order by this musicnn tag's likelihood (tag=piano)")):
         r = store.get(run)
         if tag.strip():
-            hits = tag_hits(r, store.tags(r), tag, q=q, limit=limit)
+            found = tag_hits(r, store.tags(r), tag, q=q, limit=len(r.tracks))
         else:
-            hits = search_tracks(r.tracks, q, limit=limit) if q.strip() else r.tracks.head(limit)
-        return TrackList(run=r.run_id, q=q, total=len(hits), tracks=track_records(hits, tags=store.tags(r)))
+            found = search_tracks(r.tracks, q, limit=len(r.tracks)) if q.strip() else r.tracks
+        return TrackList(run=r.run_id, q=q, total=len(found),  # every match; the first `limit` are listed
+                         tracks=track_records(found.head(limit), tags=store.tags(r)))
 
     @app.get("/runs/{run}/tracks/{track_id}/neighbours", response_model=Neighbours,
              summary="The k library tracks most similar to a library track (itself left out)")
@@ -485,8 +515,9 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     def recommend(run: str, file: UploadFile = File(...), k: int = Form(5, ge=1, le=MAX_K)):
         r = store.get(run)
         check_k(k, len(r.tracks), "tracks of the run")
-        query, y = query_audio(r, file, cfg)
-        found = recommend_audio(r, y, k=k)
+        with slots.held():
+            query, y = query_audio(r, file, cfg)
+            found = recommend_audio(r, y, k=k)
         return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours, tags=store.tags(r)),
                               map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
 
@@ -545,8 +576,9 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         if best_classifier(r) is None:
             raise HTTPException(409, f"run {r.run_id!r} has no saved classifier: train one with "
                                      f"`python -m core classify --run {r.run_id}` or on the Classifiers page")
-        query, y = query_audio(r, file, cfg)
-        prediction = predict_genre(r, y=y)
+        with slots.held():
+            query, y = query_audio(r, file, cfg)
+            prediction = predict_genre(r, y=y)
         return Genre(run=r.run_id, query=query, **dataclasses.asdict(prediction))
 
     app.add_middleware(BodyLimit, max_mb=cfg.max_upload_mb)

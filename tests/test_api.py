@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import json
 import os
 import re
 import shutil
@@ -99,7 +100,10 @@ def test_track_search(client, genre_run_id):
     assert found["run"] == genre_run_id and found["total"] == 4
     assert {t["label"] for t in found["tracks"]} == {"piano"}
     assert client.get("/runs/default/tracks", params={"q": "strings_2"}).json()["tracks"][0]["name"] == "strings_2"
-    assert client.get(f"/runs/{genre_run_id}/tracks", params={"q": "elec", "limit": 2}).json()["total"] == 2
+    page = client.get(f"/runs/{genre_run_id}/tracks", params={"q": "elec", "limit": 2}).json()
+    assert page["total"] == 4 and len(page["tracks"]) == 2  # total counts every match, not the page
+    page = client.get("/runs/default/tracks", params={"limit": 3}).json()
+    assert page["total"] == 12 and len(page["tracks"]) == 3
     assert client.get("/runs/default/tracks", params={"q": "no such song"}).json()["tracks"] == []
     listed = client.get("/runs/default/tracks", params={"limit": 500}).json()["tracks"]
     assert len(listed) == 12
@@ -550,3 +554,49 @@ def test_the_docs_page_works_offline_from_packaged_swagger_ui(genre_run_id):
         assert len(c.get("/docs-assets/swagger-ui-bundle.js").content) > 500_000  # the real bundle, not a stub
         assert c.get("/openapi.json").json()["info"]["title"] == "Timbre Atlas API"
         assert c.get("/runs").status_code == 401
+
+
+def test_audio_queries_beyond_the_slots_wait_then_get_503_with_retry_after(genre_run_id):
+    app = create_app(ApiConfig(run=genre_run_id, audio_slots=1, queue_seconds=0.2), api_key="")
+    upload = {"file": ("q.wav", track_file(genre_run_id, 0))}
+    with TestClient(app) as c:
+        with app.state.audio_slots.held():  # another query is being decoded
+            busy = c.post("/runs/default/recommend", files=upload)
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+            assert "busy with other audio queries" in busy.json()["detail"]
+            assert c.get("/runs/default/tracks").status_code == 200  # the rest of the API is not held up
+        assert c.post("/runs/default/recommend", files=upload).status_code == 200  # the slot is free again
+
+
+API_PEAK = """
+import io, json, resource, sys
+from fastapi.testclient import TestClient
+from api.app import ApiConfig, create_app
+with TestClient(create_app(ApiConfig(run=sys.argv[1]), api_key="")) as c:
+    def post(path):
+        with open(path, "rb") as f:
+            return c.post("/runs/default/recommend", files={"file": ("q.flac", f)})
+    assert post(sys.argv[2]).status_code == 200  # model, run and decoders warm: the baseline
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    response = post(sys.argv[3])
+    print(json.dumps({"status": response.status_code, "seconds": response.json()["query"]["seconds"],
+                      "grown_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024}))
+"""
+
+
+def test_a_small_upload_that_decodes_to_gigabytes_costs_the_api_little_memory(genre_run_id, tmp_path):
+    """A 0.7 MB FLAC of 120 s at 192 kHz x 8 channels (737 MB as float32 samples) raised the server's peak
+    memory by about 1 GB before audio was decoded in blocks; now by the query's mono signal and its
+    embedding's working set."""
+    from tests.test_audio import _decompression_sized_flac
+
+    big, warm = tmp_path / "big.flac", tmp_path / "warm.flac"
+    _decompression_sized_flac(big, seconds=120)
+    _decompression_sized_flac(warm, seconds=4)
+    out = subprocess.run([sys.executable, "-c", API_PEAK, str(runs_dir() / genre_run_id), str(warm), str(big)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200 and result["seconds"] == 120.0
+    assert result["grown_mb"] < 300, result
