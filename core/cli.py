@@ -322,6 +322,50 @@ def add_analysis_commands(sub) -> None:
     p.set_defaults(func=cmd_tags)
 
 
+def cmd_collections(args) -> None:
+    from pathlib import Path
+
+    from . import collections as col
+    from .runs import load_run
+    from .tags import run_tags
+
+    run = load_run(args.run)
+    dataset = col.run_dataset(run)
+    if args.name is None:
+        listed = col.list_collections(dataset)
+        print(f"dataset {dataset}: {len(listed)} collection(s)")
+        for item in listed.itertuples():
+            print(f"  {item.collection_id}  {item.name!r}: {item.n_tracks} tracks, saved {item.created}")
+        return
+    found = col.find_collection(dataset, args.name)
+    rows = col.collection_rows(run, found)
+    summary = col.selection_summary(run, rows, tags=run_tags(run))
+    print(f"collection {found.name!r} ({found.collection_id}): {found.n_tracks} tracks, {len(rows)} in run {run.run_id}")
+    print("labels: " + ", ".join(f"{r.label} {r.count} ({r.share:.0%})" for r in summary.label_mix.itertuples()))
+    if summary.tags is not None:
+        print("characteristic tags: " + ", ".join(f"{t} x{lift:.2f}" for t, lift in summary.tags))
+    tracks = col.track_table(run, rows)
+    for path, text in ((args.m3u, col.m3u_playlist), (args.csv, col.tracks_csv)):
+        if path:
+            Path(path).write_text(text(tracks))
+            print(f"wrote {path}")
+    if args.similar:
+        print(f"{args.similar} more like these (mean cosine to the collection's tracks):")
+        for item in col.more_like_these(run, rows, k=args.similar).itertuples():
+            print(f"  {item.rank:>3}. {item.score:.3f}  {item.track_id}  {item.label}  {Path(str(item.path)).name}")
+
+
+def add_collection_command(sub) -> None:
+    p = sub.add_parser("collections", help="a run's dataset's collections (saved on the Map): list them, or show one "
+                                           "with more like it, as M3U or CSV")
+    p.add_argument("name", nargs="?", help="a collection's name or id (none: list them)")
+    p.add_argument("--run", required=True, help="a run id (`python -m core runs` lists them)")
+    p.add_argument("--similar", type=_positive_int, default=0, metavar="K", help="print the K tracks nearest it")
+    p.add_argument("--m3u", metavar="FILE", help="write its tracks as an M3U playlist")
+    p.add_argument("--csv", metavar="FILE", help="write its tracks as CSV")
+    p.set_defaults(func=cmd_collections)
+
+
 # --- how runs differ, and export to TensorBoard / MLflow (issue 17) ------------------------------------------
 
 
@@ -450,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_analysis_commands(sub)
+    add_collection_command(sub)
     add_comparison_commands(sub)
     return parser
 

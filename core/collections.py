@@ -158,6 +158,17 @@ def all_collections(dataset: str) -> list[Collection]:
     return [_collection(dataset, table, c) for c in list_collections(dataset)["collection_id"]]
 
 
+def find_collection(dataset: str, name_or_id: str) -> Collection:
+    """A collection of ``dataset`` by its name (any case) or its id; :class:`CollectionError` naming the known ones."""
+    text = str(name_or_id).strip()
+    known = all_collections(dataset)
+    for found in known:
+        if found.collection_id == text or found.name.casefold() == text.casefold():
+            return found
+    names = ", ".join(repr(c.name) for c in known) or "none yet"
+    raise CollectionError(f"dataset {dataset!r} has no collection {text!r} (its collections: {names})")
+
+
 def create_collection(dataset: str, name: str, track_ids: Sequence[str]) -> Collection:
     """Save ``track_ids`` (repeats dropped, order kept) as a new collection of ``dataset`` named ``name``.
 

@@ -182,3 +182,21 @@ def test_collection_groups_colour_members_by_name_and_the_rest(run):
     assert groups.tolist() == ["Pair" if i in (2, 7) else col.THE_REST for i in range(len(run.tracks))]
     assert col.collection_groups(run, "nope") is None
     assert col.collection_names(run) == ["Pair"]
+
+
+def test_the_collections_command_lists_shows_and_exports(run, tiny_run_id, tmp_path, capsys):
+    from core.cli import main
+
+    saved = col.save_selection(run, "Cli set", [0, 1, 2])
+    assert main(["collections", "--run", tiny_run_id]) == 0
+    assert f"{saved.collection_id}  'Cli set': 3 tracks" in capsys.readouterr().out
+    assert main(["collections", "cli SET", "--run", tiny_run_id, "--similar", "2", "--m3u", str(tmp_path / "a.m3u"),
+                 "--csv", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "3 tracks, 3 in run" in out and "2 more like these" in out
+    found = col.more_like_these(run, [0, 1, 2], k=2)
+    assert [line.split()[2] for line in out.splitlines() if line.startswith(("    1.", "    2."))] == list(
+        found["track_id"])
+    assert (tmp_path / "a.m3u").read_text().startswith("#EXTM3U\n") and len(pd.read_csv(tmp_path / "a.csv")) == 3
+    assert main(["collections", "nope", "--run", tiny_run_id]) == 2
+    assert "has no collection 'nope' (its collections: 'Cli set')" in capsys.readouterr().err
