@@ -263,19 +263,30 @@ def characteristic_tags(tags: pd.DataFrame, rows, *, n: int = 5,
     return [(str(t), float(v)) for t, v in lift.sort_values(ascending=False, kind="stable").head(n).items()]
 
 
+_PERCENT_TEXT = np.array([f"{i / 100:.2f}" for i in range(101)], dtype=object)  # 0.00 .. 1.00
+
+
 def top_tag_text(tags: pd.DataFrame, *, n: int = 3) -> pd.Series:
     """Each track's top ``n`` tags as one string (``"rock 0.61, guitar 0.40, indie 0.22"``), "" without tags:
-    vectorised for map hovers and API records.
+    vectorised for map hovers and exports (a million tracks in a few seconds: a partial sort, likelihoods
+    written through a table of the 101 two-decimal strings).
 
     Returns
     -------
     pd.Series [shape=(n_tracks,), dtype=object]
     """
     values = tags.to_numpy(np.float32)
-    order = np.argsort(-np.nan_to_num(values, nan=-1.0), axis=1, kind="stable")[:, :n]
-    names = np.asarray(tags.columns, dtype=object)
-    text = [", ".join(f"{names[j]} {row[j]:.2f}" for j in top) if not np.isnan(row).all() else ""
-            for row, top in zip(values, order)]
+    n = min(n, values.shape[1])
+    filled = np.nan_to_num(values, nan=-1.0)
+    part = np.argpartition(-filled, n - 1, axis=1)[:, :n]
+    order = np.take_along_axis(part, np.argsort(-np.take_along_axis(filled, part, axis=1), axis=1, kind="stable"),
+                               axis=1)
+    percent = np.clip(np.rint(np.take_along_axis(filled, order, axis=1) * 100), 0, 100).astype(np.int64)
+    pieces = np.asarray([f"{t} " for t in tags.columns], dtype=object)[order] + _PERCENT_TEXT[percent]
+    text = pieces[:, 0].copy() if n else np.full(len(values), "", dtype=object)
+    for j in range(1, n):
+        text = text + ", " + pieces[:, j]
+    text[np.isnan(values).all(axis=1)] = ""
     return pd.Series(text, index=tags.index, dtype=object)
 
 
