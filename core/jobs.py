@@ -407,26 +407,55 @@ def run_job(folder: str | Path) -> int:
 # ---- uploads ----------------------------------------------------------------------------------------------
 
 
-def safe_file_name(client_name: str, *, index: int) -> str:
-    """A file name for an upload, built from :func:`core.uploads.safe_name` of the client's name without trusting
-    it: ``NNN_`` (``index``, unique), letters, digits, '-' and '_', and its audio extension; never a path,
-    never hidden."""
+def _safe_part(text: str, *, default: str) -> str:
+    """One path part made of letters, digits, '-', '_' and single dots (never hidden, never '..')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:72] or default
+
+
+def upload_paths(client_names: list[str]) -> list[str]:
+    """Where each upload goes inside its new library folder, built from the client's names without trusting them.
+
+    A folder upload names files by their relative path (``mymusic/rock/23.mp3``): the folder the user picked is
+    dropped, its sub-folders are kept (they become the labels, as for a folder on the server) and the file keeps
+    its name. Every part is cut to letters, digits, '-', '_' and dots; never absolute, never ``..``, never
+    hidden; a name used twice in one folder gets ``-2``, ``-3``.
+
+    Raises
+    ------
+    DatasetError
+        A name without an audio extension.
+    """
     from .audio import AUDIO_EXTENSIONS
     from .uploads import safe_name, upload_suffix
 
-    base, ext = safe_name(client_name), upload_suffix(client_name)
-    if not ext:
-        raise DatasetError(f"{base!r}: not an audio file name (expected one of {', '.join(AUDIO_EXTENSIONS)})")
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", base[:-len(ext)]).strip("_")[:72] or "track"
-    return f"{index:03d}_{stem}{ext}"
+    split = [[p for p in re.split(r"[/\\]", str(name)) if p.strip() not in ("", ".", "..")] or ["track"]
+             for name in client_names]
+    tops = {parts[0] for parts in split if len(parts) > 1}
+    if len(tops) == 1 and all(len(parts) > 1 for parts in split):  # one picked folder: its name is no label
+        split = [parts[1:] for parts in split]
+    out, used = [], set()
+    for name, parts in zip(client_names, split):
+        ext = upload_suffix(parts[-1])
+        if not ext:
+            raise DatasetError(f"{safe_name(name)!r}: not an audio file name (expected one of "
+                               f"{', '.join(AUDIO_EXTENSIONS)})")
+        folders = [_safe_part(p, default="folder") for p in parts[:-1]]
+        stem = _safe_part(parts[-1][:-len(ext)], default="track")
+        path, n = "/".join([*folders, stem + ext]), 1
+        while path.casefold() in used:
+            n += 1
+            path = "/".join([*folders, f"{stem}-{n}{ext}"])
+        used.add(path.casefold())
+        out.append(path)
+    return out
 
 
 def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: float) -> Path:
-    """Write uploaded files into a new library folder ``uploads_dir()/library``.
+    """Write uploaded files into a new library folder ``uploads_dir()/library`` (see :func:`upload_paths`).
 
     Parameters
     ----------
-    files : iterable of (client file name, bytes)
+    files : iterable of (client file name or relative path, bytes)
     library : str
         Name of the new folder (the rules of :func:`check_name`).
     max_mb : float
@@ -435,7 +464,7 @@ def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: fl
     Returns
     -------
     Path
-        The folder, ready for :func:`start_job` (``source=``).
+        The folder, ready for :func:`start_job` (``source=``); sub-folders of a folder upload are its labels.
     """
     from .uploads import check_upload
 
@@ -443,16 +472,15 @@ def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: fl
     files = list(files)
     if not files:
         raise DatasetError("choose at least one audio file to upload")
-    names = []
-    for i, (name, data) in enumerate(files, start=1):
+    for name, data in files:
         check_upload(name, len(data), max_mb=max_mb)
-        names.append(safe_file_name(name, index=i))
+    paths = upload_paths([name for name, _ in files])
     folder = uploads_dir() / library
     if folder.exists():
-        raise DatasetError(f"{folder}: a library folder of that name exists already; choose another name")
-    folder.mkdir(parents=True)
-    for name, (_, data) in zip(names, files):
-        atomic_write_bytes(folder / name, data)
+        raise DatasetError(f"{library}: a library folder of that name exists already; choose another name")
+    for path, (_, data) in zip(paths, files):
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / path, data)
     return folder
 
 

@@ -136,9 +136,14 @@ def new_job_form(*, disabled: bool = False) -> None:
         st.caption(f"A folder inside {roots}, by its path or its name there (the server's administrator sets "
                    f"these library folders with `{LIBRARY_ROOTS_ENV}`).")
     elif kind == "upload":
-        uploads = st.file_uploader("Audio files", type=list(UPLOAD_TYPES), accept_multiple_files=True,
-                                   key="library_uploads", disabled=disabled)
-        st.caption(f"Saved into a new folder `{jobs.uploads_dir()}/<name>/`, then ingested (no labels).")
+        whole = st.toggle("A whole folder", key="library_upload_folder", disabled=disabled,
+                          help="Pick a folder: its sub-folder names become the labels (rock/, jazz/, ...) and the "
+                               "files keep their names.")
+        uploads = st.file_uploader("Audio folder" if whole else "Audio files", type=list(UPLOAD_TYPES),
+                                   accept_multiple_files="directory" if whole else True,
+                                   key="library_uploads_folder" if whole else "library_uploads", disabled=disabled)
+        st.caption("Saved into a new library folder named after the dataset, then ingested"
+                   + (": sub-folder names become labels." if whole else " (no labels: upload a folder for them)."))
     if kind == "dataset":
         if not datasets:
             st.info("No dataset has been ingested yet: choose a folder or upload files.")

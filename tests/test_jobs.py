@@ -176,9 +176,13 @@ def test_uploads_get_safe_names_in_a_new_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
     wav = b"RIFF" + b"\0" * 100
     folder = jobs.save_uploads([("../../etc/evil.WAV", wav), ("C:\\music\\Björk - Jóga.mp3", wav),
-                                ("...mp3", wav)], "mine", max_mb=1)
+                                ("...mp3", wav), (".hidden.wav", wav), ("evil.WAV", wav)], "mine", max_mb=1)
     assert folder == tmp_path / "uploads" / "mine"
-    assert sorted(p.name for p in folder.iterdir()) == ["001_evil.wav", "002_Bj_rk_-_J_ga.mp3", "003_track.mp3"]
+    # folders of a client's path stay inside the library folder ('..' and drive colons dropped), never hidden
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
+        "C", "C/music", "C/music/Bj_rk_-_J_ga.mp3", "etc", "etc/evil.wav", "evil.wav", "hidden.wav", "track.mp3"]
+    again = jobs.save_uploads([("a/x.wav", wav), ("a/x.wav", wav), ("b/x.wav", wav)], "twice", max_mb=1)
+    assert sorted(p.relative_to(again).as_posix() for p in again.rglob("*.wav")) == ["a/x-2.wav", "a/x.wav", "b/x.wav"]
     with pytest.raises(DatasetError, match="exists already"):
         jobs.save_uploads([("a.wav", wav)], "mine", max_mb=1)
     with pytest.raises(DatasetError, match="not an audio file name"):
@@ -189,7 +193,7 @@ def test_uploads_get_safe_names_in_a_new_folder(tmp_path, monkeypatch):
         jobs.save_uploads([("zero.wav", b"")], "other", max_mb=1)
     with pytest.raises(DatasetError, match="invalid library folder name"):
         jobs.save_uploads([("a.wav", wav)], "../escape", max_mb=1)
-    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["mine"]  # refusals wrote nothing
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["mine", "twice"]  # refusals wrote nothing
 
 
 def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeypatch, six_tracks):
@@ -211,3 +215,17 @@ def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeyp
     assert len(set(refusals.values())) == 1, refusals
     with pytest.raises(DatasetError, match="no such folder on the server"):
         jobs._check_source("missing-inside")
+
+
+def test_a_folder_upload_keeps_its_sub_folders_as_labels_and_its_file_names(tmp_path, monkeypatch, six_tracks):
+    from core.dataset import ingest
+
+    monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
+    picked = [(f"My Music/{p.relative_to(six_tracks).as_posix()}", p.read_bytes())
+              for p in sorted(six_tracks.rglob("*.wav"))]  # as a browser sends a folder: its relative paths
+    folder = jobs.save_uploads(picked, "folder-upload", max_mb=5)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav")) == sorted(
+        p.relative_to(six_tracks).as_posix() for p in six_tracks.rglob("*.wav"))
+    tracks = load_dataset(ingest(folder, "folder-upload").dataset_dir.name).tracks
+    assert sorted(tracks["label"].unique()) == ["electronic", "piano", "strings"]
+    assert set(tracks["relpath"]) == {f"{s}/{s}_{i}.wav" for s in ("electronic", "piano", "strings") for i in (0, 1)}

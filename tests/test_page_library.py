@@ -159,3 +159,25 @@ def test_start_from_the_page_runs_a_job_that_is_found_again_after_a_reload(tiny_
     finally:
         jobs.cancel_job(job_id)
     assert jobs.job_status(job_id)["state"] in ("cancelled", "done")
+
+
+def test_a_folder_uploaded_from_the_page_keeps_its_sub_folders_as_labels(tiny_library):
+    at = open_page()
+    at.radio(key="library_source").set_value("upload").run()
+    at.toggle(key="library_upload_folder").set_value(True).run()
+    files = sorted(tiny_library.rglob("*_0.wav"))
+    at.get("file_uploader")[0].set_value([(f"picked/{f.parent.name}/{f.name}", f.read_bytes(), "audio/wav")
+                                          for f in files]).run()
+    at.text_input(key="library_name").set_value("uploaded-folder")
+    at.toggle(key="library_train").set_value(False)
+    at.button(key="library_start").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    job_id = at.session_state["library_job"]
+    try:
+        source = Path(jobs.job_status(job_id)["spec"]["source"])
+        assert source == (jobs.uploads_dir() / "uploaded-folder").resolve()
+        assert sorted(p.relative_to(source).as_posix() for p in source.rglob("*.wav")) == sorted(
+            f"{f.parent.name}/{f.name}" for f in files)
+        assert jobs.job_status(job_id)["spec"]["labels"] is True
+    finally:
+        jobs.cancel_job(job_id)
