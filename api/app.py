@@ -64,7 +64,7 @@ class ApiConfig:
     upload_dir: Optional[str] = doc(None, "folder of the upload temp files (default: the system temp folder)")
     audio_slots: int = doc(2, "audio queries (recommend, genre) decoded and embedded at once; each holds up to ~200 "
                               "MB while it runs, so memory stays bounded however many clients send files", at_least=1)
-    queue_seconds: float = doc(10.0, "how long an audio query waits for a slot before a 503 with Retry-After",
+    queue_seconds: float = doc(30.0, "how long an audio query waits for a slot before a 503 with Retry-After",
                                at_least=0.0)
 
     def __post_init__(self):
