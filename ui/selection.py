@@ -71,6 +71,13 @@ def cached_more_like(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame
     return col.more_like_these(cached_run(run_id), list(rows), k=k)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_exports(run_id: str, rows: tuple[int, ...]) -> tuple[pd.DataFrame, str, str]:
+    """The set's tracks (:func:`core.collections.track_table`), its M3U and its CSV, made once per set."""
+    tracks = col.track_table(cached_run(run_id), list(rows))
+    return tracks, col.m3u_playlist(tracks), col.tracks_csv(tracks)
+
+
 def file_stem(name: str) -> str:
     """A download's file name from a collection name: letters, digits, '-' and '_' only."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "selection"
@@ -96,12 +103,12 @@ def play_list(tracks: pd.DataFrame) -> None:
             play(item["path"])
 
 
-def downloads(tracks: pd.DataFrame, *, stem: str, key: str) -> None:
+def downloads(m3u: str, csv: str, *, stem: str, key: str) -> None:
     left, right = st.columns(2)
-    left.download_button("Download M3U playlist", col.m3u_playlist(tracks), file_name=f"{stem}.m3u",
-                         mime="audio/x-mpegurl", key=f"{key}_m3u", icon=":material/queue_music:")
-    right.download_button("Download CSV", col.tracks_csv(tracks), file_name=f"{stem}.csv", mime="text/csv",
-                          key=f"{key}_csv", icon=":material/table:")
+    left.download_button("Download M3U playlist", m3u, file_name=f"{stem}.m3u", mime="audio/x-mpegurl",
+                         key=f"{key}_m3u", icon=":material/queue_music:")
+    right.download_button("Download CSV", csv, file_name=f"{stem}.csv", mime="text/csv", key=f"{key}_csv",
+                          icon=":material/table:")
 
 
 def more_like_section(run: Run, rows: np.ndarray, k: int, *, key: str) -> None:
@@ -122,11 +129,11 @@ def set_panel(run: Run, rows: np.ndarray, *, title: str, k: int, key: str, stem:
     if len(rows) == 0:
         st.info("No track of this run is in it.")
         return
-    summary = cached_summary(run.run_id, tuple(int(r) for r in rows))
-    summary_lines(summary)
-    tracks = col.track_table(run, rows)
+    key_rows = tuple(int(r) for r in rows)
+    summary_lines(cached_summary(run.run_id, key_rows))
+    tracks, m3u, csv = cached_exports(run.run_id, key_rows)
     play_list(tracks)
-    downloads(tracks, stem=stem, key=key)
+    downloads(m3u, csv, stem=stem, key=key)
     more_like_section(run, rows, k, key=key)
 
 
