@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .config import doc
+from .config import check_bounds, doc
 from .constants import SAMPLE_RATE
 from .paths import artifacts_dir
 from .progress import Progress, or_silent
@@ -23,14 +23,25 @@ STYLES = ("electronic", "strings", "guitar", "piano", "rock", "hiphop")
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Size of the demo corpus and of its training run (together well under 3 minutes on 2 cores)."""
+    """Size of the demo corpus and of its training run: within three minutes on 2 cores that other work keeps
+    busy (the first launch of a fresh clone, while pip and the browser compete; see the README's benchmarks)."""
 
-    tracks_per_style: int = doc(12, "72 tracks: enough for clusters and a 5-NN evaluation to mean something")
-    seconds: float = doc(20.0, "long enough for several distinct 3 s training chunks per track")
+    tracks_per_style: int = doc(8, "48 tracks: clusters, a 5-NN evaluation and 48 recording queries still mean "
+                                   "something; synthesis and ingest cost a third of 72 x 20 s", at_least=1)
+    seconds: float = doc(12.0, "four distinct 3 s training chunks per track", above=0.0)
     seed: int = doc(7, "the corpus is the same on every machine")
-    epochs: int = doc(160, "the styles separate within 40, but telling each track from a degraded recording of it "
-                           "takes longer (source first 0.15 after 40, 0.61 after 160); the whole demo stays under 3 "
-                           "minutes (~2.3 on 2 cores)")
+    epochs: int = doc(60, "120 steps of 24 tracks, a quarter of the former 320 steps of 36 (the README says what "
+                          "the demo's query by recording gives at each length)", at_least=1)
+    batch_size: int = doc(24, "half the library per step: 46 negatives per positive pair", at_least=2)
+    teacher_patches: int = doc(4, "3 s patches per track musicnn embeds for distillation: half the default, the "
+                                  "tracks are short and uniform", at_least=1)
+    widths: tuple[int, ...] = doc((8, 16, 32, 64), "half the default encoder's widths, a third of its time a step: "
+                                                   "six synthetic styles need less than real music")
+    threads: int = doc(1, "one torch thread: on a busy 2-core machine two threads wait for each other (a step "
+                          "took 2.5 s with two, 2.0 s with one, at load 6)", at_least=0)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def _midi_hz(note: float) -> float:
@@ -261,7 +272,7 @@ def demo_audio_dir() -> Path:
 DEMO_DATASET = "demo"
 
 
-STAGES = ("synthesising", "ingesting", "training")
+STAGES = ("synthesising", "ingesting", "training", "working")
 
 
 def _in_stage(stage: str, progress: Progress) -> Progress:
@@ -277,7 +288,8 @@ def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = 
 
     ``progress(done, total, "<stage>: <what>", **values)`` counts the steps of each stage in turn
     (:data:`STAGES`: "synthesising: rock_03.wav", "ingesting: piano/piano_01.wav", "training: epoch 7" with
-    ``loss``); ``done`` starts again from 1 when a stage begins.
+    ``loss``, and "working: evaluating" (1 of 1) for each step around the training: the teacher's pass,
+    passages, evaluation, maps); ``done`` starts again from 1 when a stage begins.
     """
     from .dataset import ingest
     from .train import TrainConfig, train_run
@@ -285,5 +297,8 @@ def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = 
     cfg, progress = cfg or DemoConfig(), or_silent(progress)
     folder = write_corpus(demo_audio_dir(), cfg=cfg, progress=_in_stage("synthesising", progress))
     ingest(folder, DEMO_DATASET, progress=_in_stage("ingesting", progress))
-    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=36, seed=cfg.seed)
-    return train_run(DEMO_DATASET, cfg=train_cfg, progress=_in_stage("training", progress))
+    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, teacher_patches=cfg.teacher_patches,
+                            widths=cfg.widths, threads=cfg.threads, seed=cfg.seed)
+    working = _in_stage("working", progress)  # the teacher's pass, passages, evaluation, maps: one step each
+    return train_run(DEMO_DATASET, cfg=train_cfg, progress=_in_stage("training", progress),
+                     stage=lambda message: working(1, 1, message))

@@ -29,11 +29,12 @@ def build_demo_with_progress() -> None:
     bar = st.progress(0.0, text="Starting...")
 
     def progress(done: int, total: int, message: str = "", **values: float) -> None:  # core.progress.Progress
-        stage = message.partition(": ")[0]  # build_demo's messages are "<stage>: <what>"
-        bar.progress(min(1.0, done / max(total, 1)), text=f"{STAGES.get(stage, stage)}: {done} / {total}")
+        stage, _, what = message.partition(": ")  # build_demo's messages are "<stage>: <what>"
+        text = what.capitalize() if stage == "working" else f"{STAGES.get(stage, stage)}: {done} / {total}"
+        bar.progress(min(1.0, done / max(total, 1)), text=text)
 
     try:
-        with st.spinner("Building the demo run (two to three minutes)..."):
+        with st.spinner("Building the demo run (under three minutes)..."):
             run_id = build_demo(progress=progress)
     except TimbreError as error:
         st.error(f"The demo run could not be built: {error}")
@@ -44,9 +45,9 @@ def build_demo_with_progress() -> None:
 
 def no_runs() -> None:
     st.info(f"There is no run yet (looked in `{runs_dir()}`).\n\n"
-            "Build the demo run: 72 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
-            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes two to three "
-            "minutes on an idle machine. "
+            "Build the demo run: 48 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
+            "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes under three "
+            "minutes, even on a busy 2-core machine. "
             "To use your own music, see the README (`python -m core ingest` and `python -m core train`).")
     if st.button("Build the demo run", type="primary", icon=":material/play_arrow:"):
         build_demo_with_progress()

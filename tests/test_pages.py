@@ -96,6 +96,7 @@ def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeyp
             progress(1, 2, f"{stage}: first")
             progress(2, 2, f"{stage}: second", loss=0.5)
             stages.append(stage)
+        progress(1, 1, "working: computing PCA, t-SNE and UMAP maps")  # a step around the training, by its name
         shutil.copytree(source, tmp_path / "runs" / "demo-run")
         return "demo-run"
 
