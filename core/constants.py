@@ -12,3 +12,11 @@ N_MELS = 96  # the usual size for music CNNs; divisible by 2^4 for pooling
 FMIN = 20.0  # below 20 Hz is rumble, not music
 FMAX = SAMPLE_RATE / 2  # Nyquist of the project rate
 TOP_DB = 100.0  # floor at -100 dB so digital silence does not produce -inf
+
+# musicnn's 50 Million Song Dataset tags, in the order of the network's outputs (core.musicnn)
+MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
+            "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
+            "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
+            "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
+            "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
+            "indie pop", "sad", "House", "happy")

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .constants import MSD_TAGS  # noqa: F401 (the network's outputs, in order)
+
 SR = 16_000  # musicnn's front end
 N_FFT = 512
 HOP = 256
@@ -35,12 +37,6 @@ BN_EPS = 1e-3  # TensorFlow's batch-normalisation default
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "msd_musicnn.pt"
 
-MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
-            "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
-            "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
-            "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
-            "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
-            "indie pop", "sad", "House", "happy")
 
 
 def musicnn_input(y: np.ndarray) -> np.ndarray:

@@ -18,18 +18,12 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .constants import MSD_TAGS
 from .errors import DatasetError, TagError
 from .io import atomic_write_parquet
 from .progress import Progress
 
-# musicnn's MSD tags in the network's output order (core.musicnn.MSD_TAGS, repeated here so that reading tags
-# never imports torch; tests/test_tags.py checks the two are equal)
-TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
-        "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
-        "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
-        "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
-        "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
-        "indie pop", "sad", "House", "happy")
+TAGS = MSD_TAGS  # musicnn's 50 MSD tags in the network's output order (from core.constants: no torch)
 TAGS_FILE = "tags.parquet"
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "msd_musicnn.pt"  # core.musicnn.WEIGHTS, without torch
 DEFAULT_MAX_PATCHES = 16  # core.reference.ReferenceConfig.max_patches: the cache the reference run writes
