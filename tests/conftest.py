@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,15 @@ os.environ["TIMBRE_ARTIFACTS"] = str(SESSION_ROOT / "collection")  # only what r
 TINY_STYLES = ("electronic", "strings", "piano")
 
 
+def clear_streamlit_caches() -> None:
+    """Empty st.cache_data / st.cache_resource of this process (AppTests share them), when Streamlit is loaded."""
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
@@ -29,6 +39,7 @@ def module_artifacts(request) -> Path:
     """This module's own artifacts folder (datasets, runs, jobs, checkpoints), set as TIMBRE_ARTIFACTS."""
     folder = SESSION_ROOT / "modules" / request.module.__name__
     folder.mkdir(parents=True, exist_ok=True)
+    clear_streamlit_caches()  # pages cache by run id, and every module's copy of the tiny run has the same id
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TIMBRE_ARTIFACTS", str(folder))
         yield folder

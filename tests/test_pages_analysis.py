@@ -9,6 +9,7 @@ import pytest
 
 from core.feature_table import import_feature_table
 from core.runs import load_run
+from tests.conftest import clear_streamlit_caches
 from tests.pagetest import RUN_KEY, charts, decode, text_of
 from tests.pagetest import open_page as open_app_page
 
@@ -23,6 +24,7 @@ def fresh_run(tiny_run_id):
     path = load_run(tiny_run_id).path
     for sub in ("classifiers", "clusters"):
         shutil.rmtree(path / sub, ignore_errors=True)
+    clear_streamlit_caches()  # what the pages cached of the results removed here
     return tiny_run_id
 
 
