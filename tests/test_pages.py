@@ -442,3 +442,12 @@ def test_the_dashboard_listens_on_this_machine_only_unless_told_otherwise(monkey
         assert config.get_config_options(force_reparse=True)["server.address"].value == "127.0.0.1"
     finally:
         config.get_config_options(force_reparse=True)
+
+
+def test_a_projection_switch_that_answers_none_keeps_the_shared_projection(tiny_run_id):
+    """A server's first request straight to /map runs the page outside the router; the next click then reached a
+    switch of another id, which answered None, and the page raised 'unknown projection None'."""
+    at = open_page("pages/map.py", active_run_id=tiny_run_id, active_projection="tsne", map_projection=None)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["active_projection"] == "tsne"
+    assert chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"].startswith("t-SNE")

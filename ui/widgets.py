@@ -55,11 +55,18 @@ def open_run(run_id: str, *, stop: bool = True) -> Run | None:
 
 
 def projection_picker(widget_key: str) -> str:
-    """PCA / t-SNE / UMAP switch; the choice is shared by every page that draws a map."""
+    """PCA / t-SNE / UMAP switch; the choice is shared by every page that draws a map.
+
+    The switch can answer None: when a server's first request ran a page outside the router, the next click
+    reaches a widget of another id (the old page mode's). The page then keeps the shared choice, never None.
+    """
+    shared = st.session_state.get(METHOD_KEY)
+    shared = shared if shared in METHOD_NAMES else DEFAULT_METHOD
     if widget_key not in st.session_state:
-        st.session_state[widget_key] = st.session_state.get(METHOD_KEY, DEFAULT_METHOD)
+        st.session_state[widget_key] = shared
     method = st.segmented_control("Projection", list(METHOD_NAMES), format_func=METHOD_NAMES.get,
                                   required=True, key=widget_key)
+    method = method if method in METHOD_NAMES else shared
     st.session_state[METHOD_KEY] = method
     return method
 
