@@ -36,7 +36,7 @@ from core.genre import best_classifier, predict_genre
 from core.links import with_links
 from core.query import load_query, neighbours_of, recommend_audio, warm_up
 from core.runs import Run, list_runs, load_run, run_summary
-from core.tags import resolve_tag, run_tags, tags_reason, top_tag_lists
+from core.tags import resolve_tag, run_tags, tags_reason, top_tag_lists, tracks_by_tag
 from core.tracks import clean_text, display_names, search_tracks
 from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
 
@@ -246,20 +246,18 @@ class RunStore:
         return self._runs[run_id]
 
 
-def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "", limit: int = 20) -> pd.DataFrame:
-    """The run's tracks (those matching ``q`` when given) most likely to carry ``tag``, most likely first: 422
-    for an unknown tag (naming close ones), 409 when the run has no tags (saying why)."""
+def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "") -> pd.DataFrame:
+    """Every track of the run (those matching ``q`` when given) with ``tag``, most likely first
+    (:func:`core.tags.tracks_by_tag`): 422 for an unknown tag (naming close ones), 409 when the run has no tags
+    (saying why)."""
     try:
         name = resolve_tag(tag)
     except TagError as error:
         raise HTTPException(422, str(error)) from None
     if tags is None:
         raise HTTPException(409, f"no musicnn tags to order by: {tags_reason(run)}")
-    likelihood = tags[name].to_numpy(np.float64)  # row i is run.tracks row i
-    pool = (np.arange(len(run.tracks)) if not q.strip()
-            else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64))
-    pool = pool[~np.isnan(likelihood[pool])]
-    return run.tracks.iloc[pool[np.argsort(-likelihood[pool], kind="stable")][:limit]]
+    pool = None if not q.strip() else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64)
+    return run.tracks.iloc[tracks_by_tag(tags, name, rows=pool, limit=len(run.tracks))]  # row i: run.tracks row i
 
 
 class AudioSlots:
@@ -494,7 +492,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
                tag: str = Query("", max_length=100, description="order by this musicnn tag's likelihood (tag=piano)")):
         r = store.get(run)
         if tag.strip():
-            found = tag_hits(r, store.tags(r), tag, q=q, limit=len(r.tracks))
+            found = tag_hits(r, store.tags(r), tag, q=q)
         else:
             found = search_tracks(r.tracks, q, limit=len(r.tracks)) if q.strip() else r.tracks
         return TrackList(run=r.run_id, q=q, total=len(found),  # every match; the first `limit` are listed

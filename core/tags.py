@@ -294,15 +294,21 @@ def top_tag_lists(tags: pd.DataFrame, rows: Sequence[int], *, n: int = 3) -> lis
             for row, top in zip(values, order)]
 
 
-def tracks_by_tag(tags: pd.DataFrame, tag: str, *, limit: int = 20) -> np.ndarray:
+def tracks_by_tag(tags: pd.DataFrame, tag: str, *, rows: Optional[np.ndarray] = None, limit: int = 20) -> np.ndarray:
     """Rows ordered by one tag's likelihood, most likely first (tracks without tags left out).
+
+    Parameters
+    ----------
+    rows : np.ndarray [shape=(m,), dtype=int] or None
+        The candidates (a search's hits, say), in the order that breaks ties; None: every row, in order.
 
     Returns
     -------
     np.ndarray [shape=(min(limit, n_tagged),), dtype=int64]
     """
     column = tags[resolve_tag(tag)].to_numpy(np.float64)
-    known = np.flatnonzero(~np.isnan(column))
+    pool = np.arange(len(column)) if rows is None else np.asarray(rows, dtype=np.int64)
+    known = pool[~np.isnan(column[pool])]
     return known[np.argsort(-column[known], kind="stable")][:limit].astype(np.int64)
 
 
