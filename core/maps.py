@@ -83,6 +83,21 @@ def colour_options(run: Run) -> list[str]:
     return options
 
 
+def colour_sources(run: Run) -> list[Path]:
+    """The files :func:`colour_options` reads, existing or not (saved cluster results, the dataset's tag table
+    and musicnn caches, its collections): a cache of the options is stale once one of them changes."""
+    from .collections import COLLECTIONS_FILE
+    from .paths import datasets_dir
+    from .tags import TAGS_FILE, musicnn_caches
+
+    files = sorted((Path(run.path) / "clusters").glob("*/summary.json"))
+    dataset = run.config.get("dataset")
+    if dataset and "/" not in dataset:
+        folder = datasets_dir() / dataset
+        files += [folder / TAGS_FILE, *musicnn_caches(folder), folder / COLLECTIONS_FILE]
+    return files
+
+
 def colour_title(option: str) -> str:
     """How an option of :func:`colour_options` reads on screen (``"cluster (HDBSCAN)"``, ``"tag: rock"``)."""
     from .clusters import METHOD_NAMES

@@ -41,7 +41,7 @@ NEAREST_IN_MEANING = {"classical": ("instrumental", "beautiful", "ambient"), "pi
 # ----------------------------------------------------------------------------------------- per dataset
 
 
-def _caches(folder: Path) -> list[Path]:
+def musicnn_caches(folder: Path) -> list[Path]:
     """The dataset's musicnn patch caches, newest first."""
     return sorted((folder / "reference").glob("musicnn-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
 
@@ -66,7 +66,7 @@ def dataset_tags(folder: str | Path) -> pd.DataFrame | None:
     """A dataset folder's tag table (``track_id`` + :data:`TAGS`), rebuilt from its newest musicnn cache when that
     is newer than ``tags.parquet``; None when the dataset has neither. Read once per file version."""
     folder = Path(folder)
-    path, caches = folder / TAGS_FILE, _caches(folder)
+    path, caches = folder / TAGS_FILE, musicnn_caches(folder)
     if caches and (not path.exists() or path.stat().st_mtime < caches[0].stat().st_mtime):
         atomic_write_parquet(path, tags_from_cache(caches[0]))
     if not path.exists():

@@ -8,8 +8,7 @@ from typing import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.maps import colour_options, colour_points, map_points
-from core.paths import datasets_dir
+from core.maps import colour_options, colour_points, colour_sources, map_points
 from core.query import similar_tracks
 from core.runs import Run, first_healthy_run, list_runs, load_run
 from core.tags import search_by_tag
@@ -53,14 +52,7 @@ def cached_points(run_id: str, method: str) -> pd.DataFrame:
 def colour_stamp(run_id: str) -> str:
     """Changes when what a map can be coloured by changes (cluster results, the dataset's tags or collections
     written)."""
-    run = cached_run(run_id)
-    files = list((run.path / "clusters").glob("*/summary.json"))
-    dataset = run.config.get("dataset")
-    if dataset and "/" not in dataset:
-        folder = datasets_dir() / dataset
-        files += [folder / "tags.parquet", *(folder / "reference").glob("musicnn-*.npz"),
-                  folder / "collections.parquet"]
-    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files if f.exists())
+    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in colour_sources(cached_run(run_id)) if f.exists())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
