@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from core.config import add_dataclass_args, dataclass_from_args
-from core.errors import TimbreError
+from core.base.config import add_dataclass_args, dataclass_from_args
+from core.base.errors import TimbreError
 
 from .app import API_KEY_ENV, CONFIG_ENV, ApiConfig, resolve_run
 

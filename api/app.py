@@ -5,7 +5,7 @@ Every endpoint calls the same ``core`` functions the dashboard and the bot use. 
 (model, embeddings, tracks, maps, best classifier) and shared by all requests; inference is read-only (the model
 is in eval mode, no cached state changes), so concurrent requests need no lock around it.
 
-Uploads are streamed into a private temp file with the app's size cap (:func:`core.uploads.saved_upload`): the
+Uploads are streamed into a private temp file with the app's size cap (:func:`core.data.uploads.saved_upload`): the
 client's file name is only shown, never used as a path, and the file is removed whatever happens. Request bodies
 larger than the cap are refused before they are read (by ``Content-Length``) or as soon as they pass it.
 """
@@ -29,16 +29,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import collections, runs
-from core.config import check_bounds, doc
-from core.errors import AudioDecodeError, CollectionError, TagError, TimbreError, without_paths
-from core.genre import best_classifier, predict_genre
-from core.links import with_links
-from core.query import load_query, neighbours_of, recommend_audio, warm_up
-from core.runs import Run, list_runs, load_run, run_summary
-from core.tags import resolve_tag, run_tags, tags_reason, top_tag_lists, tracks_by_tag
-from core.tracks import clean_text, display_names, search_tracks
-from core.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
+from core.analysis import collections
+from core.analysis.genre import best_classifier, predict_genre
+from core.analysis.tags import resolve_tag, run_tags, tags_reason, top_tag_lists, tracks_by_tag
+from core.base.config import check_bounds, doc
+from core.base.errors import AudioDecodeError, CollectionError, TagError, TimbreError, without_paths
+from core.data.tracks import clean_text, display_names, search_tracks
+from core.data.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
+from core.runs import folder as runs
+from core.runs.folder import Run, list_runs, load_run, run_summary
+from core.service.links import with_links
+from core.service.query import load_query, more_like_these, neighbours_of, recommend_audio, warm_up
 
 log = logging.getLogger("api")
 
@@ -88,7 +89,7 @@ class Track(BaseModel):
     file: Optional[str] = None
     spotify_url: str
     youtube_url: str
-    tags: list[TagScore] = []  # the top 3 musicnn tags; [] when the run's dataset has none (core.tags)
+    tags: list[TagScore] = []  # the top 3 musicnn tags; [] when the run's dataset has none (core.analysis.tags)
 
 
 class Neighbour(Track):
@@ -104,7 +105,7 @@ class QueryInfo(BaseModel):
 
 
 class RunInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")  # every column of core.runs.run_summary
+    model_config = ConfigDict(extra="allow")  # every column of core.runs.folder.run_summary
     run_id: str
     dataset: Optional[str] = None
     tracks: Optional[int] = None
@@ -182,7 +183,7 @@ class Genre(BaseModel):
 
 
 def track_records(table: pd.DataFrame, tags: Optional[pd.DataFrame] = None) -> list[dict]:
-    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.links), with
+    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.service.links), with
     each track's top 3 tags from ``tags`` (:meth:`RunStore.tags`: indexed by track_id; None: no tags)."""
     top = ([[]] * len(table) if tags is None else
            top_tag_lists(tags.reindex(table["track_id"].astype(str)), np.arange(len(table)), n=3))
@@ -206,7 +207,7 @@ def track_records(table: pd.DataFrame, tags: Optional[pd.DataFrame] = None) -> l
 
 
 def resolve_run(name: Optional[str]) -> Optional[Run]:
-    """The run of ``--run`` (:func:`core.runs.resolve_run`: an id, a folder path, or the newest run), or None
+    """The run of ``--run`` (:func:`core.runs.folder.resolve_run`: an id, a folder path, or the newest run), or None
     when none is named and there is no run yet: the API then starts and answers 404 until one exists."""
     if name is None and not list_runs():
         return None
@@ -223,7 +224,7 @@ class RunStore:
         self._tags: dict[str, Optional[pd.DataFrame]] = {}
 
     def tags(self, run: Run) -> Optional[pd.DataFrame]:
-        """The run's musicnn tags indexed by track_id (:func:`core.tags.run_tags`), read once; None without."""
+        """The run's musicnn tags indexed by track_id (:func:`core.analysis.tags.run_tags`), read once; None without."""
         if run.run_id not in self._tags:
             tags = run_tags(run)
             self._tags[run.run_id] = None if tags is None else tags.set_axis(run.tracks["track_id"].astype(str))
@@ -248,7 +249,7 @@ class RunStore:
 
 def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "") -> pd.DataFrame:
     """Every track of the run (those matching ``q`` when given) with ``tag``, most likely first
-    (:func:`core.tags.tracks_by_tag`): 422 for an unknown tag (naming close ones), 409 when the run has no tags
+    (:func:`core.analysis.tags.tracks_by_tag`): 422 for an unknown tag (naming close ones), 409 when the run has no tags
     (saying why)."""
     try:
         name = resolve_tag(tag)
@@ -328,7 +329,7 @@ def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo
 
 
 def run_info(run_id: str, default: Optional[str]) -> dict:
-    """:func:`core.runs.run_summary` with the run's classifier; a broken run is listed with its reason."""
+    """:func:`core.runs.folder.run_summary` with the run's classifier; a broken run is listed with its reason."""
     summary = run_summary(run_id)
     best = None if summary["broken"] else best_classifier(load_run(run_id))
     genre = None if best is None else {"model": best.model, "input": best.input, "cv_accuracy": best.cv_mean,
@@ -525,7 +526,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         r = store.get(run)
         rows = track_rows(r, body.track_ids)
         try:
-            found = collections.more_like_these(r, rows, k=body.k)
+            found = more_like_these(r, rows, k=body.k)
         except CollectionError as error:  # the set is the whole library
             raise HTTPException(422, str(error)) from None
         return Similar(run=r.run_id, query=track_records(r.tracks.iloc[rows], tags=store.tags(r)),

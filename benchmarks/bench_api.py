@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_api.py [--files 8] [--library 10000] [--workers 1 2] [--clients 20]
 
 1. sequential: one client, ``POST /runs/default/recommend`` (upload, temp file, decode, embed, search, JSON)
-   against ``python -m api`` on 127.0.0.1, each request beside a direct ``core.query.recommend_file`` call in
+   against ``python -m api`` on 127.0.0.1, each request beside a direct ``core.service.query.recommend_file`` call in
    this process (the run loaded once), in the main thread and in a worker thread as the server calls it;
    overhead = (HTTP median - direct median) / direct median;
 2. concurrent: ``--clients`` clients at once, ``--rounds`` requests each: throughput, latency median / max,
@@ -36,10 +36,11 @@ def build_run(n_files: int, n_tracks: int):
     """A ``n_tracks`` run with the default model, and a 30 s stereo 44.1 kHz MP3 query."""
     import soundfile as sf
 
-    from core.audio import load_audio
-    from core.dataset import IngestConfig, ingest
-    from core.runs import load_run
-    from core.train import TrainConfig, train_run
+    from core.audio.decode import load_audio
+    from core.data.ingest import IngestConfig, ingest
+    from core.runs.build import train_run
+    from core.runs.folder import load_run
+    from core.training.config import TrainConfig
 
     folder = mp3_library(n_files, Path(tempfile.mkdtemp()) / "mp3")
     ingest(folder, "bench_api", config=IngestConfig(features=False))
@@ -57,7 +58,7 @@ def summary(seconds: list[float]) -> dict:
 def direct_call(run, query: Path):
     """The core call the endpoint makes, in this process (the run loaded and warmed once)."""
     from api.app import warmed
-    from core.query import recommend_file
+    from core.service.query import recommend_file
 
     warmed(run)
     return lambda: recommend_file(run, query, k=5)

@@ -2,14 +2,14 @@
 
     .venv/bin/python benchmarks/bench_features.py [--files 20] [--data DIR] [--ingest]
 
-* shared: ``core.dataset._analyse``, the very function ingest's workers run: decode (soundfile / PyAV + soxr),
+* shared: ``core.data.ingest._analyse``, the very function ingest's workers run: decode (soundfile / PyAV + soxr),
   one magnitude STFT, the log-mel and every audio feature derived from them (log-mel .npy written too).
 * naive:  ``librosa.load`` and then each ``librosa.feature.*`` / onset / beat call on the waveform, so each one
   recomputes its own STFT (and the log-mel for the CNN is one more).
 
 Both run in this process, one file at a time, after a warm-up file (numba compiles librosa's beat tracker on
 first use). Audio: the MP3s of ``../shared/data/emotify-dev`` when present, else synthetic demo tracks.
-``--ingest`` also times ``core.dataset.ingest`` with 2 worker processes on the same files (what
+``--ingest`` also times ``core.data.ingest.ingest`` with 2 worker processes on the same files (what
 ``python -m core ingest DIR --name NAME --workers 2`` does).
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "emotify-dev"
 
 def shared_way(path: Path, mel_dir: Path) -> dict:
     """Exactly what an ingest worker does for one file."""
-    from core.dataset import IngestConfig, _analyse
-    from core.features import MelParams
+    from core.audio.features import MelParams
+    from core.data.ingest import IngestConfig, _analyse
 
     cfg = IngestConfig()
     line = _analyse((str(path), "bench", MelParams().to_dict(),
@@ -44,7 +44,7 @@ def naive_way(path: Path) -> dict:
     """librosa.load, then one librosa call per feature on the waveform (each computes its own STFT)."""
     import librosa
 
-    from core.features import MelParams
+    from core.audio.features import MelParams
 
     p = MelParams()
     sr, n_fft, hop = p.sr, p.n_fft, p.hop_length
@@ -79,7 +79,7 @@ def naive_way(path: Path) -> dict:
 
 def audio_files(data: Path, n: int) -> list[Path]:
     """``n`` files spread over the folder's sub-folders (every genre), or synthetic WAVs when it is absent."""
-    from core.dataset import find_audio_files
+    from core.data.library import find_audio_files
 
     if data.is_dir():
         files = find_audio_files(data)
@@ -108,12 +108,12 @@ def time_each(files: list[Path], run) -> tuple[float, list[dict]]:
 
 
 def ingest_two_workers(files: list[Path]) -> float:
-    """Wall time of ``core.dataset.ingest`` with 2 workers on links to ``files`` (fresh artifacts folder)."""
+    """Wall time of ``core.data.ingest.ingest`` with 2 workers on links to ``files`` (fresh artifacts folder)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-library-"))
     for i, f in enumerate(files):
         (folder / f"{i:04d}{f.suffix}").symlink_to(f)
     os.environ["TIMBRE_ARTIFACTS"] = tempfile.mkdtemp(prefix="bench-artifacts-")
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     started = time.perf_counter()
     ingest(folder, "bench", labels=False, config=IngestConfig(workers=2))

@@ -64,7 +64,7 @@ def naive_mel(path):
 
 
 def bench_ingest(folder: Path, results: dict) -> str:
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     files = sorted(folder.rglob("*.mp3"))
     _, naive_s = timed(lambda: [naive_mel(str(f)) for f in files])
@@ -83,8 +83,8 @@ def bench_ingest(folder: Path, results: dict) -> str:
 def bench_embed(dataset: str, folder: Path, run, results: dict) -> None:
     import torch
 
-    from core.dataset import load_dataset
-    from core.model import embed_mels
+    from core.data.dataset import load_dataset
+    from core.model.embed import embed_mels
 
     ds = load_dataset(dataset)
     mels = ds.mels()
@@ -112,10 +112,10 @@ def fake_library(run, n: int):
     for 30 s tracks at the 0.5 s hop), map coordinates."""
     import pandas as pd
 
-    from core.io import atomic_write_json, atomic_write_npy, atomic_write_parquet
-    from core.passages import write_passages
-    from core.projection import fit_pca
-    from core.runs import load_run, run_folder
+    from core.base.io import atomic_write_json, atomic_write_npy, atomic_write_parquet
+    from core.runs.folder import load_run, run_folder
+    from core.search.passages import write_passages
+    from core.search.projection import fit_pca
 
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(n, run.embeddings.shape[1])).astype(np.float32)
@@ -144,8 +144,8 @@ def bench_recommend(run, folder: Path, n: int, results: dict) -> None:
     import soundfile as sf
     import torch
 
-    from core.audio import load_audio
-    from core.query import recommend_file
+    from core.audio.decode import load_audio
+    from core.service.query import recommend_file
 
     big = fake_library(run, n)
     big.model, big.embeddings, big.projections, big.projection_arrays  # loaded once, like the app's cache
@@ -171,9 +171,10 @@ def bench_recommend(run, folder: Path, n: int, results: dict) -> None:
 
 
 def bench_train(results: dict) -> None:
-    from core.dataset import ingest
-    from core.runs import load_run
-    from core.train import TrainConfig, train_run
+    from core.data.ingest import ingest
+    from core.runs.build import train_run
+    from core.runs.folder import load_run
+    from core.training.config import TrainConfig
 
     ingest(EMOTIFY, "emotify_bench")
     run_id, seconds = timed(lambda: train_run("emotify_bench", cfg=TrainConfig()))
@@ -191,8 +192,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the figures as JSON here too")
     args = parser.parse_args()
 
-    from core.runs import load_run
-    from core.train import TrainConfig, train_run
+    from core.runs.build import train_run
+    from core.runs.folder import load_run
+    from core.training.config import TrainConfig
 
     results: dict = {"machine": f"{os.cpu_count()} cores", "data": "emotify-dev MP3" if EMOTIFY.is_dir() else "synthetic MP3"}
     folder = mp3_library(args.files, Path(tempfile.mkdtemp()) / "mp3")

@@ -7,15 +7,15 @@ measured in the same run (this machine is shared and noisy: the ratios hold, the
 Sections:
 
 * ``index`` (here): for each size, in a subprocess of its own (so its peak memory is its own), synthetic
-  embeddings (:func:`core.ann.synthetic_embeddings`: a long-tailed mixture of Gaussians on the sphere, d=128)
+  embeddings (:func:`benchmarks.synthetic.synthetic_embeddings`: a long-tailed mixture of Gaussians on the sphere, d=128)
   and a track table (8 labels with shares from 30 % to 1 %) written as a run folder; then
 
-  - ``build_s``: :func:`core.ann.index_run` (IVF-Flat training, adding, nprobe calibration, writing);
+  - ``build_s``: :func:`core.search.ann.index_run` (IVF-Flat training, adding, nprobe calibration, writing);
   - ``ann_ms``: one query (a library track plus a little noise) through :meth:`AnnIndex.search`, median and p95;
   - ``exact_ms`` (the naive reference): exact numpy on the pre-normalised library, ``q @ X.T`` then
     ``argpartition``, the same queries;
   - ``recall_at_10`` of the index against that exact answer;
-  - end to end through ``core.query.similar_tracks(run, row, k=10)`` (the call behind the Map page, the API's
+  - end to end through ``core.service.query.similar_tracks(run, row, k=10)`` (the call behind the Map page, the API's
     neighbours and the bot): with the run's index (``e2e_ms``) and with the index taken away (``e2e_exact_ms``,
     the code path before the index), and with a label filter through the index (a 30 % label) and exactly (a
     1 % label);
@@ -63,7 +63,7 @@ def timed(fn, items) -> tuple[list, list[float]]:
 
 
 def write_synthetic_run(folder: Path, x: np.ndarray, *, seed: int) -> None:
-    """A run folder that ``core.runs.load_run`` opens: tracks and embeddings real, the model and maps empty
+    """A run folder that ``core.runs.folder.load_run`` opens: tracks and embeddings real, the model and maps empty
     stand-ins (a search never reads them)."""
     import pandas as pd
 
@@ -83,7 +83,7 @@ def write_synthetic_run(folder: Path, x: np.ndarray, *, seed: int) -> None:
 
 def index_section(n: int, *, queries: int, seed: int = 0) -> dict:
     """Every figure of the index section for one library size (run in a subprocess of its own)."""
-    from core.ann import synthetic_embeddings
+    from benchmarks.synthetic import synthetic_embeddings
 
     out: dict = {"n_tracks": n}
     start = time.perf_counter()
@@ -102,10 +102,10 @@ def index_section(n: int, *, queries: int, seed: int = 0) -> dict:
 
 
 def _index_figures(folder: Path, x: np.ndarray, q: np.ndarray, rows: np.ndarray, out: dict, *, seed: int) -> dict:
-    from core.ann import index_run, recall_at
-    from core.index import cosine_topk
-    from core.query import similar_tracks
-    from core.runs import load_run
+    from core.runs.folder import load_run
+    from core.search.ann import index_run, recall_at
+    from core.search.exact import cosine_topk
+    from core.service.query import similar_tracks
 
     folder.mkdir(parents=True)
     write_synthetic_run(folder, x, seed=seed)

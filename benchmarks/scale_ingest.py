@@ -10,7 +10,7 @@ Called by ``benchmarks/bench_scale.py --only ingest`` through :func:`run`. Secti
    vs one ``.npy`` per track (the old layout), with the page cache dropped for those files first (cold) and
    again warm; plus opening every track's log-mel.
 3. ``index``: what a re-ingest holds for N tracks (10k ... 1M synthetic index lines of the real size, 90
-   features each): read time and memory held by :func:`core.dataset._read_index` vs the naive read (every line
+   features each): read time and memory held by :func:`core.data.ingest._read_index` vs the naive read (every line
    a dict, the file read whole; only up to 100k), and opening ``mels/refs.parquet`` + 10,000 look-ups (dict vs
    pandas ``.loc``).
 """
@@ -43,8 +43,9 @@ def _timed(fn):
 
 def ingest_engines(n_files: int = 200) -> dict:
     from benchmarks.bench_pipeline import mp3_library
-    from core.dataset import IngestConfig, ingest, load_dataset
-    from core.engines import ray_session
+    from core.data.dataset import load_dataset
+    from core.data.engines import ray_session
+    from core.data.ingest import IngestConfig, ingest
 
     folder = mp3_library(n_files, Path(tempfile.mkdtemp(prefix="scale-ingest-")) / "lib")
     pool, pool_s = _timed(lambda: ingest(folder, "scale_pool", config=IngestConfig()))
@@ -91,7 +92,7 @@ def _chunks(mels: list, n: int, frames: int, rng) -> float:
 
 def store_read(n_tracks: int = 2000, n_frames: int = 1292, n_mels: int = 128, n_chunks: int = 5000,
                frames: int = 128) -> dict:
-    from core.shards import MelStore, ShardWriter, shard_numbers, shard_path, write_refs
+    from core.data.shards import MelStore, ShardWriter, shard_numbers, shard_path, write_refs
 
     rng = np.random.default_rng(0)
     folder = Path(tempfile.mkdtemp(prefix="scale-store-"))
@@ -146,7 +147,7 @@ MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from core.dataset import _read_index
+from core.data.ingest import _read_index
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -168,7 +169,7 @@ print(json.dumps({"s": round(took, 2), "held_mb": round(rss_mb() - before), "n":
 def index_scale(n: int) -> dict:
     import pandas as pd
 
-    from core.shards import REFS_FILE, MelStore
+    from core.data.shards import REFS_FILE, MelStore
 
     rng = np.random.default_rng(0)
     names = [f"feature_{k}" for k in range(90)]

@@ -1,10 +1,10 @@
 """Maps at scale (issue 10, item 3), a section of ``benchmarks/bench_scale.py`` (``--only maps``).
 
 For each size, in a fresh process (so its peak memory is its own): synthetic clustered embeddings
-(:func:`core.ann.synthetic_embeddings`), the map fit as a run does it (PCA on all, t-SNE and UMAP on at most
-:data:`core.projection.FIT_SAMPLE` tracks, the rest placed), the quality of the placement (neighbourhood
-preservation of held-out tracks), and the Map page's data: the cached loader (:func:`core.maps.map_points` of a
-run folder written with those maps) and one redraw (:func:`core.maps.map_view` + the figure as JSON) beside the
+(:func:`benchmarks.synthetic.synthetic_embeddings`), the map fit as a run does it (PCA on all, t-SNE and UMAP on at most
+:data:`core.search.projection.FIT_SAMPLE` tracks, the rest placed), the quality of the placement (neighbourhood
+preservation of held-out tracks), and the Map page's data: the cached loader (:func:`core.analysis.maps.map_points` of a
+run folder written with those maps) and one redraw (:func:`core.analysis.maps.map_view` + the figure as JSON) beside the
 naive page (every point as a WebGL point, what the page drew before).
 
 Naive reference of the fit: at 10k, a fit on every track beside a fit on a fifth of them (the rest placed);
@@ -41,7 +41,7 @@ def synthetic_library(n: int, *, seed: int = 0) -> tuple[np.ndarray, pd.DataFram
     tracks : pd.DataFrame [shape=(n, 6)]
         ``track_id, path, label, duration_s, artist, title``.
     """
-    from core.ann import synthetic_embeddings
+    from benchmarks.synthetic import synthetic_embeddings
 
     x, cluster = synthetic_embeddings(n, seed=seed)
     ids = np.char.add("t", np.arange(n).astype(str).astype(object).astype(str)).astype(object)
@@ -56,8 +56,8 @@ def synthetic_library(n: int, *, seed: int = 0) -> tuple[np.ndarray, pd.DataFram
 def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, tracks: pd.DataFrame,
                         coords: pd.DataFrame, arrays: dict) -> Path:
     """A complete run folder ``runs/run_id`` (what the app opens) with a tiny untrained encoder as its model."""
-    from core.features import MelParams
-    from core.model import Encoder, save_model
+    from core.audio.features import MelParams
+    from core.model.encoder import Encoder, save_model
 
     folder = runs / run_id
     folder.mkdir(parents=True)
@@ -75,7 +75,7 @@ def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, trac
 
 
 def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, dict, dict]:
-    """What :func:`core.projection.fit_projections` does, timed step by step.
+    """What :func:`core.search.projection.fit_projections` does, timed step by step.
 
     Returns
     -------
@@ -83,7 +83,7 @@ def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, dict, 
     arrays : dict
     seconds : dict of step -> float
     """
-    from core.projection import fit_pca, fit_sample, fit_tsne, fit_umap, place_rows
+    from core.search.projection import fit_pca, fit_sample, fit_tsne, fit_umap, place_rows
 
     seconds, started = {}, time.perf_counter()
     pca, arrays = fit_pca(x)
@@ -105,7 +105,7 @@ def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, dict, 
 
 def quality(x: np.ndarray, coords: dict, *, fitted: np.ndarray, held_out: np.ndarray) -> dict:
     """Neighbourhood preservation (k=10) of ``held_out`` rows among ``fitted`` rows on the t-SNE and UMAP maps."""
-    from core.projection import neighbourhood_preservation
+    from core.search.projection import neighbourhood_preservation
 
     return {m: round(neighbourhood_preservation(x[held_out], x[fitted], query_xy=coords[m][held_out],
                                                 library_xy=coords[m][fitted]), 3) for m in ("tsne", "umap")}
@@ -116,8 +116,8 @@ def page_load(runs: Path, run_id: str) -> dict:
     beside the naive figure (every point drawn)."""
     import os
 
-    from core.maps import map_points, map_view
-    from core.runs import load_run
+    from core.analysis.maps import map_points, map_view
+    from core.runs.folder import load_run
     from ui.figures import map_figure
 
     os.environ["TIMBRE_ARTIFACTS"] = str(runs.parent)
@@ -139,7 +139,7 @@ def page_load(runs: Path, run_id: str) -> dict:
 
 def measure(n: int) -> dict:
     """Every figure of one size (run in a process of its own)."""
-    from core.projection import FIT_SAMPLE, fit_sample
+    from core.search.projection import FIT_SAMPLE, fit_sample
 
     x, tracks = synthetic_library(n)
     sample = FIT_SAMPLE if n > FIT_SAMPLE else n // SMALL_SAMPLE_SHARE

@@ -10,9 +10,9 @@ import logging
 import os
 import sys
 
-from core.config import add_dataclass_args, dataclass_from_args
-from core.errors import TimbreError
-from core.runs import resolve_run
+from core.base.config import add_dataclass_args, dataclass_from_args
+from core.base.errors import TimbreError
+from core.runs.folder import resolve_run
 
 from .service import BotConfig, Service
 

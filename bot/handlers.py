@@ -14,9 +14,9 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
 
-from core.audio import is_audio_path
-from core.errors import TimbreError
-from core.uploads import safe_name
+from core.audio.decode import is_audio_path
+from core.base.errors import TimbreError
+from core.data.uploads import safe_name
 
 from . import format as fmt
 from .service import Service

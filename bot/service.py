@@ -11,14 +11,14 @@ from typing import Optional
 
 import numpy as np
 
-from core.config import doc
-from core.errors import AudioDecodeError, ClassifyError
-from core.genre import best_classifier, predict_genre
-from core.links import with_links
-from core.query import load_query, neighbours_of, recommend_audio, warm_up
-from core.runs import Run
-from core.tracks import search_tracks
-from core.uploads import MAX_UPLOAD_MB, check_upload, named_buffer
+from core.analysis.genre import best_classifier, predict_genre
+from core.base.config import doc
+from core.base.errors import AudioDecodeError, ClassifyError
+from core.data.tracks import search_tracks
+from core.data.uploads import MAX_UPLOAD_MB, check_upload, named_buffer
+from core.runs.folder import Run
+from core.service.links import with_links
+from core.service.query import load_query, neighbours_of, recommend_audio, warm_up
 
 from . import format as fmt
 
@@ -51,7 +51,7 @@ class Service:
         return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
 
     def warm(self) -> "Service":
-        """Load the run and answer one query now (:func:`core.query.warm_up`): the first user does not wait."""
+        """Load the run and answer one query now (:func:`core.service.query.warm_up`): the first user does not wait."""
         warm_up(self.run)
         return self
 

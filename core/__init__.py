@@ -2,8 +2,8 @@
 
 Never imports streamlit: the pages in ``pages/`` draw, this package computes.
 """
-from .workers import use_project_numba_cache
+from core.base.numba_cache import use_project_numba_cache
 
 __version__ = "0.1.0"
 
-use_project_numba_cache()  # before anything imports numba (librosa, umap): see core.workers
+use_project_numba_cache()  # before anything imports numba (librosa, umap): see core.data.workers

@@ -1,5 +1,8 @@
+"""``python -m core``: the command line."""
+from __future__ import annotations
+
 import sys
 
-from .cli import main
+from core.cli import main
 
 sys.exit(main())

@@ -12,12 +12,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .config import check_bounds, doc
-from .constants import SAMPLE_RATE
-from .paths import artifacts_dir
-from .progress import Progress, or_silent
+from core.base.config import check_bounds, doc
+from core.base.constants import SAMPLE_RATE
+from core.base.paths import artifacts_dir
+from core.base.progress import Progress, or_silent
 
 SR = SAMPLE_RATE
+
+
 STYLES = ("electronic", "strings", "guitar", "piano", "rock", "hiphop")
 
 
@@ -291,8 +293,9 @@ def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = 
     ``loss``, and "working: evaluating" (1 of 1) for each step around the training: the teacher's pass,
     passages, evaluation, maps); ``done`` starts again from 1 when a stage begins.
     """
-    from .dataset import ingest
-    from .train import TrainConfig, train_run
+    from core.data.ingest import ingest
+    from core.runs.build import train_run
+    from core.training.config import TrainConfig
 
     cfg, progress = cfg or DemoConfig(), or_silent(progress)
     folder = write_corpus(demo_audio_dir(), cfg=cfg, progress=_in_stage("synthesising", progress))

@@ -9,8 +9,8 @@ A job is a folder ``artifacts/jobs/<job_id>/``::
     log.txt       the process's own output (tracebacks land here)
 
 ``start_job`` writes the spec and starts ``python -m core.jobs run <job_dir>`` in its own session, so a page
-reload or a restart of the server leaves it running. The process calls :func:`core.dataset.ingest` and
-:func:`core.train.train_run` directly and rewrites ``status.json`` atomically, at most a few times a second.
+reload or a restart of the server leaves it running. The process calls :func:`core.data.ingest.ingest` and
+:func:`core.runs.build.train_run` directly and rewrites ``status.json`` atomically, at most a few times a second.
 ``cancel_job`` sends SIGTERM to the process group (SIGKILL after a grace period); runs are built in hidden
 ``.partial`` folders, so a cancelled training never leaves a run. A job whose process died without writing a
 final state is reported as failed.
@@ -30,19 +30,29 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
-from .errors import DatasetError, TimbreError
-from .io import atomic_write_bytes, atomic_write_json
-from .locks import file_lock
-from .paths import LIBRARY_ROOTS_ENV, REPO_ROOT, artifacts_dir, library_roots, shown_path
+from core.base.errors import TimbreError
+from core.base.io import atomic_write_bytes, atomic_write_json
+from core.base.locks import file_lock
+from core.base.paths import REPO_ROOT, artifacts_dir
+from core.data.library import check_name, check_source
 
 KINDS = ("ingest", "train", "ingest+train")
+
+
 ACTIVE = ("queued", "running")
+
+
 FINAL = ("done", "failed", "cancelled")
+
+
 WRITE_INTERVAL_S = 0.25  # status.json is rewritten at most 4 times a second (the page polls about once a second)
-NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
 JOB_ID_RULE = re.compile(r"^[0-9]{8}-[0-9]{6}-[A-Za-z0-9][A-Za-z0-9_-]{0,63}-[0-9a-f]{4}$")  # stamp-dataset-hex
+
+
 _children: dict[int, subprocess.Popen] = {}  # held so Python does not warn that a running child was dropped
 
 
@@ -52,20 +62,6 @@ class JobCancelled(BaseException):
 
 def jobs_dir() -> Path:
     return artifacts_dir() / "jobs"
-
-
-def uploads_dir() -> Path:
-    """Where uploaded libraries are saved: ``data/uploads`` in the repository, or ``TIMBRE_UPLOADS``."""
-    return Path(os.environ.get("TIMBRE_UPLOADS", REPO_ROOT / "data" / "uploads"))
-
-
-def check_name(name: str, *, what: str = "dataset name") -> str:
-    """``name`` stripped, or :class:`DatasetError` unless it is 1-64 letters, digits, '-' and '_'."""
-    name = (name or "").strip()
-    if not NAME_RULE.match(name):
-        raise DatasetError(f"invalid {what} {name!r}: use 1-64 letters, digits, '-' and '_', "
-                           "starting with a letter or digit")
-    return name
 
 
 def _now() -> str:
@@ -78,60 +74,8 @@ def _job_dir(job_id: str) -> Path:
     return jobs_dir() / job_id
 
 
-# ---- starting ---------------------------------------------------------------------------------------------
-
-
-def _check_source(source) -> str:
-    """The library folder a page asked for, resolved (symlinks followed) and inside a library root, else a
-    :class:`DatasetError` that says the same for a folder outside the roots whether it exists or not."""
-    from .audio import AUDIO_EXTENSIONS
-    from .dataset import find_audio_files
-
-    text = str(source or "").strip()
-    if not text:
-        raise DatasetError("give the folder of your music")
-    roots = allowed_roots()
-    folder = _inside(text, roots)
-    if folder is None:
-        raise DatasetError(f"{text}: not inside a library folder of this server ("
-                           f"{', '.join(shown_path(r) for r in roots)}); an administrator adds folders with "
-                           f"{LIBRARY_ROOTS_ENV}")
-    if not folder.exists():
-        raise DatasetError(f"{text}: no such folder on the server")
-    if not folder.is_dir():
-        raise DatasetError(f"{text}: not a folder")
-    if not find_audio_files(folder):
-        raise DatasetError(f"{text}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
-    return str(folder)
-
-
-def allowed_roots() -> list[Path]:
-    """:func:`core.paths.library_roots` and the folder uploads are saved in."""
-    return list(dict.fromkeys([*library_roots(), uploads_dir().resolve()]))
-
-
-def _inside(text: str, roots: list[Path]) -> Path | None:
-    """``text`` (absolute, or relative to a root) resolved, when it lies inside one of ``roots``; else None.
-
-    An existing folder decides (one that resolves outside, through ``..`` or a symlink, is refused); a missing
-    one is reported missing only when it would lie inside.
-    """
-    given, missing = Path(text).expanduser(), []
-    for candidate in ([given] if given.is_absolute() else [root / given for root in roots]):
-        try:
-            resolved = candidate.resolve()
-        except (OSError, RuntimeError):  # a symlink loop
-            return None
-        inside = any(resolved.is_relative_to(root) for root in roots)
-        if resolved.exists():
-            return resolved if inside else None
-        if inside:
-            missing.append(resolved)
-    return missing[0] if missing else None
-
-
 def _check_train(train: dict) -> dict:
-    from .train import TrainConfig
+    from core.training.config import TrainConfig
 
     try:
         cfg = TrainConfig(**train)  # its bounds are checked as it is built
@@ -151,9 +95,9 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
     source : path or None
         Library folder to ingest; None trains on the already ingested ``dataset``.
     train : dict or None
-        :class:`core.train.TrainConfig` fields that differ from the defaults; None: ingest only.
+        :class:`core.training.config.TrainConfig` fields that differ from the defaults; None: ingest only.
     ingest : dict or None
-        :class:`core.dataset.IngestConfig` fields that differ from the defaults.
+        :class:`core.data.ingest.IngestConfig` fields that differ from the defaults.
     labels : bool
         False: ignore folder names and manifests.
 
@@ -162,14 +106,15 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
     str
         The job id.
     """
-    from .dataset import IngestConfig, load_dataset
+    from core.data.dataset import load_dataset
+    from core.data.ingest import IngestConfig
 
     dataset = check_name(dataset)
     if source is None and train is None:
         raise TimbreError("a job needs a folder to ingest, training settings, or both")
     spec = {"dataset": dataset, "labels": bool(labels), "source": None, "ingest": None, "train": None}
     if source is not None:
-        spec["source"] = _check_source(source)
+        spec["source"] = check_source(source)
         spec["ingest"] = dataclasses.asdict(IngestConfig(**(ingest or {})))
     else:
         load_dataset(dataset)  # a clear error now, not in the job's log
@@ -194,9 +139,6 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
             "values": {}, "losses": [], "result": {}, "error": None})
     _children[process.pid] = process
     return job_id
-
-
-# ---- reading ----------------------------------------------------------------------------------------------
 
 
 def _locked(folder: Path):
@@ -318,9 +260,6 @@ def cancel_job(job_id: str, *, grace_s: float = 5.0) -> dict:
     return job_status(job_id)  # the process wrote "cancelled", or _settle does now
 
 
-# ---- the job process --------------------------------------------------------------------------------------
-
-
 class StatusWriter:
     """The job's side of status.json: a progress callback that rewrites it at most every ``interval_s``."""
 
@@ -344,7 +283,7 @@ class StatusWriter:
         self.update(force=True, stage=name, done=0, total=0, message=message, values={})
 
     def progress(self, done: int, total: int, message: str = "", **values: float) -> None:
-        """:class:`core.progress.Progress`; a training epoch's ``loss`` is also kept in ``losses[epoch - 1]``
+        """:class:`core.base.progress.Progress`; a training epoch's ``loss`` is also kept in ``losses[epoch - 1]``
         (epochs done before a resumed checkpoint are None until then).
         """
         if "loss" in values and done >= 1:
@@ -368,8 +307,9 @@ def _on_sigterm(runner_pid: int):
 
 def run_job(folder: str | Path) -> int:
     """Body of the job process: ingest and/or train as the spec says, keeping status.json current."""
-    from .dataset import IngestConfig, ingest
-    from .train import TrainConfig, train_run
+    from core.data.ingest import IngestConfig, ingest
+    from core.runs.build import train_run
+    from core.training.config import TrainConfig
 
     folder = Path(folder)
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
@@ -402,86 +342,6 @@ def run_job(folder: str | Path) -> int:
         traceback.print_exc()
         writer.finish("failed", result=result, error=f"{type(error).__name__}: {error}")
         return 1
-
-
-# ---- uploads ----------------------------------------------------------------------------------------------
-
-
-def _safe_part(text: str, *, default: str) -> str:
-    """One path part made of letters, digits, '-', '_' and single dots (never hidden, never '..')."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:72] or default
-
-
-def upload_paths(client_names: list[str]) -> list[str]:
-    """Where each upload goes inside its new library folder, built from the client's names without trusting them.
-
-    A folder upload names files by their relative path (``mymusic/rock/23.mp3``): the folder the user picked is
-    dropped, its sub-folders are kept (they become the labels, as for a folder on the server) and the file keeps
-    its name. Every part is cut to letters, digits, '-', '_' and dots; never absolute, never ``..``, never
-    hidden; a name used twice in one folder gets ``-2``, ``-3``.
-
-    Raises
-    ------
-    DatasetError
-        A name without an audio extension.
-    """
-    from .audio import AUDIO_EXTENSIONS
-    from .uploads import safe_name, upload_suffix
-
-    split = [[p for p in re.split(r"[/\\]", str(name)) if p.strip() not in ("", ".", "..")] or ["track"]
-             for name in client_names]
-    tops = {parts[0] for parts in split if len(parts) > 1}
-    if len(tops) == 1 and all(len(parts) > 1 for parts in split):  # one picked folder: its name is no label
-        split = [parts[1:] for parts in split]
-    out, used = [], set()
-    for name, parts in zip(client_names, split):
-        ext = upload_suffix(parts[-1])
-        if not ext:
-            raise DatasetError(f"{safe_name(name)!r}: not an audio file name (expected one of "
-                               f"{', '.join(AUDIO_EXTENSIONS)})")
-        folders = [_safe_part(p, default="folder") for p in parts[:-1]]
-        stem = _safe_part(parts[-1][:-len(ext)], default="track")
-        path, n = "/".join([*folders, stem + ext]), 1
-        while path.casefold() in used:
-            n += 1
-            path = "/".join([*folders, f"{stem}-{n}{ext}"])
-        used.add(path.casefold())
-        out.append(path)
-    return out
-
-
-def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: float) -> Path:
-    """Write uploaded files into a new library folder ``uploads_dir()/library`` (see :func:`upload_paths`).
-
-    Parameters
-    ----------
-    files : iterable of (client file name or relative path, bytes)
-    library : str
-        Name of the new folder (the rules of :func:`check_name`).
-    max_mb : float
-        Size limit of each file.
-
-    Returns
-    -------
-    Path
-        The folder, ready for :func:`start_job` (``source=``); sub-folders of a folder upload are its labels.
-    """
-    from .uploads import check_upload
-
-    library = check_name(library, what="library folder name")
-    files = list(files)
-    if not files:
-        raise DatasetError("choose at least one audio file to upload")
-    for name, data in files:
-        check_upload(name, len(data), max_mb=max_mb)
-    paths = upload_paths([name for name, _ in files])
-    folder = uploads_dir() / library
-    if folder.exists():
-        raise DatasetError(f"{library}: a library folder of that name exists already; choose another name")
-    for path, (_, data) in zip(paths, files):
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / path, data)
-    return folder
 
 
 def main(argv: Optional[list[str]] = None) -> int:

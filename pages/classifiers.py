@@ -1,4 +1,4 @@
-"""Classifiers: how well genre is predicted from audio features, embeddings or both (results of core.classify)."""
+"""Classifiers: how well genre is predicted from audio features, embeddings or both (results of core.analysis.classify)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.classify import (
+from core.analysis.classify import (
     MODEL_NAMES,
     MODEL_SPECS,
     ClassifyConfig,
@@ -19,8 +19,8 @@ from core.classify import (
     run_classifiers,
     top_importances,
 )
-from core.collections import IN_COLLECTION, THE_REST, all_collections, collection_source
-from core.errors import TimbreError
+from core.analysis.collections import IN_COLLECTION, THE_REST, all_collections, collection_source
+from core.base.errors import TimbreError
 from ui import nav
 from ui.figures import confusion_figure, importance_figure
 from ui.forms import job_form
@@ -29,7 +29,7 @@ from ui.widgets import pick_source
 
 
 def settings(source) -> dict:
-    """The classifier settings form's widgets; returns :class:`core.classify.ClassifyConfig` fields."""
+    """The classifier settings form's widgets; returns :class:`core.analysis.classify.ClassifyConfig` fields."""
     inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
                             format_func=INPUT_NAMES.get, key="classify_inputs")
     models = st.multiselect("Models", list(MODEL_NAMES), default=list(MODEL_NAMES),
@@ -105,7 +105,7 @@ def result_details(folder, row: pd.Series) -> None:
 
 def label_source(source):
     """The "Labels" choice: the source's own labels, or a collection of its dataset against the rest of it
-    (:func:`core.collections.collection_source`); returns the source relabelled accordingly."""
+    (:func:`core.analysis.collections.collection_source`); returns the source relabelled accordingly."""
     try:
         collections = {c.collection_id: c for c in all_collections(source.dataset)}
     except TimbreError:

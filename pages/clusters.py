@@ -1,10 +1,10 @@
 """Clusters: how tracks group under k-means or HDBSCAN, on audio features, embeddings or both (results of
-core.clusters), as cards worth exploring: size, labels, characteristic tags and features, central tracks."""
+core.analysis.clusters), as cards worth exploring: size, labels, characteristic tags and features, central tracks."""
 from __future__ import annotations
 
 import streamlit as st
 
-from core.clusters import (
+from core.analysis.clusters import (
     METHOD_NAMES,
     METHODS,
     ClusterConfig,
@@ -16,9 +16,9 @@ from core.clusters import (
     profile_matrix,
     run_clusters,
 )
-from core.feature_table import SourceKind
-from core.tags import aligned_tags
-from core.tracks import display_names
+from core.analysis.sources import SourceKind
+from core.analysis.tags import aligned_tags
+from core.data.tracks import display_names
 from ui import nav
 from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
 from ui.forms import job_form
@@ -30,7 +30,7 @@ CARDS_PER_ROW = 3
 
 
 def settings(source, method: str) -> dict:
-    """The cluster settings form's widgets; returns :class:`core.clusters.ClusterConfig` fields."""
+    """The cluster settings form's widgets; returns :class:`core.analysis.clusters.ClusterConfig` fields."""
     inputs = st.multiselect("Inputs", source.available_inputs(), default=source.available_inputs(),
                             format_func=INPUT_NAMES.get, key="cluster_inputs")
     if method == "hdbscan":

@@ -7,9 +7,9 @@ import itertools
 
 import streamlit as st
 
-from core.compare import Comparison, aligned_maps, compare_runs
-from core.errors import CompareError
-from core.runs import config_differences, list_runs, run_summary
+from core.analysis.compare import Comparison, aligned_maps, compare_runs
+from core.base.errors import CompareError
+from core.runs.folder import config_differences, list_runs, run_summary
 from ui import nav
 from ui.figures import agreement_figure, highlight_trace, loss_figure, map_figure, per_label_figure
 from ui.state import active_run_id, cached_points, cached_run, selected_rows
@@ -28,13 +28,13 @@ def cached_differences(run_ids: tuple[str, ...]):
 
 @st.cache_resource(show_spinner="Comparing the runs' neighbourhoods...", max_entries=8)
 def cached_comparison(run_ids: tuple[str, ...], method: str) -> Comparison:
-    """:func:`core.compare.compare_runs` (runs never change once written)."""
+    """:func:`core.analysis.compare.compare_runs` (runs never change once written)."""
     return compare_runs([cached_run(r) for r in run_ids], method=method)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def cached_aligned(run_ids: tuple[str, ...], method: str) -> tuple[dict, dict]:
-    """:func:`core.compare.aligned_maps` of a cached comparison."""
+    """:func:`core.analysis.compare.aligned_maps` of a cached comparison."""
     comparison = cached_comparison(run_ids, method)
     return aligned_maps(comparison.runs, comparison.shared, method)
 

@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.dataset import list_datasets
-from core.errors import TimbreError
-from core.paths import LIBRARY_ROOTS_ENV, library_roots, shown_path
-from core.train import TrainConfig
-from core.uploads import UPLOAD_TYPES
+from core.base.errors import TimbreError
+from core.base.paths import LIBRARY_ROOTS_ENV, library_roots, shown_path
+from core.data import library
+from core.data.dataset import list_datasets
+from core.data.uploads import UPLOAD_TYPES, save_uploads
+from core.training.config import TrainConfig
 from ui import nav
 from ui.figures import loss_figure
 from ui.state import set_active_run
@@ -101,7 +102,7 @@ def job_result(job: dict) -> None:
 
 
 def train_settings(*, disabled: bool) -> dict:
-    """The main training settings (defaults from :class:`core.train.TrainConfig`)."""
+    """The main training settings (defaults from :class:`core.training.config.TrainConfig`)."""
     left, middle, right = st.columns(3)
     epochs = left.number_input("Epochs", min_value=1, max_value=5000, value=DEFAULTS.epochs, step=10,
                                help="Passes over the tracks. " + help_of("epochs"), disabled=disabled)
@@ -113,7 +114,7 @@ def train_settings(*, disabled: bool) -> dict:
 
 
 def help_of(field: str) -> str:
-    """The reason :class:`core.train.TrainConfig` gives for a default."""
+    """The reason :class:`core.training.config.TrainConfig` gives for a default."""
     return next(f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig) if f.name == field)
 
 
@@ -170,8 +171,8 @@ def start(*, kind: str, name: str, folder: str, uploads: list, train: dict | Non
         if kind == "folder":
             source = folder
         elif kind == "upload":
-            jobs.check_name(name)  # before anything is written
-            source = jobs.save_uploads(((f.name, f.getvalue()) for f in uploads), name,
+            library.check_name(name)  # before anything is written
+            source = save_uploads(((f.name, f.getvalue()) for f in uploads), name,
                                        max_mb=st.get_option("server.maxUploadSize"))
         job_id = jobs.start_job(dataset=name, source=source, train=train)
     except TimbreError as error:

@@ -1,6 +1,6 @@
 """Map: the run's tracks on a precomputed PCA / t-SNE / UMAP map; click a track to hear it and its neighbours.
 
-Up to :data:`core.maps.POINT_LIMIT` tracks are drawn as points with hover; more are a density layer under a
+Up to :data:`core.analysis.maps.POINT_LIMIT` tracks are drawn as points with hover; more are a density layer under a
 sample of points, and drawing a box on it (or filtering labels) narrows the map until its tracks are few enough
 to be drawn one by one.
 """
@@ -8,18 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import TagError
-from core.maps import (
-    COLOUR_LABEL,
-    DENSITY_SAMPLE,
-    POINT_LIMIT,
-    Window,
-    colour_title,
-    labels_in_order,
-    map_view,
-    track_focus,
-)
-from core.tags import compute_dataset_tags, tags_computable, tags_reason
+from core.analysis.maps import COLOUR_LABEL, DENSITY_SAMPLE, POINT_LIMIT, Window, colour_title, labels_in_order, map_view, track_focus
+from core.analysis.tags import compute_dataset_tags, tags_computable, tags_reason
+from core.base.errors import TagError
 from ui import nav, selection
 from ui.figures import map_figure
 from ui.forms import job_form
@@ -44,7 +35,7 @@ PICKER_LIMIT = 20_000
 
 
 def colour_picker(run) -> str:
-    """The "Colour by" select (:func:`core.maps.colour_options`); says once why there are no tags to colour by."""
+    """The "Colour by" select (:func:`core.analysis.maps.colour_options`); says once why there are no tags to colour by."""
     options = cached_colour_options(run.run_id, colour_stamp(run.run_id))
     option = st.selectbox("Colour by", options, format_func=colour_title, key=f"map_colour_{run.run_id}",
                           help="Label, a clustering (Clusters page) or a musicnn tag's likelihood") or COLOUR_LABEL

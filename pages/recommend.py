@@ -7,13 +7,13 @@ import pandas as pd
 import streamlit as st
 from streamlit import config
 
-from core.collections import collection_rows, more_like_these
-from core.errors import TimbreError
-from core.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
-from core.maps import Focus, FocusKind, query_focus, track_focus
-from core.query import Recommendation, min_query_seconds, recommend_audio, recommend_file
-from core.tracks import search_tracks
-from core.uploads import UPLOAD_TYPES, check_upload, named_buffer
+from core.analysis.collections import collection_rows
+from core.analysis.maps import Focus, FocusKind, query_focus, track_focus
+from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.base.errors import TimbreError
+from core.data.tracks import search_tracks
+from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
+from core.service.query import Recommendation, min_query_seconds, more_like_these, recommend_audio, recommend_file
 from ui import nav
 from ui.figures import map_figure
 from ui.selection import collection_label, run_collections
@@ -33,14 +33,14 @@ PICK_ALL_LIMIT = 20_000  # above this many tracks the picker offers search match
 
 @st.cache_data(show_spinner="Analysing the file...", max_entries=16)
 def file_recommendation(run_id: str, data: bytes, name: str, k: int, max_mb: float) -> Recommendation:
-    """:func:`core.query.recommend_file` of an upload (:class:`AudioDecodeError` when it is unusable)."""
+    """:func:`core.service.query.recommend_file` of an upload (:class:`AudioDecodeError` when it is unusable)."""
     check_upload(name, len(data), max_mb=max_mb)
     return recommend_file(cached_run(run_id), named_buffer(data, name), k=k)
 
 
 @st.cache_data(show_spinner="Finding similar tracks...", max_entries=16)
 def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Recommendation:
-    """:func:`core.query.recommend_audio` of a recording (mono float32 at the run's rate)."""
+    """:func:`core.service.query.recommend_audio` of a recording (mono float32 at the run's rate)."""
     return recommend_audio(cached_run(run_id), y, k=k)
 
 
@@ -48,7 +48,7 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
                 how: str | None = None) -> None:
     """Ranked neighbours with scores, links and players beside the map with the query on it.
 
-    ``focus_of(points)`` gives the :class:`core.maps.Focus` on the chosen projection's points; ``how`` says what
+    ``focus_of(points)`` gives the :class:`core.analysis.maps.Focus` on the chosen projection's points; ``how`` says what
     the score is (None: cosine similarity, or its mean with the passages' match for an outside query).
     """
     left, right = st.columns([2, 3])
@@ -114,7 +114,7 @@ def search_section(run, k: int, method: str) -> None:
 
 @st.cache_data(show_spinner="Finding tracks near all of them...", max_entries=16)
 def set_recommendation(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
-    """:func:`core.collections.more_like_these` of library rows."""
+    """:func:`core.service.query.more_like_these` of library rows."""
     return more_like_these(cached_run(run_id), list(rows), k=k)
 
 

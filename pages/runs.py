@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.errors import TimbreError
-from core.paths import runs_dir
-from core.runs import list_runs, run_summary
+from core.base.errors import TimbreError
+from core.base.paths import runs_dir
+from core.runs.folder import list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure
 from ui.state import active_run_id, set_active_run
@@ -18,7 +18,7 @@ STAGES = {"synthesising": "Synthesising demo tracks", "ingesting": "Analysing au
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_summary(run_id: str) -> dict:
-    """:func:`core.runs.run_summary` (runs never change once written)."""
+    """:func:`core.runs.folder.run_summary` (runs never change once written)."""
     return run_summary(run_id)
 
 
@@ -28,7 +28,7 @@ def build_demo_with_progress() -> None:
 
     bar = st.progress(0.0, text="Starting...")
 
-    def progress(done: int, total: int, message: str = "", **values: float) -> None:  # core.progress.Progress
+    def progress(done: int, total: int, message: str = "", **values: float) -> None:  # core.base.progress.Progress
         stage, _, what = message.partition(": ")  # build_demo's messages are "<stage>: <what>"
         text = what.capitalize() if stage == "working" else f"{STAGES.get(stage, stage)}: {done} / {total}"
         bar.progress(min(1.0, done / max(total, 1)), text=text)

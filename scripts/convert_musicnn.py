@@ -8,9 +8,9 @@ Run once, in a throw-away venv (TensorFlow is never a dependency of the project)
     /tmp/convert/bin/python scripts/convert_musicnn.py [--clips a.mp3 b.mp3 ...]
 
 It reads the checkpoint that ships inside the musicnn wheel, maps every variable onto
-:class:`core.musicnn.MusiCNN`, writes ``core/weights/msd_musicnn.pt`` (float32 tensors, loadable with
+:class:`core.model.musicnn.MusiCNN`, writes ``core/model/weights/msd_musicnn.pt`` (float32 tensors, loadable with
 ``weights_only=True``), then builds musicnn's own TensorFlow graph (``musicnn.models.define_model``), runs both on
-the synthetic :func:`core.musicnn.port_check_clip` and on ``--clips`` (3 s patches through musicnn's own front
+the synthetic :func:`core.model.musicnn.port_check_clip` and on ``--clips`` (3 s patches through musicnn's own front
 end), and fails unless every output agrees to 1e-4. The synthetic clip's patches and the original's outputs go
 to ``tests/data/musicnn_expected.npz`` for ``tests/test_musicnn.py``.
 """
@@ -39,7 +39,7 @@ def checkpoint_dir() -> Path:
 
 
 def state_dict_from_checkpoint(reader) -> dict:
-    """Torch tensors named as :class:`core.musicnn.MusiCNN`'s, from the TF variables (creation order = suffix)."""
+    """Torch tensors named as :class:`core.model.musicnn.MusiCNN`'s, from the TF variables (creation order = suffix)."""
     import torch
 
     def var(name):
@@ -85,7 +85,7 @@ def original_patches(y: np.ndarray) -> np.ndarray:
     """musicnn's own front end (extractor.batch_data) on 16 kHz audio, float16 arithmetic and all."""
     import librosa
 
-    from core import musicnn as port
+    from core.model import musicnn as port
 
     rep = librosa.feature.melspectrogram(y=y, sr=port.SR, hop_length=port.HOP, n_fft=port.N_FFT, n_mels=port.N_MELS).T
     rep = np.log10(10000 * rep.astype(np.float16) + 1)
@@ -135,8 +135,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
     import torch
 
-    from core import musicnn as port
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
+    from core.model import musicnn as port
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", nargs="*", default=[], help="audio files to check the port on as well")

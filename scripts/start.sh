@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ -z "$(.venv/bin/python -c 'from core.runs import list_runs; print(*list_runs()[:1])')" ]; then
+if [ -z "$(.venv/bin/python -c 'from core.runs.folder import list_runs; print(*list_runs()[:1])')" ]; then
   echo "no run yet: building the demo run (synthetic corpus, ingest, training; under three minutes)..."
   .venv/bin/python -m core demo
 fi

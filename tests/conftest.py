@@ -64,8 +64,9 @@ def tiny_library(tmp_path_factory) -> Path:
 def tiny_build(tiny_library) -> tuple[Path, str]:
     """The dataset 'tiny' and a run trained for a few epochs on it, built once per session in a folder of
     their own: (that artifacts folder, run id)."""
-    from core.dataset import IngestConfig, ingest
-    from core.train import TrainConfig, train_run
+    from core.data.ingest import IngestConfig, ingest
+    from core.runs.build import train_run
+    from core.training.config import TrainConfig
 
     folder = SESSION_ROOT / "tiny-build"
     with pytest.MonkeyPatch.context() as patch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from core.paths import runs_dir
+from core.base.paths import runs_dir
 
 CHEAP_CLASSIFIER = dict(models=("logreg",), cv_folds=3, search_folds=3, permutation_repeats=1, n_jobs=1)
 
@@ -20,8 +20,8 @@ def copy_run(run_id: str, new_id: str) -> str:
 def classified_run(run_id: str, input: str) -> str:
     """A copy of ``run_id`` named ``tiny-genre-<input>`` with one logistic regression on
     ``input`` ("features", "embeddings" or "both") saved in its classifiers/."""
-    from core.classify import ClassifyConfig, run_classifiers
-    from core.feature_table import load_source
+    from core.analysis.classify import ClassifyConfig, run_classifiers
+    from core.analysis.sources import load_source
 
     new_id = copy_run(run_id, f"tiny-genre-{input}")
     if not (runs_dir() / new_id / "classifiers").exists():

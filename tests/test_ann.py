@@ -1,20 +1,21 @@
-"""ANN search (core.ann): recall against exact search, label filters, a run searched through its stored index."""
+"""ANN search (core.search.ann): recall against exact search, label filters, a run searched through its stored index."""
 import numpy as np
 import pandas as pd
 import pytest
 
-import core.ann as ann
+import core.search.ann as ann
+from benchmarks.synthetic import synthetic_embeddings
+from core.base.errors import RunError
+from core.base.paths import runs_dir
 from core.cli import main
-from core.errors import RunError
-from core.index import cosine_topk
-from core.paths import runs_dir
-from core.query import neighbours_of, recommend_embedding, similar_tracks
-from core.runs import load_run
+from core.runs.folder import load_run
+from core.search.exact import cosine_topk
+from core.service.query import neighbours_of, recommend_embedding, similar_tracks
 from tests.run_copies import copy_run
 
 
 def test_recall_at_10_on_20k_clustered_vectors_is_at_least_095():
-    x, _ = ann.synthetic_embeddings(20_000, seed=3)
+    x, _ = synthetic_embeddings(20_000, seed=3)
     index = ann.build_index(x, seed=0)
     rng = np.random.default_rng(7)
     # queries near library tracks but not on them, like a new recording of a known style
@@ -29,7 +30,7 @@ def test_recall_at_10_on_20k_clustered_vectors_is_at_least_095():
 
 
 def test_a_filter_through_the_index_returns_only_allowed_rows_and_k_of_them():
-    x, _ = ann.synthetic_embeddings(8_000, seed=5)
+    x, _ = synthetic_embeddings(8_000, seed=5)
     index = ann.build_index(x, seed=0)
     rng = np.random.default_rng(2)
     rare = np.sort(rng.choice(len(x), 40, replace=False))  # 0.5 % of the library, scattered over every list
@@ -57,7 +58,7 @@ def big_run_id(tiny_run_id) -> str:
     random, 30/62/8 %): what the query functions read is all there, at a size worth indexing."""
     run_id = copy_run(tiny_run_id, "big-synthetic")
     folder = runs_dir() / run_id
-    x, _ = ann.synthetic_embeddings(6_000, seed=11)
+    x, _ = synthetic_embeddings(6_000, seed=11)
     labels = np.random.default_rng(4).choice(["jazz", "rock", "folk"], size=len(x), p=[0.30, 0.62, 0.08])
     ids = [f"t{i:05d}" for i in range(len(x))]
     tracks = pd.DataFrame({"track_id": ids, "path": [f"/x/{i}.wav" for i in ids], "label": labels,
@@ -116,7 +117,7 @@ def test_label_filters_return_only_that_label_and_k_hits(big_run_id, monkeypatch
 def test_an_index_that_does_not_match_the_run_is_a_clear_error(big_run_id, tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    x, _ = ann.synthetic_embeddings(500, seed=1)
+    x, _ = synthetic_embeddings(500, seed=1)
     ann.write_index(ann.build_index(x), folder)
     assert ann.read_index(folder, n_tracks=500, dim=128).ntotal == 500
     with pytest.raises(RunError, match="built for 500 x 128.*python -m core index"):

@@ -21,13 +21,13 @@ from fastapi.testclient import TestClient
 from api import ApiConfig, create_app
 from api.__main__ import main as api_main
 from api.app import MULTIPART_SLACK, resolve_run
-from core.audio import load_audio
-from core.errors import RunError
-from core.genre import predict_genre
-from core.paths import REPO_ROOT as ROOT
-from core.paths import runs_dir
-from core.query import similar_tracks
-from core.runs import load_run
+from core.analysis.genre import predict_genre
+from core.audio.decode import load_audio
+from core.base.errors import RunError
+from core.base.paths import REPO_ROOT as ROOT
+from core.base.paths import runs_dir
+from core.runs.folder import load_run
+from core.service.query import similar_tracks
 from tests.processes import free_port, stop
 from tests.run_copies import classified_run, copy_run
 
@@ -483,7 +483,7 @@ def test_collections_are_created_listed_read_and_deleted(client, genre_run_id, p
 
 
 def test_every_track_record_carries_its_top_tags(client, genre_run_id):
-    from core.tags import run_tags, top_tags
+    from core.analysis.tags import run_tags, top_tags
 
     run = load_run(genre_run_id)  # the tiny dataset was distilled from musicnn: its tag cache is there
     tags = run_tags(run)
@@ -496,7 +496,7 @@ def test_every_track_record_carries_its_top_tags(client, genre_run_id):
 
 
 def test_tracks_ordered_by_a_tag(client, genre_run_id):
-    from core.tags import run_tags
+    from core.analysis.tags import run_tags
 
     tags = run_tags(load_run(genre_run_id))
     body = client.get("/runs/default/tracks", params={"tag": "electronic", "limit": 5}).json()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.audio import SAMPLE_RATE, load_audio, to_mono_resampled
-from core.errors import AudioDecodeError, TimbreError
+from core.audio.decode import SAMPLE_RATE, load_audio, to_mono_resampled
+from core.base.errors import AudioDecodeError, TimbreError
 from tests.audio_files import OPUS_RATES, sine, write_audio
 
 FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "m4a")
@@ -98,7 +98,7 @@ def _decompression_sized_flac(path, *, seconds: float, sr: int = 192_000, channe
 
 PEAK_RSS = """
 import resource, sys
-from core.audio import load_audio
+from core.audio.decode import load_audio
 load_audio(sys.argv[1], max_seconds=None)  # imports and decoder libraries loaded: the baseline
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 y = load_audio(sys.argv[2], max_seconds=None)
@@ -142,7 +142,7 @@ def test_block_decoding_equals_decoding_at_once(tmp_path, rng):
     """Blocks of the resampler join without seams: the result is what one call on the whole signal gives."""
     import soundfile as sf
 
-    from core.audio import BLOCK_FRAMES
+    from core.audio.decode import BLOCK_FRAMES
 
     y = (0.1 * rng.standard_normal((3 * BLOCK_FRAMES + 123, 2))).astype(np.float32)
     sf.write(tmp_path / "noise.wav", y, 44_100, subtype="FLOAT")

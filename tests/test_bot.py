@@ -17,11 +17,11 @@ import soundfile as sf
 
 from bot import format as fmt
 from bot.service import BotConfig, Service
-from core.audio import to_mono_resampled
-from core.errors import AudioDecodeError
-from core.links import track_links, with_links
-from core.paths import REPO_ROOT as ROOT
-from core.runs import load_run
+from core.audio.decode import to_mono_resampled
+from core.base.errors import AudioDecodeError
+from core.base.paths import REPO_ROOT as ROOT
+from core.runs.folder import load_run
+from core.service.links import track_links, with_links
 from tests.audio_files import write_audio
 from tests.fake_telegram import FakeTelegram
 from tests.run_copies import classified_run

@@ -102,7 +102,7 @@ def mic_wav(tiny_run_id, tmp_path_factory) -> Path:
     """What the fake microphone plays: a library piano track, 48 kHz 16-bit mono (as a real mic delivers)."""
     import soxr
 
-    from core.runs import load_run
+    from core.runs.folder import load_run
 
     tracks = load_run(tiny_run_id).tracks
     y, sr = sf.read(tracks.loc[tracks["label"] == "piano", "path"].iloc[0], dtype="float32")
@@ -218,7 +218,7 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
     shot(page, "4-map-tsne")
 
     open_sidebar_page(page, "Recommend")
-    from core.runs import load_run
+    from core.runs.folder import load_run
 
     query = Path(load_run(tiny_run_id).tracks["path"].iloc[0])
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(query))
@@ -323,7 +323,7 @@ def draw_lasso(page, corners) -> None:
 
 def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(server, page, tiny_run_id):
     """Draw a lasso around the left part of the map, save it as a collection, reload: it is still there."""
-    from core import collections as col
+    from core.analysis import collections as col
 
     col.collections_path("tiny").unlink(missing_ok=True)
     # through the router, as a user comes in: the first request of a fresh server straight to /map would run the

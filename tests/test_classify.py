@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.classify import (
+from core.analysis.classify import (
     MODEL_NAMES,
     ClassifyConfig,
     best_per_input,
@@ -26,9 +26,10 @@ from core.classify import (
     split_path,
     top_importances,
 )
+from core.analysis.sources import load_source, source_from_run
+from core.base.errors import ClassifyError
 from core.cli import main
-from core.errors import ClassifyError
-from core.feature_table import import_feature_table, load_source, source_from_run
+from core.data.tables import import_feature_table
 
 pytestmark = pytest.mark.slow
 CLASSES = ("blues", "disco", "metal")
@@ -70,7 +71,7 @@ def test_every_model_separates_the_planted_classes(synthetic):
     assert (summary["n_test"] == 24).all() and (summary["n_train"] == 66).all()  # 8 of each 30 held out
     assert calls[-1][0] == calls[-1][1] == 3 * len(MODEL_NAMES)
     assert [d for d, *_ in calls] == sorted(d for d, *_ in calls)
-    finished = {m.removesuffix(": done"): v for _, _, m, v in calls if m.endswith(": done")}  # core.progress values
+    finished = {m.removesuffix(": done"): v for _, _, m, v in calls if m.endswith(": done")}  # core.base.progress values
     by_model = summary.set_index("model")
     assert finished == {f"features / {m}": {"cv_mean": by_model.loc[m, "cv_mean"],
                                             "test_accuracy": by_model.loc[m, "test_accuracy"]} for m in MODEL_NAMES}
@@ -202,7 +203,7 @@ def test_cli_classify(synthetic_csv, capsys):
     assert main(["classify", "--features", "no_such_dataset"]) == 2
 
 def test_nested_cv_repeats_the_search_inside_every_fold(synthetic_csv, monkeypatch):
-    import core.classify.evaluate as evaluate
+    import core.analysis.classify.evaluate as evaluate
 
     import_feature_table(synthetic_csv, "synthetic_nested", label="genre", id_col="id")
     searches = []

@@ -1,11 +1,11 @@
-"""core.classify.evaluate and core.classify.importance on small arrays whose answer is known."""
+"""core.analysis.classify.evaluate and core.analysis.classify.importance on small arrays whose answer is known."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.classify.evaluate import iqr_inliers, score_predictions
-from core.classify.importance import permutation_importance
+from core.analysis.classify.evaluate import iqr_inliers, score_predictions
+from core.analysis.classify.importance import permutation_importance
 
 
 def test_iqr_outliers_are_flagged_on_training_rows_only(rng):

@@ -1,11 +1,11 @@
-"""core.classify.models: the registry, grids sized to the data, frozen configs."""
+"""core.analysis.classify.models: the registry, grids sized to the data, frozen configs."""
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 
-from core.classify import MODEL_NAMES, MODEL_SPECS, ClassifyConfig
+from core.analysis.classify import MODEL_NAMES, MODEL_SPECS, ClassifyConfig
 
 
 def test_registry_names_every_model_and_its_saved_family():

@@ -1,4 +1,4 @@
-"""core.classify.persist: every model family saved without pickle, reloaded, with class probabilities."""
+"""core.analysis.classify.persist: every model family saved without pickle, reloaded, with class probabilities."""
 from __future__ import annotations
 
 import json
@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from core.classify import MODEL_NAMES, MODEL_SPECS, ClassifyConfig, load_classifier, make_pipeline, save_classifier
-from core.classify.persist import softmax
-from core.errors import ClassifyError
+from core.analysis.classify import MODEL_NAMES, MODEL_SPECS, ClassifyConfig, load_classifier, make_pipeline, save_classifier
+from core.analysis.classify.persist import softmax
+from core.base.errors import ClassifyError
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)

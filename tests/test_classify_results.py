@@ -1,9 +1,9 @@
-"""core.classify.results: confusion normalising, and picking the best model by CV, never by the test split."""
+"""core.analysis.classify.results: confusion normalising, and picking the best model by CV, never by the test split."""
 from __future__ import annotations
 
 import pandas as pd
 
-from core.classify.results import best_per_input, ranked, row_normalised
+from core.analysis.classify.results import best_per_input, ranked, row_normalised
 
 
 def test_row_normalised_confusion():

@@ -1,10 +1,10 @@
-"""core.classify.split: the stratified, seeded test mask (the stored split is tested end to end in test_classify)."""
+"""core.analysis.classify.split: the stratified, seeded test mask (the stored split is tested end to end in test_classify)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from core.classify.split import stratified_test_mask
+from core.analysis.classify.split import stratified_test_mask
 
 
 def test_stratified_test_mask_takes_each_label_in_proportion():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from core.cli import build_parser, main
-from core.runs import load_run
-from core.train import TrainConfig
+from core.runs.folder import load_run
+from core.training.config import TrainConfig
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def test_module_entry_point_runs():
 
 
 def test_run_given_as_a_folder_path_is_accepted(tiny_run_id, tmp_path, capsys, monkeypatch):
-    from core.paths import runs_dir
+    from core.base.paths import runs_dir
 
     query = load_run(tiny_run_id).tracks["path"][2]
     monkeypatch.chdir(runs_dir().parent)
@@ -89,7 +89,7 @@ def test_bad_k_is_a_clear_error_not_a_traceback(tiny_run_id, capsys):
 
 
 def test_recommend_names_tracks_with_the_one_display_name(tiny_run_id, capsys):
-    from core.tracks import display_name
+    from core.data.tracks import display_name
 
     run = load_run(tiny_run_id)
     assert main(["recommend", "--run", tiny_run_id, run.tracks["path"][5], "-k", "1"]) == 0
@@ -97,11 +97,11 @@ def test_recommend_names_tracks_with_the_one_display_name(tiny_run_id, capsys):
 
 
 def test_the_progress_bar_shows_message_and_values(capsys):
-    from core.cli import _Bar, postfix
+    from core.cli.common import Bar, postfix
 
     assert postfix("epoch 3", {"loss": 0.41234567}) == "epoch 3, loss=0.4123"
     assert postfix("", {"k": 4}) == "k=4"
-    bar = _Bar("train", "epoch")
+    bar = Bar("train", "epoch")
     bar(1, 4, "epoch 1", loss=1.5)
     assert bar.bar.postfix == "epoch 1, loss=1.5"
     bar(2, 4, "epoch 2", loss=1.25)

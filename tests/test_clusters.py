@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cli import main
-from core.clusters import (
+from core.analysis.clusters import (
     NOISE,
     ClusterConfig,
     best_k,
@@ -26,9 +25,11 @@ from core.clusters import (
     run_clusters,
     umap_reduce,
 )
-from core.errors import ClusterError
-from core.feature_table import import_feature_table, load_source, source_from_run
-from core.tags import TAGS
+from core.analysis.sources import load_source, source_from_run
+from core.analysis.tags import TAGS
+from core.base.errors import ClusterError
+from core.cli import main
+from core.data.tables import import_feature_table
 
 
 def planted_blobs(rng, k: int = 4, per_cluster: int = 25, dims: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +79,7 @@ def test_run_clusters_on_an_imported_table_recovers_planted_groups(tmp_path, rng
     report = run_clusters(source, cfg=ClusterConfig(k_max=8),
                           progress=lambda d, t, m="", **v: calls.append((d, t, m, v)))
     assert calls[-1][0] == calls[-1][1] == 7
-    done, _, message, values = calls[2]  # one call per k, with its silhouette (core.progress protocol)
+    done, _, message, values = calls[2]  # one call per k, with its silhouette (core.base.progress protocol)
     assert (done, message) == (3, "features: k=4") and set(values) == {"silhouette", "inertia"}
     summary = report.summaries[0]
     assert summary["input"] == "features" and summary["k"] == 4 and summary["ari"] == pytest.approx(1.0)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import collections as col
-from core.errors import CollectionError
-from core.index import l2_normalise
-from core.runs import load_run
+from core.analysis import collections as col
+from core.base.errors import CollectionError
+from core.runs.folder import load_run
+from core.search.exact import l2_normalise
+from core.service.query import more_like_these
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_sessions_saving_at_once_lose_nothing(run):
 
 def test_more_like_these_is_the_best_mean_cosine_to_the_set_without_the_set(run):
     rows = [0, 5, 9]
-    found = col.more_like_these(run, rows, k=4)
+    found = more_like_these(run, rows, k=4)
     unit = l2_normalise(run.embeddings)
     mean_cosine = (unit @ unit[rows].T).mean(axis=1)
     mean_cosine[rows] = -np.inf
@@ -115,22 +116,22 @@ def test_more_like_these_is_the_best_mean_cosine_to_the_set_without_the_set(run)
     assert found["rank"].tolist() == [1, 2, 3, 4]
     assert not set(found["row"]) & set(rows)
     # more than there are: the other nine
-    assert len(col.more_like_these(run, rows, k=50)) == len(run.tracks) - 3
+    assert len(more_like_these(run, rows, k=50)) == len(run.tracks) - 3
 
 
 def test_more_like_these_refuses_an_empty_set_a_bad_k_and_the_whole_library(run):
     with pytest.raises(CollectionError, match="selection is empty"):
-        col.more_like_these(run, [], k=3)
+        more_like_these(run, [], k=3)
     with pytest.raises(CollectionError, match="at least 1"):
-        col.more_like_these(run, [1], k=0)
+        more_like_these(run, [1], k=0)
     with pytest.raises(CollectionError, match="every track"):
-        col.more_like_these(run, range(len(run.tracks)), k=3)
+        more_like_these(run, range(len(run.tracks)), k=3)
 
 
 def test_a_single_track_set_gives_its_neighbours(run):
-    from core.query import neighbours_of
+    from core.service.query import neighbours_of
 
-    assert col.more_like_these(run, [4], k=3)["row"].tolist() == neighbours_of(run, 4, k=3)["row"].tolist()
+    assert more_like_these(run, [4], k=3)["row"].tolist() == neighbours_of(run, 4, k=3)["row"].tolist()
 
 
 def test_the_summary_counts_labels_and_finds_characteristic_tags(run):
@@ -140,7 +141,7 @@ def test_the_summary_counts_labels_and_finds_characteristic_tags(run):
     assert summary.n_tracks == 5 and summary.tags is None
     assert summary.label_mix.to_dict("records") == [{"label": "piano", "count": 4, "share": 0.8},
                                                     {"label": "strings", "count": 1, "share": 0.2}]
-    from core.tags import TAGS
+    from core.analysis.tags import TAGS
 
     tags = pd.DataFrame(np.full((len(run.tracks), len(TAGS)), 0.1, dtype=np.float32), columns=list(TAGS))
     tags.loc[rows, "instrumental"] = 0.9  # only the selection sounds instrumental
@@ -163,7 +164,7 @@ def test_m3u_and_csv_name_every_track_once_in_order(run):
 
 
 def test_a_collection_labels_a_source_for_its_classifier(run, tiny_run_id):
-    from core.feature_table import load_source
+    from core.analysis.sources import load_source
 
     saved = col.save_selection(run, "Piano", np.flatnonzero(run.tracks["label"] == "piano"))
     source = load_source(run=tiny_run_id)
@@ -195,7 +196,7 @@ def test_the_collections_command_lists_shows_and_exports(run, tiny_run_id, tmp_p
                  "--csv", str(tmp_path / "a.csv")]) == 0
     out = capsys.readouterr().out
     assert "3 tracks, 3 in run" in out and "2 more like these" in out
-    found = col.more_like_these(run, [0, 1, 2], k=2)
+    found = more_like_these(run, [0, 1, 2], k=2)
     assert [line.split()[2] for line in out.splitlines() if line.startswith(("    1.", "    2."))] == list(
         found["track_id"])
     assert (tmp_path / "a.m3u").read_text().startswith("#EXTM3U\n") and len(pd.read_csv(tmp_path / "a.csv")) == 3

@@ -5,12 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.analysis.compare import aligned_maps, compare_runs, comparison_lines, jaccard, map_trustworthiness, shared_tracks
+from core.base.errors import CompareError
 from core.cli import main
-from core.compare import aligned_maps, compare_runs, comparison_lines, jaccard, map_trustworthiness, shared_tracks
-from core.errors import CompareError
-from core.projection import METHODS
-from core.runs import config_differences, list_runs, load_run
-from core.train import TrainConfig, train_run
+from core.runs.build import train_run
+from core.runs.folder import config_differences, list_runs, load_run
+from core.search.projection import METHODS
+from core.training.config import TrainConfig
 from tests.conftest import TINY_STYLES
 from tests.pagetest import charts, decode, markdown_text, open_page, traces
 from tests.run_copies import copy_run
@@ -116,15 +117,15 @@ def test_compare_cli_prints_the_figures_and_json(tiny_run_id, capsys):
     assert main(["compare", tiny_run_id, elsewhere]) == 2
     assert "share no tracks" in capsys.readouterr().err
 
-# --- how the spaces differ (core.compare) ------------------------------------------------------------------
+# --- how the spaces differ (core.analysis.compare) ------------------------------------------------------------------
 
 
 def _variant(tiny_run_id: str, new_id: str, *, noise: float = 0.0, rotate: float = 0.0, keep=None, rename=False) -> str:
     """A copy of the tiny run under ``new_id`` whose embeddings get seeded noise, whose maps are rotated by
     ``rotate`` radians, scaled by 3 and shifted, keeping only rows ``keep`` (None: all); ``rename`` gives every
     track a new id (a library sharing nothing)."""
-    from core.io import atomic_write_npy, atomic_write_parquet
-    from core.paths import runs_dir
+    from core.base.io import atomic_write_npy, atomic_write_parquet
+    from core.base.paths import runs_dir
 
     if (runs_dir() / new_id).exists():  # made by an earlier test (the same id always means the same variant)
         return new_id
@@ -222,7 +223,7 @@ def test_procrustes_undoes_a_rotation_scaling_and_shift(tiny_run_id):
 
 
 def test_trustworthiness_is_high_for_a_faithful_map_and_low_for_noise(rng):
-    from core.runs import Run
+    from core.runs.folder import Run
 
     # points round a circle (plus a little noise): cosine neighbours are neighbours on the circle
     angle = rng.uniform(0, 2 * np.pi, 80)

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.dataset import IngestConfig, ingest, load_dataset, track_id_for
-from core.errors import DatasetError
+from core.base.errors import DatasetError
+from core.data.dataset import load_dataset
+from core.data.ingest import IngestConfig, ingest
+from core.data.library import track_id_for
 from tests.audio_files import sine, write_audio
 
 

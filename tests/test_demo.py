@@ -9,20 +9,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.constants import SAMPLE_RATE
+from core.base.constants import SAMPLE_RATE
 from core.demo import STYLES, DemoConfig, _in_stage, synthesise_track, write_corpus
-from core.runs import load_run
+from core.runs.folder import load_run
 
 
 def test_configs_are_frozen_and_defaults_are_not_shared_instances():
     import inspect
 
-    from core import dataset, demo, train
+    from core import demo
+    from core.data.ingest import IngestConfig, ingest
+    from core.runs.build import train_run
+    from core.training.config import TrainConfig
 
-    for cls in (dataset.IngestConfig, train.TrainConfig, demo.DemoConfig):
+    for cls in (IngestConfig, TrainConfig, demo.DemoConfig):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(cls(), dataclasses.fields(cls)[0].name, None)
-    for fn in (dataset.ingest, train.train_run, demo.build_demo, demo.write_corpus):
+    for fn in (ingest, train_run, demo.build_demo, demo.write_corpus):
         for p in inspect.signature(fn).parameters.values():
             assert not dataclasses.is_dataclass(p.default), f"{fn.__name__}({p.name}=...) shares one instance"
 

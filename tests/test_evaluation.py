@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.evaluation import RecordingEvalConfig, degrade, query_rows, recording_evaluation
+from core.evaluation.recording import RecordingEvalConfig, degrade, query_rows, recording_evaluation
 from tests.audio_files import sine, write_audio
 
 SR = 22_050

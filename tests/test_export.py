@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.analysis.export import METADATA, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
+from core.base.errors import ExportError
 from core.cli import main
-from core.errors import ExportError
-from core.export import METADATA, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
-from core.runs import load_run
+from core.runs.folder import load_run
 from tests.run_copies import copy_run
 
 
@@ -61,16 +61,16 @@ def test_tensorboard_files_are_what_the_projector_reads(tiny_run_id, tmp_path, c
 
 
 def test_a_large_run_without_saved_clusters_is_exported_unclustered(tiny_run_id, tmp_path, monkeypatch):
-    import core.export
+    import core.analysis.export
 
-    monkeypatch.setattr(core.export, "KMEANS_NOW_MAX", 5)  # the tiny run's 12 tracks count as "large"
+    monkeypatch.setattr(core.analysis.export, "KMEANS_NOW_MAX", 5)  # the tiny run's 12 tracks count as "large"
     done = export_tensorboard(load_run(tiny_run_id), tmp_path)
     assert {r[3] for r in _metadata(tmp_path)[1:]} == {"not clustered"}
     assert any(n.startswith("no clusters: `python -m core cluster --run") for n in done.notes)
 
 
 def test_tensorboard_metadata_with_clusters_and_without_tags(tiny_run_id, tmp_path, monkeypatch):
-    from core import clusters, tags
+    from core.analysis import clusters, tags
 
     run = load_run(copy_run(tiny_run_id, "tiny-export"))
     run.tracks.loc[0, "title"] = "tab\there\nnew line"

@@ -7,18 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.analysis.sources import feature_groups, load_source, source_from_run
+from core.base.errors import DatasetError, FeatureTableError
 from core.cli import main
-from core.dataset import load_dataset
-from core.errors import DatasetError, FeatureTableError
-from core.feature_table import (
-    ImportConfig,
-    feature_groups,
-    import_feature_table,
-    imported_datasets,
-    load_source,
-    source_from_run,
-)
-from core.tracks import display_names
+from core.data.dataset import load_dataset
+from core.data.tables import ImportConfig, import_feature_table, imported_datasets
+from core.data.tracks import display_names
 
 
 def spotify_like(rng, n_per_class: int = 20) -> pd.DataFrame:
@@ -144,4 +138,4 @@ def test_feature_groups_and_names():
                       "other": ["danceability"]}
     tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "path": ["/x/one.mp3", None, "/x/three.mp3"],
                            "title": ["Title", None, ""]})
-    assert display_names(tracks).tolist() == ["Title", "b", "three"]  # the one naming rule (core.tracks)
+    assert display_names(tracks).tolist() == ["Title", "b", "three"]  # the one naming rule (core.data.tracks)

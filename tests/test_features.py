@@ -1,15 +1,7 @@
 import numpy as np
 import pytest
 
-from core.features import (
-    MelParams,
-    audio_features,
-    log_mel,
-    log_mel_from_magnitude,
-    mel_basis,
-    mfcc_stats,
-    stft_magnitude,
-)
+from core.audio.features import MelParams, audio_features, log_mel, log_mel_from_magnitude, mel_basis, mfcc_stats, stft_magnitude
 from tests.audio_files import sine
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.maps import UNLABELLED, map_points, query_focus, track_focus
+from core.analysis.maps import UNLABELLED, map_points, query_focus, track_focus
 from tests.test_maps import fake_run
 from ui.figures import (
     TEMPLATE,
@@ -126,7 +126,7 @@ def test_chart_contents_follow_their_data():
 
 
 def test_a_density_map_draws_a_heatmap_under_its_points_and_drags_a_box():
-    from core.maps import Window, map_view
+    from core.analysis.maps import Window, map_view
 
     rng = np.random.default_rng(0)
     n = 500
@@ -146,8 +146,8 @@ def test_a_density_map_draws_a_heatmap_under_its_points_and_drags_a_box():
 
 def test_a_map_of_more_points_than_the_limit_is_a_density_whoever_draws_it(monkeypatch):
     """Pages that pass every point (Recommend, Compare) get the density view too."""
-    monkeypatch.setattr("core.maps.POINT_LIMIT", 100)
-    monkeypatch.setattr("core.maps.DENSITY_SAMPLE", 30)
+    monkeypatch.setattr("core.analysis.maps.POINT_LIMIT", 100)
+    monkeypatch.setattr("core.analysis.maps.DENSITY_SAMPLE", 30)
     points = map_points(fake_run(6), "umap")
     many = pd.concat([points] * 50, ignore_index=True).assign(row=np.arange(300))
     fig = map_figure(many, method="umap", focus=track_focus(many, 2, many.iloc[[2, 250]]))
@@ -158,7 +158,7 @@ def test_a_map_of_more_points_than_the_limit_is_a_density_whoever_draws_it(monke
 
 
 def test_a_tag_colours_points_on_a_continuous_scale_also_over_a_density():
-    from core.maps import map_view
+    from core.analysis.maps import map_view
 
     rng = np.random.default_rng(0)
     n = 500

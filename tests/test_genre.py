@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.audio import load_audio
-from core.errors import ClassifyError
-from core.feature_table import load_source
-from core.genre import best_classifier, classifier_row, predict_genre
-from core.runs import load_run
+from core.analysis.genre import best_classifier, classifier_row, predict_genre
+from core.analysis.sources import load_source
+from core.audio.decode import load_audio
+from core.base.errors import ClassifyError
+from core.runs.folder import load_run
 from tests.run_copies import classified_run, copy_run
 
 

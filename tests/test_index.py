@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from core.index import cosine_topk, knn_evaluation
+from core.evaluation.knn import knn_evaluation
+from core.search.exact import cosine_topk
 
 
 def test_cosine_topk_orders_by_similarity(rng):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.io import atomic_folder, atomic_write_json, atomic_write_npy, atomic_write_parquet, write_folder
+from core.base.io import atomic_folder, atomic_write_json, atomic_write_npy, atomic_write_parquet, write_folder
 
 
 def test_atomic_writers_round_trip_and_leave_no_temp_files(tmp_path):

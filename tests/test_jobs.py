@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from core import jobs
-from core.dataset import load_dataset
-from core.errors import DatasetError, TimbreError
-from core.paths import LIBRARY_ROOTS_ENV, runs_dir
-from core.runs import list_runs, load_run
+from core.base.errors import DatasetError, TimbreError
+from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
+from core.data import library, uploads
+from core.data.dataset import load_dataset
+from core.runs.folder import list_runs, load_run
 
 # small enough that a job takes seconds: 6 tracks (fewer than 8: no t-SNE/UMAP fit), no audio features
 SMALL_TRAIN = {"batch_size": 6, "widths": (8, 16, 32, 64), "embed_chunks": 2, "seed": 3}
@@ -175,24 +176,24 @@ def test_bad_requests_are_refused_before_a_process_starts(tmp_path, six_tracks):
 def test_uploads_get_safe_names_in_a_new_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
     wav = b"RIFF" + b"\0" * 100
-    folder = jobs.save_uploads([("../../etc/evil.WAV", wav), ("C:\\music\\Björk - Jóga.mp3", wav),
+    folder = uploads.save_uploads([("../../etc/evil.WAV", wav), ("C:\\music\\Björk - Jóga.mp3", wav),
                                 ("...mp3", wav), (".hidden.wav", wav), ("evil.WAV", wav)], "mine", max_mb=1)
     assert folder == tmp_path / "uploads" / "mine"
     # folders of a client's path stay inside the library folder ('..' and drive colons dropped), never hidden
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
         "C", "C/music", "C/music/Bj_rk_-_J_ga.mp3", "etc", "etc/evil.wav", "evil.wav", "hidden.wav", "track.mp3"]
-    again = jobs.save_uploads([("a/x.wav", wav), ("a/x.wav", wav), ("b/x.wav", wav)], "twice", max_mb=1)
+    again = uploads.save_uploads([("a/x.wav", wav), ("a/x.wav", wav), ("b/x.wav", wav)], "twice", max_mb=1)
     assert sorted(p.relative_to(again).as_posix() for p in again.rglob("*.wav")) == ["a/x-2.wav", "a/x.wav", "b/x.wav"]
     with pytest.raises(DatasetError, match="exists already"):
-        jobs.save_uploads([("a.wav", wav)], "mine", max_mb=1)
+        uploads.save_uploads([("a.wav", wav)], "mine", max_mb=1)
     with pytest.raises(DatasetError, match="not an audio file name"):
-        jobs.save_uploads([("run.sh", wav)], "other", max_mb=1)
+        uploads.save_uploads([("run.sh", wav)], "other", max_mb=1)
     with pytest.raises(TimbreError, match="too large"):
-        jobs.save_uploads([("big.wav", b"\0" * (2 * 2**20))], "other", max_mb=1)
+        uploads.save_uploads([("big.wav", b"\0" * (2 * 2**20))], "other", max_mb=1)
     with pytest.raises(TimbreError, match="empty"):
-        jobs.save_uploads([("zero.wav", b"")], "other", max_mb=1)
+        uploads.save_uploads([("zero.wav", b"")], "other", max_mb=1)
     with pytest.raises(DatasetError, match="invalid library folder name"):
-        jobs.save_uploads([("a.wav", wav)], "../escape", max_mb=1)
+        uploads.save_uploads([("a.wav", wav)], "../escape", max_mb=1)
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["mine", "twice"]  # refusals wrote nothing
 
 
@@ -204,26 +205,26 @@ def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeyp
     shutil.copytree(six_tracks, outside)
     (root / "escape").symlink_to(outside, target_is_directory=True)
     monkeypatch.setenv(LIBRARY_ROOTS_ENV, str(root))
-    assert jobs._check_source("mine") == str(root / "mine") == jobs._check_source(root / "mine" / ".." / "mine")
+    assert library.check_source("mine") == str(root / "mine") == library.check_source(root / "mine" / ".." / "mine")
     refusals = {}
     for asked in ("/", "..", "~", "/etc", str(outside), "mine/../..", "escape", str(root / "escape"),
                   "/no/such/folder", str(tmp_path / "also-missing")):
         with pytest.raises(DatasetError, match="not inside a library folder of this server") as info:
-            jobs._check_source(asked)
+            library.check_source(asked)
         refusals[asked] = str(info.value).removeprefix(asked)
     # the same words for a folder that exists and one that does not: a refusal reveals nothing of the server
     assert len(set(refusals.values())) == 1, refusals
     with pytest.raises(DatasetError, match="no such folder on the server"):
-        jobs._check_source("missing-inside")
+        library.check_source("missing-inside")
 
 
 def test_a_folder_upload_keeps_its_sub_folders_as_labels_and_its_file_names(tmp_path, monkeypatch, six_tracks):
-    from core.dataset import ingest
+    from core.data.ingest import ingest
 
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
     picked = [(f"My Music/{p.relative_to(six_tracks).as_posix()}", p.read_bytes())
               for p in sorted(six_tracks.rglob("*.wav"))]  # as a browser sends a folder: its relative paths
-    folder = jobs.save_uploads(picked, "folder-upload", max_mb=5)
+    folder = uploads.save_uploads(picked, "folder-upload", max_mb=5)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.wav")) == sorted(
         p.relative_to(six_tracks).as_posix() for p in six_tracks.rglob("*.wav"))
     tracks = load_dataset(ingest(folder, "folder-upload").dataset_dir.name).tracks

@@ -4,8 +4,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pandas as pd
 import pytest
 
-from core import links
-from core.links import search_query, track_links, with_links
+from core.service import links
+from core.service.links import search_query, track_links, with_links
 
 
 @pytest.mark.parametrize("query", ["Sigur Rós Hoppípolla", "Simon & Garfunkel", "C# minor #1", 'say "hi" it\'s',

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import REPO_ROOT
+from core.base.paths import REPO_ROOT
 
 RUFF = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
 

@@ -1,4 +1,4 @@
-"""core.live: browser audio frames -> a mono query signal at the project rate."""
+"""core.audio.live: browser audio frames -> a mono query signal at the project rate."""
 from __future__ import annotations
 
 import queue
@@ -7,9 +7,9 @@ import av
 import numpy as np
 import pytest
 
-from core.audio import SAMPLE_RATE
-from core.errors import AudioDecodeError
-from core.live import MicRecording, dbfs, frame_to_array, meter_fraction, pull_frames
+from core.audio.decode import SAMPLE_RATE
+from core.audio.live import MicRecording, dbfs, frame_to_array, meter_fraction, pull_frames
+from core.base.errors import AudioDecodeError
 
 
 def make_frames(signal: np.ndarray, *, rate: int = 48_000, layout: str = "stereo", fmt: str = "s16",

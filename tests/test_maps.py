@@ -1,4 +1,4 @@
-"""core.maps (what a map shows, from a run) and core.uploads (checks before decoding an upload)."""
+"""core.analysis.maps (what a map shows, from a run) and core.data.uploads (checks before decoding an upload)."""
 from __future__ import annotations
 
 import types
@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import AudioDecodeError
-from core.maps import (
+from core.analysis.maps import (
     DENSITY_BINS,
     UNLABELLED,
     FocusKind,
@@ -21,9 +20,10 @@ from core.maps import (
     query_focus,
     track_focus,
 )
-from core.query import recommend_file, similar_tracks
-from core.runs import load_run
-from core.uploads import check_upload, named_buffer
+from core.base.errors import AudioDecodeError
+from core.data.uploads import check_upload, named_buffer
+from core.runs.folder import load_run
+from core.service.query import recommend_file, similar_tracks
 
 
 def fake_run(n: int = 6) -> types.SimpleNamespace:
@@ -133,11 +133,11 @@ def test_density_counts_land_in_their_cells():
 
 
 def test_colour_options_and_points_follow_what_the_run_has(tiny_run_id):
-    from core.clusters import ClusterConfig, run_clusters
-    from core.errors import TagError
-    from core.feature_table import source_from_run
-    from core.maps import colour_options, colour_points, colour_title
-    from core.tags import TAGS
+    from core.analysis.clusters import ClusterConfig, run_clusters
+    from core.analysis.maps import colour_options, colour_points, colour_title
+    from core.analysis.sources import source_from_run
+    from core.analysis.tags import TAGS
+    from core.base.errors import TagError
     from tests.test_tags import fake_dataset
 
     run = load_run(tiny_run_id)  # trained with distillation: musicnn's cache, so its tags, are there already

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from core.model import Encoder, ProjectionHead, chunk_starts, embed_mels, load_model, save_model, track_chunks
+from core.model.embed import chunk_starts, embed_mels, track_chunks
+from core.model.encoder import Encoder, ProjectionHead, load_model, save_model
 
 
 def test_encoder_output_shape_and_unit_norm():
@@ -88,7 +89,7 @@ def test_level_norm_makes_the_embedding_ignore_gain(rng):
 
 
 def test_chunk_level_is_the_mean_power_in_db():
-    from core.model import chunk_level
+    from core.model.encoder import chunk_level
 
     x = torch.full((2, 4, 5), -30.0)
     x[1, 0] = 0.0  # one band of 4 at 0 dB, the rest -30 dB: mean power 10*log10((1 + 3e-3) / 4)
@@ -132,7 +133,7 @@ def test_runs_saved_before_the_match_head_load_without_it(tmp_path):
 def test_a_model_file_this_version_cannot_build_raises_a_run_error_naming_it(tmp_path):
     import pytest
 
-    from core.errors import RunError
+    from core.base.errors import RunError
 
     model = Encoder(n_mels=32, widths=(4, 8))
     save_model(tmp_path / "newer.pt", model)

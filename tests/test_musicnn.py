@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import musicnn
-from core.reference import ReferenceEncoder
+from core.model import musicnn
+from core.model.reference import ReferenceEncoder
 
 EXPECTED = Path(__file__).parent / "data" / "musicnn_expected.npz"
 

@@ -6,8 +6,8 @@ import shutil
 
 import numpy as np
 
-from core import collections as col
-from core.runs import load_run
+from core.analysis import collections as col
+from core.runs.folder import load_run
 from tests.pagetest import RUN_KEY, charts, open_page, text_of
 
 

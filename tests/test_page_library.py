@@ -9,8 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs
-from core.io import atomic_write_json
-from core.train import TrainConfig
+from core.base.io import atomic_write_json
+from core.data import library
+from core.training.config import TrainConfig
 from ui import nav
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "library.py")
@@ -175,7 +176,7 @@ def test_a_folder_uploaded_from_the_page_keeps_its_sub_folders_as_labels(tiny_li
     job_id = at.session_state["library_job"]
     try:
         source = Path(jobs.job_status(job_id)["spec"]["source"])
-        assert source == (jobs.uploads_dir() / "uploaded-folder").resolve()
+        assert source == (library.uploads_dir() / "uploaded-folder").resolve()
         assert sorted(p.relative_to(source).as_posix() for p in source.rglob("*.wav")) == sorted(
             f"{f.parent.name}/{f.name}" for f in files)
         assert jobs.job_status(job_id)["spec"]["labels"] is True

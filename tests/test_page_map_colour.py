@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.clusters import ClusterConfig, run_clusters
-from core.feature_table import source_from_run
-from core.runs import load_run
-from core.tags import TAGS
+from core.analysis.clusters import ClusterConfig, run_clusters
+from core.analysis.sources import source_from_run
+from core.analysis.tags import TAGS
+from core.runs.folder import load_run
 from tests.pagetest import RUN_KEY, charts, decode, open_page, text_of
 from tests.test_tags import fake_dataset
 
@@ -70,7 +70,7 @@ def test_tag_search_orders_tracks_by_likelihood_and_names_close_tags(tagged_run)
 def test_a_run_without_tags_says_why_and_computes_them_with_progress(tiny_run_id, tmp_path, monkeypatch):
     import shutil
 
-    from core.paths import datasets_dir, runs_dir
+    from core.base.paths import datasets_dir, runs_dir
 
     built = datasets_dir() / "tiny"
     run_folder = runs_dir() / tiny_run_id

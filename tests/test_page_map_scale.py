@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.scale_maps import synthetic_library, write_synthetic_run
-from core.projection import fit_pca
+from core.search.projection import fit_pca
 from tests.pagetest import charts, decode, open_page, traces
 
 N = 100_000
@@ -72,8 +72,8 @@ def test_100k_tracks_are_all_drawn_as_points_with_hover_within_2_s_once_cached(b
 
 
 def test_above_the_point_limit_a_density_layer_and_a_box_or_a_filter_brings_points_back(big_run, monkeypatch):
-    monkeypatch.setattr("core.maps.POINT_LIMIT", 30_000)  # the page reads it on every run
-    monkeypatch.setattr("core.maps.DENSITY_SAMPLE", 5_000)
+    monkeypatch.setattr("core.analysis.maps.POINT_LIMIT", 30_000)  # the page reads it on every run
+    monkeypatch.setattr("core.analysis.maps.DENSITY_SAMPLE", 5_000)
     at = open_page("pages/map.py", active_run_id=big_run, timeout=300)
     spec = charts(at)[0]
     heat = [t for t in spec["data"] if t["type"] == "heatmap"]
@@ -81,7 +81,7 @@ def test_above_the_point_limit_a_density_layer_and_a_box_or_a_filter_brings_poin
     assert sum(len(t["x"]) for t in library_traces(spec)) == 5_000
     assert spec["layout"]["dragmode"] == "select"
     # a box around a corner of the map: every track inside it, and only those, become points
-    from core.runs import load_run
+    from core.runs.folder import load_run
 
     umap = load_run(big_run).projections[["umap_x", "umap_y"]].to_numpy()
     x0, y0 = np.quantile(umap, 0.5, axis=0)
@@ -116,6 +116,6 @@ def test_a_large_runs_track_picker_searches_and_a_pick_is_drawn(big_run):
     picker.set_value(4242).run()  # the option is the row; its name is what is shown
     assert at.session_state["map_selection"] == {"run": big_run, "row": 4242}
     selected = traces(charts(at)[0])["selected"]
-    from core.runs import load_run
+    from core.runs.folder import load_run
 
     assert selected["x"][0] == pytest.approx(load_run(big_run).projections["umap_x"][4242])

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from core import collections as col
-from core.runs import load_run
-from core.tracks import display_name
+from core.analysis import collections as col
+from core.data.tracks import display_name
+from core.runs.folder import load_run
+from core.service.query import more_like_these
 from tests.pagetest import charts, markdown_text, open_page, ranked_items, text_of
 
 
@@ -60,7 +61,7 @@ def test_a_lasso_opens_the_selection_panel_and_saves_a_collection(tiny_run_id):
     # more like these: the nearest tracks to the set, none of it
     at.toggle(key="map_group_more").set_value(True).run()
     items = ranked_items(at)
-    expected = col.more_like_these(run, piano[:3], k=5)
+    expected = more_like_these(run, piano[:3], k=5)
     assert len(items) == 5 and items[0].startswith(f"**1. {display_name(expected.iloc[0])}** ·")
     # a bad name: a plain error, nothing saved
     at.text_input(key="map_collection_name").set_value("a/b")

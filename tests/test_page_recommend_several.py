@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import collections as col
-from core.runs import load_run
-from core.tracks import display_name
+from core.analysis import collections as col
+from core.data.tracks import display_name
+from core.runs.folder import load_run
+from core.service.query import more_like_these
 from tests.pagetest import charts, open_page, ranked_items, traces
 
 
@@ -31,7 +32,7 @@ def test_several_picked_tracks_give_the_tracks_nearest_all_of_them(tiny_run_id):
     assert at.multiselect(key="recommend_multi").value == rows
     at.slider(key="recommend_k").set_value(4).run()
     assert not at.exception and not at.error
-    expected = col.more_like_these(run, rows, k=4)
+    expected = more_like_these(run, rows, k=4)
     items = ranked_items(at)
     assert len(items) == 4
     for item, (_, track) in zip(items, expected.iterrows()):

@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1.util import patch_config_options
 
-from core.links import track_links
-from core.paths import runs_dir
-from core.query import similar_tracks
-from core.runs import load_run
+from core.base.paths import runs_dir
+from core.runs.folder import load_run
+from core.service.links import track_links
+from core.service.query import similar_tracks
 from tests.pagetest import RUN_KEY, markdown_text, n_players, open_page, ranked_items, traces
 from tests.pagetest import charts as chart_specs
 
@@ -334,7 +334,7 @@ def _recording(y: np.ndarray, sr: int):
     """A finished MicRecording holding ``y``, as 48 kHz stereo browser frames would leave it."""
     import soxr
 
-    from core.live import MicRecording
+    from core.audio.live import MicRecording
     from tests.test_live import make_frames
 
     rec = MicRecording()
@@ -362,7 +362,7 @@ def test_a_finished_microphone_recording_gives_recommendations(tiny_run_id):
                                            (np.zeros(22_050 * 4, np.float32), "is silent"),
                                            ("tone", "too short")])
 def test_an_unusable_recording_gives_a_plain_message(tiny_run_id, audio, message):
-    from core.live import MicRecording
+    from core.audio.live import MicRecording
 
     if audio is None:
         rec = MicRecording()

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.feature_table import import_feature_table
-from core.runs import load_run
+from core.data.tables import import_feature_table
+from core.runs.folder import load_run
 from tests.conftest import clear_streamlit_caches
 from tests.pagetest import RUN_KEY, charts, decode, text_of
 from tests.pagetest import open_page as open_app_page

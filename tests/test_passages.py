@@ -4,19 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.features import log_mel
-from core.passages import (
-    CANDIDATE,
-    MAX_QUERY_PASSAGES,
-    add_passages,
-    best_passage_scores,
-    embed_passages,
-    passage_starts,
-    read_passages,
-    write_passages,
-)
-from core.query import recommend_audio
-from core.runs import load_run
+from core.audio.features import log_mel
+from core.model.embed import embed_passages, passage_starts
+from core.runs.folder import load_run
+from core.search.passages import CANDIDATE, MAX_QUERY_PASSAGES, add_passages, best_passage_scores, read_passages, write_passages
+from core.service.query import recommend_audio
 from tests.run_copies import copy_run
 
 
@@ -76,7 +68,7 @@ def test_a_run_stores_one_passage_per_hop_equal_to_its_chunk_embedding(tiny_run_
     assert len(offsets) == len(run.tracks) + 1 and np.all(np.diff(offsets) >= 1)
     hop = run.matcher.hop_frames
     assert hop == round(0.5 * run.mel_params.frames_per_second())
-    from core.dataset import load_dataset
+    from core.data.dataset import load_dataset
 
     mel = np.asarray(load_dataset(run.config["dataset"]).mel(run.tracks["track_id"][2]), dtype=np.float32)
     n_expected = len(passage_starts(mel.shape[1], chunk_frames=run.config["chunk_frames"], hop_frames=hop,
@@ -99,7 +91,7 @@ def test_passages_do_not_depend_on_how_they_are_batched(tiny_run_id, rng):
 
 def test_a_recording_of_a_library_track_finds_it_by_track_and_passage(tiny_run_id):
     run = load_run(tiny_run_id)
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
 
     sr, row = run.mel_params.sr, 6
     y = load_audio(run.tracks["path"][row], sr=sr)
@@ -120,7 +112,7 @@ def test_a_recording_of_a_library_track_finds_it_by_track_and_passage(tiny_run_i
 
 def test_candidates_rank_by_the_mean_of_track_and_passage_similarity(tiny_run_id):
     run = load_run(tiny_run_id)
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
 
     y = load_audio(run.tracks["path"][2], sr=run.mel_params.sr)[: 4 * run.mel_params.sr]
     tracks, chunks = run.matcher.embed([y])

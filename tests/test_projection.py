@@ -1,4 +1,4 @@
-"""core.projection: scikit-learn's PCA against a plain SVD, stored arrays only, placement on every map."""
+"""core.search.projection: scikit-learn's PCA against a plain SVD, stored arrays only, placement on every map."""
 from __future__ import annotations
 
 import io
@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from core.projection import FIT_SAMPLE, fit_pca, fit_projections, fit_sample, neighbourhood_preservation, place
+from core.search.projection import FIT_SAMPLE, fit_pca, fit_projections, fit_sample, neighbourhood_preservation, place
 
 
 def svd_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

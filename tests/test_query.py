@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from core.errors import AudioDecodeError, RunError
-from core.query import embed_files, recommend_audio, recommend_file, similar_tracks
-from core.runs import load_run
+from core.base.errors import AudioDecodeError, RunError
+from core.runs.folder import load_run
+from core.service.query import embed_files, recommend_audio, recommend_file, similar_tracks
 from tests.audio_files import sine
 
 
@@ -60,8 +60,8 @@ def test_recommend_audio_from_samples(tiny_run_id):
 def test_k_outside_one_to_the_library_size_is_a_clear_error(tiny_run_id):
     import pytest
 
-    from core.errors import RunError
-    from core.query import check_k, similar_tracks
+    from core.base.errors import RunError
+    from core.service.query import check_k, similar_tracks
 
     run = load_run(tiny_run_id)
     assert check_k(run, 12) == 12
@@ -71,7 +71,7 @@ def test_k_outside_one_to_the_library_size_is_a_clear_error(tiny_run_id):
 
 
 def test_neighbours_of_leaves_the_track_out_and_ranks_from_one(tiny_run_id):
-    from core.query import neighbours_of
+    from core.service.query import neighbours_of
 
     run = load_run(tiny_run_id)
     near = neighbours_of(run, 7, k=4)
@@ -86,7 +86,7 @@ def test_neighbours_of_leaves_the_track_out_and_ranks_from_one(tiny_run_id):
 def test_load_query_names_a_too_short_file(tiny_run_id, tmp_path):
     import soundfile as sf
 
-    from core.query import load_query
+    from core.service.query import load_query
 
     run = load_run(tiny_run_id)
     sf.write(tmp_path / "short.wav", sine(seconds=1.0), 22_050)
@@ -96,7 +96,7 @@ def test_load_query_names_a_too_short_file(tiny_run_id, tmp_path):
 
 
 def test_resolve_run_takes_an_id_a_path_or_the_newest(tiny_run_id, monkeypatch, tmp_path):
-    from core.runs import list_runs, resolve_run, runs_dir
+    from core.runs.folder import list_runs, resolve_run, runs_dir
 
     assert resolve_run(tiny_run_id).run_id == tiny_run_id
     assert resolve_run(str(runs_dir() / tiny_run_id) + "/").run_id == tiny_run_id

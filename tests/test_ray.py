@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.workers import CRASH_HOOK_ENV
+from core.data.workers import CRASH_HOOK_ENV
 from tests.audio_files import sine, write_audio
 
 pytest.importorskip("ray")
@@ -12,7 +12,7 @@ CRASH_NAME = "crash_me.wav"  # a Ray worker given this file kills itself (the en
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    from core.engines import ray_session
+    from core.data.engines import ray_session
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CRASH_HOOK_ENV, CRASH_NAME)
@@ -31,7 +31,7 @@ def _library(root, names):
 
 
 def _contents(name):
-    from core.dataset import load_dataset
+    from core.data.dataset import load_dataset
 
     ds = load_dataset(name)
     tracks = ds.tracks.drop(columns="path").sort_values("track_id").reset_index(drop=True)
@@ -40,7 +40,7 @@ def _contents(name):
 
 def test_ray_ingest_equals_the_pool_ingest(tmp_path):
     from core.cli import main
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib", ["rock/a.wav", "rock/b.mp3", "jazz/c.mp3", "jazz/d.flac", "e.wav"])
     ingest(root, "by_pool", config=IngestConfig(workers=2))
@@ -54,7 +54,7 @@ def test_ray_ingest_equals_the_pool_ingest(tmp_path):
 
 
 def test_a_ray_worker_crash_is_a_skipped_file(tmp_path):
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib", ["a.wav", CRASH_NAME, "c.wav"])
     report = ingest(root, "ray_crash", config=IngestConfig(workers=2, engine="ray", features=False))
@@ -64,8 +64,8 @@ def test_a_ray_worker_crash_is_a_skipped_file(tmp_path):
 
 
 def test_unknown_engine_is_refused(tmp_path):
-    from core.dataset import IngestConfig, ingest
-    from core.errors import DatasetError
+    from core.base.errors import DatasetError
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib", ["a.wav"])
     with pytest.raises(DatasetError, match="engine 'spark'"):
@@ -74,8 +74,8 @@ def test_unknown_engine_is_refused(tmp_path):
 
 def test_embed_dataset_on_ray_and_locally_equals_the_runs_embeddings(tiny_run_id, capsys):
     from core.cli import main
-    from core.embeddings import embed_dataset, load_dataset_embeddings
-    from core.runs import load_run
+    from core.runs.dataset_embeddings import embed_dataset, load_dataset_embeddings
+    from core.runs.folder import load_run
 
     run = load_run(tiny_run_id)
     assert main(["embed-dataset", "--run", tiny_run_id, "--dataset", "tiny"]) == 0

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from core.paths import REPO_ROOT
+from core.base.paths import REPO_ROOT
 
 EMOTIFY = REPO_ROOT.parent / "shared" / "data" / "emotify-dev"
 pytestmark = [
@@ -15,7 +15,8 @@ pytestmark = [
 
 
 def test_real_ingest_of_emotify_reads_every_clip_with_labels():
-    from core.dataset import ingest, load_dataset
+    from core.data.dataset import load_dataset
+    from core.data.ingest import ingest
 
     report = ingest(EMOTIFY, "emotify_real_test")
     ds = load_dataset("emotify_real_test")
@@ -32,10 +33,11 @@ def test_real_ingest_of_emotify_reads_every_clip_with_labels():
 
 
 def test_real_mp3_recommends_itself(tmp_path):
-    from core.dataset import IngestConfig, ingest
-    from core.query import recommend_file
-    from core.runs import load_run
-    from core.train import TrainConfig, train_run
+    from core.data.ingest import IngestConfig, ingest
+    from core.runs.build import train_run
+    from core.runs.folder import load_run
+    from core.service.query import recommend_file
+    from core.training.config import TrainConfig
 
     subset = tmp_path / "subset"
     for genre in ("classical", "rock"):

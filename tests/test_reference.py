@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.errors import DatasetError
-from core.query import recommend_file
-from core.reference import ReferenceConfig, ReferenceEncoder, reference_run
-from core.runs import load_run, run_summary
+from core.base.errors import DatasetError
+from core.model.reference import ReferenceEncoder
+from core.runs.folder import load_run, run_summary
+from core.runs.reference import ReferenceConfig, reference_run
+from core.service.query import recommend_file
 from tests.pagetest import open_page, ranked_items
 
 
@@ -49,7 +50,7 @@ def test_a_library_track_finds_itself_through_the_reference(reference_id):
 
 def test_the_teacher_cache_is_reused(reference_id, monkeypatch):
     """A second reference run (another layer) reads the dataset's cached activations instead of the audio."""
-    import core.reference as reference
+    import core.model.reference as reference
 
     monkeypatch.setattr(reference, "_decode16", lambda path: pytest.fail(f"decoded {path} again"))
     other = reference_run("tiny", cfg=ReferenceConfig(max_patches=4, layer="penultimate"))
@@ -57,7 +58,7 @@ def test_the_teacher_cache_is_reused(reference_id, monkeypatch):
 
 
 def test_a_dataset_whose_audio_is_gone_says_so(reference_id, tmp_path, monkeypatch):
-    import core.reference as reference
+    import core.runs.reference as reference
 
     monkeypatch.setattr(reference, "library_patch_features", lambda *a, **k: [None] * 12)
     with pytest.raises(DatasetError, match="none of its audio files can be read"):

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core.errors import RunError
-from core.paths import runs_dir
-from core.runs import REQUIRED_FILES, list_runs, load_run, run_folder, run_summary
-from core.train import TrainConfig, train_run
+from core.base.errors import RunError
+from core.base.paths import runs_dir
+from core.runs.build import train_run
+from core.runs.folder import REQUIRED_FILES, list_runs, load_run, run_folder, run_summary
+from core.training.config import TrainConfig
 
 
 def test_run_folder_holds_every_contract_file_with_consistent_rows(tiny_run_id):
@@ -50,7 +51,7 @@ def test_crash_mid_run_leaves_no_folder_that_looks_complete(tiny_run_id, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash while computing maps")
 
-    monkeypatch.setattr("core.train.fit_projections", boom)
+    monkeypatch.setattr("core.runs.build.fit_projections", boom)
     with pytest.raises(RuntimeError):
         train_run("tiny", cfg=TrainConfig(epochs=1, batch_size=12, widths=(4, 8), embed_chunks=2))
     assert set(list_runs()) == before
@@ -77,7 +78,7 @@ def test_summary_row(tiny_run_id):
 def test_an_unlabelled_library_trains_and_skips_the_evaluation(tiny_library, tmp_path):
     import shutil
 
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -99,8 +100,8 @@ def test_results_added_to_a_run_do_not_reorder_the_runs(tiny_run_id):
 
 
 def test_a_dead_writers_partial_folder_is_removed_and_a_live_ones_kept():
-    from core.locks import file_lock
-    from core.runs import remove_stale_partials
+    from core.base.locks import file_lock
+    from core.runs.folder import remove_stale_partials
 
     dead = runs_dir() / ".partial-killed-run"
     (dead / "sub").mkdir(parents=True)
@@ -116,7 +117,7 @@ def test_a_dead_writers_partial_folder_is_removed_and_a_live_ones_kept():
 def test_load_run_accepts_a_path_to_any_complete_run_folder(tiny_run_id, tmp_path):
     import shutil
 
-    from core.runs import run_path
+    from core.runs.folder import run_path
 
     assert load_run(str(runs_dir() / tiny_run_id) + "/").path == runs_dir() / tiny_run_id
     assert run_path(f"{tiny_run_id}/") == runs_dir() / tiny_run_id
@@ -132,7 +133,7 @@ def test_load_run_accepts_a_path_to_any_complete_run_folder(tiny_run_id, tmp_pat
 
 def test_one_broken_run_is_listed_with_its_reason_and_the_others_keep_working(tiny_run_id, capsys):
     from core.cli import main
-    from core.runs import first_healthy_run, resolve_run, runs_table
+    from core.runs.folder import first_healthy_run, resolve_run, runs_table
     from tests.run_copies import broken_copies
 
     damaged = broken_copies(tiny_run_id, runs_dir())

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.dataset import IngestConfig, dataset_dir, ingest, load_dataset, migrate_dataset
-from core.errors import DatasetError
-from core.shards import MelStore, ShardWriter, shard_numbers, shard_path
+from core.base.errors import DatasetError
+from core.data.dataset import dataset_dir, load_dataset
+from core.data.ingest import IngestConfig, ingest, migrate_dataset
+from core.data.shards import MelStore, ShardWriter, shard_numbers, shard_path
 from tests.audio_files import sine, write_audio
 
 
@@ -32,7 +33,7 @@ def test_writer_commits_lines_only_with_their_shard_and_views_read_back(tmp_path
     assert shard_path(tmp_path, 7).exists() and np.load(shard_path(tmp_path, 7)).shape == (14, 8)
     last = writer.add({"track_id": "c", "n_frames": 3}, mels[2]) + writer.flush()
     assert [(x["track_id"], x["shard"], x["start"]) for x in last] == [("c", 8, 0)]
-    from core.shards import write_refs
+    from core.data.shards import write_refs
 
     write_refs(tmp_path, first + last)
     store = MelStore(tmp_path)

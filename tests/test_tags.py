@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import tags as T
-from core.errors import TagError
-from core.paths import datasets_dir
+from core.analysis import tags as T
+from core.base.errors import TagError
+from core.base.paths import datasets_dir
 
 
 def fake_dataset(name: str, taggrams: dict[str, np.ndarray | None], *, kind: str = "audio",
                  max_patches: int = 16) -> None:
-    """A dataset folder with a musicnn patch cache as core.reference writes it (taggram per patch; None = unreadable)."""
+    """A dataset folder with a musicnn patch cache as core.model.reference writes it (taggram per patch; None = unreadable)."""
     folder = datasets_dir() / name
     (folder / "reference").mkdir(parents=True, exist_ok=True)
     if not (folder / "dataset.json").exists():  # a real dataset keeps its own
@@ -43,10 +43,10 @@ def test_one_name_per_output_of_the_network_and_reading_tags_needs_no_torch():
     import subprocess
     import sys
 
-    from core.musicnn import load_musicnn
+    from core.model.musicnn import load_musicnn
 
     assert len(T.TAGS) == len(set(T.TAGS)) == load_musicnn().tags.out_features
-    code = "import sys, core.tags; print('torch' in sys.modules)"
+    code = "import sys, core.analysis.tags; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
@@ -117,9 +117,9 @@ def test_runs_without_tags_say_why(rng):
 
 
 def test_missing_weights_are_named(monkeypatch, tmp_path):
-    import core.musicnn
+    import core.model.musicnn
 
-    assert T.WEIGHTS == core.musicnn.WEIGHTS
+    assert T.WEIGHTS == core.model.musicnn.WEIGHTS
     monkeypatch.setattr(T, "WEIGHTS", tmp_path / "msd_musicnn.pt")
     (datasets_dir() / "bare2").mkdir(parents=True)
     (datasets_dir() / "bare2" / "dataset.json").write_text(json.dumps({"kind": "audio"}))
@@ -128,7 +128,7 @@ def test_missing_weights_are_named(monkeypatch, tmp_path):
 
 def test_cli_tags_runs_musicnn_on_a_run_s_dataset(tiny_run_id, capsys):
     from core.cli import main
-    from core.runs import load_run
+    from core.runs.folder import load_run
 
     assert main(["tags", "--run", tiny_run_id, "--max-patches", "2"]) == 0
     assert "musicnn tags for 12 of 12 tracks" in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """One display name and one track search for every page, the API, the bot and the CLI."""
 import pandas as pd
 
-from core.tracks import display_name, display_names, search_tracks
+from core.data.tracks import display_name, display_names, search_tracks
 
 
 def test_display_name_rules():

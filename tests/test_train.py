@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from core.audio.features import log_mel
 from core.demo import synthesise_track
-from core.features import log_mel
-from core.model import Encoder
-from core.train import TrainConfig, augment, nt_xent, train_encoder
+from core.model.encoder import Encoder
+from core.training.augment import augment
+from core.training.config import TrainConfig
+from core.training.loop import train_encoder
+from core.training.losses import nt_xent
 
 
 def test_nt_xent_is_low_for_matching_views_and_high_for_shuffled():
@@ -54,7 +57,7 @@ def test_training_is_seeded():
 
 
 def test_split_segments_cuts_long_tracks_into_views():
-    from core.train import split_segments
+    from core.training.augment import split_segments
 
     mel = np.arange(10 * 250, dtype=np.float32).reshape(10, 250)
     pieces = split_segments([mel, mel[:, :40]], frames=100)
@@ -72,7 +75,7 @@ def _old_lr(step: int, *, lr: float, total: int) -> float:
 
 
 def test_lr_schedule_equals_the_previous_hand_written_one():
-    from core.train import lr_schedule
+    from core.training.loop import lr_schedule
 
     for total in (1, 3, 40, 1200):
         opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
@@ -92,7 +95,7 @@ def _tiny_mels():
 
 
 def test_interrupted_training_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr("core.train.CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every epoch
+    monkeypatch.setattr("core.training.loop.CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every epoch
     cfg = TrainConfig(epochs=6, batch_size=4, widths=(4, 8), seed=5)
     whole, whole_losses = train_encoder(_tiny_mels(), cfg=cfg, chunk_frames=32, n_mels=96)
 
@@ -119,8 +122,8 @@ def test_interrupted_training_resumes_from_its_checkpoint_exactly(tmp_path, monk
 
 TRAIN = """
 import sys
-import core.train
-core.train.CHECKPOINT_SECONDS = 0.0
+import core.training.loop
+core.training.loop.CHECKPOINT_SECONDS = 0.0
 from core.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
@@ -134,10 +137,10 @@ def test_kill_9_during_training_then_the_same_command_resumes_and_lists_no_half_
     import time
     from pathlib import Path
 
-    from core.dataset import load_dataset
-    from core.paths import checkpoints_dir, runs_dir
-    from core.runs import list_runs, load_run
-    from core.train import checkpoint_path
+    from core.base.paths import checkpoints_dir, runs_dir
+    from core.data.dataset import load_dataset
+    from core.runs.folder import list_runs, load_run
+    from core.training.checkpoint import checkpoint_path
 
     root = Path(__file__).resolve().parent.parent
     before = set(list_runs())
@@ -179,7 +182,7 @@ def test_kill_9_during_training_then_the_same_command_resumes_and_lists_no_half_
 
 
 def test_relational_distillation_is_zero_when_the_student_shares_the_teachers_geometry():
-    from core.train import relational_loss
+    from core.training.losses import relational_loss
 
     teacher = torch.nn.functional.normalize(torch.randn(12, 40, generator=torch.Generator().manual_seed(0)), dim=1)
     same = teacher @ torch.linalg.qr(torch.randn(40, 40))[0]  # a rotation: the same similarities
@@ -192,7 +195,7 @@ def test_relational_distillation_is_zero_when_the_student_shares_the_teachers_ge
 
 
 def test_distillation_skips_tracks_without_a_target():
-    from core.train import distill_loss, relational_loss
+    from core.training.losses import distill_loss, relational_loss
 
     teacher = torch.nn.functional.normalize(torch.randn(6, 10), dim=1)
     teacher[2] = float("nan")
@@ -203,8 +206,8 @@ def test_distillation_skips_tracks_without_a_target():
 
 
 def test_lowpass_augmentation_removes_the_top_bands_only():
-    from core.features import MelParams
-    from core.train import mel_band_hz
+    from core.audio.features import MelParams
+    from core.training.teacher import mel_band_hz
 
     cfg = TrainConfig(lowpass_prob=1.0, lowpass_hz=(3000.0, 3000.0), noise_snr_db=(200.0, 200.0), gain_db=0,
                       mix_prob=0, freq_mask=0, time_mask=0)
@@ -229,7 +232,7 @@ def test_a_distilled_training_resumes_from_its_checkpoint(tmp_path):
         if done == stop["at"]:
             raise KeyboardInterrupt
 
-    import core.train as train
+    import core.training.loop as train
 
     saved = train.CHECKPOINT_SECONDS
     train.CHECKPOINT_SECONDS = 0.0

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from core.feature_table import SourceKind, import_feature_table
+from core.analysis.sources import SourceKind
+from core.data.tables import import_feature_table
 from tests.test_feature_table import spotify_like, write_csv
 from ui.sources import parse_key, source_choices, source_for_key, source_key, source_stamp
 

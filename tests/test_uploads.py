@@ -7,9 +7,9 @@ import stat
 import numpy as np
 import pytest
 
-from core.audio import load_audio
-from core.errors import AudioDecodeError
-from core.uploads import MAX_NAME_CHARS, MAX_UPLOAD_MB, named_buffer, safe_name, saved_upload, upload_suffix
+from core.audio.decode import load_audio
+from core.base.errors import AudioDecodeError
+from core.data.uploads import MAX_NAME_CHARS, MAX_UPLOAD_MB, named_buffer, safe_name, saved_upload, upload_suffix
 from tests.audio_files import sine, write_audio
 
 

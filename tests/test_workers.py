@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.workers import CRASH_HOOK_ENV, crash_reason, run_alone, supervised_map
+from core.data.workers import CRASH_HOOK_ENV, crash_reason, run_alone, supervised_map
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def _library(root: Path, n: int = 4) -> Path:
 
 
 def test_ingest_finishes_when_a_worker_segfaults_and_retries_that_file_next_time(tmp_path, monkeypatch):
-    from core.dataset import IngestConfig, ingest
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib")
     monkeypatch.setenv(CRASH_HOOK_ENV, "b.wav")
@@ -89,7 +89,7 @@ def test_ingest_finishes_when_a_worker_segfaults_and_retries_that_file_next_time
 
 INGEST = """
 import json, sys
-from core.dataset import IngestConfig, ingest
+from core.data.ingest import IngestConfig, ingest
 report = ingest(sys.argv[1], "ds", config=IngestConfig(workers=2))
 print(json.dumps({"tracks": report.n_tracks, "skipped": report.skipped}))
 """
@@ -100,8 +100,8 @@ def test_ingest_completes_on_a_numba_cache_whose_index_names_the_wrong_code(tmp_
     loading it crashes with SIGSEGV (seen with librosa's beat tracker). Reproduce that in a private copy."""
     import numba
 
-    from core.dataset import _warm_up
-    from core.features import MelParams
+    from core.audio.features import MelParams
+    from core.data.ingest import _warm_up
 
     _warm_up(MelParams(), True)  # the project cache holds the compiled code now
     cache = tmp_path / "numba"
@@ -124,7 +124,7 @@ def test_ingest_completes_on_a_numba_cache_whose_index_names_the_wrong_code(tmp_
 
 HOLD = """
 import sys, time
-from core.locks import file_lock
+from core.base.locks import file_lock
 with file_lock(sys.argv[1], what="ingest"):
     print("held", flush=True)
     time.sleep(120)
@@ -132,8 +132,9 @@ with file_lock(sys.argv[1], what="ingest"):
 
 
 def test_a_second_ingest_of_the_same_dataset_is_refused_until_the_first_process_dies(tmp_path):
-    from core.dataset import IngestConfig, dataset_dir, ingest
-    from core.errors import DatasetError
+    from core.base.errors import DatasetError
+    from core.data.dataset import dataset_dir
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib", 2)
     dataset_dir("ds_locked").mkdir(parents=True)
@@ -152,7 +153,8 @@ def test_a_second_ingest_of_the_same_dataset_is_refused_until_the_first_process_
 def test_kill_9_during_ingest_then_a_rerun_keeps_the_finished_files(tmp_path):
     import pandas as pd
 
-    from core.dataset import IngestConfig, dataset_dir, ingest, load_dataset
+    from core.data.dataset import dataset_dir, load_dataset
+    from core.data.ingest import IngestConfig, ingest
 
     root = _library(tmp_path / "lib", 6)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -207,8 +209,9 @@ def _alive(pid: int) -> bool:
 def test_workers_die_with_a_killed_ingest_and_never_keep_the_dataset_locked(tmp_path, sig):
     import soundfile as sf
 
-    from core.dataset import IngestConfig, dataset_dir, ingest
-    from core.locks import is_locked
+    from core.base.locks import is_locked
+    from core.data.dataset import dataset_dir
+    from core.data.ingest import IngestConfig, ingest
     from tests.audio_files import sine
 
     root = tmp_path / "lib"

@@ -3,7 +3,7 @@
 Nothing here reads widgets or session state; pages pick the data and pass it in. Map library traces are
 WebGL (``go.Scattergl``) so maps of a hundred thousand tracks stay fluid, and every library point carries its
 track row as ``customdata`` (see :func:`ui.state.selected_rows`). Larger maps are a density layer (a heatmap of
-a server-side 2-D histogram, :func:`core.maps.density`) under a sample of points.
+a server-side 2-D histogram, :func:`core.analysis.maps.density`) under a sample of points.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core import maps
-from core.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order
+from core.analysis import maps
+from core.analysis.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED_COLOUR = "#a3a3a3"
-# groups of no colour of their own (core.clusters.cluster_name; core.collections.THE_REST)
+# groups of no colour of their own (core.analysis.clusters.cluster_name; core.analysis.collections.THE_REST)
 GREY_GROUPS = ("noise", "not clustered", "the rest")
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Alphabet
 # The focus (a selected track or a query) and its links are near-black: no label colour is (label colours
@@ -46,7 +46,7 @@ def styled(fig: go.Figure, *, height: int, top: int = MARGIN["t"], **layout) -> 
 
 
 def label_colours(labels: Iterable[str]) -> dict[str, str]:
-    """A stable colour per label (sorted order); :data:`core.maps.UNLABELLED` is always grey."""
+    """A stable colour per label (sorted order); :data:`core.analysis.maps.UNLABELLED` is always grey."""
     named = sorted({str(v) for v in labels} - {UNLABELLED} - set(GREY_GROUPS))
     colours = {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(named)}
     colours.update(dict.fromkeys((UNLABELLED, *GREY_GROUPS), UNLABELLED_COLOUR))
@@ -61,7 +61,7 @@ def value_traces(points: pd.DataFrame, *, title: str, labels: Sequence[str] | No
     Parameters
     ----------
     points : pd.DataFrame [shape=(n, 7+)]
-        :func:`core.maps.colour_points` with a ``value`` column (e.g. a tag's likelihood).
+        :func:`core.analysis.maps.colour_points` with a ``value`` column (e.g. a tag's likelihood).
     labels : sequence of str or None
         Keep only points of these labels (None: all).
     """
@@ -90,7 +90,7 @@ def library_traces(points: pd.DataFrame, *, colours: Mapping[str, str],
     Parameters
     ----------
     points : pd.DataFrame [shape=(n, 6)]
-        From :func:`core.maps.map_points`.
+        From :func:`core.analysis.maps.map_points`.
     colours : mapping of label -> colour
     labels : sequence of str or None
         Keep only these labels (None: all).
@@ -123,7 +123,7 @@ def focus_traces(points: pd.DataFrame, focus: Focus, *, colours: Mapping[str, st
     Parameters
     ----------
     points : pd.DataFrame
-        From :func:`core.maps.map_points`, indexed by row.
+        From :func:`core.analysis.maps.map_points`, indexed by row.
     focus : Focus
     colours : mapping of label -> colour
     """
@@ -161,25 +161,25 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
     Parameters
     ----------
     points : pd.DataFrame [shape=(n, 6)]
-        From :func:`core.maps.map_points` (``label`` may hold any grouping, e.g. clusters).
+        From :func:`core.analysis.maps.map_points` (``label`` may hold any grouping, e.g. clusters).
     method : str
         Projection name, for the axis titles.
     labels : sequence of str or None
         Labels to show (None: all).
     focus : Focus or None
-        From :func:`core.maps.track_focus` or :func:`core.maps.query_focus`.
+        From :func:`core.analysis.maps.track_focus` or :func:`core.analysis.maps.query_focus`.
     height : int
         Pixels.
     legend_title : str
     density : Density or None
-        From :func:`core.maps.density`; drawn under the points, and dragging then draws a box (a new window).
+        From :func:`core.analysis.maps.density`; drawn under the points, and dragging then draws a box (a new window).
     window : Window or None
         The axes' ranges (None: plotly's autorange).
     library : pd.DataFrame or None
         Every point of the map when ``points`` is a part of it (a filter, a window, a sample): label colours and
         the focus's neighbours come from it, so they stay the same whatever is drawn. None: ``points``.
 
-    More than :data:`core.maps.POINT_LIMIT` points without a ``density`` are drawn as :func:`core.maps.map_view`
+    More than :data:`core.analysis.maps.POINT_LIMIT` points without a ``density`` are drawn as :func:`core.analysis.maps.map_view`
     draws them (a density under a sample), so no caller sends a million points to the browser.
     """
     library = points if library is None else library
@@ -188,7 +188,7 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
         points, density = view.points, view.density
     colours = label_colours(library["label"].unique())
     fig = go.Figure([] if density is None else [density_trace(density)])
-    if "value" in points.columns:  # a continuous colour (core.maps.colour_points), e.g. a tag's likelihood
+    if "value" in points.columns:  # a continuous colour (core.analysis.maps.colour_points), e.g. a tag's likelihood
         fig.add_traces(value_traces(points, title=legend_title, labels=labels, dim=focus is not None))
     else:
         fig.add_traces(library_traces(points, colours=colours, labels=labels, dim=focus is not None))
@@ -298,7 +298,7 @@ def feature_scatter_figure(frame: pd.DataFrame, *, x: str, y: str) -> go.Figure:
 
 
 def highlight_trace(points: pd.DataFrame, rows: Sequence[int], *, name: str = "selected") -> go.Scattergl:
-    """Rings round the points of ``rows`` (library rows of ``points``, from :func:`core.maps.map_points`): a
+    """Rings round the points of ``rows`` (library rows of ``points``, from :func:`core.analysis.maps.map_points`): a
     selection linked from another map; ``customdata`` = track row, so a click on a ring selects its track."""
     near = points.set_index("row", drop=False).loc[list(rows)] if len(rows) else points.iloc[:0]
     return go.Scattergl(x=near["x"].to_numpy(), y=near["y"].to_numpy(), mode="markers", name=f"{name} ({len(near)})",

@@ -6,14 +6,14 @@ from typing import Callable, TypeVar
 
 import streamlit as st
 
-from core.errors import TimbreError
-from core.progress import Progress
+from core.base.errors import TimbreError
+from core.base.progress import Progress
 
 Result = TypeVar("Result")
 
 
 def progress_bar() -> Progress:
-    """A :class:`core.progress.Progress` drawn as a Streamlit progress bar (message as its text)."""
+    """A :class:`core.base.progress.Progress` drawn as a Streamlit progress bar (message as its text)."""
     bar = st.progress(0.0, text="starting...")
 
     def update(done: int, total: int, message: str = "", **values: float) -> None:
@@ -39,7 +39,7 @@ def job_form(*, title: str, key: str, submit: str, expanded: bool, settings: Cal
     settings : callable
         Draws the form's widgets and returns what they say (e.g. a config dataclass); only called inside the form.
     job : callable
-        ``job(settings, progress)`` runs the work; a :class:`core.errors.TimbreError` is shown as an error.
+        ``job(settings, progress)`` runs the work; a :class:`core.base.errors.TimbreError` is shown as an error.
 
     Returns
     -------

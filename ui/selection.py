@@ -1,6 +1,6 @@
 """A set of tracks on screen: a lasso or box drawn on the Map, or a saved collection. The panel shows its size,
 label mix and characteristic tags, a play list, "more like these", M3U / CSV downloads, and saving (a selection)
-or renaming and deleting (a collection). The figures come from :mod:`core.collections`; this module only draws.
+or renaming and deleting (a collection). The figures come from :mod:`core.analysis.collections`; this module only draws.
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import collections as col
-from core.errors import TimbreError
-from core.runs import Run
-from core.tags import run_tags
+from core.analysis import collections as col
+from core.analysis.tags import run_tags
+from core.base.errors import TimbreError
+from core.runs.folder import Run
+from core.service.query import more_like_these
 from ui.state import cached_run
 from ui.widgets import neighbour_list, play
 
@@ -54,26 +55,26 @@ def run_collections(run: Run) -> dict[str, col.Collection]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_collection_rows(run_id: str, collection: col.Collection) -> np.ndarray:
-    """:func:`core.collections.collection_rows` (the members the run holds)."""
+    """:func:`core.analysis.collections.collection_rows` (the members the run holds)."""
     return col.collection_rows(cached_run(run_id), collection)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_summary(run_id: str, rows: tuple[int, ...]) -> col.SelectionSummary:
-    """:func:`core.collections.selection_summary` with the run's tags when it has them."""
+    """:func:`core.analysis.collections.selection_summary` with the run's tags when it has them."""
     run = cached_run(run_id)
     return col.selection_summary(run, list(rows), tags=run_tags(run))
 
 
 @st.cache_data(show_spinner="Finding more like these...", max_entries=32)
 def cached_more_like(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
-    """:func:`core.collections.more_like_these`."""
-    return col.more_like_these(cached_run(run_id), list(rows), k=k)
+    """:func:`core.service.query.more_like_these`."""
+    return more_like_these(cached_run(run_id), list(rows), k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_exports(run_id: str, rows: tuple[int, ...]) -> tuple[pd.DataFrame, str, str]:
-    """The set's tracks (:func:`core.collections.track_table`), its M3U and its CSV, made once per set."""
+    """The set's tracks (:func:`core.analysis.collections.track_table`), its M3U and its CSV, made once per set."""
     tracks = col.track_table(cached_run(run_id), list(rows))
     return tracks, col.m3u_playlist(tracks), col.tracks_csv(tracks)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.dataset import dataset_dir
-from core.errors import DatasetError
-from core.feature_table import Source, SourceKind, imported_datasets, source_from_dataset, source_from_run
-from core.paths import runs_dir
+from core.analysis.sources import Source, SourceKind, source_from_dataset, source_from_run
+from core.base.errors import DatasetError
+from core.base.paths import runs_dir
+from core.data.dataset import dataset_dir
+from core.data.tables import imported_datasets
 
 INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
 
@@ -31,7 +32,7 @@ def source_choices(active_run: str | None) -> dict[str, str]:
 
 
 def source_for_key(key: str) -> Source:
-    """The :class:`core.feature_table.Source` behind a key of :func:`source_choices`."""
+    """The :class:`core.analysis.sources.Source` behind a key of :func:`source_choices`."""
     kind, name = parse_key(key)
     return source_from_run(name) if kind is SourceKind.RUN else source_from_dataset(name)
 

@@ -8,11 +8,11 @@ from typing import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.maps import colour_options, colour_points, colour_sources, map_points
-from core.query import similar_tracks
-from core.runs import Run, first_healthy_run, list_runs, load_run
-from core.tags import search_by_tag
-from core.tracks import search_tracks
+from core.analysis.maps import colour_options, colour_points, colour_sources, map_points
+from core.analysis.tags import search_by_tag
+from core.data.tracks import search_tracks
+from core.runs.folder import Run, first_healthy_run, list_runs, load_run
+from core.service.query import similar_tracks
 
 # Session keys (one place, so pages never spell them twice).
 RUN_KEY = "active_run_id"  # the run every page works on
@@ -45,7 +45,7 @@ def cached_run(run_id: str) -> Run:
 
 @st.cache_resource(show_spinner=False, max_entries=12)
 def cached_points(run_id: str, method: str) -> pd.DataFrame:
-    """:func:`core.maps.map_points` of a run, built once per server (treat it as read-only)."""
+    """:func:`core.analysis.maps.map_points` of a run, built once per server (treat it as read-only)."""
     return map_points(cached_run(run_id), method)
 
 
@@ -57,26 +57,26 @@ def colour_stamp(run_id: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_colour_options(run_id: str, stamp: str) -> list[str]:
-    """:func:`core.maps.colour_options` (``stamp``: :func:`colour_stamp`, so new results show up)."""
+    """:func:`core.analysis.maps.colour_options` (``stamp``: :func:`colour_stamp`, so new results show up)."""
     return colour_options(cached_run(run_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=12)
 def cached_coloured_points(run_id: str, method: str, option: str, stamp: str) -> pd.DataFrame:
-    """:func:`core.maps.colour_points` of :func:`cached_points` (treat it as read-only)."""
+    """:func:`core.analysis.maps.colour_points` of :func:`cached_points` (treat it as read-only)."""
     return colour_points(cached_run(run_id), cached_points(run_id, method), option)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
-    """:func:`core.query.similar_tracks` (the track itself first)."""
+    """:func:`core.service.query.similar_tracks` (the track itself first)."""
     return similar_tracks(cached_run(run_id), row, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_search(run_id: str, query: str, limit: int = 50) -> list[int]:
-    """Rows of :func:`core.tracks.search_tracks` in a run's tracks (none for an empty query); a ``tag:NAME``
-    query gives the tracks most likely to carry that musicnn tag (:class:`core.errors.TagError` when unknown)."""
+    """Rows of :func:`core.data.tracks.search_tracks` in a run's tracks (none for an empty query); a ``tag:NAME``
+    query gives the tracks most likely to carry that musicnn tag (:class:`core.base.errors.TagError` when unknown)."""
     if not query.strip():
         return []
     by_tag = search_by_tag(cached_run(run_id), query, limit=limit)

@@ -1,5 +1,5 @@
 """The browser microphone: streamlit-webrtc's streamer set up for music, and the aioice patch that lets it
-connect over loopback. What arrives is handed to :class:`core.live.MicRecording` (pure numpy, no WebRTC)."""
+connect over loopback. What arrives is handed to :class:`core.audio.live.MicRecording` (pure numpy, no WebRTC)."""
 from __future__ import annotations
 
 import ipaddress
@@ -76,7 +76,7 @@ def mic_streamer(*, key: str, on_change: Callable[[], None]):
 
 def frames_from(context) -> Callable[[float], list]:
     """``get_frames(timeout)`` over the stream's receiver (empty while it is still connecting), as
-    :func:`core.live.pull_frames` takes it."""
+    :func:`core.audio.live.pull_frames` takes it."""
     def get_frames(timeout: float) -> list:
         receiver = context.audio_receiver
         if receiver is None:

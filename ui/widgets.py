@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.errors import TimbreError
-from core.links import track_links
-from core.maps import UNLABELLED
-from core.runs import Run, list_runs
-from core.tracks import display_name, display_names
+from core.analysis.maps import UNLABELLED
+from core.base.errors import TimbreError
+from core.data.tracks import display_name, display_names
+from core.runs.folder import Run, list_runs
+from core.service.links import track_links
 from ui.figures import METHOD_NAMES
 from ui.sources import source_choices, source_for_key, source_stamp
 from ui.state import DEFAULT_METHOD, METHOD_KEY, RUN_KEY, RUN_PICK_KEY, active_run_id, cached_run, set_active_run
@@ -80,7 +80,7 @@ def play(path) -> None:
 
 
 def links_markdown(track) -> str:
-    """``[Spotify](...) · [YouTube](...)`` for one track (search links; see :func:`core.links.track_links`)."""
+    """``[Spotify](...) · [YouTube](...)`` for one track (search links; see :func:`core.service.links.track_links`)."""
     links = track_links(track)
     return f"[Spotify]({links['spotify_url']}) · [YouTube]({links['youtube_url']})"
 
@@ -108,7 +108,7 @@ def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> 
 
 def pick_source():
     """Select box of the active run and every imported feature table; returns the chosen
-    :class:`core.feature_table.Source` (the page stops when there is neither)."""
+    :class:`core.analysis.sources.Source` (the page stops when there is neither)."""
     choices = source_choices(active_run_id())
     if not choices:
         st.info("There is no run and no imported feature table yet. Build the demo run on the Runs page, or "

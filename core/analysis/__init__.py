@@ -1,0 +1,1 @@
+"""What researchers do with a run: classifiers, clusters, tags, collections, comparisons, maps, exports."""

@@ -1,0 +1,476 @@
+"""Clusters of tracks, on audio features, on embeddings or on both: k-means with k chosen by silhouette, or
+density clusters (HDBSCAN, noise allowed) on a UMAP reduction of the matrix.
+
+Results, under ``<run>/clusters/<input>/`` for k-means and ``<run>/clusters/hdbscan-<input>/`` for HDBSCAN (or
+under ``artifacts/datasets/NAME/clusters/``)::
+
+    summary.json          method, input, number of clusters k, silhouette, noise share, agreement with the labels
+                          (ARI, NMI), config
+    curves.parquet        k-means only: k, inertia (the elbow curve), silhouette
+    assignments.parquet   track_id, label, cluster (-1 = noise), centre_distance (to the cluster's mean in the
+                          clustered space; NaN for noise), pca_x, pca_y (a 2-D PCA of the clustered matrix)
+    label_mix.parquet     cluster, label, count, share (of the cluster)
+    feature_profile.parquet  cluster, feature, cluster_mean, overall_mean, z (difference in overall sd)
+
+The profile always uses the audio features when the source has them (even for clusters found on embeddings):
+they are what a person can read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import pandas as pd
+
+from core.analysis.sources import INPUTS, InputName, Source
+from core.base.config import doc
+from core.base.errors import ClusterError
+from core.base.io import atomic_write_json, atomic_write_parquet, write_folder
+from core.base.progress import Progress, or_silent, silent
+from core.search.exact import l2_normalise, standardise
+
+NO_LABEL = "(no label)"
+
+
+NOISE = -1  # HDBSCAN's cluster of tracks that belong to no dense group
+
+
+UMAP_MIN_TRACKS = 10  # fewer tracks are clustered on the matrix itself: UMAP's spectral start needs more points
+
+
+Method = Literal["kmeans", "hdbscan"]
+
+
+METHODS = ("kmeans", "hdbscan")
+
+
+METHOD_NAMES = {"kmeans": "k-means (k by silhouette)", "hdbscan": "HDBSCAN (density, noise allowed)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """One clustering job."""
+
+    input: tuple[InputName, ...] = doc((), "features, embeddings and/or both; empty = every input the source has")
+    k_min: int = doc(2, "smallest k tried")
+    k_max: int = doc(12, "largest k tried (capped at tracks - 1); 12 covers a few genres with sub-styles")
+    n_init: int = doc(10, "k-means restarts per k; the best inertia wins")
+    seed: int = doc(0, "seeds k-means, UMAP and the PCA")
+    method: Method = doc("kmeans", "kmeans (every track in one of k clusters) or hdbscan (dense groups + noise)")
+    min_cluster_size: int = doc(8, "hdbscan: the smallest group that counts as a cluster (emotify-dev: 8-15 give "
+                                   "the same clusters, 5 splits them)")
+    reduce: Literal["umap", "none"] = doc("umap", "hdbscan: cluster a UMAP reduction of the matrix or the matrix "
+                                                  "itself (emotify-dev: on the raw embeddings 40% is noise, ARI 0.22; "
+                                                  "on UMAP 1-4% noise, ARI 0.29-0.32)")
+    umap_dims: int = doc(5, "hdbscan: dimensions of the UMAP reduction (emotify-dev: 5 found 4-5 clusters for "
+                            "three seeds, 10 from 3 to 5)")
+
+
+def scaled_matrix(source: Source, input: InputName) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with a complete ``input``, scaled for Euclidean k-means.
+
+    Features are z-scored; embeddings L2-normalised (cosine geometry, as the maps and k-NN use); for ``both``
+    each block is z-scored and divided by the square root of its width, so each block weighs the same.
+
+    Returns
+    -------
+    rows : np.ndarray [shape=(n,), dtype=int]
+        Positions in ``source.tracks``.
+    x : np.ndarray [shape=(n, d), dtype=float64]
+    """
+    matrix = source.matrix(input)
+    rows = np.flatnonzero(matrix.notna().all(axis=1).to_numpy())
+    if len(rows) < 3:
+        raise ClusterError(f"{source.title}: only {len(rows)} track(s) have {input} values; clustering needs 3")
+    x = matrix.to_numpy(np.float64)[rows]
+    if input == "features":
+        return rows, standardise(x, dtype=np.float64)
+    if input == "embeddings":
+        return rows, l2_normalise(x, dtype=np.float64)
+    n_feat = source.features.shape[1]
+    blocks = [standardise(x[:, :n_feat], dtype=np.float64) / np.sqrt(n_feat),
+              standardise(x[:, n_feat:], dtype=np.float64) / np.sqrt(x.shape[1] - n_feat)]
+    return rows, np.hstack(blocks)
+
+
+def kmeans_curves(x: np.ndarray, *, k_min: int = 2, k_max: int = 12, n_init: int = 10, seed: int = 0,
+                  progress: Progress = silent) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """k-means for every k in ``[k_min, k_max]``: the elbow (inertia) and silhouette curves.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, d)]
+    k_min, k_max : int
+        ``k_max`` is capped at ``n - 1`` (silhouette needs at least one cluster with two members).
+    progress : core.base.progress.Progress
+        Told after each k, with its ``silhouette`` and ``inertia``.
+
+    Returns
+    -------
+    curves : pd.DataFrame
+        ``k, inertia, silhouette`` (one row per k).
+    labels : dict of int -> np.ndarray [shape=(n,), dtype=int]
+        Cluster of each row for each k.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    k_max = min(k_max, len(x) - 1)
+    if k_max < max(2, k_min):
+        raise ClusterError(f"{len(x)} tracks are too few to try k from {k_min} to {k_max}")
+    rows, labels = [], {}
+    ks = list(range(max(2, k_min), k_max + 1))
+    for i, k in enumerate(ks):
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
+        labels[k] = km.labels_.astype(int)
+        silhouette = silhouette_score(x, km.labels_) if len(set(km.labels_)) > 1 else -1.0
+        rows.append({"k": k, "inertia": float(km.inertia_), "silhouette": float(silhouette)})
+        progress(i + 1, len(ks), f"k={k}", silhouette=rows[-1]["silhouette"], inertia=rows[-1]["inertia"])
+    return pd.DataFrame(rows), labels
+
+
+def best_k(curves: pd.DataFrame) -> int:
+    """The k with the highest silhouette (ties: the smaller k)."""
+    return int(curves.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
+
+
+def umap_reduce(x: np.ndarray, *, dims: int = 10, seed: int = 0) -> np.ndarray:
+    """A UMAP reduction for density clustering: ``min_dist=0`` packs neighbours tightly, so dense groups stay
+    dense; np.ndarray [shape=(n, min(dims, n - 2))]."""
+    import umap
+
+    dims = max(2, min(dims, len(x) - 2))
+    reducer = umap.UMAP(n_components=dims, n_neighbors=int(min(15, len(x) - 1)), min_dist=0.0, random_state=seed,
+                        n_jobs=1)
+    return reducer.fit_transform(x).astype(np.float64)
+
+
+def hdbscan_clusters(x: np.ndarray, *, min_cluster_size: int = 8) -> np.ndarray:
+    """HDBSCAN clusters of the rows of ``x`` (:data:`NOISE` for rows in no dense group).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=int]
+        0 .. k-1, or -1 for noise; clusters numbered by size, largest first.
+    """
+    from sklearn.cluster import HDBSCAN
+
+    if len(x) < 3:
+        raise ClusterError(f"{len(x)} tracks are too few for density clusters")
+    size = int(max(2, min(min_cluster_size, len(x) - 1)))
+    found = HDBSCAN(min_cluster_size=size, copy=True).fit(x).labels_.astype(int)
+    ids, counts = np.unique(found[found != NOISE], return_counts=True)
+    order = {int(c): i for i, c in enumerate(ids[np.argsort(-counts, kind="stable")])}
+    return np.array([order.get(int(c), NOISE) for c in found], dtype=int)
+
+
+def centre_distances(x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Distance of each row to its cluster's mean row in ``x`` (NaN for noise), np.ndarray [shape=(n,)]."""
+    out = np.full(len(x), np.nan)
+    for c in np.unique(clusters[clusters != NOISE]):
+        members = clusters == c
+        out[members] = np.linalg.norm(x[members] - x[members].mean(axis=0), axis=1)
+    return out
+
+
+def noise_share(clusters: np.ndarray) -> float:
+    return float(np.mean(np.asarray(clusters) == NOISE)) if len(clusters) else 0.0
+
+
+def label_mix(clusters: np.ndarray, labels) -> pd.DataFrame:
+    """``cluster, label, count, share`` (share of the cluster); unlabelled tracks count as ``(no label)``."""
+    frame = pd.DataFrame({"cluster": clusters, "label": pd.Series(labels, dtype=object).fillna(NO_LABEL).to_numpy()})
+    mix = frame.groupby(["cluster", "label"]).size().rename("count").reset_index()
+    mix["share"] = mix["count"] / mix.groupby("cluster")["count"].transform("sum")
+    return mix.sort_values(["cluster", "count"], ascending=[True, False], ignore_index=True)
+
+
+def feature_profile(clusters: np.ndarray, features: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each feature per cluster against the overall mean.
+
+    Parameters
+    ----------
+    clusters : np.ndarray [shape=(n,)]
+    features : pd.DataFrame [shape=(n, n_features)]
+
+    Returns
+    -------
+    pd.DataFrame
+        ``cluster, feature, cluster_mean, overall_mean, z`` with ``z = (cluster_mean - overall_mean) / overall_sd``
+        (0 for a constant feature).
+    """
+    overall_mean, overall_sd = features.mean(), features.std(ddof=0)
+    means = features.groupby(np.asarray(clusters)).mean()
+    z = (means - overall_mean) / overall_sd.where(overall_sd > 0, np.inf)
+    long = means.stack().rename("cluster_mean").to_frame().join(z.stack().rename("z"))
+    long.index.names = ["cluster", "feature"]
+    long = long.reset_index()
+    long["overall_mean"] = long["feature"].map(overall_mean)
+    return long[["cluster", "feature", "cluster_mean", "overall_mean", "z"]]
+
+
+def profile_matrix(profile: pd.DataFrame, *, n: int = 20) -> pd.DataFrame:
+    """z of each cluster x the ``n`` features that separate the clusters most (largest |z| anywhere).
+
+    Returns
+    -------
+    pd.DataFrame [shape=(k, min(n, n_features))]
+        Index: cluster; columns: features, most distinctive first.
+    """
+    wide = profile.pivot(index="cluster", columns="feature", values="z")
+    order = wide.abs().max().sort_values(ascending=False).index[:n]
+    return wide[order]
+
+
+def label_agreement(clusters: np.ndarray, labels) -> dict:
+    """Adjusted Rand index and normalised mutual information with the labels (labelled tracks only)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    labels = pd.Series(labels, dtype=object)
+    known = labels.notna().to_numpy()
+    if known.sum() < 2 or labels[known].nunique() < 2:
+        return {"ari": None, "nmi": None, "n_labelled": int(known.sum())}
+    y = labels[known].astype(str).to_numpy()
+    return {"ari": float(adjusted_rand_score(y, clusters[known])),
+            "nmi": float(normalized_mutual_info_score(y, clusters[known])), "n_labelled": int(known.sum())}
+
+
+def pca_2d(x: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """First two principal components, np.ndarray [shape=(n, 2)] (zero-padded when d < 2)."""
+    from sklearn.decomposition import PCA
+
+    n_comp = min(2, x.shape[1], len(x))
+    out = np.zeros((len(x), 2))
+    out[:, :n_comp] = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
+    return out
+
+
+@dataclasses.dataclass
+class ClusterReport:
+    results_dir: Path
+    summaries: list[dict]
+    seconds: float
+
+
+def clusters_dir(source: Source) -> Path:
+    return source.path / "clusters"
+
+
+def result_name(method: str, input: str) -> str:
+    """Folder of one method's results on one input under ``clusters/`` (k-means keeps the original layout)."""
+    if method not in METHODS:
+        raise ClusterError(f"no clustering method {method!r} (methods: {', '.join(METHODS)})")
+    return input if method == "kmeans" else f"{method}-{input}"
+
+
+def _kmeans(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    curves, all_labels = kmeans_curves(x, k_min=cfg.k_min, k_max=cfg.k_max, n_init=cfg.n_init, seed=cfg.seed,
+                                       progress=progress)
+    k = best_k(curves)
+    return all_labels[k], curves, {"silhouette": float(curves.loc[curves["k"] == k, "silhouette"].iloc[0])}
+
+
+def _hdbscan(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, None, dict]:
+    from sklearn.metrics import silhouette_score
+
+    reduce = cfg.reduce == "umap" and len(x) >= UMAP_MIN_TRACKS
+    progress(0, 2, "UMAP" if reduce else "HDBSCAN")
+    space = umap_reduce(x, dims=cfg.umap_dims, seed=cfg.seed) if reduce else x
+    progress(1, 2, "HDBSCAN")
+    clusters = hdbscan_clusters(space, min_cluster_size=cfg.min_cluster_size)
+    kept = clusters != NOISE
+    # silhouette of the clustered tracks in the input's own space, comparable with k-means'
+    silhouette = (float(silhouette_score(x[kept], clusters[kept])) if len(set(clusters[kept])) > 1 else None)
+    progress(2, 2, f"{len(set(clusters[kept]))} clusters", noise=noise_share(clusters))
+    return clusters, None, {"silhouette": silhouette, "noise_share": noise_share(clusters), "space": space,
+                            "reduced": reduce}
+
+
+def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress: Progress = silent) -> dict:
+    """Cluster one input of ``source`` with ``cfg.method``, profile the clusters and write
+    ``clusters/<result_name>/``; returns the summary."""
+    rows, x = scaled_matrix(source, input)
+    clusters, curves, found = (_kmeans if cfg.method == "kmeans" else _hdbscan)(x, cfg, progress)
+    space, reduced = found.pop("space", x), found.pop("reduced", False)
+    tracks = source.tracks.iloc[rows].reset_index(drop=True)
+    coords = pca_2d(x, seed=cfg.seed)
+    assignments = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
+                                "label": tracks["label"].astype(object).to_numpy(), "cluster": clusters,
+                                "centre_distance": centre_distances(space, clusters),
+                                "pca_x": coords[:, 0], "pca_y": coords[:, 1]})
+    profile = None
+    if source.features is not None:
+        feats = source.features.iloc[rows].reset_index(drop=True)
+        complete = feats.notna().all(axis=1).to_numpy()
+        profile = feature_profile(clusters[complete], feats[complete])
+    summary = {"method": cfg.method, "input": input, "source": source.title,
+               "k": int(len(set(clusters.tolist()) - {NOISE})), "noise_share": noise_share(clusters), **found,
+               "sizes": {int(c): int(n) for c, n in zip(*np.unique(clusters, return_counts=True))},
+               "n_tracks": len(rows), **label_agreement(clusters, assignments["label"]),
+               "clustered_agreement": label_agreement(clusters[clusters != NOISE],
+                                                      assignments["label"][clusters != NOISE].to_numpy()),
+               "scaling": {"features": "z-score", "embeddings": "L2-normalised",
+                           "both": "z-score per block / sqrt(block width)"}[input],
+               "space": "UMAP reduction" if reduced else "scaled matrix",
+               "config": dataclasses.asdict(cfg), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def write(work: Path) -> None:
+        if curves is not None:
+            atomic_write_parquet(work / "curves.parquet", curves)
+        atomic_write_parquet(work / "assignments.parquet", assignments)
+        atomic_write_parquet(work / "label_mix.parquet", label_mix(clusters, assignments["label"]))
+        if profile is not None:
+            atomic_write_parquet(work / "feature_profile.parquet", profile)
+        atomic_write_json(work / "summary.json", summary)
+
+    write_folder(clusters_dir(source) / result_name(cfg.method, input), write)
+    return summary
+
+
+def run_clusters(source: Source, *, cfg: Optional[ClusterConfig] = None,
+                 progress: Optional[Progress] = None) -> ClusterReport:
+    """Cluster every requested input of ``source`` (default: every input it has).
+
+    Parameters
+    ----------
+    source : Source
+    cfg : ClusterConfig or None
+        None: the defaults.
+    progress : core.base.progress.Progress or None
+        Told after each k of each input (message ``"<input>: k=<k>"``, with its ``silhouette`` and ``inertia``).
+    """
+    cfg = cfg or ClusterConfig()
+    started = time.perf_counter()
+    available = source.available_inputs()
+    inputs = list(cfg.input) or available
+    wrong = [i for i in inputs if i not in available]
+    if wrong:
+        raise ClusterError(f"{source.title} has no {', '.join(wrong)} input (it has: {', '.join(available) or 'none'}; "
+                            f"inputs are {', '.join(INPUTS)})")
+    n_k = max(0, cfg.k_max - max(2, cfg.k_min) + 1) if cfg.method == "kmeans" else 2
+    tell, total = or_silent(progress), len(inputs) * n_k
+    summaries = []
+    for i, input in enumerate(inputs):
+        def step(done: int, _: int, message: str = "", i=i, input=input, **values: float) -> None:
+            tell(i * n_k + done, total, f"{input}: {message}", **values)
+
+        summaries.append(cluster_input(source, input, cfg, step))
+    tell(total, total, "done")
+    return ClusterReport(results_dir=clusters_dir(source), summaries=summaries, seconds=time.perf_counter() - started)
+
+
+def cluster_inputs_done(folder: str | Path, method: str = "kmeans") -> list[str]:
+    """Inputs with complete ``method`` results under ``folder`` (a source's ``clusters/``), in the usual order."""
+    return [i for i in INPUTS if (Path(folder) / result_name(method, i) / "summary.json").exists()]
+
+
+def load_clusters(folder: str | Path, input: InputName, method: str = "kmeans") -> dict:
+    """summary, curves (None for HDBSCAN), assignments, label_mix and feature_profile (None if absent) of one
+    method's results on one input."""
+    path = Path(folder) / result_name(method, input)
+    if not (path / "summary.json").exists():
+        raise ClusterError(f"no {method} cluster results for {input!r} in {folder}")
+    profile, curves = path / "feature_profile.parquet", path / "curves.parquet"
+    assignments = pd.read_parquet(path / "assignments.parquet")
+    if "centre_distance" not in assignments:  # results written before centre distances were stored
+        assignments["centre_distance"] = np.nan
+    summary = json.loads((path / "summary.json").read_text())
+    summary.setdefault("method", "kmeans")
+    summary.setdefault("noise_share", 0.0)
+    return {"summary": summary, "curves": pd.read_parquet(curves) if curves.exists() else None,
+            "assignments": assignments,
+            "label_mix": pd.read_parquet(path / "label_mix.parquet"),
+            "feature_profile": pd.read_parquet(profile) if profile.exists() else None}
+
+
+def cluster_name(cluster: int) -> str:
+    """How a cluster is named on screen: ``"cluster 1"`` (numbered from 1) or ``"noise"``."""
+    return "noise" if int(cluster) == NOISE else f"cluster {int(cluster) + 1}"
+
+
+NOT_CLUSTERED = "not clustered"
+
+
+def cluster_labels(folder: str | Path, track_ids, *, method: str = "kmeans",
+                   input: Optional[str] = None) -> pd.Series | None:
+    """Each track's cluster under one method's saved results, for colouring a map.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A source's ``clusters/`` folder (a run's: ``run.path / "clusters"``).
+    track_ids : sequence of str [shape=(n,)]
+    method : "kmeans" or "hdbscan"
+    input : str or None
+        None: embeddings when clustered on them, else the first input with results.
+
+    Returns
+    -------
+    pd.Series [shape=(n,), dtype=object] or None
+        ``"cluster 1"``, ..., ``"noise"``, or ``"not clustered"`` for tracks the results do not cover; None
+        when ``method`` has no results in ``folder``.
+    """
+    done = cluster_inputs_done(folder, method)
+    if not done:
+        return None
+    input = input if input in done else ("embeddings" if "embeddings" in done else done[0])
+    assignments = pd.read_parquet(Path(folder) / result_name(method, input) / "assignments.parquet",
+                                  columns=["track_id", "cluster"])
+    names = dict(zip(assignments["track_id"].astype(str), map(cluster_name, assignments["cluster"])))
+    return pd.Series([names.get(str(t), NOT_CLUSTERED) for t in track_ids], dtype=object)
+
+
+def run_cluster_labels(run, *, method: str = "kmeans", input: Optional[str] = None) -> pd.Series | None:
+    """:func:`cluster_labels` of a run (:class:`core.runs.folder.Run`), aligned with ``run.tracks``."""
+    return cluster_labels(Path(run.path) / "clusters", run.tracks["track_id"], method=method, input=input)
+
+
+def cluster_cards(result: dict, *, track_ids, tags: Optional[pd.DataFrame] = None, n_tags: int = 5,
+                  n_features: int = 5, n_central: int = 3) -> list[dict]:
+    """One card per cluster (largest first, noise last): what a person needs to decide whether to explore it.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`load_clusters`.
+    track_ids : sequence of str [shape=(n_tracks,)]
+        The source's tracks, the row order of ``tags``.
+    tags : pd.DataFrame [shape=(n_tracks, 50)] or None
+        :func:`core.analysis.tags.run_tags`; None leaves the cards without tags.
+
+    Returns
+    -------
+    list of dict
+        ``cluster, name, size, share, labels`` (label -> count, most common first), ``tags`` ([(tag, lift)]; []
+        without tags), ``features`` ([(feature, z)] by |z|; [] without a profile), ``central`` (track ids nearest
+        the cluster's centre; [] for noise).
+    """
+    from core.analysis.tags import characteristic_tags
+
+    assignments, profile = result["assignments"], result["feature_profile"]
+    row_of = {str(t): i for i, t in enumerate(track_ids)}
+    sizes = assignments["cluster"].value_counts()
+    order = sorted(sizes.index, key=lambda c: (int(c) == NOISE, -sizes[c], int(c)))
+    mix = result["label_mix"]
+    cards = []
+    for c in order:
+        members = assignments[assignments["cluster"] == c]
+        rows = [row_of[t] for t in members["track_id"].astype(str) if t in row_of]
+        tagged = tags is not None and len(rows) and tags.iloc[rows].notna().any(axis=None)
+        z = (profile[profile["cluster"] == c].set_index("feature")["z"] if profile is not None
+             else pd.Series(dtype=float))
+        central = ([] if int(c) == NOISE else
+                   members.sort_values("centre_distance", kind="stable")["track_id"].astype(str).head(n_central).tolist())
+        cards.append({
+            "cluster": int(c), "name": cluster_name(c), "size": int(sizes[c]),
+            "share": float(sizes[c] / len(assignments)),
+            "labels": {str(lab): int(n) for lab, n in mix[mix["cluster"] == c][["label", "count"]].itertuples(index=False)},
+            "tags": characteristic_tags(tags, rows, n=n_tags) if tagged else [],
+            "features": [(str(f), float(v)) for f, v in z.reindex(z.abs().sort_values(ascending=False).index)
+                         .head(n_features).items()],
+            "central": central})
+    return cards

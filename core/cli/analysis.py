@@ -1,0 +1,211 @@
+"""Commands on what a run holds: classify, cluster, tags, collections, compare, export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.base.config import add_dataclass_args, dataclass_from_args
+from core.cli.common import Bar, positive_int
+
+
+def cmd_import_features(args) -> None:
+    from core.data.tables import ImportConfig, import_feature_table
+
+    report = import_feature_table(args.csv, args.name, label=args.label, id_col=args.id,
+                                  config=dataclass_from_args(ImportConfig, args))
+    print("\n".join(report.lines()))
+
+
+def cmd_classify(args) -> None:
+    import pandas as pd
+
+    from core.analysis.classify import ClassifyConfig, best_per_input, run_classifiers
+    from core.analysis.sources import load_source
+
+    source = load_source(run=args.run, features=args.features)
+    cfg = dataclass_from_args(ClassifyConfig, args)
+    bar = Bar("classify", "step")
+    report = run_classifiers(source, cfg=cfg, progress=bar)
+    bar.close()
+    for note in report.warnings:
+        print(f"warning: {note}")
+    cols = ["input", "model", "test_accuracy", "balanced_accuracy", "macro_f1", "cv_mean", "cv_std", "train_seconds"]
+    summary = report.summary
+    this_job = summary[summary["input"].isin(cfg.input or source.available_inputs()) & summary["model"].isin(cfg.models)]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+        print(this_job[cols].to_string(index=False))
+        print("\nbest model per input (chosen by CV mean, not by the test split; all results in the folder):")
+        print(best_per_input(summary)[cols].to_string(index=False))
+    print(f"results: {report.results_dir} ({report.seconds / 60:.1f} min)")
+
+
+def cmd_cluster(args) -> None:
+    from core.analysis.clusters import ClusterConfig, run_clusters
+    from core.analysis.sources import load_source
+
+    source = load_source(run=args.run, features=args.features)
+    bar = Bar("cluster", "k")
+    report = run_clusters(source, cfg=dataclass_from_args(ClusterConfig, args), progress=bar)
+    bar.close()
+    for s in report.summaries:
+        agree = f", ARI with labels {s['ari']:.3f}, NMI {s['nmi']:.3f}" if s.get("ari") is not None else ""
+        quality = "no silhouette" if s.get("silhouette") is None else f"silhouette {s['silhouette']:.3f}"
+        noise = f", noise {s['noise_share']:.1%}" if s["method"] == "hdbscan" else ""
+        sizes = sorted((n for c, n in s["sizes"].items() if int(c) >= 0), reverse=True)
+        print(f"{s['input']}: {s['method']} k={s['k']} ({quality}{noise}), cluster sizes {sizes}{agree}")
+    print(f"results: {report.results_dir}")
+
+
+def cmd_tags(args) -> None:
+    from core.analysis.tags import compute_dataset_tags, label_tag_agreement, top_tags
+    from core.data.dataset import load_dataset
+    from core.runs.folder import load_run
+
+    dataset = args.dataset or load_run(args.run).config.get("dataset")
+    bar = Bar("tags", "track")
+    table = compute_dataset_tags(dataset, max_patches=args.max_patches, progress=bar)
+    bar.close()
+    tags = table.drop(columns="track_id")
+    tagged = int(tags.notna().any(axis=1).sum())
+    print(f"dataset {dataset}: musicnn tags for {tagged} of {len(tags)} tracks; most likely over the library: "
+          + ", ".join(f"{t} {v:.2f}" for t, v in top_tags(tags, tags.index.to_numpy(), n=5)))
+    labels = load_dataset(dataset).tracks.set_index("track_id")["label"].reindex(table["track_id"])
+    check = label_tag_agreement(tags, labels.to_numpy())
+    for item in check.itertuples():
+        print(f"  {item.label}: {item.matched} of {item.tracks} ({item.rate:.0%}) have a matching tag in their top 3 "
+              f"({item.matching_tags})")
+
+
+def add_analysis_commands(sub) -> None:
+    """``import-features``, ``classify`` and ``cluster``."""
+    from core.analysis.classify import ClassifyConfig
+    from core.analysis.clusters import ClusterConfig
+    from core.data.tables import ImportConfig
+
+    p = sub.add_parser("import-features", help="import a CSV of numeric audio features with a label column")
+    p.add_argument("csv")
+    p.add_argument("--name", required=True, help="dataset name to store it under")
+    p.add_argument("--label", required=True, help="the label column")
+    p.add_argument("--id", default=None, help="a unique id column (default: row numbers)")
+    add_dataclass_args(p, ImportConfig)
+    p.set_defaults(func=cmd_import_features)
+
+    for name, cls, func, text in (
+            ("classify", ClassifyConfig, cmd_classify, "genre classifiers on features / embeddings / both"),
+            ("cluster", ClusterConfig, cmd_cluster,
+             "k-means (k by silhouette) or HDBSCAN clusters (--method hdbscan) with cluster profiles")):
+        p = sub.add_parser(name, help=text)
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("--run", help="a run id (`python -m core runs` lists them)")
+        source.add_argument("--features", metavar="NAME", help="a dataset's feature table (ingested or imported)")
+        add_dataclass_args(p, cls)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("tags", help="musicnn's 50 tag likelihoods for every track of a dataset (computes the "
+                                    "reference cache where it is missing)")
+    named = p.add_mutually_exclusive_group(required=True)
+    named.add_argument("--run", help="a run id: tags its dataset")
+    named.add_argument("--dataset", help="an ingested dataset")
+    p.add_argument("--max-patches", type=positive_int, default=16, help="3 s patches per track (default: 16, as "
+                   "the reference run's cache)")
+    p.set_defaults(func=cmd_tags)
+
+
+def cmd_collections(args) -> None:
+
+    from core.analysis import collections as col
+    from core.analysis.tags import run_tags
+    from core.runs.folder import load_run
+    from core.service.query import more_like_these
+
+    run = load_run(args.run)
+    dataset = col.run_dataset(run)
+    if args.name is None:
+        listed = col.list_collections(dataset)
+        print(f"dataset {dataset}: {len(listed)} collection(s)")
+        for item in listed.itertuples():
+            print(f"  {item.collection_id}  {item.name!r}: {item.n_tracks} tracks, saved {item.created}")
+        return
+    found = col.find_collection(dataset, args.name)
+    rows = col.collection_rows(run, found)
+    summary = col.selection_summary(run, rows, tags=run_tags(run))
+    print(f"collection {found.name!r} ({found.collection_id}): {found.n_tracks} tracks, {len(rows)} in run {run.run_id}")
+    print("labels: " + ", ".join(f"{r.label} {r.count} ({r.share:.0%})" for r in summary.label_mix.itertuples()))
+    if summary.tags is not None:
+        print("characteristic tags: " + ", ".join(f"{t} x{lift:.2f}" for t, lift in summary.tags))
+    tracks = col.track_table(run, rows)
+    for path, text in ((args.m3u, col.m3u_playlist), (args.csv, col.tracks_csv)):
+        if path:
+            Path(path).write_text(text(tracks))
+            print(f"wrote {path}")
+    if args.similar:
+        print(f"{args.similar} more like these (mean cosine to the collection's tracks):")
+        for item in more_like_these(run, rows, k=args.similar).itertuples():
+            print(f"  {item.rank:>3}. {item.score:.3f}  {item.track_id}  {item.label}  {Path(str(item.path)).name}")
+
+
+def add_collection_command(sub) -> None:
+    p = sub.add_parser("collections", help="a run's dataset's collections (saved on the Map): list them, or show one "
+                                           "with more like it, as M3U or CSV")
+    p.add_argument("name", nargs="?", help="a collection's name or id (none: list them)")
+    p.add_argument("--run", required=True, help="a run id (`python -m core runs` lists them)")
+    p.add_argument("--similar", type=positive_int, default=0, metavar="K", help="print the K tracks nearest it")
+    p.add_argument("--m3u", metavar="FILE", help="write its tracks as an M3U playlist")
+    p.add_argument("--csv", metavar="FILE", help="write its tracks as CSV")
+    p.set_defaults(func=cmd_collections)
+
+
+def cmd_compare(args) -> None:
+    import json
+
+    from core.analysis.compare import compare_runs, comparison_lines
+
+    result = compare_runs(args.runs, k=args.k, method=args.method, sample=args.sample)
+    if args.json:
+        print(json.dumps(result.to_dict(n_changed=args.changed), indent=2))
+    else:
+        print("\n".join(comparison_lines(result, n_changed=args.changed)))
+
+
+def cmd_export(args) -> None:
+    from core.analysis.export import export_mlflow, export_tensorboard
+    from core.base.errors import ExportError
+    from core.runs.folder import load_run
+
+    run = load_run(args.run)
+    if args.to == "tensorboard":
+        if not args.out:
+            raise ExportError("--to tensorboard needs --out DIR (the folder to give `tensorboard --logdir`)")
+        done = export_tensorboard(run, args.out)
+        for note in done.notes:
+            print(f"note: {note}")
+        print(f"wrote {done.folder}: {done.n_tracks} x {done.dim} embeddings with metadata and a projector config; "
+              f"view with `tensorboard --logdir {done.folder}` (Projector tab)")
+    else:
+        done = export_mlflow(run, experiment=args.experiment)
+        print(f"MLflow run {done.mlflow_run_id} in experiment {args.experiment!r} at {done.tracking_uri}: "
+              f"{done.n_params} params, {done.n_metrics} metrics, the run folder as artifacts")
+
+
+def add_comparison_commands(sub) -> None:
+    """``compare`` and ``export``."""
+    from core.analysis.compare import MAX_RUNS, NEIGHBOURS, SAMPLE
+    from core.analysis.export import EXPERIMENT, TARGETS
+    from core.search.projection import METHODS
+
+    p = sub.add_parser("compare", help=f"how 2-{MAX_RUNS} runs' embedding spaces differ on the tracks they share")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or run folders (2 to 4)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("-k", type=positive_int, default=NEIGHBOURS, help=f"neighbours per set (default {NEIGHBOURS})")
+    p.add_argument("--method", choices=METHODS, default="umap", help="the map whose trustworthiness is measured")
+    p.add_argument("--changed", type=positive_int, default=10, help="most-changed tracks listed per pair")
+    p.add_argument("--sample", type=positive_int, default=SAMPLE,
+                   help=f"above this many shared tracks, a seeded sample of them (default {SAMPLE})")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("export", help="a run to TensorBoard's embedding projector or to MLflow")
+    p.add_argument("--run", required=True)
+    p.add_argument("--to", choices=TARGETS, required=True)
+    p.add_argument("--out", default=None, help="--to tensorboard: the folder to write (TensorBoard's --logdir)")
+    p.add_argument("--experiment", default=EXPERIMENT, help=f"--to mlflow: the experiment (default {EXPERIMENT}); "
+                   "the store is MLFLOW_TRACKING_URI, else ./mlruns")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,48 @@
+"""What the commands share: a progress bar on the terminal and argument types."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class Bar:
+    """A tqdm bar that is a :class:`core.base.progress.Progress`: it shows ``message`` and every value.
+
+    A job that moves on to a new stage (a new total, or ``done`` going back) gets a fresh bar.
+    """
+
+    def __init__(self, desc: str, unit: str):
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __call__(self, done: int, total: int, message: str = "", **values: float) -> None:
+        from tqdm import tqdm
+
+        if self.bar is not None and (total != self.bar.total or done < self.bar.n):
+            self.close()
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        self.bar.set_postfix_str(postfix(message, values), refresh=False)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def postfix(message: str, values: dict) -> str:
+    """"epoch 12, loss=0.4123": the message (its last 40 characters) and the values."""
+    shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()]
+    return ", ".join(([str(message)[-40:]] if message else []) + shown)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of tracks")
+    return value

@@ -1,0 +1,184 @@
+"""Commands on runs: train, reference, evaluate, embed, recommend, index, runs, demo."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from core.base.config import add_dataclass_args, dataclass_from_args
+from core.cli.common import Bar, positive_int
+
+
+def _print_eval(metrics: dict) -> None:
+    learned, base = metrics.get("knn_eval"), metrics.get("baseline_mfcc_knn_eval")
+    if learned and base:
+        print(f"5-NN accuracy: learned {learned['knn_accuracy']:.3f} | MFCC baseline {base['knn_accuracy']:.3f}")
+        print(f"precision@5:   learned {learned['precision_at_k']:.3f} | MFCC baseline {base['precision_at_k']:.3f}")
+    else:
+        print("no labels: k-NN evaluation skipped")
+    _print_recording(metrics.get("recording_eval"))
+
+
+def _print_recording(result: dict | None) -> None:
+    if result:
+        print(f"query by recording (10 s, 3.4 kHz low-pass, 10 dB noise): source first {result['top1']:.3f}, "
+              f"in the top 5 {result['top5']:.3f} ({result['n_queries']} queries)")
+    else:
+        print("query by recording skipped: no track's audio can be read")
+
+
+def cmd_reference(args) -> None:
+    from core.runs.reference import ReferenceConfig, reference_run
+
+    _build_run(reference_run, args.dataset, dataclass_from_args(ReferenceConfig, args), desc="reference", unit="track")
+
+
+def cmd_evaluate(args) -> None:
+    from core.evaluation.recording import evaluate_run
+    from core.runs.folder import load_run
+
+    bar = Bar("recordings", "query")
+    try:
+        result = evaluate_run(load_run(args.run), progress=bar)
+    finally:
+        bar.close()
+    _print_recording(result)
+
+
+def _build_run(build, dataset: str, cfg, *, desc: str, unit: str) -> None:
+    """Run ``build(dataset, cfg=, progress=, stage=)`` (training or the reference) with a progress bar, then print
+    the new run's id and evaluation."""
+    from core.runs.folder import load_run
+
+    bar = Bar(desc, unit)
+    try:
+        run_id = build(dataset, cfg=cfg, progress=bar, stage=lambda message: (bar.close(), print(message, file=sys.stderr)))
+    finally:
+        bar.close()
+    print(f"run: {run_id}")
+    _print_eval(load_run(run_id).metrics)
+
+
+def cmd_train(args) -> None:
+    from core.runs.build import train_run
+    from core.training.config import TrainConfig
+
+    _build_run(train_run, args.dataset, dataclass_from_args(TrainConfig, args), desc="train", unit="epoch")
+
+
+def cmd_embed(args) -> None:
+    from core.base.io import atomic_write_npy
+    from core.runs.folder import load_run
+    from core.service.query import embed_files
+
+    x = embed_files(load_run(args.run), args.files)
+    atomic_write_npy(Path(args.out), x)
+    print(f"wrote {args.out}: {x.shape[0]} x {x.shape[1]} float32")
+
+
+def cmd_recommend(args) -> None:
+    from core.data.tracks import display_name
+    from core.runs.folder import load_run
+    from core.service.query import check_k, recommend_file
+
+    run = load_run(args.run)
+    check_k(run, args.k)  # before decoding the query: a bad -k is told at once
+    run.model, run.embeddings  # load before timing: the figure is the query itself
+    start = time.perf_counter()
+    rec = recommend_file(run, args.file, k=args.k)
+    elapsed = time.perf_counter() - start
+    for _, row in rec.neighbours.iterrows():
+        name = display_name(row)
+        label = row["label"] if isinstance(row["label"], str) else "-"
+        print(f"{row['rank']:>3}  {row['score']:.4f}  {label:<12}  {name}  ({row['path']})")
+    print(f"({elapsed:.3f} s)", file=sys.stderr)
+
+
+def cmd_index(args) -> None:
+    from core.runs.folder import load_run
+    from core.search.ann import EXACT_MAX_TRACKS, index_run
+
+    run = load_run(args.run)
+    ann = index_run(run.path, run.embeddings, force=args.force, seed=run.config.get("seed", 0))
+    if ann is None:
+        print(f"run {run.run_id}: {len(run.embeddings)} tracks (at most {EXACT_MAX_TRACKS}) are searched exactly, "
+              "no index needed (--force builds one anyway)")
+        return
+    m = ann.meta
+    print(f"run {run.run_id}: {m['kind']} index of {m['n_tracks']} x {m['dim']}, {m['nlist']} lists, nprobe "
+          f"{m['nprobe']} (recall@10 {m['calibration']['recall_at_10']} vs exact) in {m['total_seconds']} s")
+
+
+def cmd_runs(args) -> None:
+    import pandas as pd
+
+    from core.runs.folder import runs_table
+
+    table = runs_table()
+    if table.empty:
+        print("no runs yet: `python -m core demo` builds one")
+        return
+    broken = table["broken"].notna()
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table[~broken].drop(columns="broken").to_string(index=False))
+    for reason in table.loc[broken, "broken"]:
+        print(f"cannot be opened: {reason}")
+
+
+def cmd_demo(args) -> None:
+    from core.demo import DemoConfig, build_demo
+
+    bar = Bar("demo", "step")
+    run_id = build_demo(cfg=dataclass_from_args(DemoConfig, args), progress=bar)
+    bar.close()
+    print(f"demo run: {run_id}")
+    from core.runs.folder import load_run
+
+    _print_eval(load_run(run_id).metrics)
+
+
+
+
+def add_run_commands(sub) -> None:
+    """train, reference, evaluate, embed, recommend, index, runs, demo."""
+    from core.demo import DemoConfig
+    from core.runs.reference import ReferenceConfig
+    from core.training.config import TrainConfig
+
+    p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder")
+    p.add_argument("--dataset", required=True)
+    add_dataclass_args(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reference", help="embed a dataset with the frozen pretrained musicnn (MSD) into a run folder")
+    p.add_argument("--dataset", required=True)
+    add_dataclass_args(p, ReferenceConfig)
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("evaluate", help="(re)compute a run's query-by-recording evaluation into its metrics.json")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("embed", help="embed audio files with a run's model")
+    p.add_argument("--run", required=True)
+    p.add_argument("files", nargs="+")
+    p.add_argument("--out", default="embeddings.npy")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("recommend", help="the k library tracks most similar to a file")
+    p.add_argument("--run", required=True)
+    p.add_argument("file")
+    p.add_argument("-k", type=positive_int, default=5, help="how many tracks (1 to the library size)")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("index", help="build a run's ANN search index (train builds it for a large library)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--force", action="store_true", help="build it even for a library searched exactly")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("runs", help="list the runs with their evaluation")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("demo", help="synthesise the demo corpus, ingest it and train a run")
+    add_dataclass_args(p, DemoConfig)
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,149 @@
+"""A music library on disk: which folders may be read, its audio files, their labels and track ids."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from core.audio.decode import AUDIO_EXTENSIONS, is_audio_path, path_problem
+from core.base.errors import DatasetError
+from core.base.paths import LIBRARY_ROOTS_ENV, REPO_ROOT, library_roots, shown_path
+
+NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def uploads_dir() -> Path:
+    """Where uploaded libraries are saved: ``data/uploads`` in the repository, or ``TIMBRE_UPLOADS``."""
+    return Path(os.environ.get("TIMBRE_UPLOADS", REPO_ROOT / "data" / "uploads"))
+
+
+def check_name(name: str, *, what: str = "dataset name") -> str:
+    """``name`` stripped, or :class:`DatasetError` unless it is 1-64 letters, digits, '-' and '_'."""
+    name = (name or "").strip()
+    if not NAME_RULE.match(name):
+        raise DatasetError(f"invalid {what} {name!r}: use 1-64 letters, digits, '-' and '_', "
+                           "starting with a letter or digit")
+    return name
+
+
+def check_source(source) -> str:
+    """The library folder a page asked for, resolved (symlinks followed) and inside a library root, else a
+    :class:`DatasetError` that says the same for a folder outside the roots whether it exists or not."""
+
+    text = str(source or "").strip()
+    if not text:
+        raise DatasetError("give the folder of your music")
+    roots = allowed_roots()
+    folder = _inside(text, roots)
+    if folder is None:
+        raise DatasetError(f"{text}: not inside a library folder of this server ("
+                           f"{', '.join(shown_path(r) for r in roots)}); an administrator adds folders with "
+                           f"{LIBRARY_ROOTS_ENV}")
+    if not folder.exists():
+        raise DatasetError(f"{text}: no such folder on the server")
+    if not folder.is_dir():
+        raise DatasetError(f"{text}: not a folder")
+    if not find_audio_files(folder):
+        raise DatasetError(f"{text}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+    return str(folder)
+
+
+def allowed_roots() -> list[Path]:
+    """:func:`core.base.paths.library_roots` and the folder uploads are saved in."""
+    return list(dict.fromkeys([*library_roots(), uploads_dir().resolve()]))
+
+
+def _inside(text: str, roots: list[Path]) -> Path | None:
+    """``text`` (absolute, or relative to a root) resolved, when it lies inside one of ``roots``; else None.
+
+    An existing folder decides (one that resolves outside, through ``..`` or a symlink, is refused); a missing
+    one is reported missing only when it would lie inside.
+    """
+    given, missing = Path(text).expanduser(), []
+    for candidate in ([given] if given.is_absolute() else [root / given for root in roots]):
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            return None
+        inside = any(resolved.is_relative_to(root) for root in roots)
+        if resolved.exists():
+            return resolved if inside else None
+        if inside:
+            missing.append(resolved)
+    return missing[0] if missing else None
+
+
+def track_id_for(relpath: str) -> str:
+    """Stable id of a file inside its library folder."""
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:16]
+
+
+def find_audio_files(root: Path) -> list[Path]:
+    """Every audio file below ``root`` that can be opened (see :func:`scan_library`), sorted."""
+    return scan_library(root)[0]
+
+
+def scan_library(root: Path) -> tuple[list[Path], list[dict]]:
+    """Audio files below ``root`` (hidden files and folders skipped, sorted for a stable order), and
+    ``{"path", "reason"}`` for each audio file name that cannot be opened: a symlink loop, a broken symlink, a
+    named pipe. Symlinked folders are not followed (a link to a parent would never end)."""
+    found, unusable = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if is_audio_path(name) and not name.startswith("."):
+                path = Path(dirpath) / name
+                problem = path_problem(path)
+                if problem:
+                    unusable.append({"path": str(path), "reason": problem})
+                else:
+                    found.append(path)
+    return found, unusable
+
+
+def read_labels(root: Path, files: list[Path], manifest: Optional[Path]) -> tuple[pd.DataFrame, str, list[dict]]:
+    """Labels (and artist/title when the manifest has them) for ``files``, and the manifest rows left out.
+
+    With a manifest (CSV with ``path,label`` and optional ``artist,title``; paths relative to ``root`` or
+    absolute) its labels are used; a row naming a file outside ``root`` is left out with its reason. Otherwise
+    the first sub-folder name under ``root``. Files at the top level of ``root`` without a manifest entry are
+    unlabelled.
+    """
+    rel = [f.relative_to(root).as_posix() for f in files]
+    table = pd.DataFrame({"relpath": rel, "label": None, "artist": None, "title": None}, dtype=object)
+    if manifest is None:
+        table["label"] = [r.split("/")[0] if "/" in r else None for r in rel]
+        return table, "sub-folder names", []
+    try:
+        m = pd.read_csv(manifest)
+    except Exception as error:
+        raise DatasetError(f"{manifest}: cannot read the manifest CSV ({error})") from error
+    if not {"path", "label"} <= set(m.columns):
+        raise DatasetError(f"{manifest}: a manifest needs 'path' and 'label' columns, found {list(m.columns)}")
+    keys = [_manifest_key(root, p) for p in m["path"].astype(str)]
+    outside = [{"path": p, "reason": f"{manifest.name}: this row names a file outside the library folder"}
+               for p, key in zip(m["path"].astype(str), keys) if key is None]
+    m = m.assign(relpath=keys).dropna(subset=["relpath"]).drop_duplicates("relpath", keep="last").set_index("relpath")
+    for col in ("label", "artist", "title"):
+        if col in m.columns:
+            values = m[col].where(m[col].notna(), None)
+            table[col] = [values.get(r) for r in rel]
+    return table, f"manifest {manifest}", outside
+
+
+def _manifest_key(root: Path, path: str) -> str | None:
+    """A manifest path as a path relative to ``root`` (None when it leads outside ``root``)."""
+    full = Path(os.path.normpath(root / path))  # an absolute path replaces root
+    if Path(path).is_absolute():
+        try:
+            full = full.resolve()  # the library root is resolved too
+        except (OSError, RuntimeError):  # a symlink loop: compare the path as written
+            pass
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Run folders: building them (training, the reference, embedding datasets) and reading them."""

@@ -1,0 +1,1 @@
+"""Contrastive training of the encoder: configuration, batches and augmentations, losses, the loop."""
