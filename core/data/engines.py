@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, get_args
 
 from core.base.errors import TimbreError
 from core.base.numba_cache import numba_cache_dir
+from core.base.paths import REPO_ROOT
 from core.data.workers import enter_worker, supervised_map
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ Engine = Literal["pool", "ray"]  # where per-file work runs
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT  # what Ray ships to its workers: the repository, so they import core as this process does
 
 
 # Shipped to a remote cluster with the job: the code, not the data, the environment or the caches.
