@@ -2,15 +2,22 @@
 
 ``artifacts/runs/<run_id>/`` holds::
 
-    config.json          training config, log-mel parameters, dataset, seed, library versions
-    metrics.json         per-epoch loss, k-NN evaluation of the embeddings and of the MFCC baseline
-    model.pt             {"state_dict", "model_args"} (torch.load(..., weights_only=True))
+    config.json          training config, log-mel parameters, dataset, seed, model args, library versions
+    metrics.json         per-epoch loss, training time, k-NN evaluation of the embeddings and of the MFCC
+                         baseline, query by recording (recording_eval)
+    model.pt             {"state_dict", "model_args"} (torch.load(..., weights_only=True)): the trained CNN, or
+                         for a reference run the musicnn network with its layer and standardisation
     tracks.parquet       track_id, path, label (null when unknown), duration_s, artist, title
-    embeddings.npy       float32 [n_tracks, 128], row i is row i of tracks.parquet
+    embeddings.npy       float32 [n_tracks, d] (d = 128 for a trained run), row i is row i of tracks.parquet
     projections.parquet  track_id, pca_x/y, tsne_x/y, umap_x/y
     projection.npz       arrays that place a new point on the maps
+    passages.npy         optional (core.search.passages): float16 [n_passages, d] chunk embeddings every 0.5 s;
+    passage_offsets.npy  int64 [n_tracks + 1], track i owns rows offsets[i]:offsets[i + 1]. Absent in reference
+                         runs, above MAX_PASSAGE_TRACKS tracks and in runs written before passages
     index.faiss          optional: the ANN index of a library above core.search.ann.EXACT_MAX_TRACKS tracks (faiss
     index.json           binary, not a pickle) and its parameters; `python -m core index --run RUN` (re)builds it
+
+Results added later live in sub-folders: ``classifiers/``, ``clusters/`` and ``collections/<id>/classifiers/``.
 
 A run is built in a hidden ``.partial-<run_id>`` folder and renamed into place only when every file is
 written, so a crash or Ctrl-C never leaves a folder that looks complete. The writer holds a lock
