@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data.workers import CRASH_HOOK_ENV
 from tests.audio_files import sine, write_audio
+from tests.crash_hooks import crash_on
 
 pytest.importorskip("ray")
-CRASH_NAME = "crash_me.wav"  # a Ray worker given this file kills itself (the env is set before Ray starts)
+CRASH_NAME = "crash_me.wav"  # a Ray worker given this file kills itself (tests.crash_hooks, set before Ray starts)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -15,7 +15,7 @@ def local_ray():
     from core.data.engines import ray_session
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CRASH_HOOK_ENV, CRASH_NAME)
+        crash_on(patch, CRASH_NAME)
         with ray_session(num_cpus=2) as ray:
             yield ray
 

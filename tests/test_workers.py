@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.workers import CRASH_HOOK_ENV, crash_reason, run_alone, supervised_map
+from core.data.workers import crash_reason, run_alone, supervised_map
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,14 +75,15 @@ def _library(root: Path, n: int = 4) -> Path:
 
 def test_ingest_finishes_when_a_worker_segfaults_and_retries_that_file_next_time(tmp_path, monkeypatch):
     from core.data.ingest import IngestConfig, ingest
+    from tests.crash_hooks import crash_on
 
     root = _library(tmp_path / "lib")
-    monkeypatch.setenv(CRASH_HOOK_ENV, "b.wav")
-    report = ingest(root, "ds_crash", config=IngestConfig(workers=2))
+    with monkeypatch.context() as patch:
+        crash_on(patch, "b.wav")
+        report = ingest(root, "ds_crash", config=IngestConfig(workers=2))
     assert report.n_tracks == 3
     assert [(Path(s["path"]).name, s["reason"]) for s in report.skipped] == [
         ("b.wav", "worker crashed: signal 11 (SIGSEGV)")]
-    monkeypatch.delenv(CRASH_HOOK_ENV)
     again = ingest(root, "ds_crash", config=IngestConfig(workers=2))
     assert again.n_analysed == 1 and again.n_tracks == 4 and not again.skipped
 

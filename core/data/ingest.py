@@ -44,7 +44,7 @@ from core.data.dataset import dataset_dir, load_dataset
 from core.data.engines import ENGINES, Engine, engine_map
 from core.data.library import read_labels, scan_library, track_id_for
 from core.data.shards import ShardWriter, compact, dumps_lines, migrate, remove_unreferenced, shard_numbers, write_refs
-from core.data.workers import maybe_crash_for_test, warm_up
+from core.data.workers import warm_up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +86,6 @@ def _analyse(job: tuple[str, str, dict, dict]) -> dict:
     The parent writes the log-mel (:class:`core.data.shards.ShardWriter`): workers never write into the dataset.
     """
     path, track_id, mel_dict, cfg = job
-    maybe_crash_for_test(Path(path).name)
     with threadpool_limits(limits=1):  # one thread, as in a Ray worker: every engine gives the same log-mels
         return _analyse_one(path, track_id, MelParams.from_dict(mel_dict), cfg)
 

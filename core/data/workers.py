@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import faulthandler
 import json
 import logging
 import multiprocessing
@@ -30,10 +29,6 @@ from typing import Any, Callable, Iterable, Iterator
 from core.base.locks import file_lock
 
 log = logging.getLogger(__name__)
-
-
-# Test-only hook: a pool worker that is given a file with this name kills itself with SIGSEGV.
-CRASH_HOOK_ENV = "TIMBRE_TEST_CRASH_ON"
 
 
 _FORK = multiprocessing.get_context("fork")  # cheap start: numpy, torch and librosa are already imported
@@ -54,13 +49,6 @@ def crash_reason(exitcode: int | None) -> str:
 
 
 _in_worker = False  # set in a process that runs jobs for a parent (a pool child, a Ray worker)
-
-
-def maybe_crash_for_test(name: str) -> None:
-    """The test-only hook of :data:`CRASH_HOOK_ENV` (honoured in worker processes only, never in the parent)."""
-    if name and os.environ.get(CRASH_HOOK_ENV) == name and (_in_worker or multiprocessing.parent_process()):
-        faulthandler.disable()  # a deliberate crash needs no traceback on the terminal
-        os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def enter_worker() -> None:
