@@ -2,7 +2,7 @@
 passages (one embedding per chunk every half second)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -12,7 +12,6 @@ from core.model.encoder import Encoder
 
 # upload costs 16 forward passes, not 55 (alignment comes from the library's 0.5 s grid either way)
 MAX_LIBRARY_PASSAGES = 128  # per track (64 s at a 0.5 s hop; longer tracks get a coarser hop): bounds the store
-
 
 
 def chunk_starts(n_frames: int, *, chunk_frames: int, max_chunks: int) -> np.ndarray:
@@ -49,7 +48,54 @@ def track_chunks(mel: np.ndarray, *, chunk_frames: int, max_chunks: int) -> np.n
                       starts=lambda n: chunk_starts(n, chunk_frames=chunk_frames, max_chunks=max_chunks))
 
 
-@torch.inference_mode()
+def chunk_embeddings(forward: Callable[[torch.Tensor], torch.Tensor], mels, *,
+                     cut: Callable[[np.ndarray], np.ndarray], batch_size: int = 256, device: str = "cpu",
+                     progress: Optional[Progress] = None, stage: str = "embedding") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The one batching loop: each track's chunks (``cut(mel)``), in track order, through ``forward`` in batches of
+    about ``batch_size`` chunks (a batch closes once it holds that many; a track's chunks are split across batches
+    only when it has more).
+
+    Parameters
+    ----------
+    forward : callable
+        torch.Tensor [shape=(b, n_mels, chunk_frames)] -> torch.Tensor [shape=(b, d)] (the model or its match head).
+    mels : sequence of np.ndarray [shape=(n_mels, t_i)]
+    cut : callable
+        One track's log-mel -> its chunks, np.ndarray [shape=(c_i, n_mels, chunk_frames)].
+    progress : Progress or None
+        ``progress(tracks_started, n_tracks, stage)`` after each batch.
+
+    Yields
+    ------
+    owners : np.ndarray [shape=(b,), dtype=int64]
+        The track (index into ``mels``) of each row.
+    z : np.ndarray [shape=(b, d), dtype=float32]
+    """
+    progress = or_silent(progress)
+    pending: list[tuple[int, np.ndarray]] = []
+    n_pending = 0
+
+    def batch():
+        owners = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in pending])
+        with torch.inference_mode():
+            z = forward(torch.from_numpy(np.concatenate([c for _, c in pending])).to(device)).cpu().numpy()
+        pending.clear()
+        return owners, z
+
+    for i, mel in enumerate(mels):
+        chunks = cut(mel)
+        for start in range(0, len(chunks), batch_size):
+            pending.append((i, chunks[start:start + batch_size]))
+            n_pending += len(pending[-1][1])
+            if n_pending >= batch_size:
+                yield batch()
+                n_pending = 0
+                progress(i + 1, len(mels), stage)
+    if pending:
+        yield batch()
+    progress(len(mels), len(mels), stage)
+
+
 def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int = 32,
                batch_size: int = 256, progress=None, device: str = "cpu") -> np.ndarray:
     """Track embeddings: the L2-normalised mean of each track's chunk embeddings.
@@ -75,34 +121,12 @@ def embed_mels(model: Encoder, mels, *, chunk_frames: int = 128, max_chunks: int
     np.ndarray [shape=(n_tracks, embedding_dim), dtype=float32]
     """
     model.eval().to(device)
-    progress = or_silent(progress)
-    dim = model.model_args["embedding_dim"]
-    out = np.zeros((len(mels), dim), dtype=np.float32)
-    pending: list[tuple[int, np.ndarray]] = []
-    sums = np.zeros_like(out)
-
-    def flush():
-        owners = np.concatenate([np.full(len(c), i) for i, c in pending])
-        batch = torch.from_numpy(np.concatenate([c for _, c in pending])).to(device)
-        z = model(batch).cpu().numpy()
+    sums = np.zeros((len(mels), model.model_args["embedding_dim"]), dtype=np.float32)
+    cut = lambda mel: track_chunks(mel, chunk_frames=chunk_frames, max_chunks=max_chunks)  # noqa: E731
+    for owners, z in chunk_embeddings(model, mels, cut=cut, batch_size=batch_size, device=device,
+                                      progress=progress, stage="embedding"):
         np.add.at(sums, owners, z)
-        pending.clear()
-
-    n_pending = 0
-    for i, mel in enumerate(mels):
-        chunks = track_chunks(mel, chunk_frames=chunk_frames, max_chunks=max_chunks)
-        pending.append((i, chunks))
-        n_pending += len(chunks)
-        if n_pending >= batch_size:
-            flush()
-            n_pending = 0
-            progress(i + 1, len(mels), "embedding")
-    if pending:
-        flush()
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    out[:] = sums / np.maximum(norms, 1e-12)
-    progress(len(mels), len(mels), "embedding")
-    return out
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def embed_signals(model, signals, *, params, chunk_frames: int, max_chunks: int) -> np.ndarray:
@@ -145,7 +169,6 @@ def passage_chunks(mel: np.ndarray, *, chunk_frames: int, hop_frames: int, max_p
         n, chunk_frames=chunk_frames, hop_frames=hop_frames, max_passages=max_passages))
 
 
-@torch.inference_mode()
 def embed_passages(model: Encoder, mels, *, chunk_frames: int, hop_frames: int,
                    max_passages: int = MAX_LIBRARY_PASSAGES, batch_size: int = 256,
                    progress: Optional[Progress] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -168,27 +191,15 @@ def embed_passages(model: Encoder, mels, *, chunk_frames: int, hop_frames: int,
         Track ``i`` owns ``passages[offsets[i]:offsets[i + 1]]`` (at least one row each).
     """
     model.eval()
-    progress = or_silent(progress)
-    counts, parts, pending = [], [], []
-    n_pending = 0
-
-    def flush():
-        parts.append(model.match(torch.from_numpy(np.concatenate(pending))).numpy())
-        pending.clear()
-
-    for i, mel in enumerate(mels):
-        chunks = passage_chunks(mel, chunk_frames=chunk_frames, hop_frames=hop_frames, max_passages=max_passages)
-        counts.append(len(chunks))
-        for start in range(0, len(chunks), batch_size):
-            pending.append(chunks[start:start + batch_size])
-            n_pending += len(pending[-1])
-            if n_pending >= batch_size:
-                flush()
-                n_pending = 0
-        progress(i + 1, len(mels), "passages")
-    if pending:
-        flush()
+    cut = lambda mel: passage_chunks(mel, chunk_frames=chunk_frames, hop_frames=hop_frames,  # noqa: E731
+                                     max_passages=max_passages)
+    parts, owners = [], []
+    for rows, z in chunk_embeddings(model.match, mels, cut=cut, batch_size=batch_size, progress=progress,
+                                    stage="passages"):
+        parts.append(z)
+        owners.append(rows)
     dim = model.model_args.get("match_dim") or model.model_args["embedding_dim"]
     z = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
     z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    counts = np.bincount(np.concatenate(owners), minlength=len(mels)) if owners else np.zeros(len(mels), np.int64)
     return z.astype(np.float32), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
