@@ -1,4 +1,4 @@
-"""Feature tables: import external ones (CSV) and read any dataset's or run's table for analysis.
+"""Feature tables imported from elsewhere (a Spotify / Echo Nest style CSV) as datasets.
 
 An imported table becomes a dataset-like folder ``artifacts/datasets/NAME/``::
 
@@ -8,9 +8,8 @@ An imported table becomes a dataset-like folder ``artifacts/datasets/NAME/``::
 
 so that ``classify --features NAME`` and ``cluster --features NAME`` treat imported and ingested datasets alike.
 It has no log-mels: it cannot be trained on.
-
-:class:`Source` is what the analysis code (classifiers, clusters, the Features page) reads: labels, the audio
-feature table and, for a run, its embeddings, all aligned by ``track_id``.
+What the analysis code reads from a dataset, imported or ingested, or from a run is
+:class:`core.analysis.sources.Source`.
 """
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Uploaded query files, shared by the Recommend page, the REST API and the Telegram bot.
+"""Uploads: query files (the Recommend page, the REST API, the Telegram bot) and whole libraries (the Library page).
 
 A client-given file name is never used as a path: :func:`safe_name` keeps only a readable base name (for
 messages) whose extension picks the decoder's hint, and :func:`saved_upload` streams the bytes into a private
-temp file of our own naming, with the app's size cap, and always removes it.
+temp file of our own naming, with the app's size cap, and always removes it. A library upload
+(:func:`save_uploads`) becomes a new folder under :func:`core.data.library.uploads_dir` with names rebuilt by
+:func:`upload_paths`, ready to ingest.
 """
 from __future__ import annotations
 
@@ -15,15 +17,12 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Union
 
 from core.audio.decode import AUDIO_EXTENSIONS
-from core.base.errors import AudioDecodeError, DatasetError
+from core.base.constants import MAX_UPLOAD_MB  # the default cap; a server may pass its own
+from core.base.errors import AudioDecodeError, DatasetError, TooLarge
 from core.base.io import atomic_write_bytes
 from core.data.library import check_name, uploads_dir
 
 UPLOAD_TYPES = ("mp3", "wav", "ogg", "flac", "m4a")
-
-
-# Default limit; the app passes the server's own (server.maxUploadSize in .streamlit/config.toml).
-MAX_UPLOAD_MB = 200
 
 
 DEFAULT_NAME = "upload"
@@ -65,13 +64,13 @@ def upload_suffix(name) -> str:
     return suffix if suffix in AUDIO_EXTENSIONS else ""
 
 
-def _too_large(name: str, max_mb: float, n_bytes: int | None = None) -> AudioDecodeError:
+def _too_large(name: str, max_mb: float, n_bytes: int | None = None) -> TooLarge:
     size = f"{n_bytes / 2**20:.1f} MB" if n_bytes is not None else f"more than {max_mb:g} MB"
-    return AudioDecodeError(name, f"too large: {size}, the limit is {max_mb:g} MB")
+    return TooLarge(name, f"too large: {size}, the limit is {max_mb:g} MB")
 
 
 def check_upload(name: str, n_bytes: int, *, max_mb: float = MAX_UPLOAD_MB) -> None:
-    """Raise :class:`AudioDecodeError` for an empty upload or one larger than ``max_mb`` megabytes."""
+    """Raise :class:`AudioDecodeError` for an empty upload, :class:`TooLarge` for one over ``max_mb`` megabytes."""
     if n_bytes == 0:
         raise AudioDecodeError(name, "file is empty (0 bytes)")
     if n_bytes > max_mb * 1024 * 1024:

@@ -1,13 +1,11 @@
-"""The frozen pretrained reference: musicnn (MSD) embeddings of a library, as a normal run folder.
+"""The frozen pretrained reference as an encoder: musicnn (MSD) over evenly spread 3 s patches of a track.
 
-``python -m core reference --dataset NAME`` decodes every track of an ingested dataset again (at musicnn's 16
-kHz), embeds up to ``max_patches`` evenly spread 3 s patches with :class:`core.model.musicnn.MusiCNN`, averages a
-layer's activations over the patches, standardises them with the library's statistics and L2-normalises them.
-The run folder holds what every page needs (tracks, embeddings, maps, evaluation) and a ``model.pt`` with the
-network, the layer and the statistics, so an upload or a recording is embedded exactly as the library was.
-
-The same per-patch activations are the teacher targets of distillation (:mod:`core.training.loop`); they are cached per
-dataset in ``reference/`` so that several trainings decode the library once.
+:class:`ReferenceEncoder` averages one musicnn layer's activations over up to ``max_patches`` patches (audio
+resampled to musicnn's 16 kHz), standardises them with the library's statistics and L2-normalises them; its
+``model.pt`` holds the network, the layer and the statistics, so an upload or a recording is embedded exactly as
+the library was. :func:`library_patch_features` computes every track's per-patch activations once per dataset
+(cached in ``reference/``): the reference run (:mod:`core.runs.reference`) and the teacher targets of
+distillation (:mod:`core.training.teacher`) both read them.
 """
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The frozen pretrained reference (musicnn) as a run folder: its embeddings of a library, evaluated and mapped."""
+"""The frozen pretrained reference (musicnn) as a run folder: its embeddings of a library, evaluated and mapped.
+
+``python -m core reference --dataset NAME`` embeds every track of an ingested dataset with
+:class:`core.model.reference.ReferenceEncoder` and writes a normal run folder (tracks, embeddings, maps,
+evaluation, ``model.pt``), so every page, the API and comparisons treat it as any other run."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Cosine nearest neighbours, and the leave-one-out k-NN evaluation of an embedding."""
+"""Exact cosine nearest neighbours (the search of every library up to :data:`core.search.ann.EXACT_MAX_TRACKS`)."""
 from __future__ import annotations
 
 import numpy as np
