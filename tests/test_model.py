@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from core.model.embed import chunk_starts, embed_mels, track_chunks
+from core.model.embed import chunk_embeddings, chunk_starts, embed_mels, embed_passages, track_chunks
 from core.model.encoder import Encoder, ProjectionHead, load_model, save_model
 
 
@@ -38,6 +38,25 @@ def test_embedding_of_many_tracks_matches_one_by_one(rng):
     together = embed_mels(model, mels, chunk_frames=64, max_chunks=4, batch_size=7)
     alone = np.vstack([embed_mels(model, [m], chunk_frames=64, max_chunks=4) for m in mels])
     assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_one_batching_loop_keeps_track_order_and_bounds_batches(rng):
+    """chunk_embeddings: every chunk once, in track order, batches closed at batch_size (a track split only when
+    it alone holds more); embed_mels and embed_passages both read it."""
+    mels = [rng.normal(-40, 10, (32, int(n))).astype(np.float32) for n in (10, 300, 70, 900, 40)]
+    sizes = [3, 9, 1, 20, 5]  # chunks per track
+    cut = lambda mel: np.zeros((sizes[[m.shape[1] for m in mels].index(mel.shape[1])], 32, 8), np.float32)  # noqa: E731
+    seen = []
+    batches = list(chunk_embeddings(lambda x: x.sum(dim=(1, 2))[:, None], mels, cut=cut, batch_size=8,
+                                    progress=lambda done, total, stage: seen.append((done, total, stage))))
+    owners = np.concatenate([o for o, _ in batches])
+    assert owners.tolist() == sum(([i] * n for i, n in enumerate(sizes)), [])
+    assert max(len(o) for o, _ in batches) <= 8 + 7 and all(z.shape == (len(o), 1) for o, z in batches)
+    assert seen[-1] == (5, 5, "embedding")
+    model = Encoder(n_mels=32, widths=(4, 8), match_dim=6).eval()
+    passages, offsets = embed_passages(model, mels, chunk_frames=64, hop_frames=32, max_passages=4, batch_size=5)
+    assert passages.shape == (offsets[-1], 6) and np.diff(offsets).tolist() == [1, 4, 1, 4, 1]
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1, atol=1e-5)
 
 
 def test_chunks_cover_the_track_and_short_tracks_are_padded():
