@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.analysis.cluster_methods import profile_matrix
 from core.analysis.clusters import (
     METHOD_NAMES,
     METHODS,
@@ -13,7 +14,6 @@ from core.analysis.clusters import (
     cluster_name,
     clusters_dir,
     load_clusters,
-    profile_matrix,
     run_clusters,
 )
 from core.analysis.sources import SourceKind

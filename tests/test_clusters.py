@@ -1,29 +1,31 @@
-"""k-means clusters: the planted number of clusters is found, profiles and files are right."""
+"""Clusters (k-means, HDBSCAN): the planted number of clusters is found, profiles and files are right."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis.clusters import (
+from core.analysis.cluster_methods import (
     NOISE,
-    ClusterConfig,
     best_k,
     centre_distances,
-    cluster_cards,
-    cluster_inputs_done,
-    cluster_labels,
     feature_profile,
     hdbscan_clusters,
     kmeans_curves,
     label_agreement,
     label_mix,
-    load_clusters,
     noise_share,
     profile_matrix,
+    umap_reduce,
+)
+from core.analysis.clusters import (
+    ClusterConfig,
+    cluster_cards,
+    cluster_inputs_done,
+    cluster_labels,
+    load_clusters,
     result_name,
     run_clusters,
-    umap_reduce,
 )
 from core.analysis.sources import load_source, source_from_run
 from core.analysis.tags import TAGS

@@ -96,7 +96,8 @@ def projector_metadata(run: Run, *, cluster_method: str = "kmeans") -> tuple[pd.
 def _kmeans_now(run: Run) -> tuple[pd.Series, str]:
     """Clusters for a run without saved cluster results: k-means on its L2-normalised embeddings, k by silhouette
     (as ``python -m core cluster`` finds them, not saved); above :data:`KMEANS_NOW_MAX` tracks none."""
-    from core.analysis.clusters import NOT_CLUSTERED, best_k, cluster_name, kmeans_curves
+    from core.analysis.cluster_methods import best_k, kmeans_curves
+    from core.analysis.clusters import NOT_CLUSTERED, cluster_name
     from core.search.exact import l2_normalise
 
     saves = f"`python -m core cluster --run {run.run_id}` saves clusters the export then uses"
