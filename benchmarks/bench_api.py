@@ -1,6 +1,6 @@
 """REST API benchmark: recommend for a 30 s MP3 against a 10,000-track run, over HTTP and by calling core directly.
 
-    .venv/bin/python benchmarks/bench_api.py [--files 8] [--library 10000] [--workers 1 2] [--clients 20]
+    .venv/bin/python -m benchmarks.bench_api [--files 8] [--library 10000] [--workers 1 2] [--clients 20]
 
 1. sequential: one client, ``POST /runs/default/recommend`` (upload, temp file, decode, embed, search, JSON)
    against ``python -m api`` on 127.0.0.1, each request beside a direct ``core.service.query.recommend_file`` call in
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-# run as a script, so its folder is on sys.path: bench_pipeline sets TIMBRE_ARTIFACTS to a temp folder
-from bench_pipeline import ROOT, fake_library, mp3_library, timed
+# first: importing bench_pipeline sets TIMBRE_ARTIFACTS to a temp folder
+from benchmarks.bench_pipeline import ROOT, fake_library, mp3_library, timed
 
 
 def build_run(n_files: int, n_tracks: int):

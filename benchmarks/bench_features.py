@@ -1,6 +1,6 @@
 """Feature extraction speed: one shared STFT per track (what ingest does) vs one librosa call per feature.
 
-    .venv/bin/python benchmarks/bench_features.py [--files 20] [--data DIR] [--ingest]
+    .venv/bin/python -m benchmarks.bench_features [--files 20] [--data DIR] [--ingest]
 
 * shared: ``core.data.ingest._analyse``, the very function ingest's workers run: decode (soundfile / PyAV + soxr),
   one magnitude STFT, the log-mel and every audio feature derived from them (log-mel .npy written too).

@@ -1,6 +1,6 @@
 """Pipeline benchmarks, each beside a naive reference measured in the same process.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--files 40] [--library 10000] [--train]
+    .venv/bin/python -m benchmarks.bench_pipeline [--files 40] [--library 10000] [--train]
 
 1. ingest of 44.1 kHz stereo MP3 (decode, resample, log-mel), all cores, vs ``librosa.load`` + ``melspectrogram``
    per file (one process);

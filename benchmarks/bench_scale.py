@@ -1,7 +1,7 @@
 """Libraries of 10k to 1M tracks (issue 10): search, maps and ingest, each figure beside a naive reference
 measured in the same run (this machine is shared and noisy: the ratios hold, the absolute times drift).
 
-    .venv/bin/python benchmarks/bench_scale.py [--only index,maps,ingest] [--sizes 10000,100000,1000000]
+    .venv/bin/python -m benchmarks.bench_scale [--only index,maps,ingest] [--sizes 10000,100000,1000000]
                                                [--queries 200] [--json results.json]
 
 Sections:
@@ -21,8 +21,10 @@ Sections:
     1 % label);
   - ``peak_rss_mb`` of the subprocess (ru_maxrss), beside the embeddings' own size and the index file's.
 
-* ``maps`` and ``ingest``: ``benchmarks/scale_maps.py`` and ``benchmarks/scale_ingest.py``, each
+* ``maps`` and ``ingest``: :mod:`benchmarks.scale_maps` and :mod:`benchmarks.scale_ingest`, each
   ``run(sizes, out)``; a section whose module is missing is skipped with a note.
+
+Run from the repository root, as a module (the benchmarks are a package beside ``core``).
 
 Heavy runs (100k, 1M) go under ``flock /tmp/heavy.lock`` on the shared machine.
 """
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository: where `-m benchmarks...` runs
 LABELS = {"rock": 0.30, "electronic": 0.22, "pop": 0.17, "hiphop": 0.12, "jazz": 0.09, "classical": 0.06,
           "folk": 0.03, "blues": 0.01}
 
@@ -141,8 +143,8 @@ def _index_figures(folder: Path, x: np.ndarray, q: np.ndarray, rows: np.ndarray,
 def run_index(sizes: list[int], out: dict, *, queries: int) -> None:
     for n in sizes:
         print(f"index: {n:,} tracks ...", flush=True)
-        done = subprocess.run([sys.executable, __file__, "--_index-size", str(n), "--queries", str(queries)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--_index-size", str(n),
+                               "--queries", str(queries)], cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
             out.setdefault("index", {})[str(n)] = {"error": done.stderr.strip().splitlines()[-1:]}
             print(done.stderr, file=sys.stderr)
@@ -164,12 +166,11 @@ def print_index(f: dict) -> None:
 
 
 def run_module(name: str, sizes: list[int], out: dict) -> None:
-    """``benchmarks/<name>.py``'s ``run(sizes, out)``, or a note when that module is not there."""
-    sys.path.insert(0, str(HERE))  # the benchmark modules sit beside this script, not in a package
+    """``benchmarks.<name>``'s ``run(sizes, out)``, or a note when that module is not there."""
     try:
-        module = importlib.import_module(name)
+        module = importlib.import_module(f"benchmarks.{name}")
     except ModuleNotFoundError as missing:
-        if missing.name != name:
+        if missing.name != f"benchmarks.{name}":
             raise
         print(f"{name}: benchmarks/{name}.py is not there yet, section skipped")
         out[name] = {"skipped": f"benchmarks/{name}.py missing"}

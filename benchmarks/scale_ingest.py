@@ -1,8 +1,8 @@
 """Ingest and log-mel storage at scale (issue 10, items 1 and 4), each figure beside its naive reference.
 
-    flock /tmp/heavy.lock .venv/bin/python benchmarks/scale_ingest.py [--sizes 10000,100000] [--files 200]
+    flock /tmp/heavy.lock .venv/bin/python -m benchmarks.scale_ingest [--sizes 10000,100000] [--files 200]
 
-Called by ``benchmarks/bench_scale.py --only ingest`` through :func:`run`. Sections:
+Called by ``python -m benchmarks.bench_scale --only ingest`` through :func:`run`. Sections:
 
 1. ``ingest``: 200 real files (../shared/data/emotify-dev, else synthetic MP3s) ingested by the local process
    pool (the reference) and by Ray (local, all cores; with and without its start-up); both datasets compared.
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TIMBRE_ARTIFACTS", tempfile.mkdtemp(prefix="timbre-bench-"))
 NAIVE_INDEX_MAX = 100_000  # the naive read of 1M lines would need ~10 GB
 
@@ -146,7 +145,6 @@ def _index_line(i: int, names: list[str], rng) -> str:
 MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
-sys.path.insert(0, sys.argv[3])
 from core.data.ingest import _read_index
 def rss_mb():
     with open("/proc/self/statm") as f:
@@ -180,7 +178,7 @@ def index_scale(n: int) -> dict:
             f.write(_index_line(i, names, rng) + "\n")
     out = {"tracks": n, "index_mb": round(path.stat().st_size / 2**20)}
     for mode in ("slim",) + (("naive",) if n <= NAIVE_INDEX_MAX else ()):
-        res = subprocess.run([sys.executable, "-c", MEASURE, str(path), mode, str(ROOT)], capture_output=True,
+        res = subprocess.run([sys.executable, "-c", MEASURE, str(path), mode], cwd=ROOT, capture_output=True,
                              text=True, check=True)
         got = json.loads(res.stdout.splitlines()[-1])
         out[f"read_{mode}_s"], out[f"{mode}_held_mb"], out[f"{mode}_max_rss_mb"] = got["s"], got["held_mb"], got["max_rss_mb"]

@@ -1,4 +1,4 @@
-"""Maps at scale (issue 10, item 3), a section of ``benchmarks/bench_scale.py`` (``--only maps``).
+"""Maps at scale (issue 10, item 3), a section of :mod:`benchmarks.bench_scale` (``--only maps``).
 
 For each size, in a fresh process (so its peak memory is its own): synthetic clustered embeddings
 (:func:`benchmarks.synthetic.synthetic_embeddings`), the map fit as a run does it (PCA on all, t-SNE and UMAP on at most
@@ -11,7 +11,7 @@ Naive reference of the fit: at 10k, a fit on every track beside a fit on a fifth
 at 100k and 1M a fit on every track would take far longer than the benchmark's budget on 2 cores
 (t-SNE and UMAP grow faster than linearly), so it is not run there and the result says so.
 
-    python benchmarks/scale_maps.py --sizes 10000,100000
+    .venv/bin/python -m benchmarks.scale_maps --sizes 10000,100000
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from core.base.errors import RunError
 from core.base.io import atomic_write_json
 from core.search.exact import cosine_topk, l2_normalise
 
-# Below this many tracks a query is exact numpy. Measured with benchmarks/bench_scale.py on this machine (2 cores,
+# Below this many tracks a query is exact numpy. Measured with `python -m benchmarks.bench_scale` on this machine (2 cores,
 # d=128): exact numpy 0.24 ms at 10k, 1.5 ms at 100k, 34 ms at 1M (the run's exact path, which also normalises
 # the library per query: 4 / 40 / 520 ms); the IVF index 0.06 / 0.12 / 0.34 ms at recall@10 >= 0.996, built
 # in 0.2 / 1.5 / 20 s. At 50k the exact path stays ~20 ms, fine for a page, and exact answers need no build.
