@@ -1,19 +1,24 @@
-"""Background jobs: ingest a library folder and train a run in a detached process that outlives the page.
+"""Background jobs: the long work of the pages (ingest a library folder, train a run, train classifiers,
+compute clusters) in a detached process that outlives the page.
 
 A job is a folder ``artifacts/jobs/<job_id>/``::
 
-    spec.json     kind ("ingest", "train" or "ingest+train") and its arguments
+    spec.json     kind ("ingest", "train", "ingest+train", "classify" or "cluster") and its arguments
     status.json   state (queued / running / done / failed / cancelled), pid, created / started / finished,
                   stage, done / total / message / values of the last progress call, losses (one per epoch),
-                  result ({"dataset", "n_tracks", "skipped", "run_id", ...}) or error
+                  result ({"dataset", "n_tracks", "skipped", "run_id", ...} or, for classify and cluster,
+                  {"results_dir", "n_results", "seconds", "warnings"}) or error
     log.txt       the process's own output (tracebacks land here)
 
-``start_job`` writes the spec and starts ``python -m core.jobs run <job_dir>`` in its own session, so a page
-reload or a restart of the server leaves it running. The process calls :func:`core.data.ingest.ingest` and
-:func:`core.runs.build.train_run` directly and rewrites ``status.json`` atomically, at most a few times a second.
-``cancel_job`` sends SIGTERM to the process group (SIGKILL after a grace period); runs are built in hidden
-``.partial`` folders, so a cancelled training never leaves a run. A job whose process died without writing a
-final state is reported as failed.
+:func:`start_job` (ingest, train) and :func:`start_analysis_job` (classify, cluster: the spec of
+:mod:`core.analysis.tasks`) write the spec and start ``python -m core.jobs run <job_dir>`` in its own session, so a
+page reload or a restart of the server leaves it running. The process calls :func:`core.data.ingest.ingest`,
+:func:`core.runs.build.train_run` or :func:`core.analysis.tasks.run_analysis` directly and rewrites
+``status.json`` atomically, at most a few times a second. One job at a time works on a dataset (ingest, train)
+or on one kind of results of a source (classify, cluster): a second is refused. ``cancel_job`` sends SIGTERM to
+the process group (SIGKILL after a grace period); runs and analysis results are written in hidden ``.partial``
+folders, so a cancelled job never leaves half a run or half a result. A job whose process died without writing
+a final state is reported as failed.
 """
 from __future__ import annotations
 
@@ -36,9 +41,13 @@ from core.base.errors import TimbreError
 from core.base.io import atomic_write_bytes, atomic_write_json
 from core.base.locks import file_lock
 from core.base.paths import REPO_ROOT, artifacts_dir
+from core.base.processes import process_alive, start_time
 from core.data.library import check_name, check_source
 
-KINDS = ("ingest", "train", "ingest+train")
+LIBRARY_KINDS = ("ingest", "train", "ingest+train")  # what the Library page starts and follows
+
+
+KINDS = LIBRARY_KINDS + ("classify", "cluster")  # the last two: core.analysis.tasks.ANALYSIS_KINDS
 
 
 ACTIVE = ("queued", "running")
@@ -50,7 +59,7 @@ FINAL = ("done", "failed", "cancelled")
 WRITE_INTERVAL_S = 0.25  # status.json is rewritten at most 4 times a second (the page polls about once a second)
 
 
-JOB_ID_RULE = re.compile(r"^[0-9]{8}-[0-9]{6}-[A-Za-z0-9][A-Za-z0-9_-]{0,63}-[0-9a-f]{4}$")  # stamp-dataset-hex
+JOB_ID_RULE = re.compile(r"^[0-9]{8}-[0-9]{6}-[A-Za-z0-9][A-Za-z0-9_-]{0,63}-[0-9a-f]{4}$")  # stamp-name-hex
 
 
 _children: dict[int, subprocess.Popen] = {}  # held so Python does not warn that a running child was dropped
@@ -75,13 +84,12 @@ def _job_dir(job_id: str) -> Path:
 
 
 def _check_train(train: dict) -> dict:
-    from core.training.config import TrainConfig
+    """Every value of the training ``train`` asks for: its ``recipe`` (default: the default recipe) with the
+    other keys in place of the recipe's values (unknown keys and bad values: a TimbreError naming them)."""
+    from core.training.config import DEFAULT_RECIPE, load_recipe
 
-    try:
-        cfg = TrainConfig(**train)  # its bounds are checked as it is built
-    except TypeError as error:
-        raise TimbreError(f"unknown training setting: {error}") from error
-    return dataclasses.asdict(cfg)
+    settings = dict(train)
+    return dataclasses.asdict(load_recipe(settings.pop("recipe", DEFAULT_RECIPE), settings))
 
 
 def start_job(*, dataset: str, source: str | Path | None = None, train: Optional[dict] = None,
@@ -95,7 +103,8 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
     source : path or None
         Library folder to ingest; None trains on the already ingested ``dataset``.
     train : dict or None
-        :class:`core.training.config.TrainConfig` fields that differ from the defaults; None: ingest only.
+        ``recipe`` (a name in ``configs/``; default: the default recipe) and the
+        :class:`core.training.config.TrainConfig` fields that differ from it; None: ingest only.
     ingest : dict or None
         :class:`core.data.ingest.IngestConfig` fields that differ from the defaults.
     labels : bool
@@ -121,11 +130,56 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
     if train is not None:
         spec["train"] = _check_train(train)
     spec["kind"] = "+".join(k for k in ("ingest", "train") if spec[k] is not None)
-    busy = [j["job_id"] for j in list_jobs() if j["state"] in ACTIVE and j["spec"].get("dataset") == dataset]
+    busy = [j["job_id"] for j in list_jobs(kinds=LIBRARY_KINDS)
+            if j["state"] in ACTIVE and j["spec"].get("dataset") == dataset]
     if busy:
         raise TimbreError(f"job {busy[0]} is still working on dataset {dataset!r}: wait for it or cancel it")
+    return _launch(spec, name=dataset)
 
-    job_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{dataset}-{secrets.token_hex(2)}"
+
+def start_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
+                       collection: Optional[str] = None, config: Optional[dict] = None) -> str:
+    """Check the arguments (:func:`core.analysis.tasks.analysis_spec`), write the job folder and start its
+    detached process: train classifiers (``kind="classify"``) or compute clusters (``"cluster"``).
+
+    Parameters
+    ----------
+    kind : "classify" or "cluster"
+    run, features : str or None
+        The source: a run id, or a dataset's feature table (exactly one).
+    collection : str or None
+        classify only: a collection of the source's dataset as the class, against the rest.
+    config : dict or None
+        :class:`core.analysis.classify.ClassifyConfig` or :class:`core.analysis.clusters.ClusterConfig` fields
+        that differ from the defaults.
+
+    Returns
+    -------
+    str
+        The job id.
+    """
+    from core.analysis.tasks import analysis_spec
+
+    spec = analysis_spec(kind, run=run, features=features, collection=collection, config=config)
+    busy = find_analysis_job(kind, run=run, features=features, collection=collection)
+    if busy is not None and busy["state"] in ACTIVE:
+        raise TimbreError(f"job {busy['job_id']} is still computing {kind} results for this data: wait for it or "
+                          "cancel it")
+    return _launch(spec, name=kind)
+
+
+def find_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
+                      collection: Optional[str] = None) -> Optional[dict]:
+    """The newest ``kind`` job on this source (its :func:`job_status`; a running one when there is one), or None."""
+    from core.analysis.tasks import same_target
+
+    wanted = {"kind": kind, "run": run, "features": features, "collection": collection}
+    return next((j for j in list_jobs(kinds=(kind,)) if same_target(j["spec"], wanted)), None)
+
+
+def _launch(spec: dict, *, name: str) -> str:
+    """Write the job folder for ``spec`` and start its process; returns the job id (``stamp-name-hex``)."""
+    job_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}-{secrets.token_hex(2)}"
     folder = _job_dir(job_id)
     folder.mkdir(parents=True)
     atomic_write_json(folder / "spec.json", {**spec, "created": _now()})
@@ -134,7 +188,7 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
             [sys.executable, "-m", "core.jobs", "run", str(folder)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         atomic_write_json(folder / "status.json", {
-            "state": "queued", "pid": process.pid, "pid_start": _start_time(process.pid), "created": _now(),
+            "state": "queued", "pid": process.pid, "pid_start": start_time(process.pid), "created": _now(),
             "started": None, "finished": None, "stage": "starting", "done": 0, "total": 0, "message": "",
             "values": {}, "losses": [], "result": {}, "error": None})
     _children[process.pid] = process
@@ -153,39 +207,12 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def _proc_stat(pid: int) -> list[str]:
-    """Fields of /proc/PID/stat after the command name (Linux): [0] state, [19] start time; [] elsewhere."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def _start_time(pid: int) -> Optional[int]:
-    """The process's start time in clock ticks (Linux), which tells a reused pid from ours; None elsewhere."""
-    fields = _proc_stat(pid)
-    return int(fields[19]) if len(fields) > 19 else None
-
-
 def _alive(pid: Optional[int], start: Optional[int]) -> bool:
-    """True while the job's process runs. A finished child of this process is reaped here; a zombie whose
-    parent never reaps it (the page that started it is gone, or init does not reap) counts as ended."""
-    if not pid:
-        return False
-    with contextlib.suppress(ChildProcessError, OSError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            _children.pop(pid, None)
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: exists
-    fields = _proc_stat(pid)
-    if fields and fields[0] in ("Z", "X"):
-        return False
-    return start is None or not fields or int(fields[19]) == start
+    """True while the job's process runs (:func:`core.base.processes.process_alive`)."""
+    if process_alive(pid, start):
+        return True
+    _children.pop(pid, None)  # reaped, or never ours
+    return False
 
 
 def _settle(folder: Path) -> dict:
@@ -219,14 +246,15 @@ def job_status(job_id: str) -> dict:
     return {**status, "job_id": job_id, "kind": spec.get("kind"), "spec": spec, "path": str(folder)}
 
 
-def list_jobs() -> list[dict]:
-    """:func:`job_status` of every job, newest first."""
+def list_jobs(*, kinds: Optional[tuple[str, ...]] = None) -> list[dict]:
+    """:func:`job_status` of every job (of ``kinds``; None: all), newest first."""
     root = jobs_dir()
     if not root.is_dir():
         return []
     ids = sorted((p.name for p in root.iterdir() if JOB_ID_RULE.match(p.name) and (p / "spec.json").exists()),
                  reverse=True)
-    return [job_status(i) for i in ids]
+    every = (job_status(i) for i in ids)
+    return [j for j in every if kinds is None or j["kind"] in kinds]
 
 
 def job_log(job_id: str, *, tail: int = 4000) -> str:
@@ -305,31 +333,46 @@ def _on_sigterm(runner_pid: int):
     return handler
 
 
-def run_job(folder: str | Path) -> int:
-    """Body of the job process: ingest and/or train as the spec says, keeping status.json current."""
+STAGES = {"classify": "training classifiers", "cluster": "clustering"}
+
+
+def _library_work(spec: dict, writer: StatusWriter, result: dict) -> None:
+    """Ingest and/or train as the spec says, filling ``result`` as each part ends."""
     from core.data.ingest import IngestConfig, ingest
     from core.runs.build import train_run
     from core.training.config import TrainConfig
+
+    result["dataset"] = spec["dataset"]
+    if spec.get("source"):
+        writer.stage("ingesting", spec["source"])
+        report = ingest(spec["source"], spec["dataset"], labels=spec.get("labels", True),
+                        config=IngestConfig(**spec["ingest"]), progress=writer.progress)
+        result.update(n_tracks=report.n_tracks, n_analysed=report.n_analysed, n_cached=report.n_cached,
+                      skipped=report.skipped, ingest_seconds=round(report.seconds, 2))
+        writer.update(force=True, result=dict(result))
+    if spec.get("train"):
+        writer.stage("training", f"{spec['train']['epochs']} epochs")
+        cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["train"].items()})
+        result["run_id"] = train_run(spec["dataset"], cfg=cfg, progress=writer.progress,
+                                     stage=lambda message: writer.stage(message))
+
+
+def run_job(folder: str | Path) -> int:
+    """Body of the job process: the work its spec names, keeping status.json current."""
+    from core.analysis.tasks import ANALYSIS_KINDS, run_analysis
 
     folder = Path(folder)
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
     spec = _read(folder / "spec.json")
     writer = StatusWriter(folder)
-    writer.update(force=True, state="running", started=_now(), pid=os.getpid(), pid_start=_start_time(os.getpid()))
-    result: dict = {"dataset": spec["dataset"]}
+    writer.update(force=True, state="running", started=_now(), pid=os.getpid(), pid_start=start_time(os.getpid()))
+    result: dict = {}
     try:
-        if spec.get("source"):
-            writer.stage("ingesting", spec["source"])
-            report = ingest(spec["source"], spec["dataset"], labels=spec.get("labels", True),
-                            config=IngestConfig(**spec["ingest"]), progress=writer.progress)
-            result.update(n_tracks=report.n_tracks, n_analysed=report.n_analysed, n_cached=report.n_cached,
-                          skipped=report.skipped, ingest_seconds=round(report.seconds, 2))
-            writer.update(force=True, result=dict(result))
-        if spec.get("train"):
-            writer.stage("training", f"{spec['train']['epochs']} epochs")
-            cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["train"].items()})
-            result["run_id"] = train_run(spec["dataset"], cfg=cfg, progress=writer.progress,
-                                         stage=lambda message: writer.stage(message))
+        if spec.get("kind") in ANALYSIS_KINDS:
+            writer.stage(STAGES[spec["kind"]], spec.get("run") or spec.get("features") or "")
+            result.update(run_analysis(spec, progress=writer.progress))
+        else:
+            _library_work(spec, writer, result)
         writer.finish("done", result=result, message="done")
         return 0
     except JobCancelled:

@@ -6,16 +6,21 @@ import pytest
 
 from core.cli import build_parser, main
 from core.runs.folder import load_run
-from core.training.config import TrainConfig
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
-def test_every_train_config_field_is_a_flag():
-    args = build_parser().parse_args(["train", "--dataset", "d", "--epochs", "7", "--widths", "8", "16"])
-    assert args.epochs == 7 and args.widths == [8, 16]
-    for field in TrainConfig.__dataclass_fields__:
+def test_train_flags_are_the_product_options_plus_recipe_and_set():
+    from core.training.config import TrainOptions
+
+    args = build_parser().parse_args(["train", "--dataset", "d", "--epochs", "7", "--recipe", "old-default",
+                                      "--set", "lr=0.001", "--set", "widths=8,16", "--no-distillation"])
+    assert (args.epochs, args.recipe, args.set, args.distillation) == (7, "old-default", ["lr=0.001", "widths=8,16"], False)
+    for field in TrainOptions.__dataclass_fields__:
         assert hasattr(args, field), field
+    assert not hasattr(args, "widths") and not hasattr(args, "lowpass_prob")  # research knobs live in recipes
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--dataset", "d", "--widths", "8"])
 
 
 def test_embed_writes_rows_in_argument_order(tiny_run_id, tmp_path):
@@ -85,7 +90,7 @@ def test_bad_k_is_a_clear_error_not_a_traceback(tiny_run_id, capsys):
         err = capsys.readouterr().err
         assert "argument -k" in err and "Traceback" not in err, k
     assert main(["recommend", "--run", tiny_run_id, query, "-k", "13"]) == 2
-    assert "k=13: ask for 1 to 12 tracks" in capsys.readouterr().err
+    assert "k=13 is more than the 12 tracks of the run" in capsys.readouterr().err
 
 
 def test_recommend_names_tracks_with_the_one_display_name(tiny_run_id, capsys):

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from core.base.config import add_dataclass_args, dataclass_from_args
+from core.base.constants import DEFAULT_K
 from core.cli.common import Bar, positive_int
 
 
@@ -61,9 +62,38 @@ def _build_run(build, dataset: str, cfg, *, desc: str, unit: str) -> None:
 
 def cmd_train(args) -> None:
     from core.runs.build import train_run
-    from core.training.config import TrainConfig
+    from core.training.config import TrainOptions, apply_options, load_recipe, parse_settings
 
-    _build_run(train_run, args.dataset, dataclass_from_args(TrainConfig, args), desc="train", unit="epoch")
+    cfg = load_recipe(args.recipe, parse_settings(args.set or []))  # a bad recipe, key or value: a TimbreError
+    cfg = apply_options(cfg, dataclass_from_args(TrainOptions, args))
+    _build_run(train_run, args.dataset, cfg, desc="train", unit="epoch")
+
+
+def add_train_args(parser) -> None:
+    """The ``train`` command's options: the product options, ``--recipe`` and ``--set``."""
+    import dataclasses
+    import typing
+    from argparse import BooleanOptionalAction
+
+    from core.training.config import DEFAULT_RECIPE, TrainOptions, recipe_names
+
+    parser.add_argument("--dataset", required=True, help="the name of an ingested dataset (python -m core ingest makes one)")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE,
+                        help=f"named settings in configs/<name>.toml: {', '.join(recipe_names())}; or a .toml "
+                             "file's path (default: %(default)s)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="change one of the recipe's settings, e.g. --set distill=0.5 --set lowpass_hz=2000,8000 "
+                             "(repeatable; every key is a field of core.training.config.TrainConfig)")
+    hints = typing.get_type_hints(TrainOptions)
+    for field in dataclasses.fields(TrainOptions):
+        flag, help_text = "--" + field.name.replace("_", "-"), field.metadata["help"].replace("%", "%%")
+        kind = next(a for a in typing.get_args(hints[field.name]) if a is not type(None))
+        if kind is bool:
+            parser.add_argument(flag, dest=field.name, action=BooleanOptionalAction, default=None, help=help_text)
+        elif typing.get_origin(kind) is typing.Literal:
+            parser.add_argument(flag, dest=field.name, choices=typing.get_args(kind), default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text)
 
 
 def cmd_embed(args) -> None:
@@ -82,7 +112,7 @@ def cmd_recommend(args) -> None:
     from core.service.query import check_k, recommend_file
 
     run = load_run(args.run)
-    check_k(run, args.k)  # before decoding the query: a bad -k is told at once
+    check_k(args.k, available=len(run.tracks))  # before decoding the query: a bad -k is told at once
     run.model, run.embeddings  # load before timing: the figure is the query itself
     start = time.perf_counter()
     rec = recommend_file(run, args.file, k=args.k)
@@ -143,11 +173,11 @@ def add_run_commands(sub) -> None:
     """train, reference, evaluate, embed, recommend, index, runs, demo."""
     from core.demo import DemoConfig
     from core.runs.reference import ReferenceConfig
-    from core.training.config import TrainConfig
 
-    p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder")
-    p.add_argument("--dataset", required=True)
-    add_dataclass_args(p, TrainConfig)
+    p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder",
+                       description="Train the contrastive encoder on a dataset and write a run folder. The "
+                                   "options below replace the recipe's values.")
+    add_train_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reference", help="embed a dataset with the frozen pretrained musicnn (MSD) into a run folder")
@@ -168,7 +198,7 @@ def add_run_commands(sub) -> None:
     p = sub.add_parser("recommend", help="the k library tracks most similar to a file")
     p.add_argument("--run", required=True)
     p.add_argument("file")
-    p.add_argument("-k", type=positive_int, default=5, help="how many tracks (1 to the library size)")
+    p.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"how many tracks (1 to the library size; default {DEFAULT_K})")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("index", help="build a run's ANN search index (train builds it for a large library)")

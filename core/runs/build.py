@@ -36,7 +36,8 @@ def train_run(dataset: str | Dataset, *, cfg: TrainConfig | None = None, progres
     dataset : str or Dataset
         Name of an ingested dataset.
     cfg : TrainConfig or None
-        Default ``TrainConfig()``.
+        Every value of the training (:func:`core.training.config.load_recipe` resolves a named recipe); None:
+        the default recipe. config.json's ``train`` records all of them, the recipe's name included.
     progress : Progress or None
         ``progress(epoch, epochs, "epoch 12", loss=mean_loss)`` after each epoch.
     stage : callable(message) or None

@@ -336,7 +336,8 @@ def config_differences(run_ids: list[str]) -> pd.DataFrame:
                       if k not in ("run_id", "created", "dataset_path")}, row)
         flat[run_id] = row
     table = pd.DataFrame(flat)
-    differs = table.astype(str).nunique(axis=1) > 1
+    differs = table.map(str).nunique(axis=1) > 1  # map, not astype: pandas 3 keeps NaN there, and a setting only
+    # one run has (an older run's removed one, a newer run's recipe) would not count as a difference
     return table[differs].rename_axis("setting")
 
 

@@ -14,7 +14,7 @@ from core.data.dataset import Dataset
 from core.training.config import TrainConfig
 
 
-def _save_checkpoint(path: Path, state: dict, losses: list[float]) -> None:
+def save_checkpoint(path: Path, state: dict, losses: list[float]) -> None:
     """Everything training needs to go on exactly where it stopped, readable with ``weights_only=True``."""
     import io
 
@@ -22,20 +22,16 @@ def _save_checkpoint(path: Path, state: dict, losses: list[float]) -> None:
             "head": state["head"].state_dict(), "opt": state["opt"].state_dict(),
             "schedule": state["schedule"].state_dict(), "numpy_rng": state["rng"].bit_generator.state,
             "torch_gen": state["gen"].get_state(), "torch_rng": torch.get_rng_state()}
-    if state.get("distill_head") is not None:
-        blob["distill_head"] = state["distill_head"].state_dict()
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     atomic_write_bytes(path, buffer.getvalue())  # a kill mid-write leaves the previous checkpoint
 
 
-def _load_checkpoint(path: Path, state: dict, *, device: torch.device) -> list[float]:
-    """Restore ``state`` from :func:`_save_checkpoint`'s file; returns the losses of the finished epochs."""
+def load_checkpoint(path: Path, state: dict, *, device: torch.device) -> list[float]:
+    """Restore ``state`` from :func:`save_checkpoint`'s file; returns the losses of the finished epochs."""
     blob = torch.load(path, map_location=device, weights_only=True)
     state["encoder"].load_state_dict(blob["encoder"])
     state["head"].load_state_dict(blob["head"])
-    if state.get("distill_head") is not None:
-        state["distill_head"].load_state_dict(blob["distill_head"])
     state["opt"].load_state_dict(blob["opt"])
     state["schedule"].load_state_dict(blob["schedule"])
     state["rng"].bit_generator.state = blob["numpy_rng"]

@@ -1,16 +1,35 @@
-"""The training job's configuration: one dataclass whose fields are the ``train`` command's flags."""
+"""What a training runs with: :class:`TrainConfig` (every value), named recipes, and the product options.
+
+A **recipe** is a TOML file in ``configs/`` (``configs/<name>.toml``) that sets some :class:`TrainConfig` fields;
+the fields it leaves out keep their defaults, which *are* the ``default`` recipe. ``load_recipe(name, overrides)``
+reads one, applies ``overrides`` (``--set key=value`` on the command line) and returns the resolved config, whose
+``recipe`` field names where it started; the run folder's config.json records every resolved value.
+
+:class:`TrainOptions` are the few settings a user of ``python -m core train`` chooses (length, batch, seed,
+device, ...): they are the command's flags, and each one given replaces the recipe's value.
+"""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+import json
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional
 
 from core.base.config import check_bounds, doc
+from core.base.errors import TimbreError
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "configs"
+DEFAULT_RECIPE = "default"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every hyper-parameter of a training run (each is also a ``python -m core train`` flag)."""
+    """Every hyper-parameter of a training run; the defaults are the ``default`` recipe."""
 
+    recipe: str = doc(DEFAULT_RECIPE, "the named recipe (configs/<name>.toml) these values started from; the "
+                                      "fields are what ran")
     epochs: int = doc(250, "passes over the tracks: 750 steps on 200 tracks, ~7 min on this 2-core machine (with the "
                            "teacher's first pass, under 10); 400 epochs of the old recipe took 14 min here", at_least=1)
     batch_size: int = doc(64, "tracks per batch; 2 views each, so 126 negatives per positive pair", at_least=2)
@@ -37,21 +56,17 @@ class TrainConfig:
     lowpass_prob: float = doc(0.8, "probability of a random low-pass (phone-like band limit) on a view, before the "
                                    "noise: recordings through a phone or a laptop lose the top octaves")
     lowpass_hz: tuple[float, ...] = doc((2000.0, 8000.0), "range of the random low-pass cut-off (log-uniform)")
-    distill: float = doc(1.0, "weight of distillation from the frozen musicnn reference (its view of which tracks "
-                              "are alike, beside the contrastive loss); 0 = none. 0.5: 5-NN 0.735 / 0.720 (two "
-                              "seeds) instead of 0.750 / 0.745 on emotify-dev (README: what was tried)")
-    distill_mode: Literal["relational", "regress"] = doc(
-        "relational", "'relational': the embedding's in-batch similarities follow the teacher's (KL of softmaxes); "
-                      "'regress': a linear head on the embedding predicts the teacher's vector (cosine loss)")
+    distill: float = doc(1.0, "weight of relational distillation from the frozen musicnn reference (its view of "
+                              "which tracks are alike, beside the contrastive loss); 0 = none. 0.5: 5-NN 0.735 / "
+                              "0.720 (two seeds) instead of 0.750 / 0.745 on emotify-dev")
     distill_temperature: float = doc(0.1, "softmax temperature of relational distillation, teacher and student")
     match_dim: int = doc(128, "size of a second head (an MLP on the detached features, so the embedding is unchanged) "
                               "trained only contrastively, whose chunk embeddings are the stored passages; 0 = "
-                              "passages use the embedding, which finds degraded recordings less often (README: what was tried)")
+                              "passages use the embedding, which finds degraded recordings less often")
     teacher_layer: str = doc("penultimate+taggram", "musicnn layers the student learns from, '+'-joined, each "
                                                     "standardised (the best 5-NN space of the teacher's on emotify-dev)")
     teacher_patches: int = doc(8, "3 s patches per track the teacher embeds (computed once per dataset, cached)",
                                at_least=1)
-    segment_seconds: float = doc(0.0, "split long tracks into pseudo-tracks of this length for training (0 = whole tracks)")
     embed_chunks: int = doc(16, "chunks averaged into a track embedding (evenly spread; caps long tracks)", at_least=1)
     passage_hop_seconds: float = doc(0.5, "step between the stored passages (chunk embeddings) a query by audio is "
                                           "matched on; 0 = track embeddings only. A 1.25 s step found fewer degraded "
@@ -71,5 +86,143 @@ class TrainConfig:
         check_bounds(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """The ``train`` command's own flags: what a user chooses. None (not given) keeps the recipe's value."""
+
+    epochs: Optional[int] = doc(None, "passes over the tracks (default recipe: 250, ~7 min for 200 tracks on 2 cores)")
+    batch_size: Optional[int] = doc(None, "tracks per batch (default recipe: 64)")
+    chunk_seconds: Optional[float] = doc(None, "length of a training chunk in seconds (default recipe: 3)")
+    seed: Optional[int] = doc(None, "seeds numpy and torch: same data + same seed = same run on the CPU (default: 0)")
+    device: Optional[str] = doc(None, "'auto' (a GPU when present, else the CPU), 'cpu', 'cuda', ... (default: auto)")
+    threads: Optional[int] = doc(None, "torch CPU threads; 0 = all cores (default: 0)")
+    precision: Optional[Literal["auto", "float32", "bfloat16"]] = doc(
+        None, "'auto': bfloat16 where the CPU computes it natively, else float32 (default: auto)")
+    init: Optional[str] = doc(None, "a model.pt to start from (fine-tuning); default: random init")
+    distillation: Optional[bool] = doc(None, "learn from the frozen musicnn reference beside the contrastive loss "
+                                             "(--no-distillation: faster, no teacher pass, genre grouping worse); "
+                                             "default: the recipe's")
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes in ``configs/``, sorted."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def recipe_path(name: str) -> Path:
+    """``configs/<name>.toml``, or ``name`` itself when it is a path to a .toml file (a recipe of one's own)."""
+    if name.endswith(".toml"):
+        path = Path(name)
+    else:
+        path = RECIPES_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise TimbreError(f"no training recipe {name!r}: choose one of {', '.join(recipe_names())} "
+                          "(or give the path of a .toml file)")
+    return path
+
+
+def load_recipe(name: str = DEFAULT_RECIPE, overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
+    """The resolved config of recipe ``name`` with ``overrides`` applied.
+
+    Parameters
+    ----------
+    name : str
+        A recipe in ``configs/`` (see :func:`recipe_names`) or the path of a .toml file.
+    overrides : mapping or None
+        ``{field: value}``; a text value is parsed by the field's type (``"0.5"``, ``"true"``, ``"2000,8000"``).
+
+    Raises
+    ------
+    TimbreError
+        No such recipe, a key that is not a setting, or a value its setting cannot take (the message names it).
+    """
+    path = recipe_path(name)
+    try:
+        values = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise TimbreError(f"training recipe {path}: {error}") from None
+    recipe = Path(name).stem if name.endswith(".toml") else name
+    if "recipe" in values or "recipe" in (overrides or {}):
+        raise TimbreError(f"recipe {recipe!r}: 'recipe' is not a setting (the recipe is chosen by its name)")
+    return with_settings(TrainConfig(recipe=recipe), {**values, **(overrides or {})}, source=f"recipe {recipe!r}")
+
+
+def with_settings(cfg: TrainConfig, settings: Mapping[str, Any], *, source: str = "settings") -> TrainConfig:
+    """``cfg`` with ``settings`` (field -> value, text parsed by the field's type) replaced, checked."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    hints = typing.get_type_hints(TrainConfig)
+    values = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise TimbreError(f"{source}: unknown training setting {key!r} (known: {', '.join(fields)})")
+        values[key] = _coerce(key, value, hints[key])
+    return dataclasses.replace(cfg, **values)  # replace runs __post_init__: the bounds are checked
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """``["lr=0.001", "widths=8,16"]`` -> ``{"lr": "0.001", "widths": "8,16"}`` (``--set`` on the command line)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise TimbreError(f"--set {pair!r}: write key=value, e.g. --set distill=0.5")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def apply_options(cfg: TrainConfig, options: TrainOptions) -> TrainConfig:
+    """``cfg`` with every option that was given (not None) in place of its value; ``distillation`` turns the
+    teacher off (weight 0) or on (the recipe's weight, 1.0 when the recipe has none)."""
+    given = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+             if getattr(options, f.name) is not None}
+    on = given.pop("distillation", None)
+    if on is not None:
+        given["distill"] = (cfg.distill or 1.0) if on else 0.0
+    return with_settings(cfg, given, source="options")
+
+
+def _coerce(key: str, value: Any, kind) -> Any:
+    """``value`` as a ``kind`` (text parsed; lists become tuples), or a TimbreError naming ``key``."""
+    try:
+        if typing.get_origin(kind) is tuple:
+            items = _split(value) if isinstance(value, str) else list(value)
+            return tuple(_scalar(item, typing.get_args(kind)[0]) for item in items)
+        return _scalar(value, kind)
+    except (TypeError, ValueError) as error:
+        raise TimbreError(f"training setting {key!r}: {value!r} is not a valid value ({error})") from None
+
+
+def _split(text: str) -> list[str]:
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def _scalar(value: Any, kind) -> Any:
+    if typing.get_origin(kind) is Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"choose one of {', '.join(typing.get_args(kind))}")
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise ValueError("expected true or false")
+    if kind is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("expected a whole number")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        return float(value)
+    if kind is str and not isinstance(value, str):
+        raise ValueError("expected text")
+    return value
+
+
 def chunk_frames_for(seconds: float, params) -> int:
+    """Frames of a ``seconds``-long chunk at ``params``' hop (rounded)."""
     return int(round(seconds * params.frames_per_second()))

@@ -1,14 +1,13 @@
-"""Contrastive (SimCLR-style) training of the encoder on unlabelled tracks, and writing the run folder.
+"""The training loop: contrastive (SimCLR-style) training of the encoder on unlabelled log-mels.
 
-Two random ~3 s chunks of one track, each augmented, are a positive pair; every other chunk in the batch is a
-negative (NT-Xent / InfoNCE). Augmentations work on log-mel dB tensors, which is far cheaper on a CPU than
-re-synthesising audio: additive noise at a random SNR (exact in the power domain), random gain, a random
-EQ tilt, small pitch (mel-band) and tempo (time-stretch) shifts, mixing in another track quietly, and
-time/frequency masks. Labels are never read here except to evaluate the finished embedding.
+Two random ~3 s chunks of one track, each augmented (:mod:`core.training.augment`), are a positive pair; every
+other chunk in the batch is a negative (NT-Xent). With a teacher, the embedding's in-batch similarities also
+follow the frozen musicnn reference's (relational distillation); with a match head, a second NT-Xent trains the
+passage head on detached features (:mod:`core.training.losses`). Labels are never read here.
 
-Training saves a checkpoint (model, optimiser, schedule and random states) at least every
-:data:`CHECKPOINT_SECONDS` under a key derived from the dataset and the config; running the same training
-again (after kill -9, a power cut, Ctrl-C) resumes from it, and it is removed once the run folder is written.
+Training saves a checkpoint (model, optimiser, schedule and random states; :mod:`core.training.checkpoint`) at
+least every :data:`CHECKPOINT_SECONDS`; running the same training again (after kill -9, a power cut, Ctrl-C)
+resumes from it. :func:`core.runs.build.train_run` builds a whole run around this loop.
 """
 from __future__ import annotations
 
@@ -24,10 +23,10 @@ import torch.nn.functional as F
 from core.base.errors import DatasetError
 from core.base.progress import Progress, or_silent
 from core.model.encoder import Encoder, ProjectionHead, load_model
-from core.training.augment import ChunkSampler, augment, band_stats, split_segments
-from core.training.checkpoint import _load_checkpoint, _save_checkpoint
+from core.training.augment import ChunkSampler, augment, band_stats
+from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
-from core.training.losses import distill_loss, nt_xent, relational_loss
+from core.training.losses import nt_xent, relational_loss
 
 # A checkpoint at the end of an epoch once this long has passed since the last one (and after the last epoch):
 # a kill loses at most about this much training, and writing a few MB every 30 s costs nothing.
@@ -44,6 +43,7 @@ def use_bfloat16(precision: str, device: torch.device) -> bool:
 
 
 def pick_device(name: str) -> torch.device:
+    """``name`` as a torch device; 'auto' is a GPU when there is one, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -74,6 +74,8 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     cfg : TrainConfig
     chunk_frames : int
         Frames per training chunk.
+    n_mels : int
+        Mel bands of the log-mels.
     progress : Progress or None
         ``progress(epoch, epochs, "epoch 12", loss=mean_loss)`` after each epoch.
     checkpoint : Path or None
@@ -83,8 +85,8 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     band_hz : np.ndarray [shape=(n_mels,)] or None
         Centre frequencies of the mel bands, for the random low-pass (``cfg.lowpass_prob``).
     teacher : np.ndarray [shape=(n_tracks, d)] or None
-        With ``cfg.distill > 0``: each track's L2-normalised teacher embedding (NaN rows: no target). A linear
-        head on the student's embedding learns to point the same way (cosine loss), weighted ``cfg.distill``.
+        With ``cfg.distill > 0``: each track's L2-normalised teacher embedding (NaN rows: no target); the
+        embedding's in-batch similarities learn to follow the teacher's, weighted ``cfg.distill``.
 
     Returns
     -------
@@ -95,48 +97,29 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
     """
     if len(mels) < 2:
         raise DatasetError("contrastive training needs at least 2 tracks (the other tracks are the negatives)")
-    segment_frames = int(cfg.segment_seconds * (chunk_frames / cfg.chunk_seconds))
-    if teacher is not None and cfg.distill > 0:  # each piece of a track keeps the track's target
-        owners = np.concatenate([np.full(len(split_segments([m], frames=segment_frames)), i) for i, m in enumerate(mels)])
-        targets = torch.as_tensor(np.asarray(teacher, dtype=np.float32)[owners])
-    else:
-        targets = None
-    mels = split_segments(mels, frames=segment_frames)
+    targets = None if teacher is None or cfg.distill <= 0 else torch.as_tensor(np.asarray(teacher, dtype=np.float32))
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     device = pick_device(cfg.device)
-
-    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim, pooling=cfg.pooling,
-                      level_norm=cfg.level_norm, match_dim=cfg.match_dim)
-    if cfg.init:
-        base = load_model(cfg.init)
-        if base.model_args != encoder.model_args:
-            raise DatasetError(f"{cfg.init}: model args {base.model_args} differ from this config's {encoder.model_args}")
-        encoder.load_state_dict(base.state_dict())
-    encoder.set_input_stats(*band_stats(mels, level_norm=cfg.level_norm))  # always the user's library: its levels are what queries see
-    head = ProjectionHead(dim_in=cfg.embedding_dim)
-    encoder.to(device), head.to(device)
-    params = list(encoder.parameters()) + list(head.parameters())
-    distill_head = None
-    if targets is not None and cfg.distill_mode == "regress":
-        distill_head = torch.nn.Linear(cfg.embedding_dim, targets.shape[1]).to(device)
-        params += list(distill_head.parameters())
-    lowpass = None if band_hz is None else torch.as_tensor(np.asarray(band_hz), dtype=torch.float32)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
     bf16 = use_bfloat16(cfg.precision, device)
+
+    encoder, head = build_model(mels, cfg=cfg, n_mels=n_mels)
+    encoder.to(device), head.to(device)
+    opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     sampler = ChunkSampler(mels, chunk_frames=chunk_frames, stretch=cfg.stretch, rng=rng)
+    lowpass = None if band_hz is None else torch.as_tensor(np.asarray(band_hz), dtype=torch.float32)
     batch = min(cfg.batch_size, len(mels))
     steps_per_epoch = max(1, len(mels) // batch)
     schedule = lr_schedule(opt, total_steps=cfg.epochs * steps_per_epoch)
     progress = or_silent(progress)
-    state = {"encoder": encoder, "head": head, "opt": opt, "schedule": schedule, "rng": rng, "gen": gen,
-             "distill_head": distill_head}
+
+    state = {"encoder": encoder, "head": head, "opt": opt, "schedule": schedule, "rng": rng, "gen": gen}
     losses: list[float] = []
     if checkpoint is not None and checkpoint.exists():
-        losses = _load_checkpoint(checkpoint, state, device=device)
+        losses = load_checkpoint(checkpoint, state, device=device)
         (stage or (lambda message: None))(f"resuming from the checkpoint after epoch {len(losses)}")
     saved_at = time.monotonic()
     for epoch in range(len(losses), cfg.epochs):
@@ -145,23 +128,9 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
         epoch_loss = 0.0
         for s in range(steps_per_epoch):
             idx = order[s * batch:(s + 1) * batch]
-            views = []
-            for _ in range(2):
-                others = sampler.batch(rng.integers(0, len(mels), size=len(idx)))
-                views.append(augment(sampler.batch(idx), cfg=cfg, others=others, gen=gen, band_hz=lowpass).to(device))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                f1, f2 = (encoder.features(v) for v in views)
-                e1, e2 = (encoder.embed(f).float() for f in (f1, f2))
-            loss = nt_xent(head(e1), head(e2), temperature=cfg.temperature)
-            if encoder.match_head is not None:  # passages: told apart by track only; detached, so the embedding's
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # genre grouping is untouched
-                    m1, m2 = (F.normalize(encoder.match_head(f.detach()).float(), dim=1) for f in (f1, f2))
-                loss = loss + nt_xent(m1, m2, temperature=cfg.temperature)
-            if targets is not None:
-                target = targets[idx].to(device)
-                loss = loss + cfg.distill * (
-                    distill_loss(distill_head, (e1, e2), target) if distill_head is not None
-                    else relational_loss((e1, e2), target, temperature=cfg.distill_temperature))
+            views = [random_view(sampler, idx, cfg=cfg, gen=gen, lowpass=lowpass).to(device) for _ in range(2)]
+            target = None if targets is None else targets[idx].to(device)
+            loss = batch_loss(encoder, head, views, target=target, cfg=cfg, bf16=bf16)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -170,7 +139,47 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
         losses.append(epoch_loss / steps_per_epoch)
         last = epoch + 1 == cfg.epochs
         if checkpoint is not None and (last or time.monotonic() - saved_at >= CHECKPOINT_SECONDS):
-            _save_checkpoint(checkpoint, state, losses)
+            save_checkpoint(checkpoint, state, losses)
             saved_at = time.monotonic()
         progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}", loss=losses[-1])
     return encoder.cpu().eval(), losses
+
+
+def build_model(mels: list[np.ndarray], *, cfg: TrainConfig, n_mels: int) -> tuple[Encoder, ProjectionHead]:
+    """A fresh encoder (or ``cfg.init``'s weights) whose input statistics are ``mels``', and the projection head
+    NT-Xent works on. Built in this order from torch's global generator: a seeded run depends on it."""
+    encoder = Encoder(n_mels=n_mels, widths=tuple(cfg.widths), embedding_dim=cfg.embedding_dim, pooling=cfg.pooling,
+                      level_norm=cfg.level_norm, match_dim=cfg.match_dim)
+    if cfg.init:
+        base = load_model(cfg.init)
+        if base.model_args != encoder.model_args:
+            raise DatasetError(f"{cfg.init}: model args {base.model_args} differ from this config's {encoder.model_args}")
+        encoder.load_state_dict(base.state_dict())
+    encoder.set_input_stats(*band_stats(mels, level_norm=cfg.level_norm))  # always the user's library: its levels are what queries see
+    return encoder, ProjectionHead(dim_in=cfg.embedding_dim)
+
+
+def random_view(sampler: ChunkSampler, idx: np.ndarray, *, cfg: TrainConfig, gen: torch.Generator,
+                   lowpass: Optional[torch.Tensor]) -> torch.Tensor:
+    """One augmented view of tracks ``idx`` [shape=(len(idx), n_mels, chunk_frames)]: a random chunk of each,
+    with chunks of random tracks to mix in (drawn first)."""
+    others = sampler.random_batch(len(idx))
+    return augment(sampler.batch(idx), cfg=cfg, others=others, gen=gen, band_hz=lowpass)
+
+
+def batch_loss(encoder: Encoder, head: ProjectionHead, views: list[torch.Tensor], *, target: Optional[torch.Tensor],
+               cfg: TrainConfig, bf16: bool) -> torch.Tensor:
+    """The loss of one batch of two views: NT-Xent on the projection head, plus NT-Xent of the match head on
+    detached features (when the encoder has one), plus ``cfg.distill`` x relational distillation (with a target)."""
+    device_type = views[0].device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+        f1, f2 = (encoder.features(v) for v in views)
+        e1, e2 = (encoder.embed(f).float() for f in (f1, f2))
+    loss = nt_xent(head(e1), head(e2), temperature=cfg.temperature)
+    if encoder.match_head is not None:  # passages: told apart by track only; detached, so the embedding's
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):  # genre grouping is untouched
+            m1, m2 = (F.normalize(encoder.match_head(f.detach()).float(), dim=1) for f in (f1, f2))
+        loss = loss + nt_xent(m1, m2, temperature=cfg.temperature)
+    if target is not None:
+        loss = loss + cfg.distill * relational_loss((e1, e2), target, temperature=cfg.distill_temperature)
+    return loss

@@ -1,4 +1,4 @@
-"""Losses of contrastive training: NT-Xent between two views, and distillation from the teacher."""
+"""Losses of contrastive training: NT-Xent between two views, and relational distillation from the teacher."""
 from __future__ import annotations
 
 import torch
@@ -23,16 +23,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float) -> torch.
     sims.fill_diagonal_(float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(sims, targets)
-
-
-def distill_loss(head: torch.nn.Module, embeddings: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
-    """Mean cosine distance between ``head`` of each view's embedding and the teacher's [shape=(batch, d)];
-    rows whose target is NaN (no audio for the teacher) take no part."""
-    ok = ~torch.isnan(target).any(dim=1)
-    if not bool(ok.any()):
-        return target.new_zeros(())
-    losses = [1 - F.cosine_similarity(head(e[ok]), target[ok], dim=1).mean() for e in embeddings]
-    return sum(losses) / len(losses)
 
 
 def relational_loss(embeddings: tuple[torch.Tensor, ...], target: torch.Tensor, *, temperature: float) -> torch.Tensor:
