@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from core import jobs
 from core.base.errors import DatasetError, TimbreError
 from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
+from core.base.processes import proc_stat
 from core.data import library, uploads
 from core.data.dataset import load_dataset
 from core.runs.folder import list_runs, load_run
@@ -43,7 +46,7 @@ def group_gone(pgid: int, *, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs._alive(pgid, None)  # reaps the job process when it is a child of this test process
-        members = [f[0] for f in map(jobs._proc_stat, pids()) if len(f) > 2 and f[2] == str(pgid)]
+        members = [f[0] for f in map(proc_stat, pids()) if len(f) > 2 and f[2] == str(pgid)]
         if not [state for state in members if state not in ("Z", "X")]:
             return True
         time.sleep(0.05)
@@ -230,3 +233,77 @@ def test_a_folder_upload_keeps_its_sub_folders_as_labels_and_its_file_names(tmp_
     tracks = load_dataset(ingest(folder, "folder-upload").dataset_dir.name).tracks
     assert sorted(tracks["label"].unique()) == ["electronic", "piano", "strings"]
     assert set(tracks["relpath"]) == {f"{s}/{s}_{i}.wav" for s in ("electronic", "piano", "strings") for i in (0, 1)}
+
+
+def test_a_cluster_job_writes_the_results_the_pages_read(tiny_run_id):
+    from core.analysis.clusters import cluster_inputs_done, load_clusters
+
+    config = {"input": ["embeddings"], "k_min": 2, "k_max": 4}
+    job_id = jobs.start_analysis_job("cluster", run=tiny_run_id, config=config)
+    status = wait_for(job_id, ("done",))
+    assert status["kind"] == "cluster" and status["stage"] == "clustering"
+    assert status["result"]["n_results"] == 1 and status["done"] == status["total"] == 3  # k = 2, 3, 4
+    folder = load_run(tiny_run_id).path / "clusters"
+    assert status["result"]["results_dir"] == str(folder)
+    assert cluster_inputs_done(folder) == ["embeddings"]
+    assert load_clusters(folder, "embeddings")["curves"]["k"].tolist() == [2, 3, 4]
+    assert jobs.find_analysis_job("cluster", run=tiny_run_id)["job_id"] == job_id
+    assert jobs.find_analysis_job("classify", run=tiny_run_id) is None
+    assert jobs.find_analysis_job("cluster", features=tiny_run_id) is None
+    assert job_id not in {j["job_id"] for j in jobs.list_jobs(kinds=jobs.LIBRARY_KINDS)}
+
+
+def test_a_classify_job_trains_on_a_feature_table(tmp_path, rng):
+    from core.analysis.classify import classifier_summary
+    from core.analysis.sources import source_from_dataset
+    from core.data.tables import import_feature_table
+
+    table = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30), "g": np.repeat(["x", "y", "z"], 10)})
+    table.loc[table["g"] == "y", "a"] += 5.0
+    table.to_csv(tmp_path / "t.csv", index=False)
+    import_feature_table(tmp_path / "t.csv", "jobs_table", label="g")
+    job_id = jobs.start_analysis_job("classify", features="jobs_table", config={"models": ["logreg"], "cv_folds": 3})
+    status = wait_for(job_id, ("done",))
+    assert status["stage"] == "training classifiers" and status["result"]["n_results"] == 1
+    summary = classifier_summary(source_from_dataset("jobs_table").path / "classifiers")
+    assert summary["model"].tolist() == ["logreg"] and summary["test_accuracy"].iloc[0] > 0.5
+
+
+def test_an_analysis_job_is_cancelled_and_one_runs_per_source(tmp_path, rng):
+    """k-means with many restarts on 3,000 rows takes long enough to be cancelled mid-way; nothing is written."""
+    from core.analysis.clusters import cluster_inputs_done
+    from core.data.dataset import dataset_dir
+    from core.data.tables import import_feature_table
+
+    table = pd.DataFrame(rng.normal(size=(3000, 12)), columns=[f"f{i}" for i in range(12)]).assign(g=["x", "y"] * 1500)
+    table.to_csv(tmp_path / "big.csv", index=False)
+    import_feature_table(tmp_path / "big.csv", "jobs_big", label="g")
+    slow = {"k_min": 2, "k_max": 30, "n_init": 100}
+    job_id = jobs.start_analysis_job("cluster", features="jobs_big", config=slow)
+    running = wait_for(job_id, ("running",), until=lambda s: s["done"] >= 1)
+    assert running["total"] == 29 and "k=" in running["message"]
+    with pytest.raises(TimbreError, match="still computing cluster results"):
+        jobs.start_analysis_job("cluster", features="jobs_big", config=slow)
+    assert jobs.find_analysis_job("cluster", features="jobs_big")["state"] == "running"  # what a reloaded page finds
+
+    status = jobs.cancel_job(job_id, grace_s=10.0)
+    assert status["state"] == "cancelled"
+    assert group_gone(running["pid"])
+    folder = dataset_dir("jobs_big") / "clusters"
+    assert cluster_inputs_done(folder) == []
+    assert not list(folder.glob(".partial*"))
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ({"kind": "train", "run": "x"}, "no analysis task 'train'"),
+    ({"kind": "cluster"}, "either a run or a feature table"),
+    ({"kind": "cluster", "run": "no-such-run"}, "no run named 'no-such-run'"),
+    ({"kind": "cluster", "features": "no_such_table"}, "no dataset named 'no_such_table'"),
+    ({"kind": "cluster", "features": "x", "collection": "c"}, "only classifiers"),
+    ({"kind": "classify", "features": "jobs_table", "config": {"colour": 1}}, "unknown classify setting"),
+])
+def test_bad_analysis_requests_are_refused_before_a_process_starts(args, error):
+    before = {j["job_id"] for j in jobs.list_jobs()}
+    with pytest.raises(TimbreError, match=error):
+        jobs.start_analysis_job(**args)
+    assert {j["job_id"] for j in jobs.list_jobs()} == before

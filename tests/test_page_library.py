@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.base.io import atomic_write_json
+from core.base.processes import start_time
 from core.data import library
 from core.training.config import TrainConfig
 from ui import nav
@@ -57,7 +58,7 @@ def fake_job(job_id: str, *, pid: int | None = None, **status) -> str:
     atomic_write_json(folder / "spec.json", {"kind": "ingest+train", "dataset": "mine", "source": "/music/mine",
                                              "labels": True, "ingest": {}, "train": {"epochs": 3}})
     atomic_write_json(folder / "status.json", {
-        "state": "running", "pid": pid, "pid_start": jobs._start_time(pid) if pid else None, "stage": "training",
+        "state": "running", "pid": pid, "pid_start": start_time(pid) if pid else None, "stage": "training",
         "done": 0, "total": 0, "message": "", "values": {}, "losses": [], "result": {}, "error": None,
         "created": "2026-01-01T10:00:00", "started": "2026-01-01T10:00:01", "finished": None, **status})
     return job_id
