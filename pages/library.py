@@ -28,7 +28,7 @@ DEFAULTS = TrainConfig()
 
 def followed_job() -> dict | None:
     """The job this session started, else one still running (after a reload), else the newest unless dismissed."""
-    every = jobs.list_jobs()
+    every = jobs.list_jobs(kinds=jobs.LIBRARY_KINDS)  # classify and cluster jobs are their pages'
     by_id = {job["job_id"]: job for job in every}
     chosen = by_id.get(st.session_state.get(JOB_KEY))
     if chosen is None:
