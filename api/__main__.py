@@ -9,8 +9,9 @@ import sys
 
 from core.base.config import add_dataclass_args, dataclass_from_args
 from core.base.errors import TimbreError
+from core.service.service import default_run
 
-from .app import API_KEY_ENV, CONFIG_ENV, ApiConfig, resolve_run
+from .app import API_KEY_ENV, CONFIG_ENV, ApiConfig
 
 
 def main(argv=None) -> int:
@@ -25,7 +26,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = dataclass_from_args(ApiConfig, args)
     try:
-        run = resolve_run(cfg.run)
+        run = default_run(cfg.run)
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

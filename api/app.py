@@ -1,9 +1,12 @@
 """The REST API: health, runs, track search, neighbours of a track or of a set of tracks, recommendations and
 genre for an upload, and the collections of a run's dataset (list, create, read, delete).
 
-Every endpoint calls the same ``core`` functions the dashboard and the bot use. Runs are loaded once per process
-(model, embeddings, tracks, maps, best classifier) and shared by all requests; inference is read-only (the model
-is in eval mode, no cached state changes), so concurrent requests need no lock around it.
+FastAPI's "bigger applications" shape: :func:`create_app` (here) starts one
+:class:`core.service.service.QueryService` per process in its :func:`lifespan` (runs are loaded and warmed once
+and shared by every request; inference is read-only, so concurrent requests need no lock around it), adds the
+guards and the one table that maps core's typed errors to HTTP statuses (:data:`STATUS`), and includes a router
+per resource (``api/routers/``); ``api/deps.py`` resolves the ``{run}`` of a path through the service, and
+``api/schemas.py`` holds the bodies.
 
 Uploads are streamed into a private temp file with the app's size cap (:func:`core.data.uploads.saved_upload`): the
 client's file name is only shown, never used as a path, and the file is removed whatever happens. Request bodies
@@ -17,42 +20,42 @@ import json
 import logging
 import os
 import secrets
-import threading
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
-import numpy as np
-import pandas as pd
-from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from core.analysis import collections
-from core.analysis.genre import best_classifier, predict_genre
-from core.analysis.tags import resolve_tag, run_tags, tags_reason, top_tag_lists, tracks_by_tag
+from api.deps import DEFAULT_RUN, AudioSlots
+from api.routers import collections, genre, recommend, runs, tracks
 from core.base.config import check_bounds, doc
-from core.base.errors import AudioDecodeError, CollectionError, TagError, TimbreError, without_paths
-from core.data.tracks import clean_text, display_names, search_tracks
-from core.data.uploads import MAX_UPLOAD_MB, safe_name, saved_upload
-from core.runs import folder as runs
-from core.runs.folder import Run, list_runs, load_run, run_summary
-from core.service.links import with_links
-from core.service.query import load_query, more_like_these, neighbours_of, recommend_audio, warm_up
+from core.base.constants import MAX_UPLOAD_MB
+from core.base.errors import AudioDecodeError, CollectionError, InvalidQuery, NoClassifier, NotFound, TimbreError, TooLarge, without_paths
+from core.service.service import QueryService, default_run
 
 log = logging.getLogger("api")
 
-DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
-MAX_K = 100
-MAX_LIMIT = 500
-MAX_SELECTION = 100_000  # track ids in one collection or one multi-track query
 API_KEY_ENV = "TIMBRE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
 MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file cap
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's files, served from the swagger-ui-bundle package (no CDN: works offline)
 PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+
+# core's typed errors -> HTTP status: the one place the API decides. A subclass is looked up before its base
+# (FastAPI walks the error's class hierarchy), so TooLarge is a 413 although it is also an AudioDecodeError.
+STATUS = {
+    TooLarge: 413,
+    NotFound: 404,
+    InvalidQuery: 422,
+    AudioDecodeError: 422,
+    CollectionError: 422,  # a bad collection name or an unusable set of tracks
+    NoClassifier: 409,
+    TimbreError: 409,  # the run cannot answer: broken, no tags, a classifier that cannot take the query
+}
+# How to list what was not found, in the API's terms (NotFound.what -> hint)
+NOT_FOUND_HINTS = {"run": "GET /runs lists them", "track": "search with GET /runs/{run}/tracks?q="}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,271 +73,6 @@ class ApiConfig:
 
     def __post_init__(self):
         check_bounds(self)
-
-
-# ------------------------------------------------------------------------------------------ responses
-
-
-class TagScore(BaseModel):
-    tag: str
-    likelihood: float
-
-
-class Track(BaseModel):
-    track_id: str
-    name: str
-    title: Optional[str] = None
-    artist: Optional[str] = None
-    label: Optional[str] = None
-    file: Optional[str] = None
-    spotify_url: str
-    youtube_url: str
-    tags: list[TagScore] = []  # the top 3 musicnn tags; [] when the run's dataset has none (core.analysis.tags)
-
-
-class Neighbour(Track):
-    rank: int
-    score: float
-    cosine: Optional[float] = None  # an upload's track cosine and passage score (score is their mean)
-    passage: Optional[float] = None
-
-
-class QueryInfo(BaseModel):
-    name: str
-    seconds: float
-
-
-class RunInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")  # every column of core.runs.folder.run_summary
-    run_id: str
-    dataset: Optional[str] = None
-    tracks: Optional[int] = None
-    default: bool
-    genre_classifier: Optional[dict] = None
-    broken: Optional[str] = None  # why the run cannot be opened; its figures are then null
-
-
-class Health(BaseModel):
-    status: str
-    default_run: Optional[str]
-    loaded_runs: list[str]
-
-
-class TrackList(BaseModel):
-    run: str
-    q: str
-    total: int = Field(description="every track that matches; `tracks` lists the first `limit` of them")
-    tracks: list[Track]
-
-
-class Neighbours(BaseModel):
-    run: str
-    track: Track
-    neighbours: list[Neighbour]
-
-
-class Recommendation(BaseModel):
-    run: str
-    query: QueryInfo
-    neighbours: list[Neighbour]
-    map_positions: dict[str, list[float]]
-
-
-class CollectionInfo(BaseModel):
-    collection_id: str
-    name: str
-    dataset: str
-    n_tracks: int  # members saved
-    n_in_run: int  # members this run holds
-    created: str
-
-
-class CollectionDetail(CollectionInfo):
-    tracks: list[Track]
-
-
-class NewCollection(BaseModel):
-    name: str = Field(..., max_length=1000)
-    track_ids: list[str] = Field(..., max_length=MAX_SELECTION)
-
-
-class SimilarQuery(BaseModel):
-    track_ids: list[str] = Field(..., max_length=MAX_SELECTION)
-    k: int = Field(10, ge=1, le=MAX_K)
-
-
-class Similar(BaseModel):
-    run: str
-    query: list[Track]
-    neighbours: list[Neighbour]
-
-
-class Genre(BaseModel):
-    run: str
-    query: QueryInfo
-    label: str
-    probabilities: dict[str, float]
-    model: str
-    model_title: str
-    input: str
-    cv_accuracy: float
-    cv_std: float
-    test_accuracy: float
-
-
-def track_records(table: pd.DataFrame, tags: Optional[pd.DataFrame] = None) -> list[dict]:
-    """Rows of a track table as :class:`Track` / :class:`Neighbour` fields, links included (core.service.links), with
-    each track's top 3 tags from ``tags`` (:meth:`RunStore.tags`: indexed by track_id; None: no tags)."""
-    top = ([[]] * len(table) if tags is None else
-           top_tag_lists(tags.reindex(table["track_id"].astype(str)), np.arange(len(table)), n=3))
-    table = with_links(table).assign(name=display_names(table))
-    out = []
-    for row, tag_list in zip(table.to_dict("records"), top):
-        record = {key: clean_text(row.get(key)) for key in ("track_id", "name", "title", "artist", "label",
-                                                       "spotify_url", "youtube_url")}
-        record["file"] = Path(row["path"]).name if clean_text(row.get("path")) else None  # never the server's folders
-        if "rank" in row:
-            record.update(rank=int(row["rank"]), score=float(row["score"]))
-            for key in ("cosine", "passage"):
-                if key in row and pd.notna(row[key]):  # NaN: the run has no passages
-                    record[key] = float(row[key])
-        record["tags"] = tag_list
-        out.append(record)
-    return out
-
-
-# ------------------------------------------------------------------------------------------ runs
-
-
-def resolve_run(name: Optional[str]) -> Optional[Run]:
-    """The run of ``--run`` (:func:`core.runs.folder.resolve_run`: an id, a folder path, or the newest run), or None
-    when none is named and there is no run yet: the API then starts and answers 404 until one exists."""
-    if name is None and not list_runs():
-        return None
-    return runs.resolve_run(name)
-
-
-class RunStore:
-    """Runs loaded once per process and shared by every request."""
-
-    def __init__(self, default: Optional[Run]):
-        self.default = None if default is None else default.run_id
-        self._runs: dict[str, Run] = {} if default is None else {default.run_id: warm_up(default)}
-        self._lock = threading.Lock()
-        self._tags: dict[str, Optional[pd.DataFrame]] = {}
-
-    def tags(self, run: Run) -> Optional[pd.DataFrame]:
-        """The run's musicnn tags indexed by track_id (:func:`core.analysis.tags.run_tags`), read once; None without."""
-        if run.run_id not in self._tags:
-            tags = run_tags(run)
-            self._tags[run.run_id] = None if tags is None else tags.set_axis(run.tracks["track_id"].astype(str))
-        return self._tags[run.run_id]
-
-    def loaded(self) -> list[str]:
-        return list(self._runs)
-
-    def get(self, name: str) -> Run:
-        run_id = self.default if name == DEFAULT_RUN else name
-        if run_id is None:
-            raise HTTPException(404, "there is no run yet: build one with `python -m core demo` or `python -m core train`")
-        if run_id in self._runs:
-            return self._runs[run_id]
-        if run_id not in list_runs():  # only listed runs: a URL can never name another folder
-            raise HTTPException(404, f"no run named {name!r}; GET /runs lists them")
-        with self._lock:
-            if run_id not in self._runs:
-                self._runs[run_id] = warm_up(load_run(run_id))
-        return self._runs[run_id]
-
-
-def tag_hits(run: Run, tags: Optional[pd.DataFrame], tag: str, *, q: str = "") -> pd.DataFrame:
-    """Every track of the run (those matching ``q`` when given) with ``tag``, most likely first
-    (:func:`core.analysis.tags.tracks_by_tag`): 422 for an unknown tag (naming close ones), 409 when the run has no tags
-    (saying why)."""
-    try:
-        name = resolve_tag(tag)
-    except TagError as error:
-        raise HTTPException(422, str(error)) from None
-    if tags is None:
-        raise HTTPException(409, f"no musicnn tags to order by: {tags_reason(run)}")
-    pool = None if not q.strip() else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64)
-    return run.tracks.iloc[tracks_by_tag(tags, name, rows=pool, limit=len(run.tracks))]  # row i: run.tracks row i
-
-
-class AudioSlots:
-    """At most ``slots`` audio queries decode and embed at once; another waits up to ``wait_s`` seconds for a
-    slot, then gets 503 with ``Retry-After`` (a burst of large uploads must not multiply the server's memory)."""
-
-    retry_after_s = 5
-
-    def __init__(self, slots: int, wait_s: float):
-        self._free, self.wait_s = threading.BoundedSemaphore(slots), wait_s
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        if not self._free.acquire(timeout=self.wait_s):
-            raise HTTPException(503, "the server is busy with other audio queries; try again in a few seconds",
-                                headers={"Retry-After": str(self.retry_after_s)})
-        try:
-            yield
-        finally:
-            self._free.release()
-
-
-def check_k(k: int, available: int, what: str) -> None:
-    if k > available:
-        raise HTTPException(422, f"k={k} is more than the {available} {what}")
-
-
-def track_row(run: Run, track_id: str) -> int:
-    rows = np.flatnonzero(run.tracks["track_id"].to_numpy() == track_id)
-    if not len(rows):
-        raise HTTPException(404, f"no track {track_id!r} in run {run.run_id!r}; search with GET /runs/{{run}}/tracks?q=")
-    return int(rows[0])
-
-
-def track_rows(run: Run, track_ids: list[str]) -> np.ndarray:
-    """Rows of ``track_ids`` (repeats dropped): 422 when there are none, 404 naming the ids the run lacks."""
-    ids = list(dict.fromkeys(track_ids))
-    if not ids:
-        raise HTTPException(422, "track_ids is empty: name at least one track (GET /runs/{run}/tracks lists them)")
-    rows = collections.rows_of_ids(run, ids)
-    if len(rows) < len(ids):
-        known = set(run.tracks["track_id"].astype(str).to_numpy()[rows])
-        missing = [t for t in ids if t not in known]
-        raise HTTPException(404, f"{len(missing)} track id(s) not in run {run.run_id!r}: "
-                                 f"{', '.join(map(repr, missing[:3]))}{' ...' if len(missing) > 3 else ''}")
-    return rows
-
-
-def collection_info(run: Run, found: collections.Collection) -> dict:
-    return {"collection_id": found.collection_id, "name": found.name, "dataset": found.dataset,
-            "n_tracks": found.n_tracks, "n_in_run": len(collections.collection_rows(run, found)),
-            "created": found.created}
-
-
-def find_collection(run: Run, collection_id: str) -> collections.Collection:
-    """A collection of the run's dataset, or 404 (an id of another form is never looked up)."""
-    try:
-        return collections.load_collection(collections.run_dataset(run), collection_id)
-    except CollectionError as error:
-        raise HTTPException(404, str(error)) from None
-
-
-def query_audio(run: Run, upload: UploadFile, cfg: ApiConfig) -> tuple[QueryInfo, np.ndarray]:
-    """Decode an upload as a query: mono at the run's rate, at least one training chunk, at most 10 minutes."""
-    with saved_upload(upload.file, upload.filename, max_mb=cfg.max_upload_mb, dir=cfg.upload_dir) as path:
-        y = load_query(run, path)
-    return QueryInfo(name=safe_name(upload.filename), seconds=round(y.size / run.mel_params.sr, 2)), y
-
-
-def run_info(run_id: str, default: Optional[str]) -> dict:
-    """:func:`core.runs.folder.run_summary` with the run's classifier; a broken run is listed with its reason."""
-    summary = run_summary(run_id)
-    best = None if summary["broken"] else best_classifier(load_run(run_id))
-    genre = None if best is None else {"model": best.model, "input": best.input, "cv_accuracy": best.cv_mean,
-                                       "classes": list(best.classes)}
-    return {**summary, "default": run_id == default, "genre_classifier": genre}
 
 
 # ------------------------------------------------------------------------------------------ guards
@@ -403,16 +141,24 @@ def _validation_detail(error: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def error_detail(error: TimbreError) -> str:
+    """What a client is told: the error's message without the server's folders, and for :class:`NotFound` how
+    to list what exists."""
+    detail = without_paths(str(error))
+    hint = NOT_FOUND_HINTS.get(error.what) if isinstance(error, NotFound) else None
+    return f"{detail}; {hint}" if hint else detail
+
+
 def add_error_handlers(app: FastAPI) -> None:
-    """Every failure a client can cause is a 4xx with a ``detail`` that says why; nothing else leaks."""
+    """Every failure a client can cause is a 4xx with a ``detail`` that says why (:data:`STATUS`); nothing
+    else leaks."""
 
-    @app.exception_handler(AudioDecodeError)
-    def audio_error(request, error: AudioDecodeError):
-        return _json(413 if error.reason.startswith("too large") else 422, without_paths(str(error)))
+    def typed(request, error: TimbreError):
+        status = next(code for kind, code in STATUS.items() if isinstance(error, kind))
+        return _json(status, error_detail(error))
 
-    @app.exception_handler(TimbreError)
-    def timbre_error(request, error: TimbreError):
-        return _json(409, without_paths(str(error)))
+    for kind in STATUS:
+        app.add_exception_handler(kind, typed)
 
     @app.exception_handler(RequestValidationError)
     def invalid(request, error: RequestValidationError):
@@ -464,122 +210,29 @@ def _document_key(app: FastAPI) -> None:
 # ------------------------------------------------------------------------------------------ the app
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    """At start-up (in each worker process) the query service opens and warms the server's run, before the first
+    request is taken."""
+    app.state.service = QueryService(default_run(app.state.config.run))
+    yield
+
+
 def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -> FastAPI:
-    """The API over ``cfg.run`` (loaded now) and every other run on demand.
+    """The API over ``cfg.run`` (loaded and warmed when the server starts: :func:`lifespan`) and every other run
+    on demand.
 
     ``api_key`` defaults to ``TIMBRE_API_KEY`` from the environment; empty or unset means no key is asked.
     """
     api_key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
-    store = RunStore(resolve_run(cfg.run))
-    app = FastAPI(title="Timbre Atlas API", version="1", docs_url=None, redoc_url=None,
+    app = FastAPI(title="Timbre Atlas API", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
                               f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
-    slots = AudioSlots(cfg.audio_slots, cfg.queue_seconds)
-    app.state.store, app.state.config, app.state.audio_slots = store, cfg, slots
+    app.state.config, app.state.audio_slots = cfg, AudioSlots(cfg.audio_slots, cfg.queue_seconds)
     add_error_handlers(app)
     add_offline_docs(app)
-
-    @app.get("/health", response_model=Health, summary="Liveness and the loaded runs")
-    def health():
-        return Health(status="ok", default_run=store.default, loaded_runs=store.loaded())
-
-    @app.get("/runs", response_model=list[RunInfo], summary="Every complete run with its evaluation")
-    def runs():
-        return [run_info(run_id, store.default) for run_id in list_runs()]
-
-    @app.get("/runs/{run}/tracks", response_model=TrackList,
-             summary="Search tracks by artist, title, file name or label (case-insensitive); no q lists them")
-    def tracks(run: str, q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=MAX_LIMIT),
-               tag: str = Query("", max_length=100, description="order by this musicnn tag's likelihood (tag=piano)")):
-        r = store.get(run)
-        if tag.strip():
-            found = tag_hits(r, store.tags(r), tag, q=q)
-        else:
-            found = search_tracks(r.tracks, q, limit=len(r.tracks)) if q.strip() else r.tracks
-        return TrackList(run=r.run_id, q=q, total=len(found),  # every match; the first `limit` are listed
-                         tracks=track_records(found.head(limit), tags=store.tags(r)))
-
-    @app.get("/runs/{run}/tracks/{track_id}/neighbours", response_model=Neighbours,
-             summary="The k library tracks most similar to a library track (itself left out)")
-    def neighbours(run: str, track_id: str, k: int = Query(5, ge=1, le=MAX_K)):
-        r = store.get(run)
-        row = track_row(r, track_id)
-        check_k(k, len(r.tracks) - 1, "other tracks of the run")
-        near = neighbours_of(r, row, k=k)
-        return Neighbours(run=r.run_id, track=track_records(r.tracks.iloc[[row]], tags=store.tags(r))[0],
-                          neighbours=track_records(near, tags=store.tags(r)))
-
-    @app.post("/runs/{run}/recommend", response_model=Recommendation,
-              summary="The k library tracks most similar to an uploaded audio file (multipart: file, k)")
-    def recommend(run: str, file: UploadFile = File(...), k: int = Form(5, ge=1, le=MAX_K)):
-        r = store.get(run)
-        check_k(k, len(r.tracks), "tracks of the run")
-        with slots.held():
-            query, y = query_audio(r, file, cfg)
-            found = recommend_audio(r, y, k=k)
-        return Recommendation(run=r.run_id, query=query, neighbours=track_records(found.neighbours, tags=store.tags(r)),
-                              map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
-
-    @app.post("/runs/{run}/similar", response_model=Similar,
-              summary="The k tracks nearest a set of library tracks, none of the set among them (JSON: track_ids, k)")
-    def similar(run: str, body: SimilarQuery):
-        r = store.get(run)
-        rows = track_rows(r, body.track_ids)
-        try:
-            found = more_like_these(r, rows, k=body.k)
-        except CollectionError as error:  # the set is the whole library
-            raise HTTPException(422, str(error)) from None
-        return Similar(run=r.run_id, query=track_records(r.tracks.iloc[rows], tags=store.tags(r)),
-                       neighbours=track_records(found, tags=store.tags(r)))
-
-    @app.get("/runs/{run}/collections", response_model=list[CollectionInfo],
-             summary="The collections of the run's dataset (every run of the dataset shares them)")
-    def list_collections(run: str):
-        r = store.get(run)
-        return [collection_info(r, c) for c in collections.all_collections(collections.run_dataset(r))]
-
-    @app.post("/runs/{run}/collections", response_model=CollectionInfo, status_code=201,
-              summary="Save tracks of the run as a named collection of its dataset (JSON: name, track_ids)",
-              responses={422: {"description": "empty, too long, path-like or duplicate name; no tracks"}})
-    def create_collection(run: str, body: NewCollection):
-        r = store.get(run)
-        rows = track_rows(r, body.track_ids)
-        try:
-            saved = collections.save_selection(r, body.name, rows)
-        except CollectionError as error:
-            raise HTTPException(422, str(error)) from None
-        return collection_info(r, saved)
-
-    @app.get("/runs/{run}/collections/{collection_id}", response_model=CollectionDetail,
-             summary="One collection with the member tracks the run holds")
-    def get_collection(run: str, collection_id: str):
-        r = store.get(run)
-        found = find_collection(r, collection_id)
-        members = r.tracks.iloc[collections.collection_rows(r, found)]
-        return {**collection_info(r, found), "tracks": track_records(members, tags=store.tags(r))}
-
-    @app.delete("/runs/{run}/collections/{collection_id}", response_model=CollectionInfo,
-                summary="Delete a collection of the run's dataset; answers it as it was")
-    def delete_collection(run: str, collection_id: str):
-        r = store.get(run)
-        found = find_collection(r, collection_id)
-        info = collection_info(r, found)
-        collections.delete_collection(found.dataset, found.collection_id)
-        return info
-
-    @app.post("/runs/{run}/genre", response_model=Genre,
-              summary="Genre probabilities of an uploaded audio file from the run's best saved classifier",
-              responses={409: {"description": "the run has no saved classifier"}})
-    def genre(run: str, file: UploadFile = File(...)):
-        r = store.get(run)
-        if best_classifier(r) is None:
-            raise HTTPException(409, f"run {r.run_id!r} has no saved classifier: train one with "
-                                     f"`python -m core classify --run {r.run_id}` or on the Classifiers page")
-        with slots.held():
-            query, y = query_audio(r, file, cfg)
-            prediction = predict_genre(r, y=y)
-        return Genre(run=r.run_id, query=query, **dataclasses.asdict(prediction))
-
+    for router in (runs.router, tracks.router, recommend.router, collections.router, genre.router):
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_mb=cfg.max_upload_mb)
     if api_key:
         app.add_middleware(ApiKeyGuard, key=api_key)

@@ -57,10 +57,10 @@ def summary(seconds: list[float]) -> dict:
 
 def direct_call(run, query: Path):
     """The core call the endpoint makes, in this process (the run loaded and warmed once)."""
-    from api.app import warmed
     from core.service.query import recommend_file
+    from core.service.service import warm_up
 
-    warmed(run)
+    warm_up(run)
     return lambda: recommend_file(run, query, k=5)
 
 

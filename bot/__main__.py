@@ -14,7 +14,7 @@ from core.base.config import add_dataclass_args, dataclass_from_args
 from core.base.errors import TimbreError
 from core.runs.folder import resolve_run
 
-from .service import BotConfig, Service
+from .replies import BotConfig, Replies
 
 NO_TOKEN = ("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (/newbot), then start this "
             "with TELEGRAM_BOT_TOKEN=<the token it gives> python -m bot")
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll otherwise
     try:
-        service = Service(resolve_run(config.run), config).warm()
+        replies = Replies.for_run(resolve_run(config.run), config)
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -46,8 +46,8 @@ def main(argv=None) -> int:
     from .handlers import build_application
 
     api_url = os.environ.get("TELEGRAM_API_URL", "").strip() or None
-    application = build_application(service, token=token, api_url=api_url)
-    logging.getLogger("bot").info("run %s (%d tracks), Bot API %s", service.run.run_id, len(service.run.tracks),
+    application = build_application(replies, token=token, api_url=api_url)
+    logging.getLogger("bot").info("run %s (%d tracks), Bot API %s", replies.run.run_id, len(replies.run.tracks),
                                   api_url or "api.telegram.org")
     try:
         application.run_polling()  # until SIGINT / SIGTERM

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from core.base.errors import TimbreError, without_paths
 from core.data.tracks import clean_text, display_name
 
 MAX_MESSAGE = 4096  # Telegram's limit on one message's text
@@ -134,6 +135,12 @@ def no_match_message(query: str) -> str:
 def error_message(reason: str) -> str:
     """A plain reply for audio that cannot be used; ``reason`` names the file and what is wrong."""
     return f"Sorry, I cannot use that: {esc(short(reason, 600))}"
+
+
+def refusal(error: TimbreError) -> str:
+    """The one place the bot turns core's typed errors (bad or too large audio, a bad query, a missing run or
+    track) into a reply: the reason, plainly, without the server's folders."""
+    return error_message(without_paths(str(error)))
 
 
 def not_audio_message(name: str) -> str:

@@ -1,4 +1,4 @@
-"""python-telegram-bot handlers: read the message, hand the work to :class:`bot.service.Service` off the event
+"""python-telegram-bot handlers: read the message, hand the work to :class:`bot.replies.Replies` off the event
 loop, reply in HTML. A message that fails never stops the bot: expected problems (bad audio, too large) get a
 plain reply here, anything else reaches :func:`on_error`, which logs it and tells the user."""
 from __future__ import annotations
@@ -12,17 +12,16 @@ from typing import Optional
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, ApplicationBuilder, CallbackContext, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
 
 from core.audio.decode import is_audio_path
 from core.base.errors import TimbreError
 from core.data.uploads import safe_name
 
 from . import format as fmt
-from .service import Service
+from .replies import Replies
 
 log = logging.getLogger("bot")
-SERVICE = "service"  # key of the Service in application.bot_data
 COMMANDS = (("similar", "tracks like a library track: /similar part of a title"),
             ("genre", "genre of audio: as its caption, or as a reply to it"),
             ("help", "what this bot does"))
@@ -68,28 +67,37 @@ async def reply(message: Message, text: str) -> None:
                              link_preview_options=LinkPreviewOptions(is_disabled=True))
 
 
-def service_of(context: ContextTypes.DEFAULT_TYPE) -> Service:
-    return context.bot_data[SERVICE]
+@dataclasses.dataclass
+class BotData:
+    """The application's ``bot_data`` (python-telegram-bot makes it empty; :func:`build_application` fills it)."""
+
+    replies: Optional[Replies] = None
 
 
-async def answer_media(message: Message, media: Media, context: ContextTypes.DEFAULT_TYPE, *,
-                       genre_first: bool = False) -> None:
+Context = CallbackContext[ExtBot, dict, dict, BotData]  # what every handler receives
+
+
+def replies_of(context: Context) -> Replies:
+    return context.bot_data.replies
+
+
+async def answer_media(message: Message, media: Media, context: Context, *, genre_first: bool = False) -> None:
     """Check the size Telegram reports, download, recommend (in a worker thread), reply to ``message``."""
-    service, started = service_of(context), time.perf_counter()
+    replies, started = replies_of(context), time.perf_counter()
     try:
-        service.check_size(media.name, media.file_size)
+        replies.check_size(media.name, media.file_size)
         await message.reply_chat_action(ChatAction.TYPING)
         file = await context.bot.get_file(media.file_id)
         data = bytes(await file.download_as_bytearray())
-        text = await asyncio.to_thread(service.audio, data, media.name, query=media.query, genre_first=genre_first)
+        text = await asyncio.to_thread(replies.audio, data, media.name, query=media.query, genre_first=genre_first)
         log.info("%s (%.2f MB) answered in %.2f s", media.name, len(data) / 2**20, time.perf_counter() - started)
-    except TimbreError as error:  # bad audio, too large, no usable classifier: the reason, plainly
-        text = fmt.error_message(str(error))
+    except TimbreError as error:  # bad audio, too large: the reason, plainly
+        text = fmt.refusal(error)
         log.info("%s refused: %s", media.name, error)
     await reply(message, text)
 
 
-async def on_audio(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_audio(update: Update, context: Context) -> None:
     message = update.effective_message
     media = media_of(message)
     if media is None:  # a document that is not audio
@@ -100,7 +108,7 @@ async def on_audio(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await answer_media(message, media, context, genre_first=caption.startswith("/genre"))
 
 
-async def on_genre(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_genre(update: Update, context: Context) -> None:
     """``/genre`` as a reply to a message with audio (as a caption, :func:`on_audio` sees it)."""
     message = update.effective_message
     media = media_of(message.reply_to_message) if message.reply_to_message else None
@@ -110,23 +118,23 @@ async def on_genre(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await answer_media(message, media, context, genre_first=True)
 
 
-async def on_similar(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_similar(update: Update, context: Context) -> None:
     text = " ".join(context.args or []).strip()
     if not text:
         await reply(update.effective_message, fmt.SIMILAR_USAGE)
         return
-    await reply(update.effective_message, await asyncio.to_thread(service_of(context).similar, text))
+    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).similar, text))
 
 
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, service_of(context).help())
+async def on_help(update: Update, context: Context) -> None:
+    await reply(update.effective_message, replies_of(context).help())
 
 
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_other(update: Update, context: Context) -> None:
     await reply(update.effective_message, fmt.HINT)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log what went wrong and tell the user; the next update is handled as usual."""
     log.error("update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
     message = update.effective_message if isinstance(update, Update) else None
@@ -148,17 +156,18 @@ async def _post_init(application: Application) -> None:
         log.warning("could not set the command menu: %s", error)
 
 
-def build_application(service: Service, *, token: str, api_url: Optional[str] = None) -> Application:
-    """The bot for ``service``: Telegram's cloud Bot API, or the server at ``api_url`` (``http://host:8081``,
-    a self-hosted telegram-bot-api) for both methods and file downloads."""
-    builder = ApplicationBuilder().token(token).post_init(_post_init).concurrent_updates(service.config.workers)
+def build_application(replies: Replies, *, token: str, api_url: Optional[str] = None) -> Application:
+    """The bot answering with ``replies``: Telegram's cloud Bot API, or the server at ``api_url``
+    (``http://host:8081``, a self-hosted telegram-bot-api) for both methods and file downloads."""
+    builder = (ApplicationBuilder().token(token).context_types(ContextTypes(bot_data=BotData))
+               .post_init(_post_init).concurrent_updates(replies.config.workers))
     if api_url:
         root = api_url.rstrip("/")
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-    if service.config.local_mode:
+    if replies.config.local_mode:
         builder = builder.local_mode(True)
     application = builder.build()
-    application.bot_data[SERVICE] = service
+    application.bot_data.replies = replies
     application.add_handler(CommandHandler(("start", "help"), on_help))
     application.add_handler(CommandHandler("similar", on_similar))
     application.add_handler(CommandHandler("genre", on_genre))

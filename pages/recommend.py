@@ -1,5 +1,6 @@
 """Recommend: the library tracks most similar to an uploaded file, a library track found by name, several library
-tracks (or a collection's) at once, or a live microphone recording."""
+tracks (or a collection's) at once, or a live microphone recording; with the query's genre when the run has a
+classifier. Every query goes through the server's :class:`core.service.service.QueryService`."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,22 +9,25 @@ import streamlit as st
 from streamlit import config
 
 from core.analysis.collections import collection_rows
+from core.analysis.genre import GenrePrediction
 from core.analysis.maps import Focus, FocusKind, query_focus, track_focus
 from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.base.constants import DEFAULT_K, MAX_QUERY_SECONDS
 from core.base.errors import TimbreError
 from core.data.tracks import search_tracks
 from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
-from core.service.query import Recommendation, min_query_seconds, more_like_these, recommend_audio, recommend_file
+from core.service.query import Recommendation, min_query_seconds
+from core.service.service import Answer, GenreResult
 from ui import nav
 from ui.figures import map_figure
 from ui.selection import collection_label, run_collections
-from ui.state import cached_points, cached_run, cached_similar
+from ui.state import cached_points, cached_run, cached_service, cached_similar
 from ui.webrtc import frames_from, mic_streamer
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 MIC_KEY = "mic"
 RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it has been analysed
-RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": str}
+RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": TimbreError}
 SEARCH_KEY, PICK_KEY = "recommend_search", "recommend_pick"
 SEARCH_LIMIT = 50
 MULTI_KEY, MULTI_SEARCH_KEY, ADD_COLLECTION_KEY = "recommend_multi", "recommend_multi_search", "recommend_add_collection"
@@ -31,17 +35,49 @@ MAX_PICKS = 100  # tracks of one multi-track query picked by hand
 PICK_ALL_LIMIT = 20_000  # above this many tracks the picker offers search matches only (as the Map's)
 
 
+GENRE_SHOWN = 3  # classes named in the genre line
+
+
 @st.cache_data(show_spinner="Analysing the file...", max_entries=16)
-def file_recommendation(run_id: str, data: bytes, name: str, k: int, max_mb: float) -> Recommendation:
-    """:func:`core.service.query.recommend_file` of an upload (:class:`AudioDecodeError` when it is unusable)."""
+def file_recommendation(run_id: str, data: bytes, name: str, k: int, max_mb: float) -> Answer:
+    """The service's answer to an upload, genre included (:class:`AudioDecodeError` when it is unusable)."""
     check_upload(name, len(data), max_mb=max_mb)
-    return recommend_file(cached_run(run_id), named_buffer(data, name), k=k)
+    service, run = cached_service(), cached_run(run_id)
+    return service.recommend(run, service.load(run, named_buffer(data, name)), k=k)
 
 
 @st.cache_data(show_spinner="Finding similar tracks...", max_entries=16)
-def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Recommendation:
-    """:func:`core.service.query.recommend_audio` of a recording (mono float32 at the run's rate)."""
-    return recommend_audio(cached_run(run_id), y, k=k)
+def audio_recommendation(run_id: str, y: np.ndarray, k: int) -> Answer:
+    """The service's answer to a recording (mono float32 at the run's rate), genre included."""
+    service, run = cached_service(), cached_run(run_id)
+    return service.recommend(run, service.recording(run, y), k=k)
+
+
+def show_error(error: TimbreError) -> None:
+    """The one way this page reports a query core refused (bad or too large audio, a bad set of tracks)."""
+    st.error(str(error))
+
+
+def genre_text(genre: GenrePrediction) -> str:
+    """``Predicted genre: **rock** (81%; jazz 12%, pop 5%)`` and which classifier said so."""
+    others = ", ".join(f"{label} {p:.0%}" for label, p in genre.top(GENRE_SHOWN) if label != genre.label)
+    detail = "; ".join(x for x in (f"{genre.probabilities[genre.label]:.0%}", others) if x)
+    return (f"Predicted genre: **{genre.label}** ({detail}) · {genre.model_title} on {genre.input}, "
+            f"cross-validated accuracy {genre.cv_accuracy:.2f}")
+
+
+def show_genre(genre: GenreResult) -> None:
+    """The query's genre from the run's best classifier; nothing when the run has none."""
+    if genre.prediction is not None:
+        st.markdown(genre_text(genre.prediction))
+    elif genre.note is not None:
+        st.caption(f"No genre prediction: {genre.note}")
+
+
+@st.cache_data(show_spinner="Predicting the genre...", max_entries=64)
+def track_genre(run_id: str, row: int) -> GenreResult:
+    """The service's genre of library track ``row``."""
+    return cached_service().track_genre(cached_run(run_id), row)
 
 
 def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: str, skip_row: int | None = None,
@@ -73,20 +109,21 @@ def show_recommendation(run, result: Recommendation, *, method: str, name: str, 
 
 def upload_section(run, k: int, method: str) -> None:
     max_mb = float(config.get_option("server.maxUploadSize"))  # what the upload widget itself enforces
-    upload = st.file_uploader(f"An audio file ({', '.join(UPLOAD_TYPES)}; at least "
-                              f"{min_query_seconds(run):g} s, up to {max_mb:g} MB; the first 10 minutes are used)",
+    upload = st.file_uploader(f"An audio file ({', '.join(UPLOAD_TYPES)}; at least {min_query_seconds(run):g} s, "
+                              f"up to {max_mb:g} MB; the first {MAX_QUERY_SECONDS / 60:g} minutes are used)",
                               type=list(UPLOAD_TYPES), key="upload_file")
     if upload is None:
         return
     data = upload.getvalue()
     try:
-        result = file_recommendation(run.run_id, data, upload.name, k, max_mb)
+        answer = file_recommendation(run.run_id, data, upload.name, k, max_mb)
     except TimbreError as error:
-        st.error(str(error))
+        show_error(error)
         return
     st.markdown(f"**Query:** {upload.name}")
     st.audio(data, format=upload.type or "audio/wav")
-    show_recommendation(run, result, method=method, name=upload.name, key="upload_map")
+    show_genre(answer.genre)
+    show_recommendation(run, answer.recommendation, method=method, name=upload.name, key="upload_map")
 
 
 def search_section(run, k: int, method: str) -> None:
@@ -107,6 +144,7 @@ def search_section(run, k: int, method: str) -> None:
     track = run.tracks.iloc[row]
     track_heading(track)
     play(track["path"])
+    show_genre(track_genre(run.run_id, int(row)))
     neighbours = cached_similar(run.run_id, int(row), k + 1)  # the track itself first
     show_result(run, neighbours, method=method, key="search_map", skip_row=int(row),
                 focus_of=lambda points: track_focus(points, int(row), neighbours))
@@ -114,8 +152,8 @@ def search_section(run, k: int, method: str) -> None:
 
 @st.cache_data(show_spinner="Finding tracks near all of them...", max_entries=16)
 def set_recommendation(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
-    """:func:`core.service.query.more_like_these` of library rows."""
-    return more_like_these(cached_run(run_id), list(rows), k=k)
+    """The service's tracks nearest a set of library rows (:func:`core.service.query.more_like_these`)."""
+    return cached_service().similar(cached_run(run_id), list(rows), k=k)
 
 
 def add_collection(run) -> None:
@@ -153,7 +191,7 @@ def several_section(run, k: int, method: str) -> None:
     try:
         found = set_recommendation(run.run_id, rows, k)
     except TimbreError as error:
-        st.error(str(error))
+        show_error(error)
         return
 
     def focus_of(points: pd.DataFrame) -> Focus:
@@ -179,7 +217,7 @@ def analyse_recording(run, recording: MicRecording) -> None:
         audio = recording.finish(min_seconds=min_query_seconds(run), sr=run.mel_params.sr)
         st.session_state[RESULT_KEY] = {"audio": audio}
     except TimbreError as error:
-        st.session_state[RESULT_KEY] = {"error": str(error)}
+        st.session_state[RESULT_KEY] = {"error": error}
     st.session_state[RECORDING_KEY] = None
 
 
@@ -215,13 +253,14 @@ def record_section(run, k: int, method: str) -> None:
         if result is None:
             return
         if "error" in result:
-            st.error(result["error"])
+            show_error(result["error"])
             return
         audio = result["audio"]
         st.markdown(f"**Query:** your recording ({audio.size / run.mel_params.sr:.1f} s)")
         st.audio(audio, sample_rate=run.mel_params.sr)
-        show_recommendation(run, audio_recommendation(run.run_id, audio, k), method=method, name="your recording",
-                            key="mic_map")
+        answer = audio_recommendation(run.run_id, audio, k)
+        show_genre(answer.genre)
+        show_recommendation(run, answer.recommendation, method=method, name="your recording", key="mic_map")
 
 
 nav.require_router(__file__)
@@ -231,7 +270,7 @@ controls = st.columns([2, 3])
 with controls[0]:
     method = projection_picker("recommend_projection")
 with controls[1]:
-    k = st.slider("How many similar tracks (k)", 1, 20, 5, key="recommend_k")
+    k = st.slider("How many similar tracks (k)", 1, 20, DEFAULT_K, key="recommend_k")
 upload_tab, search_tab, several_tab, record_tab = st.tabs(
     ["Upload a file", "Start from a library track", "Start from several tracks", "Record from the microphone"])
 with upload_tab:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api import ApiConfig, create_app
 from api.__main__ import main as api_main
-from api.app import MULTIPART_SLACK, resolve_run
+from api.app import MULTIPART_SLACK
 from core.analysis.genre import predict_genre
 from core.audio.decode import load_audio
 from core.base.errors import RunError
@@ -28,6 +28,7 @@ from core.base.paths import REPO_ROOT as ROOT
 from core.base.paths import runs_dir
 from core.runs.folder import load_run
 from core.service.query import similar_tracks
+from core.service.service import default_run as resolve_run
 from tests.processes import free_port, stop
 from tests.run_copies import classified_run, copy_run
 
@@ -299,10 +300,10 @@ def test_the_default_cap_is_the_apps():
 
 
 def test_an_unexpected_error_is_a_500_without_traceback(genre_run_id, monkeypatch):
-    import api.app
+    import core.service.service
 
     app = create_app(ApiConfig(run=genre_run_id), api_key="")
-    monkeypatch.setattr(api.app, "search_tracks", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(core.service.service, "search_tracks", lambda *a, **k: 1 / 0)
     with TestClient(app, raise_server_exceptions=False) as c:
         response = c.get("/runs/default/tracks", params={"q": "x"})
         assert response.status_code == 500

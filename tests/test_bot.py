@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 
 from bot import format as fmt
-from bot.service import BotConfig, Service
+from bot.replies import BotConfig, Replies
 from core.audio.decode import to_mono_resampled
-from core.base.errors import AudioDecodeError
+from core.base.errors import AudioDecodeError, TooLarge
 from core.base.paths import REPO_ROOT as ROOT
 from core.runs.folder import load_run
 from core.service.links import track_links, with_links
@@ -99,21 +99,21 @@ def test_genre_text_and_similar_message():
 
 # ------------------------------------------------------------------------------------------- the service
 @pytest.fixture(scope="module")
-def service(tiny_run_id) -> Service:
-    return Service(load_run(tiny_run_id)).warm()
+def service(tiny_run_id) -> Replies:
+    return Replies.for_run(load_run(tiny_run_id))
 
 
 def test_sizes_are_checked_before_download(service, tiny_run_id):
     mb = 2**20
     service.check_size("a.mp3", 19 * mb)  # fine
     service.check_size("a.mp3", None)  # unknown: Telegram decides
-    with pytest.raises(AudioDecodeError, match=r"a.mp3: too large: 25.0 MB, but Telegram lets bots download at most 20 MB"):
+    with pytest.raises(TooLarge, match=r"a.mp3: too large: 25.0 MB, but Telegram lets bots download at most 20 MB"):
         service.check_size("a.mp3", 25 * mb)
     with pytest.raises(AudioDecodeError, match="empty"):
         service.check_size("a.mp3", 0)
-    local = Service(load_run(tiny_run_id), BotConfig(local_mode=True))
+    local = Replies.for_run(load_run(tiny_run_id), BotConfig(local_mode=True))
     local.check_size("a.mp3", 150 * mb)
-    with pytest.raises(AudioDecodeError, match=r"too large: 300.0 MB, the limit is 200 MB"):
+    with pytest.raises(TooLarge, match=r"too large: 300.0 MB, the limit is 200 MB"):
         local.check_size("a.mp3", 300 * mb)
 
 
@@ -326,7 +326,7 @@ def test_unexpected_errors_are_logged_and_answered(caplog):
 
 def test_library_genre_needs_the_track_file_for_features(tiny_run_id):
     """A classifier on features and embeddings needs a library track's audio: decoded when there, else said."""
-    service = Service(load_run(classified_run(tiny_run_id, "both"))).warm()
+    service = Replies.for_run(load_run(classified_run(tiny_run_id, "both")))
     assert "Predicted genre: <b>piano</b>" in service.similar("piano_1")
     tracks = service.run.tracks
     service.run.tracks = tracks.assign(path=["/gone/away/" + Path(p).name for p in tracks["path"]])  # in memory

@@ -7,7 +7,7 @@ import pytest
 from core.analysis.genre import best_classifier, classifier_row, predict_genre
 from core.analysis.sources import load_source
 from core.audio.decode import load_audio
-from core.base.errors import ClassifyError
+from core.base.errors import ClassifyError, NeedsAudio
 from core.runs.folder import load_run
 from tests.run_copies import classified_run, copy_run
 
@@ -67,7 +67,7 @@ def test_a_given_embedding_is_used_as_is(tiny_run_id):
 
 def test_audio_is_required_for_a_features_classifier(tiny_run_id):
     run = load_run(classified_run(tiny_run_id, "features"))
-    with pytest.raises(ValueError, match="pass the audio y"):
+    with pytest.raises(NeedsAudio, match="pass the audio y"):
         predict_genre(run, embedding=run.embeddings[0])
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.base.errors import AudioDecodeError, RunError
+from core.base.errors import AudioDecodeError, InvalidQuery, RunError
 from core.runs.folder import load_run
 from core.service.query import embed_files, recommend_audio, recommend_file, similar_tracks
 from tests.audio_files import sine
@@ -58,16 +58,17 @@ def test_recommend_audio_from_samples(tiny_run_id):
 
 
 def test_k_outside_one_to_the_library_size_is_a_clear_error(tiny_run_id):
-    import pytest
-
-    from core.base.errors import RunError
-    from core.service.query import check_k, similar_tracks
+    from core.service.query import check_k
 
     run = load_run(tiny_run_id)
-    assert check_k(run, 12) == 12
-    for k in (0, -1, 13, 2.5, True):
-        with pytest.raises(RunError, match=r"ask for 1 to 12 tracks"):
+    assert check_k(np.int64(12), available=12) == 12 and type(check_k(np.int64(12), available=12)) is int
+    for k in (0, -1, 2.5, True, "3"):
+        with pytest.raises(InvalidQuery, match=r"ask for 1 to 12 tracks"):
             similar_tracks(run, 0, k=k)
+    with pytest.raises(InvalidQuery, match=r"^k=13 is more than the 12 tracks of the run: ask for 1 to 12$"):
+        similar_tracks(run, 0, k=13)
+    with pytest.raises(InvalidQuery, match=r"k=13 is more than the 12 tracks"):
+        recommend_audio(run, sine(440.0, 5.0), k=13)
 
 
 def test_neighbours_of_leaves_the_track_out_and_ranks_from_one(tiny_run_id):
@@ -79,7 +80,7 @@ def test_neighbours_of_leaves_the_track_out_and_ranks_from_one(tiny_run_id):
     assert list(near["row"]) == list(similar_tracks(run, 7, k=5)["row"].iloc[1:])
     assert len(neighbours_of(run, 0, k=len(run.tracks) - 1)) == len(run.tracks) - 1
     for bad in (0, len(run.tracks)):
-        with pytest.raises(RunError, match="other tracks"):
+        with pytest.raises(InvalidQuery, match="11 other tracks"):
             neighbours_of(run, 0, k=bad)
 
 

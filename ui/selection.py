@@ -15,8 +15,7 @@ from core.analysis import collections as col
 from core.analysis.tags import run_tags
 from core.base.errors import TimbreError
 from core.runs.folder import Run
-from core.service.query import more_like_these
-from ui.state import cached_run
+from ui.state import cached_run, cached_service
 from ui.widgets import neighbour_list, play
 
 PLAYLIST_LIMIT = 20  # players drawn at most (the M3U and the CSV hold every track)
@@ -68,8 +67,8 @@ def cached_summary(run_id: str, rows: tuple[int, ...]) -> col.SelectionSummary:
 
 @st.cache_data(show_spinner="Finding more like these...", max_entries=32)
 def cached_more_like(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
-    """:func:`core.service.query.more_like_these`."""
-    return more_like_these(cached_run(run_id), list(rows), k=k)
+    """The service's tracks nearest a set (:func:`core.service.query.more_like_these`)."""
+    return cached_service().similar(cached_run(run_id), list(rows), k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

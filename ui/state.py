@@ -1,5 +1,5 @@
-"""Session state every page shares (the active run, the chosen projection), cached loaders, and the chart
-selection events that map back to tracks."""
+"""Session state every page shares (the active run, the chosen projection), the query service and cached
+loaders, and the chart selection events that map back to tracks."""
 from __future__ import annotations
 
 import math
@@ -11,8 +11,9 @@ import streamlit as st
 from core.analysis.maps import colour_options, colour_points, colour_sources, map_points
 from core.analysis.tags import search_by_tag
 from core.data.tracks import search_tracks
-from core.runs.folder import Run, first_healthy_run, list_runs, load_run
+from core.runs.folder import Run, first_healthy_run, list_runs
 from core.service.query import similar_tracks
+from core.service.service import QueryService
 
 # Session keys (one place, so pages never spell them twice).
 RUN_KEY = "active_run_id"  # the run every page works on
@@ -35,12 +36,20 @@ def set_active_run(run_id: str) -> None:
     st.session_state[RUN_KEY] = run_id
 
 
-@st.cache_resource(show_spinner="Loading run...")
+@st.cache_resource(show_spinner=False)
+def cached_service() -> QueryService:
+    """The server's :class:`core.service.service.QueryService`: every page's runs and queries (one per server;
+    runs are opened as pages ask for them, their arrays and model loaded once, with no query warm-up)."""
+    return QueryService(warm=False)
+
+
 def cached_run(run_id: str) -> Run:
     """A run with its arrays and model loaded once per server (runs never change after they are written)."""
-    run = load_run(run_id)
-    run.embeddings, run.projections, run.tracks, run.model  # noqa: B018 (warm the lazy attributes)
-    return run
+    service = cached_service()
+    if run_id in service.loaded():
+        return service.run(run_id)
+    with st.spinner("Loading run..."):
+        return service.run(run_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=12)

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from core.audio.features import audio_features, log_mel_from_magnitude, stft_magnitude
-from core.base.errors import ClassifyError
+from core.base.errors import ClassifyError, NeedsAudio
 from core.runs.folder import Run
 
 
@@ -37,7 +37,7 @@ class GenrePrediction:
     """
 
     label: str
-    probabilities: dict
+    probabilities: dict[str, float]
     model: str
     model_title: str
     input: str
@@ -108,8 +108,8 @@ def predict_genre(run: Run, *, y: Optional[np.ndarray] = None,
 
     Raises
     ------
-    ValueError
-        When neither ``y`` nor (for an embeddings classifier) ``embedding`` is given.
+    NeedsAudio
+        When the classifier takes audio features (or neither ``y`` nor ``embedding`` is given) and ``y`` is None.
     ClassifyError
         When the saved classifier expects inputs the query does not have.
     """
@@ -119,12 +119,12 @@ def predict_genre(run: Run, *, y: Optional[np.ndarray] = None,
     values: dict[str, float] = {}
     if best.input in ("features", "both"):
         if y is None:
-            raise ValueError(f"the run's best classifier uses audio features ({best.input}): pass the audio y")
+            raise NeedsAudio(f"the run's best classifier uses audio features ({best.input}): pass the audio y")
         values.update(query_features(run, y))
     if best.input in ("embeddings", "both"):
         if embedding is None:
             if y is None:
-                raise ValueError("pass the audio y or its embedding")
+                raise NeedsAudio("pass the audio y or its embedding")
             embedding = run.matcher.embed([y], chunks=False)[0][0]
         values.update(embedding_values(embedding))
     proba = np.asarray(best.classifier.predict_proba(classifier_row(best.feature_names, values)))[0]

@@ -26,6 +26,15 @@ FMAX = SAMPLE_RATE / 2  # Nyquist of the project rate
 TOP_DB = 100.0  # floor at -100 dB so digital silence does not produce -inf
 
 
+# Query limits, defined here only: the Recommend page, the API, the bot and the CLI read them, and
+# .streamlit/config.toml's server.maxUploadSize must equal MAX_UPLOAD_MB (tests/test_service.py checks it).
+DEFAULT_K = 5  # similar tracks one answer lists unless asked otherwise
+DEFAULT_SET_K = 10  # tracks a query by several library tracks lists unless asked otherwise
+MAX_K = 100  # the most similar tracks one API request may ask for
+MAX_UPLOAD_MB = 200  # largest query upload: a full album as one FLAC fits
+MAX_QUERY_SECONDS = 600.0  # a query reads at most 10 minutes of its audio, as ingest does
+
+
 # musicnn's 50 Million Song Dataset tags, in the order of the network's outputs (core.model.musicnn)
 MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
             "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",

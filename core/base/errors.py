@@ -56,6 +56,38 @@ class ExportError(TimbreError):
     """A run cannot be exported (an unknown target, a missing optional package, an output folder in the way, ...)."""
 
 
+class QueryError(TimbreError):
+    """A query the service (:mod:`core.service.service`) cannot answer as asked. Each front end maps the
+    subclasses in one place: the API to an HTTP status, the bot to a reply, the dashboard to ``st.error``."""
+
+
+class InvalidQuery(QueryError):
+    """A query asked wrongly: a ``k`` out of range, an empty set of tracks, an unknown tag."""
+
+
+class NeedsAudio(InvalidQuery):
+    """The run's genre classifier takes audio features and the query gave only an embedding."""
+
+
+class NotFound(QueryError):
+    """No such run, track or collection.
+
+    ``what`` (``"run"``, ``"track"``, ``"collection"``) lets a front end add how to list them in its own terms.
+    """
+
+    def __init__(self, message: str, *, what: str):
+        self.what = what
+        super().__init__(message)
+
+
+class NoClassifier(QueryError):
+    """The run has no saved genre classifier (the message says how to train one)."""
+
+
+class TooLarge(AudioDecodeError, QueryError):
+    """An upload over the size limit (:data:`core.base.constants.MAX_UPLOAD_MB` or a front end's own)."""
+
+
 def without_paths(text: str) -> str:
     """``text`` with every absolute path cut to its last part: what a library's error names of the server's
     folders ("/srv/atlas/artifacts/runs/x/model.pt" -> "model.pt") must not reach a client. URLs are kept."""

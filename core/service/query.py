@@ -1,4 +1,7 @@
-"""Queries against a run: embed arbitrary audio, find the most similar library tracks, place them on the maps."""
+"""Queries against a run: embed arbitrary audio, find the most similar library tracks, place them on the maps.
+
+These are the engine's functions on one :class:`~core.runs.folder.Run`; :mod:`core.service.service` puts the run
+cache, warm-up, genre and track records on top for the front ends."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,14 +11,15 @@ import pandas as pd
 
 from core.analysis.collections import check_rows
 from core.audio.decode import load_audio
-from core.base.errors import CollectionError, RunError
+from core.base.constants import DEFAULT_K, DEFAULT_SET_K, MAX_QUERY_SECONDS
+from core.base.errors import CollectionError, InvalidQuery, RunError
 from core.runs.folder import Run, neighbours_table
 from core.search.ann import search
 from core.search.exact import l2_normalise
 from core.search.projection import place
 
 
-def more_like_these(run: Run, rows, *, k: int = 10) -> pd.DataFrame:
+def more_like_these(run: Run, rows, *, k: int = DEFAULT_SET_K) -> pd.DataFrame:
     """The ``k`` library tracks nearest a set of tracks, none of the set among them (a multi-track query).
 
     The query is the mean of the set's unit-length embeddings, made unit length again. Ranking by cosine to it
@@ -41,8 +45,6 @@ def more_like_these(run: Run, rows, *, k: int = 10) -> pd.DataFrame:
     CollectionError
         An empty set, a row outside the run, a bad ``k``, or a set that is the whole library.
     """
-    from core.runs.folder import neighbours_table
-
     rows = check_rows(run, rows)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise CollectionError(f"k={k!r}: ask for at least 1 track")
@@ -60,11 +62,18 @@ def more_like_these(run: Run, rows, *, k: int = 10) -> pd.DataFrame:
     return neighbours_table(run, found, scores)
 
 
-def check_k(run: Run, k: int) -> int:
-    """``k`` when the run can give that many neighbours, else :class:`RunError` saying what it can give."""
-    n = len(run.tracks)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise RunError(f"k={k!r}: ask for 1 to {n} tracks (run {run.run_id!r} holds {n})")
+def check_k(k: int, *, available: int, what: str = "tracks") -> int:
+    """``k`` as an int when it is a whole number from 1 to ``available``: the one check of every query's ``k``.
+
+    Raises
+    ------
+    InvalidQuery
+        Saying what can be asked (``what``: what ``available`` counts, "tracks" or "other tracks").
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidQuery(f"k={k!r}: ask for 1 to {available} {what}")
+    if k > available:
+        raise InvalidQuery(f"k={k} is more than the {available} {what} of the run: ask for 1 to {available}")
     return int(k)
 
 
@@ -82,9 +91,6 @@ def embed_queries(run: Run, signals) -> np.ndarray:
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
     """Embedding of mono audio at the run's sample rate, np.ndarray [shape=(embedding_dim,)]."""
     return embed_queries(run, [y])[0]
-
-
-MAX_QUERY_SECONDS = 600.0  # a query reads at most 10 minutes, as ingest does
 
 
 def load_query(run: Run, source, *, max_seconds: float = MAX_QUERY_SECONDS) -> np.ndarray:
@@ -171,11 +177,12 @@ def nearest(run: Run, queries: np.ndarray, *, k: int, labels: Labels = None) -> 
     return search(run.embeddings, queries, k=k, index=run.index, rows=label_rows(run, labels))
 
 
-def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
+def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = DEFAULT_K, labels: Labels = None
+                        ) -> Recommendation:
     """Top-``k`` library tracks by cosine similarity to ``embedding`` [shape=(d,)], plus map positions.
 
     With ``labels`` only tracks carrying one of them are recommended (fewer than ``k`` when fewer exist)."""
-    k = check_k(run, k)
+    k = check_k(k, available=len(run.tracks))
     idx, sims = nearest(run, embedding[None], k=k, labels=labels)
     return Recommendation(embedding=embedding, neighbours=neighbours_table(run, idx[0], sims[0]),
                           positions=map_positions(run, embedding))
@@ -188,13 +195,13 @@ def map_positions(run: Run, embedding: np.ndarray) -> dict:
     return {m: xy[0] for m, xy in where.items()}
 
 
-def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5, labels: Labels = None) -> Recommendation:
+def recommend_audio(run: Run, y: np.ndarray, *, k: int = DEFAULT_K, labels: Labels = None) -> Recommendation:
     """Recommendations for mono audio at the run's rate (a microphone recording, say).
 
     When the run has passages (:mod:`core.search.passages`), the ``rerank_depth`` best tracks by embedding are ranked
     by ``score``, the mean of their track ``cosine`` and their ``passage`` score, so a recording of a library
     track finds it; without passages ``score`` is the cosine (``passage`` NaN)."""
-    k = check_k(run, k)
+    k = check_k(k, available=len(run.tracks))
     tracks, chunks = run.matcher.embed([y])
     if chunks is None:
         found = recommend_embedding(run, tracks[0], k=k, labels=labels)
@@ -209,41 +216,22 @@ def recommend_audio(run: Run, y: np.ndarray, *, k: int = 5, labels: Labels = Non
     return Recommendation(embedding=tracks[0], neighbours=table, positions=map_positions(run, tracks[0]))
 
 
-def recommend_file(run: Run, path, *, k: int = 5, labels: Labels = None) -> Recommendation:
+def recommend_file(run: Run, path, *, k: int = DEFAULT_K, labels: Labels = None) -> Recommendation:
     """Recommendations for an audio file or upload (:class:`AudioDecodeError` when it is unusable)."""
     return recommend_audio(run, load_query(run, path), k=k, labels=labels)
 
 
-def similar_tracks(run: Run, row: int, *, k: int = 5, labels: Labels = None) -> pd.DataFrame:
+def similar_tracks(run: Run, row: int, *, k: int = DEFAULT_K, labels: Labels = None) -> pd.DataFrame:
     """The ``k`` nearest library tracks of library track ``row`` (itself first, score 1.0, unless ``labels``
     leaves it out)."""
-    k = check_k(run, k)
+    k = check_k(k, available=len(run.tracks))
     idx, sims = nearest(run, run.embeddings[row:row + 1], k=k, labels=labels)
     return neighbours_table(run, idx[0], sims[0])
 
 
-def neighbours_of(run: Run, row: int, *, k: int = 5, labels: Labels = None) -> pd.DataFrame:
+def neighbours_of(run: Run, row: int, *, k: int = DEFAULT_K, labels: Labels = None) -> pd.DataFrame:
     """The ``k`` nearest other tracks of library track ``row`` (itself left out), ranked from 1."""
-    others = len(run.tracks) - 1
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= others:
-        raise RunError(f"k={k!r}: ask for 1 to {others} other tracks (run {run.run_id!r} holds {others + 1})")
+    k = check_k(k, available=len(run.tracks) - 1, what="other tracks")
     near = similar_tracks(run, row, k=k + 1, labels=labels)
     near = near[near["row"] != row].head(k)  # normally the first row; a duplicate track may outrank it
     return near.assign(rank=np.arange(1, len(near) + 1)).reset_index(drop=True)
-
-
-def warm_up(run: Run) -> Run:
-    """Load everything a query reads and answer one query of noise (and its genre) now, so the first user does
-    not wait and concurrent requests never race to fill the run's lazy attributes."""
-    from core.analysis.genre import predict_genre
-    from core.base.errors import ClassifyError
-
-    run.config, run.tracks, run.embeddings, run.index, run.projections, run.projection_arrays, run.model  # noqa: B018
-    noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
-    found = recommend_audio(run, noise.astype(np.float32), k=1)
-    # one-off costs (torch set-up, numba compiling librosa's feature code) are paid here
-    try:
-        predict_genre(run, y=noise.astype(np.float32), embedding=found.embedding)
-    except ClassifyError:  # a classifier that cannot take queries is reported per query
-        pass
-    return run

@@ -1,0 +1,36 @@
+"""Recommendations for an uploaded file and for a set of library tracks."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+
+from api.deps import AudioSlots, audio_slots, query_audio, run_of, service
+from api.schemas import QueryInfo, Recommendation, Similar, SimilarQuery
+from core.base.constants import DEFAULT_K, MAX_K
+from core.runs.folder import Run
+from core.service.query import check_k
+from core.service.service import QueryService
+
+router = APIRouter(prefix="/runs/{run}")
+
+
+@router.post("/recommend", response_model=Recommendation,
+             summary="The k library tracks most similar to an uploaded audio file (multipart: file, k)")
+def recommend(request: Request, file: UploadFile = File(...), k: int = Form(DEFAULT_K, ge=1, le=MAX_K),
+              run: Run = Depends(run_of), queries: QueryService = Depends(service),
+              slots: AudioSlots = Depends(audio_slots)):
+    check_k(k, available=len(run.tracks))  # before the upload is decoded: a bad k is told at once
+    with slots.held():
+        query = query_audio(request, run, file)
+        found = queries.recommend(run, query, k=k, genre=False).recommendation
+    return Recommendation(run=run.run_id, query=QueryInfo(name=query.name, seconds=query.seconds),
+                          neighbours=queries.records(run, found.neighbours),
+                          map_positions={m: [round(float(v), 4) for v in xy] for m, xy in found.positions.items()})
+
+
+@router.post("/similar", response_model=Similar,
+             summary="The k tracks nearest a set of library tracks, none of the set among them (JSON: track_ids, k)")
+def similar(body: SimilarQuery, run: Run = Depends(run_of), queries: QueryService = Depends(service)):
+    rows = queries.track_rows(run, body.track_ids)
+    found = queries.similar(run, rows, k=body.k)
+    return Similar(run=run.run_id, query=queries.records(run, run.tracks.iloc[rows]),
+                   neighbours=queries.records(run, found))

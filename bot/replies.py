@@ -1,0 +1,112 @@
+"""The bot's answers as ready-to-send HTML: the query service of ``core`` on one run, formatted for Telegram.
+
+Every method is synchronous and CPU-bound (decode, embed, search); the handlers call them through
+``asyncio.to_thread`` so the event loop keeps polling while a query is worked on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from core.base.config import doc
+from core.base.constants import DEFAULT_K, MAX_UPLOAD_MB
+from core.base.errors import TooLarge
+from core.data.tracks import search_tracks
+from core.data.uploads import check_upload, named_buffer
+from core.runs.folder import Run
+from core.service.links import with_links
+from core.service.service import GenreResult, QueryService
+
+from . import format as fmt
+
+TELEGRAM_DOWNLOAD_MB = 20  # the cloud Bot API hands bots files up to this size (getFile)
+OTHER_MATCHES = 3  # how many further /similar hits are named
+
+
+@dataclasses.dataclass(frozen=True)
+class BotConfig:
+    """Settings of ``python -m bot`` (each one a flag)."""
+
+    run: Optional[str] = doc(None, "run to answer from (default: the newest complete run)")
+    k: int = doc(DEFAULT_K, "tracks per answer")
+    workers: int = doc(4, "messages worked on at once (decoding and embedding run in worker threads, so one "
+                          "long file does not hold up everyone else)")
+    local_mode: bool = doc(False, "the Bot API server at TELEGRAM_API_URL runs with --local, so files up to the "
+                                  f"app's {MAX_UPLOAD_MB} MB limit can be downloaded, not only Telegram's "
+                                  f"{TELEGRAM_DOWNLOAD_MB} MB")
+
+
+@dataclasses.dataclass
+class Replies:
+    """The bot's replies for the default run of ``service`` (:class:`core.service.service.QueryService`)."""
+
+    service: QueryService
+    config: BotConfig = dataclasses.field(default_factory=BotConfig)
+
+    @classmethod
+    def for_run(cls, run: Run, config: BotConfig = BotConfig()) -> "Replies":
+        """Replies from ``run``, loaded and warmed now (the first user does not wait)."""
+        return cls(QueryService(run), config)
+
+    @property
+    def run(self) -> Run:
+        return self.service.run()
+
+    @property
+    def max_download_mb(self) -> float:
+        return MAX_UPLOAD_MB if self.config.local_mode else min(TELEGRAM_DOWNLOAD_MB, MAX_UPLOAD_MB)
+
+    def help(self) -> str:
+        return fmt.help_message(run_id=self.run.run_id, n_tracks=len(self.run.tracks),
+                                has_genre=self.service.has_genre(self.run), max_download_mb=self.max_download_mb)
+
+    def check_size(self, name: str, file_size: Optional[int]) -> None:
+        """Refuse, before downloading, a file Telegram says is empty or larger than the bot may take.
+
+        Raises
+        ------
+        AudioDecodeError
+            Empty.
+        TooLarge
+            Naming the file, its size and the limit: the app's (``MAX_UPLOAD_MB``) or, with the cloud Bot API,
+            Telegram's download limit for bots.
+        """
+        if file_size is None:  # not every update says; Telegram itself refuses a too-large getFile then
+            return
+        check_upload(name, file_size, max_mb=MAX_UPLOAD_MB)
+        if file_size > self.max_download_mb * 2**20:
+            raise TooLarge(name, f"too large: {file_size / 2**20:.1f} MB, but Telegram lets bots download "
+                                 f"at most {TELEGRAM_DOWNLOAD_MB} MB. Send a shorter clip.")
+
+    @staticmethod
+    def genre_line(genre: GenreResult) -> Optional[str]:
+        """:func:`bot.format.genre_text` of a query's genre; a line saying why when the run's classifier could not
+        take the query (the tracks are still worth sending); None when the run has no classifier."""
+        if genre.prediction is not None:
+            return fmt.genre_text(genre.prediction.label, genre.prediction.probabilities)
+        return None if genre.note is None else fmt.no_genre_message(genre.note)
+
+    def audio(self, data: bytes, name: str, *, query: str, genre_first: bool = False) -> str:
+        """The reply to audio the user sent: the ``k`` most similar tracks and the predicted genre.
+
+        Raises
+        ------
+        AudioDecodeError
+            Empty, too large, corrupt, not audio, too short or silent, naming ``name``.
+        """
+        check_upload(name, len(data), max_mb=MAX_UPLOAD_MB)
+        answer = self.service.recommend(self.run, self.service.load(self.run, named_buffer(data, name)),
+                                        k=self.config.k)
+        return fmt.recommendation_message(with_links(answer.recommendation.neighbours), query=query,
+                                          genre=self.genre_line(answer.genre), genre_first=genre_first)
+
+    def similar(self, text: str) -> str:
+        """The reply to ``/similar TEXT``: the best search hit, its ``k`` nearest tracks, the next hits."""
+        hits = search_tracks(self.run.tracks, text, limit=1 + OTHER_MATCHES)
+        if hits.empty:
+            return fmt.no_match_message(text)
+        best = hits.iloc[0]
+        row = int(best["row"])
+        near = self.service.neighbours(self.run, row, k=min(self.config.k, len(self.run.tracks) - 1))
+        return fmt.similar_message(best, with_links(near), other_matches=list(hits["name"].iloc[1:]),
+                                   genre=self.genre_line(self.service.track_genre(self.run, row)))
