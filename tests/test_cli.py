@@ -120,7 +120,7 @@ def test_the_progress_bar_shows_message_and_values(capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "--dataset", "any", "--batch-size", "0"], "batch_size must be at least 2 (got 0; flag --batch-size)"),
     (["train", "--dataset", "any", "--epochs", "0"], "epochs must be at least 1 (got 0; flag --epochs)"),
-    (["train", "--dataset", "any", "--lr", "nan"], "lr must be more than 0.0 (got nan; flag --lr)"),
+    (["train", "--dataset", "any", "--set", "lr=nan"], "lr must be more than 0.0 (got nan; --set lr=...)"),
     (["ingest", ".", "--name", "x", "--workers", "-5"], "workers must be at least 0 (got -5; flag --workers)"),
 ])
 def test_settings_out_of_bounds_are_one_clear_line_before_any_work(argv, message, capsys):

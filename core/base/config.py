@@ -61,18 +61,19 @@ def doc(default, why: str, *, at_least=None, above=None):
     return dataclasses.field(default=default, metadata=meta)
 
 
-def check_bounds(cfg) -> None:
+def check_bounds(cfg, *, flag_of=lambda name: "flag --" + name.replace("_", "-")) -> None:
     """Raise :class:`core.base.errors.TimbreError` naming every field of ``cfg`` outside its bounds (a config's
-    ``__post_init__`` calls it, so the command line, the jobs and the code share one check)."""
+    ``__post_init__`` calls it, so the command line, the jobs and the code share one check); ``flag_of(name)``
+    says how the command line sets the field."""
     from core.base.errors import TimbreError
 
     problems = []
     for field in dataclasses.fields(cfg):
         value, low, above = getattr(cfg, field.name), field.metadata.get("at_least"), field.metadata.get("above")
-        flag = "--" + field.name.replace("_", "-")
+        flag = flag_of(field.name)
         if low is not None and not value >= low:  # "not >=" also refuses NaN
-            problems.append(f"{field.name} must be at least {low} (got {value}; flag {flag})")
+            problems.append(f"{field.name} must be at least {low} (got {value}; {flag})")
         if above is not None and not value > above:
-            problems.append(f"{field.name} must be more than {above} (got {value}; flag {flag})")
+            problems.append(f"{field.name} must be more than {above} (got {value}; {flag})")
     if problems:
         raise TimbreError("; ".join(problems))

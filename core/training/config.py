@@ -83,7 +83,13 @@ class TrainConfig:
     threads: int = doc(0, "torch CPU threads; 0 = all cores", at_least=0)
 
     def __post_init__(self):
-        check_bounds(self)
+        check_bounds(self, flag_of=_train_flag)
+
+
+def _train_flag(name: str) -> str:
+    """How ``python -m core train`` sets field ``name``: its own flag, or ``--set``."""
+    product = {f.name for f in dataclasses.fields(TrainOptions)}
+    return f"flag --{name.replace('_', '-')}" if name in product else f"--set {name}=..."
 
 
 @dataclasses.dataclass(frozen=True)
