@@ -50,8 +50,6 @@ def cmd_embed_dataset(args) -> None:
           f"in {result.seconds:.1f} s")
 
 
-
-
 def add_data_commands(sub) -> None:
     """ingest, migrate-dataset, embed-dataset."""
     from core.data.ingest import IngestConfig

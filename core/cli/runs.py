@@ -167,8 +167,6 @@ def cmd_demo(args) -> None:
     _print_eval(load_run(run_id).metrics)
 
 
-
-
 def add_run_commands(sub) -> None:
     """train, reference, evaluate, embed, recommend, index, runs, demo."""
     from core.demo import DemoConfig

@@ -37,8 +37,6 @@ OFFSETS_FILE = "passage_offsets.npy"
 MAX_QUERY_PASSAGES = 16  # a query's chunks every 0.5 s for up to 10.5 s of audio, else 16 evenly spread: a 30 s
 
 
-
-
 MAX_PASSAGE_TRACKS = 50_000  # above this a run keeps track embeddings only (at most ~1.6 GB of passages)
 
 
