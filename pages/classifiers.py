@@ -10,20 +10,18 @@ import streamlit as st
 from core.analysis.classify import (
     MODEL_NAMES,
     MODEL_SPECS,
-    ClassifyConfig,
     best_per_input,
     classifier_summary,
     load_result,
     results_dir,
     row_normalised,
-    run_classifiers,
     top_importances,
 )
 from core.analysis.collections import IN_COLLECTION, THE_REST, all_collections, collection_source
 from core.base.errors import TimbreError
 from ui import nav
 from ui.figures import confusion_figure, importance_figure
-from ui.forms import job_form
+from ui.forms import background_job_form, source_target
 from ui.sources import INPUT_NAMES
 from ui.widgets import pick_source
 
@@ -44,16 +42,17 @@ def settings(source) -> dict:
             "outliers": outliers, "nested_cv": nested}
 
 
-def run_form(source, has_results: bool) -> None:
-    """Settings and the button that trains the classifiers, with a progress bar."""
-    report = job_form(title="Run the classifiers", key="classify_form", submit="Run classifiers",
-                      expanded=not has_results, settings=lambda: settings(source),
-                      job=lambda values, progress: run_classifiers(source, cfg=ClassifyConfig(**values),
-                                                                   progress=progress))
-    if report is not None:
-        for note in report.warnings:
+def run_form(source, collection: str | None, has_results: bool) -> None:
+    """Settings and the button that trains the classifiers as a background job, with its progress, and what
+    the finished job said."""
+    job = background_job_form(kind="classify", target={**source_target(source), "collection": collection},
+                              title="Run the classifiers", key="classify_form", submit="Run classifiers",
+                              expanded=not has_results, settings=lambda: settings(source))
+    if job is not None:
+        result = job["result"]
+        for note in result["warnings"]:
             st.warning(note)
-        st.success(f"Trained {len(report.summary)} classifiers in {report.seconds / 60:.1f} min.")
+        st.success(f"Trained {result['n_results']} classifiers in {result['seconds'] / 60:.1f} min.")
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -105,19 +104,20 @@ def result_details(folder, row: pd.Series) -> None:
 
 def label_source(source):
     """The "Labels" choice: the source's own labels, or a collection of its dataset against the rest of it
-    (:func:`core.analysis.collections.collection_source`); returns the source relabelled accordingly."""
+    (:func:`core.analysis.collections.collection_source`); returns the source relabelled accordingly and the
+    chosen collection's id (None: the source's own labels)."""
     try:
         collections = {c.collection_id: c for c in all_collections(source.dataset)}
     except TimbreError:
         collections = {}
     if not collections:
-        return source
+        return source, None
     chosen = st.selectbox("Labels", [None, *collections], key="classify_labels",
                           format_func=lambda c: "the tracks' labels (genre)" if c is None else
                           f"collection “{collections[c].name}” vs the rest",
                           help="A collection (saved on the Map) as the class: what sets its tracks apart?")
     if chosen is None:
-        return source
+        return source, None
     try:
         relabelled = collection_source(source, collections[chosen])
     except TimbreError as error:
@@ -127,25 +127,26 @@ def label_source(source):
     st.caption(f"{int((relabelled.tracks['label'] == IN_COLLECTION).sum())} tracks in the collection, "
                f"the other {int((relabelled.tracks['label'] == THE_REST).sum())} are the rest. Always answering "
                f"'the rest' would score an accuracy of {share:.3f}: compare the balanced accuracy and macro-F1.")
-    return relabelled
+    return relabelled, chosen
 
 
 nav.require_router(__file__)
 st.title("Classifiers")
 st.caption("Genre from audio features, from the run's embeddings, or from both. Hyper-parameters are chosen by "
            "grid search on the training part only; test figures come from the dataset's fixed test split.")
-source = label_source(pick_source())
+source, collection = label_source(pick_source())
 if source.n_labelled == 0:
     st.info(f"{source.title} has no labels, so there is nothing to classify. Label the library (sub-folders or a "
             "manifest CSV with path,label) and ingest it again; the Clusters page works without labels.")
     st.stop()
 folder = results_dir(source)
 summary = classifier_summary(folder)
-run_form(source, has_results=not summary.empty)
+run_form(source, collection, has_results=not summary.empty)
 summary = classifier_summary(folder)
 if summary.empty:
     st.info(f"No classifiers for {source.title} yet: choose inputs and models above and press **Run classifiers** "
-            "(a few minutes for 200 tracks), or run `python -m core classify` in a terminal.")
+            "(a few minutes for 200 tracks, in the background: the page may be reloaded or left meanwhile), or run "
+            "`python -m core classify` in a terminal.")
     st.stop()
 
 st.dataframe(summary_table(summary), hide_index=True, key="summary_table",

@@ -8,20 +8,18 @@ from core.analysis.cluster_methods import profile_matrix
 from core.analysis.clusters import (
     METHOD_NAMES,
     METHODS,
-    ClusterConfig,
     cluster_cards,
     cluster_inputs_done,
     cluster_name,
     clusters_dir,
     load_clusters,
-    run_clusters,
 )
 from core.analysis.sources import SourceKind
 from core.analysis.tags import aligned_tags
 from core.data.tracks import display_names
 from ui import nav
 from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
-from ui.forms import job_form
+from ui.forms import background_job_form, source_target
 from ui.sources import INPUT_NAMES
 from ui.state import cached_points
 from ui.widgets import pick_source, play, projection_picker
@@ -45,9 +43,15 @@ def settings(source, method: str) -> dict:
 
 
 def run_form(source, method: str, has_results: bool) -> None:
-    job_form(title=f"Compute clusters: {METHOD_NAMES[method]}", key=f"cluster_form_{method}",
-             submit="Compute clusters", expanded=not has_results, settings=lambda: settings(source, method),
-             job=lambda values, progress: run_clusters(source, cfg=ClusterConfig(**values), progress=progress))
+    """Settings and the button that computes clusters as a background job (one at a time per source, whichever
+    the method), with its progress, and what the finished job said."""
+    job = background_job_form(kind="cluster", target=source_target(source),
+                              title=f"Compute clusters: {METHOD_NAMES[method]}", key=f"cluster_form_{method}",
+                              submit="Compute clusters", expanded=not has_results,
+                              settings=lambda: settings(source, method))
+    if job is not None:
+        result = job["result"]
+        st.success(f"Clustered {result['n_results']} input(s) in {result['seconds']:.1f} s.")
 
 
 def cluster_names(clusters) -> list[str]:

@@ -78,8 +78,8 @@ def playwright_api():
     return sync_playwright
 
 
-@pytest.fixture(scope="module")
-def server(playwright_api, tiny_run_id):
+@contextlib.contextmanager
+def streamlit_server():
     """``streamlit run app.py`` on a free port of 127.0.0.1 over the tests' artifacts; stopped afterwards."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -95,6 +95,13 @@ def server(playwright_api, tiny_run_id):
         yield url
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(playwright_api, tiny_run_id):
+    """One server for the module's tests (:func:`streamlit_server`)."""
+    with streamlit_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +380,30 @@ def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(serv
     settle(page, saved_heading)
     no_exception_shown(page)
     shot(page, "11-map-collection-after-reload")
+
+
+def test_a_first_request_straight_to_runs_shows_the_apps_navigation(playwright_api, browser_context, tiny_run_id):
+    """A server's very first request runs a page in Streamlit's old pages/ mode (file names as the menu); the page
+    switches to the app's navigation in that same run, at the same address, with no "page not found"."""
+    with streamlit_server() as url:  # a server of its own: no session has called st.navigation yet
+        page = browser_context.new_page()
+        try:
+            page.goto(f"{url}/runs")
+            page.locator("h1", has_text="Runs").wait_for()
+            settle(page)
+            shot(page, "first-request-runs")
+            menu = page.locator('[data-testid="stSidebarNav"]').inner_text().splitlines()
+            assert {"Runs", "Compare runs", "Classifiers", "Clusters"} <= set(menu)
+            assert "app" not in menu and "runs" not in menu  # the old menu: app, classifiers, ..., runs
+            assert page.get_by_text("Page not found").count() == 0 and page.url == f"{url}/runs"
+            page.get_by_text("Active run", exact=True).wait_for()  # the router's sidebar run picker
+            no_exception_shown(page)
+
+            open_sidebar_page(page, "Map")  # the next click goes where it says
+            no_exception_shown(page)
+            page.goto(url)  # the address / leads to the Runs page at its own address
+            page.locator("h1", has_text="Runs").wait_for()
+            settle(page)
+            assert page.url == f"{url}/runs"
+        finally:
+            page.close()

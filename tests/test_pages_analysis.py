@@ -1,12 +1,17 @@
-"""The Classifiers, Features and Clusters pages through Streamlit's AppTest, on the tiny run of the fixtures."""
+"""The Classifiers, Features and Clusters pages through Streamlit's AppTest, on the tiny run of the fixtures.
+
+Classifiers and clusters are computed by background jobs (core.jobs): a test presses the button, sees the job's
+progress, waits for the job's process to end and runs the page again, as the page's poll would."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from core import jobs
 from core.data.tables import import_feature_table
 from core.runs.folder import load_run
 from tests.conftest import clear_streamlit_caches
@@ -16,6 +21,21 @@ from tests.pagetest import open_page as open_app_page
 
 def open_page(page: str, **state):
     return open_app_page(page, timeout=180, **state)
+
+
+def active_jobs() -> list[dict]:
+    return [j for j in jobs.list_jobs() if j["state"] in jobs.ACTIVE]
+
+
+def after_the_job(at, *, timeout: float = 240.0):
+    """Press-then-wait: the page shows a started job's progress; once every job has ended, the page again."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert active_jobs() and at.get("progress"), "the page started no job"
+    deadline = time.monotonic() + timeout
+    while active_jobs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not active_jobs(), f"jobs still running after {timeout} s"
+    return at.run()
 
 
 @pytest.fixture
@@ -33,7 +53,7 @@ def test_classifiers_page_runs_the_classifiers_then_shows_them(fresh_run):
     assert "No classifiers" in text_of(at) and not at.get("plotly_chart")
     at.multiselect(key="classify_models").set_value(["logreg", "knn"])
     at.number_input(key="classify_folds").set_value(3)
-    at.button[0].click().run()
+    after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
     assert at.success and "Trained 6 classifiers" in at.success[0].value
 
@@ -65,7 +85,7 @@ def test_classifiers_page_offers_imported_tables(fresh_run, tmp_path, rng):
     assert not at.exception
     assert at.multiselect(key="classify_inputs").value == ["features"]
     at.multiselect(key="classify_models").set_value(["logreg"])
-    at.button[0].click().run()
+    after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
     assert len(at.dataframe[0].value) == 1 and len(charts(at)) == 2
 
@@ -89,8 +109,9 @@ def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
     at = open_page("pages/clusters.py", **{RUN_KEY: fresh_run})
     assert "No clusters" in text_of(at)
     at.slider(key="cluster_k_range").set_value((2, 5))
-    at.button[0].click().run()
+    after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
+    assert "Clustered 3 input(s)" in at.success[0].value
     curves, mix, profile, cluster_map = charts(at)
     assert [t["name"] for t in curves["data"]] == ["inertia", "silhouette"]
     assert decode(curves["data"][1]["x"]).tolist() == [2, 3, 4, 5]
@@ -130,7 +151,7 @@ def test_clusters_page_hdbscan_cards_with_tags_and_central_tracks(fresh_run):
     assert "No clusters by HDBSCAN" in text_of(at)
     at.slider(key="cluster_min_size").set_value(3)
     at.radio(key="cluster_reduce").set_value("none")
-    at.button[0].click().run()
+    after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert {"Clusters", "Noise (in no cluster)", "Agreement with labels (ARI)"} <= set(metrics)
@@ -139,3 +160,27 @@ def test_clusters_page_hdbscan_cards_with_tags_and_central_tracks(fresh_run):
     assert "tracks (" in text and "labels: " in text and "near the centre: " in text
     assert "instrumental" in text  # the piano cluster's characteristic tag
     assert len(at.get("audio")) >= 3
+
+
+def test_a_reloaded_page_finds_the_running_job_shows_its_progress_and_cancels_it(tmp_path, rng):
+    """A job started elsewhere (another session, or this one before a reload) is found by the page of its data."""
+    table = pd.DataFrame(rng.normal(size=(3000, 12)), columns=[f"f{i}" for i in range(12)])
+    table.assign(g=["x", "y"] * 1500).to_csv(tmp_path / "big.csv", index=False)
+    import_feature_table(tmp_path / "big.csv", "page_big", label="g")
+    job_id = jobs.start_analysis_job("cluster", features="page_big", config={"k_max": 30, "n_init": 100})
+    deadline = time.monotonic() + 120
+    while jobs.job_status(job_id)["done"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    at = open_page("pages/clusters.py")
+    at.selectbox(key="analysis_source").set_value("dataset:page_big").run()
+    assert not at.exception, [e.message for e in at.exception]
+    bar = at.get("progress")[0]
+    assert "k=" in bar.proto.text and "/ 29)" in bar.proto.text
+    assert at.button(key="cluster_form_kmeans_cancel")  # and the form cannot start a second job
+    assert [b.disabled for b in at.get("form_submit_button")] == [True]
+
+    at.button(key="cluster_form_kmeans_cancel").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert jobs.job_status(job_id)["state"] == "cancelled"
+    assert "cancelled" in at.warning[0].value and "No clusters" in text_of(at)

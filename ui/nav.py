@@ -3,9 +3,12 @@
 Streamlit treats a ``pages/`` folder beside the entry script as an old-style multipage app until some session
 calls ``st.navigation`` ("as soon as any session of your app executes st.navigation, your app will ignore the
 pages/ directory, across all sessions"). So the very first request after a server start that goes straight to,
-say, ``/map`` runs ``pages/map.py`` alone: no sidebar run picker, a sidebar of file names. A page that finds
-itself outside the router does the router's part itself (:func:`require_router`). AppTest starts every run in the
-old mode, so page tests take that path too.
+say, ``/map`` or ``/runs`` runs ``pages/map.py`` alone: no sidebar run picker, a sidebar of file names. A page
+that finds itself outside the router does the router's part itself (:func:`require_router`), and every page has
+the same address in both modes (its file name), so that switch neither loses the page nor changes its widgets'
+ids. That is why the address ``/`` is a hidden page of its own (:func:`home`) that moves on to ``/runs``: as the
+default page, the Runs page would be ``/`` for the router but ``/runs`` in the old mode. AppTest starts every run
+in the old mode, so page tests take that path too.
 """
 from __future__ import annotations
 
@@ -31,14 +34,22 @@ PAGES = {
                  ("clusters.py", "Clusters", "bubble_chart")],
 }
 PAGE_FILES = frozenset(ROOT / "pages" / file for section in PAGES.values() for file, _, _ in section)
-DEFAULT_FILE = ROOT / "pages" / next(iter(PAGES.values()))[0][0]
+FIRST_FILE = ROOT / "pages" / next(iter(PAGES.values()))[0][0]  # where the address ``/`` leads
+
+
+def home() -> None:
+    """The address ``/`` (a hidden page): the first of :data:`PAGES` at its own address."""
+    st.switch_page(FIRST_FILE)
 
 
 def app_pages() -> dict[str, list]:
-    """The navigation: :data:`PAGES` as ``st.Page`` objects (absolute paths, so any script may name them)."""
-    return {name: [st.Page(ROOT / "pages" / file, title=title, icon=f":material/{icon}:",
-                           default=ROOT / "pages" / file == DEFAULT_FILE)
-                   for file, title, icon in section] for name, section in PAGES.items()}
+    """The navigation: :data:`PAGES` as ``st.Page`` objects (absolute paths, so any script may name them), after
+    the hidden default page :func:`home`."""
+    start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
+    sections = {name: [st.Page(ROOT / "pages" / file, title=title, icon=f":material/{icon}:")
+                       for file, title, icon in section] for name, section in PAGES.items()}
+    first = next(iter(sections))
+    return {**sections, first: [start, *sections[first]]}
 
 
 def frame() -> None:
@@ -62,19 +73,20 @@ def routing() -> Iterator[None]:
 def require_router(page_file: str) -> None:
     """Call on a page, with its ``__file__``, before it draws anything.
 
-    Outside the router, do what it does: ``st.navigation`` with the app's pages (which also ends the old
-    ``pages/`` mode for good) and :func:`frame`; the page then draws on in the same run, so no widget value or
-    button press is lost. The default page skips ``st.navigation``: its address is ``/`` for the router but
-    ``/runs`` in the old mode, and switching it mid-run would give its widgets other ids (a press would be lost);
-    any other page or the next visit to ``/`` ends the old mode. Does nothing inside the router, for a file that
-    is not one of :data:`PAGES`, or where the app's pages are not pages of this app.
+    Outside the router, do what it does in the same run: ``st.navigation`` with the app's pages (which also ends
+    the old ``pages/`` mode for good), :func:`frame`, and the page run by its ``st.Page``; then stop. Run on from
+    here instead, the page's widgets would get other ids than the router gives them (``st.navigation`` switches
+    the ids' page to the main script), and the next click's press or value would be lost. Does nothing inside
+    the router, for a file that is not one of :data:`PAGES`, or where the app's pages are not pages of this app.
     """
     page = Path(page_file).resolve()
     if _in_router.get() or page not in PAGE_FILES:
         return
-    if page != DEFAULT_FILE:
-        try:
-            st.navigation(app_pages())
-        except StreamlitAPIException:
-            return
+    try:
+        chosen = st.navigation(app_pages())
+    except StreamlitAPIException:
+        return
     frame()
+    with routing():
+        chosen.run()  # this page again, as the router runs it: its widgets get the ids the router gives them
+    st.stop()  # and not a second time here
