@@ -42,17 +42,19 @@ def settings(source) -> dict:
             "outliers": outliers, "nested_cv": nested}
 
 
-def run_form(source, collection: str | None, has_results: bool) -> None:
+def job_report(result: dict) -> None:
+    """What a finished classifier job did (its status's result)."""
+    for note in result["warnings"]:
+        st.warning(note)
+    st.success(f"Trained {result['n_results']} classifiers in {result['seconds'] / 60:.1f} min.")
+
+
+def run_form(source, collection: str | None, has_results: bool) -> bool:
     """Settings and the button that trains the classifiers as a background job, with its progress, and what
-    the finished job said."""
-    job = background_job_form(kind="classify", target={**source_target(source), "collection": collection},
-                              title="Run the classifiers", key="classify_form", submit="Run classifiers",
-                              expanded=not has_results, settings=lambda: settings(source))
-    if job is not None:
-        result = job["result"]
-        for note in result["warnings"]:
-            st.warning(note)
-        st.success(f"Trained {result['n_results']} classifiers in {result['seconds'] / 60:.1f} min.")
+    the finished job did; True while the job runs."""
+    return background_job_form(kind="classify", target={**source_target(source), "collection": collection},
+                               title="Run the classifiers", key="classify_form", submit="Run classifiers",
+                               expanded=not has_results, settings=lambda: settings(source), report=job_report)
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -141,9 +143,11 @@ if source.n_labelled == 0:
     st.stop()
 folder = results_dir(source)
 summary = classifier_summary(folder)
-run_form(source, collection, has_results=not summary.empty)
+running = run_form(source, collection, has_results=not summary.empty)
 summary = classifier_summary(folder)
 if summary.empty:
+    if running:
+        st.stop()  # the job's progress is above
     st.info(f"No classifiers for {source.title} yet: choose inputs and models above and press **Run classifiers** "
             "(a few minutes for 200 tracks, in the background: the page may be reloaded or left meanwhile), or run "
             "`python -m core classify` in a terminal.")

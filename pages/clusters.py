@@ -42,16 +42,14 @@ def settings(source, method: str) -> dict:
     return {"method": method, "input": tuple(inputs), "k_min": k_min, "k_max": k_max}
 
 
-def run_form(source, method: str, has_results: bool) -> None:
+def run_form(source, method: str, has_results: bool) -> bool:
     """Settings and the button that computes clusters as a background job (one at a time per source, whichever
-    the method), with its progress, and what the finished job said."""
-    job = background_job_form(kind="cluster", target=source_target(source),
-                              title=f"Compute clusters: {METHOD_NAMES[method]}", key=f"cluster_form_{method}",
-                              submit="Compute clusters", expanded=not has_results,
-                              settings=lambda: settings(source, method))
-    if job is not None:
-        result = job["result"]
-        st.success(f"Clustered {result['n_results']} input(s) in {result['seconds']:.1f} s.")
+    the method), with its progress, and what the finished job did; True while the job runs."""
+    return background_job_form(
+        kind="cluster", target=source_target(source), title=f"Compute clusters: {METHOD_NAMES[method]}",
+        key=f"cluster_form_{method}", submit="Compute clusters", expanded=not has_results,
+        settings=lambda: settings(source, method),
+        report=lambda result: st.success(f"Clustered {result['n_results']} input(s) in {result['seconds']:.1f} s."))
 
 
 def cluster_names(clusters) -> list[str]:
@@ -124,9 +122,11 @@ source = pick_source()
 folder = clusters_dir(source)
 method = st.segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, default="kmeans",
                               key="cluster_method") or "kmeans"
-run_form(source, method, has_results=bool(cluster_inputs_done(folder, method)))
+running = run_form(source, method, has_results=bool(cluster_inputs_done(folder, method)))
 done = cluster_inputs_done(folder, method)
 if not done:
+    if running:
+        st.stop()  # the job's progress is above
     st.info(f"No clusters by {METHOD_NAMES[method]} for {source.title} yet: press **Compute clusters** above "
             f"(seconds), or run `python -m core cluster --method {method}` in a terminal.")
     st.stop()

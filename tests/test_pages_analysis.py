@@ -179,6 +179,7 @@ def test_a_reloaded_page_finds_the_running_job_shows_its_progress_and_cancels_it
     assert "k=" in bar.proto.text and "/ 29)" in bar.proto.text
     assert at.button(key="cluster_form_kmeans_cancel")  # and the form cannot start a second job
     assert [b.disabled for b in at.get("form_submit_button")] == [True]
+    assert "No clusters" not in text_of(at)  # the page stops below the progress: results are coming
 
     at.button(key="cluster_form_kmeans_cancel").click().run()
     assert not at.exception, [e.message for e in at.exception]

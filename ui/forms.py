@@ -3,7 +3,7 @@ while the work runs, and a plain error when it cannot. :func:`job_form` works in
 work); :func:`background_job_form` starts a :mod:`core.jobs` job and follows it (classify, cluster)."""
 from __future__ import annotations
 
-from typing import Callable, Optional, TypeVar
+from typing import Callable, TypeVar
 
 import streamlit as st
 
@@ -83,21 +83,22 @@ def job_progress(job_id: str, *, key: str) -> None:
     st.button("Cancel", icon=":material/stop:", key=f"{key}_cancel", on_click=jobs.cancel_job, args=(job_id,))
 
 
-def job_outcome(job: dict, *, key: str) -> Optional[dict]:
-    """Why a job this session followed failed or was cancelled (with a Close button); returns the job when it
-    is done, for the page to report its result, else None."""
-    if job["state"] == "failed":
+def job_outcome(job: dict, *, key: str, report: Callable[[dict], None]) -> None:
+    """What a job this session followed left: ``report(result)`` when it is done, else why it failed or that it
+    was cancelled; then a Close button that forgets the job."""
+    if job["state"] == "done":
+        report(job.get("result") or {})
+    elif job["state"] == "failed":
         st.error(f"The job failed: {job.get('error')}")
         with st.expander("Job log"):
             st.code(jobs.job_log(job["job_id"]) or "(empty)", language=None)
     elif job["state"] == "cancelled":
         st.warning("The job was cancelled; results finished before that are kept.")
-    st.button("Close", key=f"{key}_close", on_click=st.session_state.pop, args=(key, None))  # forget the job
-    return job if job["state"] == "done" else None
+    st.button("Close", key=f"{key}_close", on_click=st.session_state.pop, args=(key, None))
 
 
 def background_job_form(*, kind: str, target: dict, title: str, key: str, submit: str, expanded: bool,
-                        settings: Callable[[], dict]) -> Optional[dict]:
+                        settings: Callable[[], dict], report: Callable[[dict], None]) -> bool:
     """Draw the form of a :mod:`core.jobs` job on ``target``, start the job when it is submitted and follow it.
 
     A job of ``kind`` already running on ``target`` (started by another session, or before a page reload) is
@@ -113,12 +114,14 @@ def background_job_form(*, kind: str, target: dict, title: str, key: str, submit
         label, and whether the expander is open.
     settings : callable
         Draws the form's widgets and returns the config's fields; only called inside the form.
+    report : callable
+        ``report(result)`` draws what a finished job this session followed did (its status's ``result``); shown
+        until Close is pressed.
 
     Returns
     -------
-    dict or None
-        The :func:`core.jobs.job_status` of a job this session followed that is done (until Close is pressed),
-        else None.
+    bool
+        True while a job of ``kind`` runs on ``target`` (its results are not there yet).
     """
     followed = f"{key}_job"  # the job this session follows
     job = jobs.find_analysis_job(kind, **target)
@@ -134,12 +137,11 @@ def background_job_form(*, kind: str, target: dict, title: str, key: str, submit
             job = jobs.job_status(jobs.start_analysis_job(kind, **target, config=chosen))
         except TimbreError as error:
             st.error(str(error))
-            return None
+            return False
         # followed from this run on (no st.rerun: the form shows its button disabled from the next full run)
         st.session_state[followed], running = job["job_id"], True
     if running:
         job_progress(job["job_id"], key=key)
-        return None
-    if job is not None and st.session_state.get(followed) == job["job_id"]:
-        return job_outcome(job, key=followed)
-    return None
+    elif job is not None and st.session_state.get(followed) == job["job_id"]:
+        job_outcome(job, key=followed, report=report)
+    return running
