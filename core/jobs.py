@@ -1,24 +1,24 @@
 """Background jobs: the long work of the pages (ingest a library folder, train a run, train classifiers,
-compute clusters) in a detached process that outlives the page.
+compute clusters, compute musicnn tags) in a detached process that outlives the page.
 
 A job is a folder ``artifacts/jobs/<job_id>/``::
 
-    spec.json     kind ("ingest", "train", "ingest+train", "classify" or "cluster") and its arguments
+    spec.json     kind ("ingest", "train", "ingest+train", "classify", "cluster" or "tags") and its arguments
     status.json   state (queued / running / done / failed / cancelled), pid, created / started / finished,
                   stage, done / total / message / values of the last progress call, losses (one per epoch),
-                  result ({"dataset", "n_tracks", "skipped", "run_id", ...} or, for classify and cluster,
-                  {"results_dir", "n_results", "seconds", "warnings"}) or error
+                  result ({"dataset", "n_tracks", "skipped", "run_id", ...}, or for classify, cluster and tags
+                  what :func:`core.analysis.tasks.run_analysis` returns) or error
     log.txt       the process's own output (tracebacks land here)
 
-:func:`start_job` (ingest, train) and :func:`start_analysis_job` (classify, cluster: the spec of
+:func:`start_job` (ingest, train) and :func:`start_analysis_job` (classify, cluster, tags: the spec of
 :mod:`core.analysis.tasks`) write the spec and start ``python -m core.jobs run <job_dir>`` in its own session, so a
 page reload or a restart of the server leaves it running. The process calls :func:`core.data.ingest.ingest`,
 :func:`core.runs.build.train_run` or :func:`core.analysis.tasks.run_analysis` directly and rewrites
-``status.json`` atomically, at most a few times a second. One job at a time works on a dataset (ingest, train)
-or on one kind of results of a source (classify, cluster): a second is refused. ``cancel_job`` sends SIGTERM to
-the process group (SIGKILL after a grace period); runs and analysis results are written in hidden ``.partial``
-folders, so a cancelled job never leaves half a run or half a result. A job whose process died without writing
-a final state is reported as failed.
+``status.json`` atomically, at most a few times a second. One job at a time works on a dataset (ingest, train;
+tags) or on one kind of results of a source (classify, cluster): a second is refused. ``cancel_job`` sends SIGTERM
+to the process group (SIGKILL after a grace period); runs, analysis results and tag caches are written under
+hidden names first, so a cancelled job never leaves half of one. A job whose process died without writing a final
+state is reported as failed.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from core.data.library import check_name, check_source
 LIBRARY_KINDS = ("ingest", "train", "ingest+train")  # what the Library page starts and follows
 
 
-KINDS = LIBRARY_KINDS + ("classify", "cluster")  # the last two: core.analysis.tasks.ANALYSIS_KINDS
+KINDS = LIBRARY_KINDS + ("classify", "cluster", "tags")  # the last three: core.analysis.tasks.ANALYSIS_KINDS
 
 
 ACTIVE = ("queued", "running")
@@ -140,18 +140,18 @@ def start_job(*, dataset: str, source: str | Path | None = None, train: Optional
 def start_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
                        collection: Optional[str] = None, config: Optional[dict] = None) -> str:
     """Check the arguments (:func:`core.analysis.tasks.analysis_spec`), write the job folder and start its
-    detached process: train classifiers (``kind="classify"``) or compute clusters (``"cluster"``).
+    detached process: classifiers (``kind="classify"``), clusters (``"cluster"``) or musicnn tags (``"tags"``).
 
     Parameters
     ----------
-    kind : "classify" or "cluster"
+    kind : "classify", "cluster" or "tags"
     run, features : str or None
-        The source: a run id, or a dataset's feature table (exactly one).
+        The source: a run id, or a dataset's feature table (exactly one; tags: the run).
     collection : str or None
         classify only: a collection of the source's dataset as the class, against the rest.
     config : dict or None
-        :class:`core.analysis.classify.ClassifyConfig` or :class:`core.analysis.clusters.ClusterConfig` fields
-        that differ from the defaults.
+        :class:`core.analysis.classify.ClassifyConfig`, :class:`core.analysis.clusters.ClusterConfig` or
+        :class:`core.analysis.tasks.TagsConfig` fields that differ from the defaults.
 
     Returns
     -------
@@ -163,17 +163,17 @@ def start_analysis_job(kind: str, *, run: Optional[str] = None, features: Option
     spec = analysis_spec(kind, run=run, features=features, collection=collection, config=config)
     busy = find_analysis_job(kind, run=run, features=features, collection=collection)
     if busy is not None and busy["state"] in ACTIVE:
-        raise TimbreError(f"job {busy['job_id']} is still computing {kind} results for this data: wait for it or "
-                          "cancel it")
+        raise TimbreError(f"job {busy['job_id']} is still {STAGES[kind]} for this data: wait for it or cancel it")
     return _launch(spec, name=kind)
 
 
 def find_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
                       collection: Optional[str] = None) -> Optional[dict]:
-    """The newest ``kind`` job on this source (its :func:`job_status`; a running one when there is one), or None."""
-    from core.analysis.tasks import same_target
+    """The newest ``kind`` job on this source (tags: on the run's dataset, whichever run started it) as its
+    :func:`job_status` (a running one when there is one), or None."""
+    from core.analysis.tasks import job_target, same_target
 
-    wanted = {"kind": kind, "run": run, "features": features, "collection": collection}
+    wanted = job_target(kind, run=run, features=features, collection=collection)
     return next((j for j in list_jobs(kinds=(kind,)) if same_target(j["spec"], wanted)), None)
 
 
@@ -333,7 +333,7 @@ def _on_sigterm(runner_pid: int):
     return handler
 
 
-STAGES = {"classify": "training classifiers", "cluster": "clustering"}
+STAGES = {"classify": "training classifiers", "cluster": "clustering", "tags": "computing musicnn tags"}
 
 
 def _library_work(spec: dict, writer: StatusWriter, result: dict) -> None:
@@ -369,7 +369,7 @@ def run_job(folder: str | Path) -> int:
     result: dict = {}
     try:
         if spec.get("kind") in ANALYSIS_KINDS:
-            writer.stage(STAGES[spec["kind"]], spec.get("run") or spec.get("features") or "")
+            writer.stage(STAGES[spec["kind"]], spec.get("dataset") or spec.get("run") or spec.get("features") or "")
             result.update(run_analysis(spec, progress=writer.progress))
         else:
             _library_work(spec, writer, result)

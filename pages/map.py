@@ -6,14 +6,15 @@ to be drawn one by one.
 """
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.analysis.maps import COLOUR_LABEL, DENSITY_SAMPLE, POINT_LIMIT, Window, colour_title, labels_in_order, map_view, track_focus
-from core.analysis.tags import compute_dataset_tags, tags_computable, tags_reason
+from core.analysis.tags import tags_computable, tags_reason
 from core.base.errors import TagError
 from ui import nav, selection
 from ui.figures import map_figure
-from ui.forms import job_form
+from ui.forms import background_job_form
 from ui.state import (
     cached_colour_options,
     cached_coloured_points,
@@ -34,6 +35,12 @@ WINDOW_KEY = "map_window"  # {"run", "method", "window": Window}: the box drawn 
 PICKER_LIMIT = 20_000
 
 
+def has_tags(run) -> bool:
+    """Whether the run's map can be coloured by musicnn tags (its dataset's tag files are read again once they
+    change: a tags job that just finished, here or in another session, shows at once)."""
+    return any(o.startswith("tag:") for o in cached_colour_options(run.run_id, colour_stamp(run.run_id)))
+
+
 def colour_picker(run) -> str:
     """The "Colour by" select (:func:`core.analysis.maps.colour_options`); says once why there are no tags to colour by."""
     options = cached_colour_options(run.run_id, colour_stamp(run.run_id))
@@ -44,17 +51,37 @@ def colour_picker(run) -> str:
     return option
 
 
+def tags_settings() -> dict:
+    """The tags form's text; the job's :class:`core.analysis.tasks.TagsConfig` keeps its defaults."""
+    st.caption("Runs musicnn over every track of the dataset (about 1 s a track) unless a reference run already "
+               "did, in the background: leave the page or reload it, the work goes on.")
+    return {}
+
+
+def tags_report(result: dict) -> None:
+    """What a finished tags job did, shown when the run still has no tags (none of its tracks could be read)."""
+    st.warning(f"musicnn tagged {result['n_tagged']} of {result['n_tracks']} tracks of dataset "
+               f"{result['dataset']!r}; none of them is a track of this run. " + " ".join(result["warnings"]))
+
+
 def tags_form(run) -> None:
-    """When the run's dataset could have musicnn tags but has none yet: a form that computes them, with progress
-    (drawn above the map's controls, so they offer the tags in the same run of the page)."""
-    has_tags = any(o.startswith("tag:") for o in cached_colour_options(run.run_id, colour_stamp(run.run_id)))
-    if not has_tags and tags_computable(run):
-        done = job_form(title="Compute musicnn tags", key="map_tags_form", submit="Compute tags", expanded=False,
-                        settings=lambda: st.caption("Runs musicnn over every track of the dataset (about 1 s a "
-                                                    "track) unless a reference run already did."),
-                        job=lambda _, progress: compute_dataset_tags(run.config["dataset"], progress=progress))
-        if done is not None:
-            cached_points.clear()  # the hovers carry the tags
+    """When the run's dataset could have musicnn tags but has none yet: the form that computes them as a
+    background job on the dataset (:mod:`core.jobs`), its progress and Cancel while it runs (also after a reload,
+    or when another session started it). When the job ends the page runs again and offers the tags."""
+    if not has_tags(run) and tags_computable(run):
+        background_job_form(kind="tags", target={"run": run.run_id}, title="Compute musicnn tags",
+                            key="map_tags_form", submit="Compute tags", expanded=False, settings=tags_settings,
+                            report=tags_report)
+
+
+def current_points(run, method: str) -> pd.DataFrame:
+    """:func:`ui.state.cached_points`, built again when the run got its tags after they were cached (the hovers
+    and the track panel carry the top tags)."""
+    points = cached_points(run.run_id, method)
+    if has_tags(run) and not points["tags"].to_numpy().astype(bool).any():
+        cached_points.clear(run.run_id, method)
+        points = cached_points(run.run_id, method)
+    return points
 
 
 def current_row(run_id: str) -> int | None:
@@ -139,8 +166,9 @@ with controls[1]:
     colour = colour_picker(run)
 take_chart_event(run.run_id, method)
 row = current_row(run.run_id)
-points = (cached_points(run.run_id, method) if colour == COLOUR_LABEL
-          else cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id)))
+points = current_points(run, method)
+if colour != COLOUR_LABEL:
+    points = cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id))
 all_labels = labels_in_order(points)
 grouped = colour.startswith(("cluster:", "collection:"))  # the legend and the filter are the groups
 with controls[2]:

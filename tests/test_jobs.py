@@ -282,7 +282,7 @@ def test_an_analysis_job_is_cancelled_and_one_runs_per_source(tmp_path, rng):
     job_id = jobs.start_analysis_job("cluster", features="jobs_big", config=slow)
     running = wait_for(job_id, ("running",), until=lambda s: s["done"] >= 1)
     assert running["total"] == 29 and "k=" in running["message"]
-    with pytest.raises(TimbreError, match="still computing cluster results"):
+    with pytest.raises(TimbreError, match="still clustering for this data"):
         jobs.start_analysis_job("cluster", features="jobs_big", config=slow)
     assert jobs.find_analysis_job("cluster", features="jobs_big")["state"] == "running"  # what a reloaded page finds
 
@@ -301,9 +301,39 @@ def test_an_analysis_job_is_cancelled_and_one_runs_per_source(tmp_path, rng):
     ({"kind": "cluster", "features": "no_such_table"}, "no dataset named 'no_such_table'"),
     ({"kind": "cluster", "features": "x", "collection": "c"}, "only classifiers"),
     ({"kind": "classify", "features": "jobs_table", "config": {"colour": 1}}, "unknown classify setting"),
+    ({"kind": "tags", "features": "jobs_table"}, "name the run, not a feature table"),
+    ({"kind": "tags", "run": "no-such-run"}, "no run named 'no-such-run'"),
 ])
 def test_bad_analysis_requests_are_refused_before_a_process_starts(args, error):
     before = {j["job_id"] for j in jobs.list_jobs()}
     with pytest.raises(TimbreError, match=error):
         jobs.start_analysis_job(**args)
     assert {j["job_id"] for j in jobs.list_jobs()} == before
+
+
+def test_a_tags_job_tags_the_run_s_dataset_once_per_dataset(tiny_run_id):
+    """musicnn over the tiny dataset (2 patches a track) in a job; a second run of the same dataset finds it."""
+    from core.analysis.tags import run_tags
+    from core.data.dataset import dataset_dir
+
+    dataset = dataset_dir("tiny")
+    shutil.rmtree(dataset / "reference", ignore_errors=True)  # the training's teacher pass cached musicnn already
+    (dataset / "tags.parquet").unlink(missing_ok=True)
+    twin = runs_dir() / "twin-of-tiny"  # another run of the same dataset
+    shutil.copytree(runs_dir() / tiny_run_id, twin)
+    with pytest.raises(TimbreError, match="max_patches must be at least 1"):
+        jobs.start_analysis_job("tags", run=tiny_run_id, config={"max_patches": 0})
+    job_id = jobs.start_analysis_job("tags", run=tiny_run_id, config={"max_patches": 2})
+    assert jobs.find_analysis_job("tags", run=twin.name)["job_id"] == job_id  # one tags job per dataset
+    with pytest.raises(TimbreError, match="still computing musicnn tags"):  # the job needs seconds to start musicnn
+        jobs.start_analysis_job("tags", run=twin.name)
+    status = wait_for(job_id, ("done",))
+    assert status["kind"] == "tags" and status["stage"] == "computing musicnn tags"
+    assert status["done"] == status["total"] == 12 and status["spec"]["dataset"] == "tiny"
+    assert {k: status["result"][k] for k in ("dataset", "n_tracks", "n_tagged", "warnings")} == {
+        "dataset": "tiny", "n_tracks": 12, "n_tagged": 12, "warnings": []}
+    assert (dataset / "reference" / "musicnn-2.npz").exists() and (dataset / "tags.parquet").exists()
+    for run in (tiny_run_id, twin.name):
+        tags = run_tags(load_run(run))
+        assert tags.shape == (12, 50) and ((tags > 0) & (tags < 1)).all(axis=None)  # sigmoid likelihoods
+    assert job_id not in {j["job_id"] for j in jobs.list_jobs(kinds=jobs.LIBRARY_KINDS)}

@@ -1,67 +1,17 @@
-"""The run-a-job forms of the analysis pages: settings in a form inside an expander, a button, a progress bar
-while the work runs, and a plain error when it cannot. :func:`job_form` works in the page's own process (short
-work); :func:`background_job_form` starts a :mod:`core.jobs` job and follows it (classify, cluster)."""
+"""The run-a-job forms of the analysis pages and the Map page: settings in a form inside an expander, a button
+that starts a :mod:`core.jobs` job (classify, cluster, tags), its progress while it runs, and a plain error when it
+cannot (:func:`background_job_form`)."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Callable
 
 import streamlit as st
 
 from core import jobs
 from core.analysis.sources import Source, SourceKind
 from core.base.errors import TimbreError
-from core.base.progress import Progress
 
 POLL_S = 1.0  # how often a running job's progress is redrawn
-
-Result = TypeVar("Result")
-
-
-def progress_bar() -> Progress:
-    """A :class:`core.base.progress.Progress` drawn as a Streamlit progress bar (message as its text)."""
-    bar = st.progress(0.0, text="starting...")
-
-    def update(done: int, total: int, message: str = "", **values: float) -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=message or f"{done} / {total}")
-
-    return update
-
-
-def job_form(*, title: str, key: str, submit: str, expanded: bool, settings: Callable[[], object],
-             job: Callable[[object, Progress], Result]) -> Result | None:
-    """Draw the form; when it is submitted, run ``job(settings, progress)`` and return its result.
-
-    Parameters
-    ----------
-    title : str
-        The expander's label.
-    key : str
-        The form's key.
-    submit : str
-        The button's label.
-    expanded : bool
-        Open the expander (when there are no results yet).
-    settings : callable
-        Draws the form's widgets and returns what they say (e.g. a config dataclass); only called inside the form.
-    job : callable
-        ``job(settings, progress)`` runs the work; a :class:`core.base.errors.TimbreError` is shown as an error.
-
-    Returns
-    -------
-    The job's result, or None when the form was not submitted or the job failed.
-    """
-    with st.expander(title, expanded=expanded):
-        with st.form(key):
-            chosen = settings()
-            pressed = st.form_submit_button(submit, type="primary")
-        if not pressed:
-            return None
-        progress = progress_bar()
-        try:
-            return job(chosen, progress)
-        except TimbreError as error:
-            st.error(str(error))
-            return None
 
 
 def source_target(source: Source) -> dict:
@@ -106,9 +56,9 @@ def background_job_form(*, kind: str, target: dict, title: str, key: str, submit
 
     Parameters
     ----------
-    kind : "classify" or "cluster"
+    kind : "classify", "cluster" or "tags"
     target : dict
-        The source (and collection) arguments of :func:`core.jobs.start_analysis_job`.
+        The source (and collection) arguments of :func:`core.jobs.start_analysis_job`; tags: the run.
     title, key, submit, expanded
         The expander's label, the form's key (also the prefix of this session's state and buttons), the button's
         label, and whether the expander is open.

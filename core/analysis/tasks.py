@@ -1,29 +1,49 @@
-"""Classify and cluster as background tasks: a spec that says what to compute on which data (plain JSON, checked
-before a job starts) and the body that computes it in the job's process (:mod:`core.jobs`).
+"""The pages' long analysis work as background tasks: classify, cluster and musicnn tags. A spec says what to
+compute on which data (plain JSON, checked before a job starts); :func:`run_analysis` computes it in the job's
+process (:mod:`core.jobs`).
 
 A spec::
 
-    {"kind": "classify" | "cluster", "run": RUN_ID | None, "features": DATASET | None,
-     "collection": COLLECTION_ID | None, "config": {ClassifyConfig or ClusterConfig fields}}
+    {"kind": "classify" | "cluster" | "tags", "run": RUN_ID | None, "features": DATASET | None,
+     "collection": COLLECTION_ID | None, "config": {ClassifyConfig, ClusterConfig or TagsConfig fields}}
 
-Exactly one of ``run`` and ``features`` names the source (:func:`core.analysis.sources.load_source`);
-``collection`` relabels it as "collection vs the rest" (classify only). Results land where
-:func:`core.analysis.classify.run_classifiers` and :func:`core.analysis.clusters.run_clusters` write them.
+plus, for tags, ``"dataset"``: the run's dataset. Exactly one of ``run`` and ``features`` names the source
+(:func:`core.analysis.sources.load_source`; tags need a run); ``collection`` relabels it as "collection vs the
+rest" (classify only). Results land where :func:`core.analysis.classify.run_classifiers`,
+:func:`core.analysis.clusters.run_clusters` and :func:`core.analysis.tags.compute_dataset_tags` write them.
+
+Two jobs with the same target (:func:`job_target`) must not run at once: classify and cluster work on one kind of
+results of a source, tags on a dataset (the tags of every run of it, whichever run asked).
 """
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Optional
 
 from core.analysis.classify import ClassifyConfig, run_classifiers
 from core.analysis.clusters import ClusterConfig, run_clusters
 from core.analysis.collections import collection_source, load_collection
 from core.analysis.sources import load_source
-from core.base.errors import TimbreError
+from core.analysis.tags import DEFAULT_MAX_PATCHES, TAGS, compute_dataset_tags, tags_computable, tags_reason
+from core.base.config import check_bounds, doc
+from core.base.errors import TagError, TimbreError
 from core.base.progress import Progress
 from core.data.dataset import list_datasets
 
-CONFIGS = {"classify": ClassifyConfig, "cluster": ClusterConfig}
+
+@dataclasses.dataclass
+class TagsConfig:
+    """Settings of a tags job (:func:`core.analysis.tags.compute_dataset_tags`)."""
+
+    max_patches: int = doc(DEFAULT_MAX_PATCHES, "3 s patches per track musicnn tags, evenly spread (the default "
+                                                "reuses the cache a reference run writes)", at_least=1)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+CONFIGS = {"classify": ClassifyConfig, "cluster": ClusterConfig, "tags": TagsConfig}
 
 
 ANALYSIS_KINDS = tuple(CONFIGS)
@@ -37,11 +57,21 @@ def _config(kind: str, values: dict):
         raise TimbreError(f"unknown {kind} setting: {error}") from error
 
 
+def _tags_dataset(run: str) -> str:
+    """The dataset whose tags a tags job on ``run`` computes; :class:`TagError` with the reason when it cannot."""
+    from core.runs.folder import load_run
+
+    loaded = load_run(run)
+    if not tags_computable(loaded):
+        raise TagError(tags_reason(loaded) or f"run {run}'s dataset cannot have musicnn tags computed here")
+    return loaded.config["dataset"]
+
+
 def analysis_spec(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
                   collection: Optional[str] = None, config: Optional[dict] = None) -> dict:
-    """A checked spec (see the module docstring): the kind is known, one source is named and exists, and the
-    config's fields are the dataclass's. What only the data can tell (an input the source lacks, too few
-    tracks) is the job's error.
+    """A checked spec (see the module docstring): the kind is known, one source is named and exists (tags: a run
+    whose dataset has audio, with musicnn's weights here), and the config's fields are the dataclass's. What only
+    the data can tell (an input the source lacks, too few tracks) is the job's error.
 
     Raises
     ------
@@ -54,6 +84,8 @@ def analysis_spec(kind: str, *, run: Optional[str] = None, features: Optional[st
         raise TimbreError(f"no analysis task {kind!r} (tasks: {', '.join(ANALYSIS_KINDS)})")
     if (run is None) == (features is None):
         raise TimbreError("an analysis job needs either a run or a feature table, not both")
+    if kind == "tags" and run is None:
+        raise TimbreError("musicnn tags are computed for a run's dataset: name the run, not a feature table")
     if collection is not None and kind != "classify":
         raise TimbreError("only classifiers can use a collection as their labels")
     cfg = _config(kind, config or {})
@@ -61,22 +93,38 @@ def analysis_spec(kind: str, *, run: Optional[str] = None, features: Optional[st
         raise TimbreError(f"no run named {run!r}")
     if features is not None and features not in list_datasets():
         raise TimbreError(f"no dataset named {features!r}")
-    return {"kind": kind, "run": run, "features": features, "collection": collection,
+    spec = {"kind": kind, "run": run, "features": features, "collection": collection,
             "config": dataclasses.asdict(cfg)}
+    if kind == "tags":
+        spec["dataset"] = _tags_dataset(run)
+    return spec
 
 
-def same_target(spec: dict, other: dict) -> bool:
-    """True when two specs compute the same kind of results for the same data (so one must wait)."""
-    return all(spec.get(k) == other.get(k) for k in ("kind", "run", "features", "collection"))
+def job_target(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
+               collection: Optional[str] = None) -> dict:
+    """The fields of a spec that say what a ``kind`` job works on: the run's dataset for tags, else the source and
+    the collection. Two jobs whose specs agree on them must not run at once (:func:`same_target`)."""
+    if kind == "tags":
+        from core.runs.folder import load_run
+
+        return {"kind": kind, "dataset": load_run(run).config.get("dataset")}
+    return {"kind": kind, "run": run, "features": features, "collection": collection}
+
+
+def same_target(spec: dict, target: dict) -> bool:
+    """True when ``spec`` works on ``target`` (:func:`job_target`), so one of them must wait."""
+    return all(spec.get(k) == v for k, v in target.items())
 
 
 def run_analysis(spec: dict, *, progress: Progress) -> dict:
     """Compute what ``spec`` asks for; returns the job's result: ``results_dir``, ``n_results``, ``seconds``,
-    ``warnings``."""
+    ``warnings`` (tags: :func:`run_tags_task`'s)."""
+    cfg = _config(spec["kind"], spec["config"])
+    if spec["kind"] == "tags":
+        return run_tags_task(spec["dataset"], cfg=cfg, progress=progress)
     source = load_source(run=spec.get("run"), features=spec.get("features"))
     if spec.get("collection"):
         source = collection_source(source, load_collection(source.dataset, spec["collection"]))
-    cfg = _config(spec["kind"], spec["config"])
     if spec["kind"] == "classify":
         report = run_classifiers(source, cfg=cfg, progress=progress)
         n_results, warnings = len(report.summary), list(report.warnings)
@@ -85,3 +133,15 @@ def run_analysis(spec: dict, *, progress: Progress) -> dict:
         n_results, warnings = len(report.summaries), []
     return {"results_dir": str(report.results_dir), "n_results": n_results, "seconds": round(report.seconds, 2),
             "warnings": warnings}
+
+
+def run_tags_task(dataset: str, *, cfg: TagsConfig, progress: Progress) -> dict:
+    """musicnn tags of every track of ``dataset``; returns the job's result: ``dataset``, ``n_tracks``,
+    ``n_tagged`` (tracks whose audio could be read), ``seconds``, ``warnings``."""
+    started = time.perf_counter()
+    table = compute_dataset_tags(dataset, max_patches=cfg.max_patches, progress=progress)
+    n_tagged = int(table[list(TAGS)].notna().any(axis=1).sum())
+    unread = len(table) - n_tagged
+    return {"dataset": dataset, "n_tracks": len(table), "n_tagged": n_tagged,
+            "seconds": round(time.perf_counter() - started, 2),
+            "warnings": [f"{unread} track(s) could not be read: they have no tags"] if unread else []}
