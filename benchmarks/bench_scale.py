@@ -1,4 +1,4 @@
-"""Libraries of 10k to 1M tracks (issue 10): search, maps and ingest, each figure beside a naive reference
+"""Libraries of 10k to 1M tracks: search, maps and ingest, each figure beside a naive reference
 measured in the same run (this machine is shared and noisy: the ratios hold, the absolute times drift).
 
     .venv/bin/python -m benchmarks.bench_scale [--only index,maps,ingest] [--sizes 10000,100000,1000000]

@@ -1,4 +1,4 @@
-"""Ingest and log-mel storage at scale (issue 10, items 1 and 4), each figure beside its naive reference.
+"""Ingest and log-mel storage at scale, each figure beside its naive reference.
 
     flock /tmp/heavy.lock .venv/bin/python -m benchmarks.scale_ingest [--sizes 10000,100000] [--files 200]
 

@@ -1,4 +1,4 @@
-"""Maps at scale (issue 10, item 3), a section of :mod:`benchmarks.bench_scale` (``--only maps``).
+"""Maps at scale, a section of :mod:`benchmarks.bench_scale` (``--only maps``).
 
 For each size, in a fresh process (so its peak memory is its own): synthetic clustered embeddings
 (:func:`benchmarks.synthetic.synthetic_embeddings`), the map fit as a run does it (PCA on all, t-SNE and UMAP on at most

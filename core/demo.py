@@ -32,8 +32,8 @@ class DemoConfig:
                                    "something; synthesis and ingest cost a third of 72 x 20 s", at_least=1)
     seconds: float = doc(12.0, "four distinct 3 s training chunks per track", above=0.0)
     seed: int = doc(7, "the corpus is the same on every machine")
-    epochs: int = doc(60, "120 steps of 24 tracks, a quarter of the former 320 steps of 36 (the README says what "
-                          "the demo's query by recording gives at each length)", at_least=1)
+    epochs: int = doc(60, "120 steps of 24 tracks: the six styles separate (5-NN 1.000) in under 3 min on a busy 2-core "
+                          "machine (README: Benchmarks)", at_least=1)
     batch_size: int = doc(24, "half the library per step: 46 negatives per positive pair", at_least=2)
     teacher_patches: int = doc(4, "3 s patches per track musicnn embeds for distillation: half the default, the "
                                   "tracks are short and uniform", at_least=1)

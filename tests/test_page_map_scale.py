@@ -1,4 +1,4 @@
-"""The Map page on a 100,000-track synthetic run (issue 10): every track drawn as a WebGL point with hover,
+"""The Map page on a 100,000-track synthetic run: every track drawn as a WebGL point with hover,
 quickly once cached; above the point limit a density layer under a sample, and a box drawn on it or a label
 filter brings the points back; a large run's track picker searches."""
 from __future__ import annotations
@@ -97,6 +97,9 @@ def test_above_the_point_limit_a_density_layer_and_a_box_or_a_filter_brings_poin
     assert not [t for t in charts(at)[0]["data"] if t["type"] == "heatmap"]
     at.button(key="map_reset").click().run()
     assert [t for t in charts(at)[0]["data"] if t["type"] == "heatmap"]
+    # the browser redraws the whole map without the box (AppTest would otherwise replay the box drawn above on a
+    # later run, as a new event: the page would take it as a second box)
+    send_event(at, {})
     # a label filter that leaves fewer tracks than the limit draws them all
     labels = load_run(big_run).tracks["label"]
     few = labels.value_counts().index[:2].tolist()
