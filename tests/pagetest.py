@@ -4,10 +4,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
+
+from core import jobs
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 RUN_KEY = "active_run_id"
@@ -69,3 +72,20 @@ def ranked_items(at: AppTest) -> list[str]:
 
 def n_players(at: AppTest) -> int:
     return len(at.get("audio"))
+
+
+def active_jobs() -> list[dict]:
+    """Background jobs (:mod:`core.jobs`) still queued or running."""
+    return [j for j in jobs.list_jobs() if j["state"] in jobs.ACTIVE]
+
+
+def after_the_job(at: AppTest, *, timeout: float = 240.0) -> AppTest:
+    """Press-then-wait: the page shows a started job's progress; once every job has ended, the page again (as the
+    page's own poll would run it)."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert active_jobs() and at.get("progress"), "the page started no job"
+    deadline = time.monotonic() + timeout
+    while active_jobs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not active_jobs(), f"jobs still running after {timeout} s"
+    return at.run()

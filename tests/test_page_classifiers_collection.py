@@ -8,7 +8,7 @@ import numpy as np
 
 from core.analysis import collections as col
 from core.runs.folder import load_run
-from tests.pagetest import RUN_KEY, charts, open_page, text_of
+from tests.pagetest import RUN_KEY, after_the_job, charts, open_page, text_of
 
 
 def test_a_collection_is_a_label_source_for_a_classifier(tiny_run_id):
@@ -27,7 +27,7 @@ def test_a_collection_is_a_label_source_for_a_classifier(tiny_run_id):
     at.multiselect(key="classify_inputs").set_value(["embeddings"])
     at.multiselect(key="classify_models").set_value(["logreg"])
     at.number_input(key="classify_folds").set_value(3)
-    at.button[0].click().run()
+    after_the_job(at.button[0].click().run())  # classifiers train in a background job (core.jobs)
     assert not at.exception, [e.message for e in at.exception]
     assert "Trained 1 classifiers" in at.success[0].value
     table = at.dataframe[0].value

@@ -15,27 +15,12 @@ from core import jobs
 from core.data.tables import import_feature_table
 from core.runs.folder import load_run
 from tests.conftest import clear_streamlit_caches
-from tests.pagetest import RUN_KEY, charts, decode, text_of
+from tests.pagetest import RUN_KEY, after_the_job, charts, decode, text_of
 from tests.pagetest import open_page as open_app_page
 
 
 def open_page(page: str, **state):
     return open_app_page(page, timeout=180, **state)
-
-
-def active_jobs() -> list[dict]:
-    return [j for j in jobs.list_jobs() if j["state"] in jobs.ACTIVE]
-
-
-def after_the_job(at, *, timeout: float = 240.0):
-    """Press-then-wait: the page shows a started job's progress; once every job has ended, the page again."""
-    assert not at.exception, [e.message for e in at.exception]
-    assert active_jobs() and at.get("progress"), "the page started no job"
-    deadline = time.monotonic() + timeout
-    while active_jobs() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not active_jobs(), f"jobs still running after {timeout} s"
-    return at.run()
 
 
 @pytest.fixture
