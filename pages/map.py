@@ -6,7 +6,6 @@ to be drawn one by one.
 """
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core.analysis.maps import COLOUR_LABEL, DENSITY_SAMPLE, POINT_LIMIT, Window, colour_title, labels_in_order, map_view, track_focus
@@ -72,16 +71,6 @@ def tags_form(run) -> None:
         background_job_form(kind="tags", target={"run": run.run_id}, title="Compute musicnn tags",
                             key="map_tags_form", submit="Compute tags", expanded=False, settings=tags_settings,
                             report=tags_report)
-
-
-def current_points(run, method: str) -> pd.DataFrame:
-    """:func:`ui.state.cached_points`, built again when the run got its tags after they were cached (the hovers
-    and the track panel carry the top tags)."""
-    points = cached_points(run.run_id, method)
-    if has_tags(run) and not points["tags"].to_numpy().astype(bool).any():
-        cached_points.clear(run.run_id, method)
-        points = cached_points(run.run_id, method)
-    return points
 
 
 def current_row(run_id: str) -> int | None:
@@ -166,7 +155,7 @@ with controls[1]:
     colour = colour_picker(run)
 take_chart_event(run.run_id, method)
 row = current_row(run.run_id)
-points = current_points(run, method)
+points = cached_points(run.run_id, method)
 if colour != COLOUR_LABEL:
     points = cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id))
 all_labels = labels_in_order(points)

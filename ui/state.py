@@ -8,7 +8,7 @@ from typing import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.analysis.maps import colour_options, colour_points, colour_sources, map_points
+from core.analysis.maps import colour_options, colour_points, colour_sources, map_points, tag_sources
 from core.analysis.tags import search_by_tag
 from core.data.tracks import search_tracks
 from core.runs.folder import Run, first_healthy_run, list_runs
@@ -52,16 +52,27 @@ def cached_run(run_id: str) -> Run:
         return service.run(run_id)
 
 
-@st.cache_resource(show_spinner=False, max_entries=12)
 def cached_points(run_id: str, method: str) -> pd.DataFrame:
-    """:func:`core.analysis.maps.map_points` of a run, built once per server (treat it as read-only)."""
+    """:func:`core.analysis.maps.map_points` of a run, built once per server and again when the run's musicnn
+    tags change (a tags job finished: the hovers carry them). Treat it as read-only."""
+    return _points(run_id, method, files_stamp(tag_sources(cached_run(run_id))))
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def _points(run_id: str, method: str, tags_stamp: str) -> pd.DataFrame:
     return map_points(cached_run(run_id), method)
+
+
+def files_stamp(files) -> str:
+    """Names and modification times of those of ``files`` that exist: a cache key that changes when one is
+    written."""
+    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in files if f.exists())
 
 
 def colour_stamp(run_id: str) -> str:
     """Changes when what a map can be coloured by changes (cluster results, the dataset's tags or collections
     written)."""
-    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}" for f in colour_sources(cached_run(run_id)) if f.exists())
+    return files_stamp(colour_sources(cached_run(run_id)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

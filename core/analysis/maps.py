@@ -81,19 +81,31 @@ def colour_options(run: Run) -> list[str]:
     return options
 
 
+def _dataset_folder(run: Run) -> Path | None:
+    """The folder of the run's dataset under the datasets folder; None for a run without one."""
+    from core.base.paths import datasets_dir
+
+    dataset = run.config.get("dataset")
+    return datasets_dir() / dataset if dataset and "/" not in dataset else None
+
+
+def tag_sources(run: Run) -> list[Path]:
+    """The files the run's musicnn tags come from, existing or not (the dataset's tag table and musicnn caches):
+    :func:`map_points` (whose hovers carry the top tags) is stale once one of them changes."""
+    from core.analysis.tags import TAGS_FILE, musicnn_caches
+
+    folder = _dataset_folder(run)
+    return [] if folder is None else [folder / TAGS_FILE, *musicnn_caches(folder)]
+
+
 def colour_sources(run: Run) -> list[Path]:
     """The files :func:`colour_options` reads, existing or not (saved cluster results, the dataset's tag table
     and musicnn caches, its collections): a cache of the options is stale once one of them changes."""
     from core.analysis.collections import COLLECTIONS_FILE
-    from core.analysis.tags import TAGS_FILE, musicnn_caches
-    from core.base.paths import datasets_dir
 
-    files = sorted((Path(run.path) / "clusters").glob("*/summary.json"))
-    dataset = run.config.get("dataset")
-    if dataset and "/" not in dataset:
-        folder = datasets_dir() / dataset
-        files += [folder / TAGS_FILE, *musicnn_caches(folder), folder / COLLECTIONS_FILE]
-    return files
+    folder = _dataset_folder(run)
+    return [*sorted((Path(run.path) / "clusters").glob("*/summary.json")), *tag_sources(run),
+            *([] if folder is None else [folder / COLLECTIONS_FILE])]
 
 
 def colour_title(option: str) -> str:
