@@ -208,10 +208,10 @@ def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeyp
     shutil.copytree(six_tracks, outside)
     (root / "escape").symlink_to(outside, target_is_directory=True)
     monkeypatch.setenv(LIBRARY_ROOTS_ENV, str(root))
-    assert library.check_source("mine") == str(root / "mine") == library.check_source(root / "mine" / ".." / "mine")
+    assert library.check_source("mine") == str(root / "mine") == library.check_source(root / "mine")
     refusals = {}
     for asked in ("/", "..", "~", "/etc", str(outside), "mine/../..", "escape", str(root / "escape"),
-                  "/no/such/folder", str(tmp_path / "also-missing")):
+                  "/no/such/folder", str(tmp_path / "also-missing"), "mine/../mine", "~root", "~nosuchuser123"):
         with pytest.raises(DatasetError, match="not inside a library folder of this server") as info:
             library.check_source(asked)
         refusals[asked] = str(info.value).removeprefix(asked)
@@ -219,6 +219,39 @@ def test_only_folders_inside_the_library_roots_can_be_ingested(tmp_path, monkeyp
     assert len(set(refusals.values())) == 1, refusals
     with pytest.raises(DatasetError, match="no such folder on the server"):
         library.check_source("missing-inside")
+
+
+def test_a_folder_name_tells_nothing_of_what_exists_outside_the_roots(tmp_path, monkeypatch, six_tracks):
+    """Neighbours of a root (the uploads root nested in the library root made ``..`` land inside), user
+    accounts (``~name``) and symlinked components (``/bin/../x``) all get the one refusal, existing or not."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(six_tracks, root / "mine")
+    (tmp_path / "core").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[core]")
+    monkeypatch.setenv(LIBRARY_ROOTS_ENV, str(root))
+    monkeypatch.setenv("TIMBRE_UPLOADS", str(root / "uploads"))
+    refusals = {}
+    for asked in ("../core", "../corexyz", "../.git/config", "../.git/nothing", "../../core", "~root",
+                  "~nosuchuser123", "~", "~/", "/bin/../etc", "/usr/../nosuch", f"{root}/../core",
+                  f"{root}/../corexyz", "uploads/../../core", "uploads/../../corexyz", "mine/.."):
+        with pytest.raises(DatasetError) as info:
+            library.check_source(asked)
+        refusals[asked] = str(info.value).removeprefix(asked)
+    assert len(set(refusals.values())) == 1, refusals
+    assert "not inside a library folder of this server" in next(iter(refusals.values()))
+
+
+@pytest.mark.parametrize("asked", ["mine\0", "a" * 5000, "x" * 300, "mine/" + "b" * 256, "tab\there"])
+def test_a_folder_name_with_a_nul_byte_or_too_long_is_refused_before_the_file_system(tmp_path, monkeypatch, asked):
+    monkeypatch.setenv(LIBRARY_ROOTS_ENV, str(tmp_path))
+    touched = []
+    monkeypatch.setattr(library.Path, "resolve", lambda self, *a, **k: touched.append(self))
+    with pytest.raises(DatasetError, match="not a folder path") as info:
+        library.check_source(asked)
+    assert len(str(info.value)) < 300 and not touched  # the message is short, nothing was looked up
 
 
 def test_a_folder_upload_keeps_its_sub_folders_as_labels_and_its_file_names(tmp_path, monkeypatch, six_tracks):

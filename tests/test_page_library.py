@@ -88,6 +88,15 @@ def test_a_missing_folder_is_refused_clearly(tmp_path):
     assert jobs.list_jobs() == []
 
 
+@pytest.mark.parametrize("folder", ["~nosuchuser123", "mine\0x", "a" * 5000, "../core"])
+def test_a_folder_box_never_crashes_and_names_no_server_path(folder):
+    at = fill(open_page(), folder=folder, name="mine")
+    shown = texts(at.error)
+    assert "not a folder path" in shown or "not inside a library folder" in shown, shown
+    assert len(shown) < 600  # the input is not echoed whole
+    assert jobs.list_jobs() == []
+
+
 def test_a_folder_without_audio_and_a_bad_name_are_refused(tmp_path, tiny_library):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "readme.txt").write_text("no music")

@@ -30,25 +30,44 @@ def check_name(name: str, *, what: str = "dataset name") -> str:
     return name
 
 
+MAX_PATH_CHARS = 1024  # a folder path a page may name; longer text is refused before touching the file system
+MAX_PART_CHARS = 255  # the longest file name Linux allows (NAME_MAX)
+
+
 def check_source(source) -> str:
     """The library folder a page asked for, resolved (symlinks followed) and inside a library root, else a
-    :class:`DatasetError` that says the same for a folder outside the roots whether it exists or not."""
+    :class:`DatasetError`.
 
+    The text is checked before the file system is touched: no NUL or control character, no ``~`` (it would
+    tell which user accounts exist), no ``..`` part (it would tell what exists beside the roots), nothing over
+    :data:`MAX_PATH_CHARS`; an absolute path must lie inside a root as written, a relative one is taken below
+    each root in turn. Only then is it resolved, and a folder that resolves outside (a symlink out) gets the
+    same refusal as one that was never inside, whether it exists or not.
+    """
     text = str(source or "").strip()
     if not text:
         raise DatasetError("give the folder of your music")
+    shown = text if len(text) <= 80 else f"{text[:60]}...({len(text):,} characters)"
+    if len(text) > MAX_PATH_CHARS or any(len(part) > MAX_PART_CHARS for part in text.split("/")) \
+            or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise DatasetError(f"{shown!r}: not a folder path (at most {MAX_PATH_CHARS} characters, "
+                           f"{MAX_PART_CHARS} per name, no control characters)")
     roots = allowed_roots()
     folder = _inside(text, roots)
     if folder is None:
-        raise DatasetError(f"{text}: not inside a library folder of this server ("
-                           f"{', '.join(shown_path(r) for r in roots)}); an administrator adds folders with "
-                           f"{LIBRARY_ROOTS_ENV}")
-    if not folder.exists():
-        raise DatasetError(f"{text}: no such folder on the server")
-    if not folder.is_dir():
-        raise DatasetError(f"{text}: not a folder")
-    if not find_audio_files(folder):
-        raise DatasetError(f"{text}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+        raise DatasetError(f"{shown}: not inside a library folder of this server ("
+                           f"{', '.join(shown_path(r) for r in roots)}; a path inside one, or a name there, "
+                           f"without '~' or '..'); an administrator adds folders with {LIBRARY_ROOTS_ENV}")
+    try:
+        if not folder.exists():
+            raise DatasetError(f"{shown}: no such folder on the server")
+        if not folder.is_dir():
+            raise DatasetError(f"{shown}: not a folder")
+        audio = find_audio_files(folder)
+    except OSError as error:  # unreadable inside a root: say so without the server's path
+        raise DatasetError(f"{shown}: cannot be read ({error.strerror or type(error).__name__})") from None
+    if not audio:
+        raise DatasetError(f"{shown}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
     return str(folder)
 
 
@@ -60,21 +79,29 @@ def allowed_roots() -> list[Path]:
 def _inside(text: str, roots: list[Path]) -> Path | None:
     """``text`` (absolute, or relative to a root) resolved, when it lies inside one of ``roots``; else None.
 
-    An existing folder decides (one that resolves outside, through ``..`` or a symlink, is refused); a missing
-    one is reported missing only when it would lie inside.
+    ``~`` and ``..`` are refused as written, and an absolute path outside every root, before any file system
+    call. Then, root by root, a candidate that resolves outside (a symlink out) is refused whether its target
+    exists or not, and the first that exists inside wins; else the first candidate (reported missing).
     """
-    given, missing = Path(text).expanduser(), []
-    for candidate in ([given] if given.is_absolute() else [root / given for root in roots]):
+    given = Path(text)
+    if text.startswith("~") or ".." in given.parts:
+        return None
+    if given.is_absolute():
+        candidates = [given] if any(given.is_relative_to(root) for root in roots) else []
+    else:
+        candidates = [root / given for root in roots]
+    inside = []
+    for candidate in candidates:
         try:
             resolved = candidate.resolve()
-        except (OSError, RuntimeError):  # a symlink loop
+            if not any(resolved.is_relative_to(root) for root in roots):
+                return None
+            if resolved.exists():
+                return resolved
+        except (OSError, RuntimeError):  # a symlink loop, a name too long
             return None
-        inside = any(resolved.is_relative_to(root) for root in roots)
-        if resolved.exists():
-            return resolved if inside else None
-        if inside:
-            missing.append(resolved)
-    return missing[0] if missing else None
+        inside.append(resolved)
+    return inside[0] if inside else None
 
 
 def track_id_for(relpath: str) -> str:

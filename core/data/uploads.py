@@ -204,7 +204,7 @@ def save_uploads(files: Iterable[tuple[str, bytes]], library: str, *, max_mb: fl
     for name, data in files:
         check_upload(name, len(data), max_mb=max_mb)
     paths = upload_paths([name for name, _ in files])
-    folder = uploads_dir() / library
+    folder = uploads_dir().resolve() / library  # as check_source compares it with the roots
     if folder.exists():
         raise DatasetError(f"{library}: a library folder of that name exists already; choose another name")
     for path, (_, data) in zip(paths, files):
