@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import jobs
 from core.base.errors import TimbreError
-from core.base.paths import LIBRARY_ROOTS_ENV, library_roots, shown_path
+from core.base.paths import LIBRARY_ROOTS_ENV, library_roots, public_path, shown_path
 from core.data import library
 from core.data.dataset import list_datasets
 from core.data.uploads import UPLOAD_TYPES, save_uploads
@@ -43,7 +43,7 @@ def followed_job() -> dict | None:
 def describe(job: dict) -> str:
     spec = job["spec"]
     what = {"ingest": "ingest", "train": "training", "ingest+train": "ingest and training"}.get(job["kind"], job["kind"])
-    source = f" from `{spec['source']}`" if spec.get("source") else ""
+    source = f" from `{public_path(spec['source'])}`" if spec.get("source") else ""
     started = job.get("created") or spec.get("created")
     return f"Job `{job['job_id']}`: {what} of dataset **{spec['dataset']}**{source}, started {started}"
 
@@ -88,7 +88,10 @@ def job_result(job: dict) -> None:
     skipped = result.get("skipped") or []
     if skipped:
         st.warning(f"{len(skipped)} file(s) could not be used and were skipped:")
-        st.dataframe(pd.DataFrame(skipped, columns=["path", "reason"]), hide_index=True, width="stretch")
+        table = pd.DataFrame(skipped, columns=["path", "reason"])
+        source = job["spec"].get("source")
+        table["path"] = [public_path(path, base=source) for path in table["path"]]  # inside the library folder
+        st.dataframe(table, hide_index=True, width="stretch")
     if result.get("run_id"):
         st.success(f"Run **{result['run_id']}** is ready; it is listed on the Runs page.")
         if st.button("Make it the active run", icon=":material/check:"):

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.base.errors import TimbreError
-from core.base.paths import runs_dir
+from core.base.paths import public_path, runs_dir
 from core.runs.folder import list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure
@@ -44,7 +44,7 @@ def build_demo_with_progress() -> None:
 
 
 def no_runs() -> None:
-    st.info(f"There is no run yet (looked in `{runs_dir()}`).\n\n"
+    st.info(f"There is no run yet (looked in `{public_path(runs_dir())}`).\n\n"
             "Build the demo run: 48 synthetic tracks in six styles (electronic, strings, guitar, piano, rock, "
             "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes under three "
             "minutes, even on a busy 2-core machine. "
@@ -130,7 +130,7 @@ def run_details(run_id: str) -> None:
         st.markdown(f"**dataset** {summary['dataset']} · **created** {summary['created']}  \n"
                     f"**chunk** {summary['chunk_seconds']} s · **embedding** {train.get('embedding_dim')} d · "
                     f"**widths** {train.get('widths')} · **batch** {train.get('batch_size')}  \n"
-                    f"**folder** `{run.path}`")
+                    f"**folder** `{public_path(run.path)}`")
         st.page_link("pages/map.py", label="Open the map", icon=":material/scatter_plot:")
         st.page_link("pages/recommend.py", label="Find similar tracks", icon=":material/mic:")
 
@@ -143,7 +143,7 @@ if current is None:
     st.stop()
 
 run_ids = list_runs()
-st.caption(f"{len(run_ids)} run(s) in `{runs_dir()}`; choose the active run in the sidebar. Learned-embedding "
+st.caption(f"{len(run_ids)} run(s) in `{public_path(runs_dir())}`; choose the active run in the sidebar. Learned-embedding "
            "scores beside the MFCC baseline's (leave-one-out 5-NN by cosine similarity).")
 runs_table(runs_frame(run_ids))
 run_details(current)

@@ -16,6 +16,9 @@ import pytest
 
 SESSION_ROOT = Path(tempfile.mkdtemp(prefix="timbre-tests-"))
 os.environ["TIMBRE_ARTIFACTS"] = str(SESSION_ROOT / "collection")  # only what runs while tests are collected
+# A page error fails its test with the whole traceback (the served app logs it under an id and shows the id):
+os.environ.setdefault("TIMBRE_PAGE_ERRORS", "raise")
+os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
 
 TINY_STYLES = ("electronic", "strings", "piano")
 

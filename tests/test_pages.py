@@ -68,6 +68,8 @@ def test_runs_page_lists_the_run_with_learned_and_baseline_scores(tiny_run_id):
     assert row["tracks"] == 12 and row["dataset"] == "tiny"
     assert [m.label for m in at.metric][:2] == ["5-NN accuracy", "precision@5"]
     assert "MFCC" in at.metric[0].delta  # "+0.083 vs MFCC" or "same as MFCC"
+    shown = "\n".join(e.value for e in [*at.caption, *at.markdown])
+    assert str(runs_dir()) not in shown and f"<artifacts>/runs/{tiny_run_id}" in shown  # no server path
 
 
 def test_choosing_a_run_is_kept_across_pages(two_runs):

@@ -62,10 +62,14 @@ def frame() -> None:
 
 @contextlib.contextmanager
 def routing() -> Iterator[None]:
-    """The router wraps ``page.run()`` in this: pages run inside it know they are routed."""
+    """The router wraps ``page.run()`` in this: pages run inside it know they are routed, and an error no page
+    expected is logged with an id, which is all the browser sees (:func:`ui.errors.reported`)."""
+    from ui.errors import reported
+
     token = _in_router.set(True)
     try:
-        yield
+        with reported():
+            yield
     finally:
         _in_router.reset(token)
 

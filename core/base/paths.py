@@ -54,3 +54,20 @@ def shown_path(path: Path) -> str:
         return f"{path.relative_to(REPO_ROOT).as_posix()}/"
     except ValueError:
         return str(path)
+
+
+def public_path(path, *, base=None) -> str:
+    """``path`` as a page may show it, without telling where the server keeps things: relative to ``base``
+    when inside it, else to the project (``artifacts/runs/ID``), the artifacts folder (``<artifacts>/runs/ID``)
+    or a library root (``<library>/gtzan``); else its last name alone (``.../name``)."""
+    path = Path(path)
+    if base is not None and path.is_relative_to(base):
+        return path.relative_to(base).as_posix() or "."
+    if path.is_relative_to(REPO_ROOT):
+        return path.relative_to(REPO_ROOT).as_posix() or "."
+    places = [("<artifacts>", Path(os.environ.get("TIMBRE_ARTIFACTS", REPO_ROOT / "artifacts")))]
+    places += [("<library>", root) for root in library_roots()]
+    for name, place in places:
+        if path.is_relative_to(place):
+            return "/".join([name, *path.relative_to(place).parts])
+    return f".../{path.name}"
