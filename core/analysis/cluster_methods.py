@@ -167,3 +167,60 @@ def pca_2d(x: np.ndarray, *, seed: int = 0) -> np.ndarray:
     out = np.zeros((len(x), 2))
     out[:, :n_comp] = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
     return out
+
+
+MIN_MATCH_JACCARD = 0.3  # a cluster keeps an earlier number only when it shares this much of its tracks (Jaccard)
+
+
+def match_numbers(previous_ids, previous: np.ndarray, ids, clusters: np.ndarray, *,
+                  min_jaccard: float = MIN_MATCH_JACCARD) -> tuple[np.ndarray, dict]:
+    """Renumber ``clusters`` so that each keeps the number of the earlier cluster it overlaps most.
+
+    Clusters are paired by the Hungarian assignment (:func:`scipy.optimize.linear_sum_assignment`) on their
+    Jaccard overlap of track ids; a pair below ``min_jaccard`` is no match. A matched cluster takes its partner's
+    number; an unmatched one the smallest number no kept cluster holds (largest cluster first). Noise stays noise.
+
+    Parameters
+    ----------
+    previous_ids : sequence of str [shape=(m,)]
+    previous : np.ndarray [shape=(m,), dtype=int]
+        The earlier result's clusters of ``previous_ids``.
+    ids : sequence of str [shape=(n,)]
+    clusters : np.ndarray [shape=(n,), dtype=int]
+        The new clusters of ``ids``.
+
+    Returns
+    -------
+    renumbered : np.ndarray [shape=(n,), dtype=int]
+    numbering : dict
+        ``kept`` (numbers that mean the same group as before, with the ``jaccard`` of each), ``new`` (numbers
+        given to clusters that match none) and ``freed`` (earlier numbers no cluster matched).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    clusters = np.asarray(clusters, dtype=int)
+    old = pd.Series(np.asarray(previous, dtype=int), index=pd.Index(pd.Series(previous_ids).astype(str)))
+    old = old[old != NOISE]
+    old = old[~old.index.duplicated()]
+    new_ids, new_size = np.unique(clusters[clusters != NOISE], return_counts=True)
+    old_ids = np.unique(old.to_numpy())
+    before = old.reindex(pd.Series(ids).astype(str)).to_numpy()  # NaN: the track was not (or noise) before
+    both = ~np.isnan(before) & (clusters != NOISE)
+    inter = pd.crosstab(clusters[both], before[both].astype(int)).reindex(index=new_ids, columns=old_ids,
+                                                                          fill_value=0).to_numpy(np.float64)
+    old_size = old.value_counts().reindex(old_ids).to_numpy(np.float64)
+    jaccard = inter / np.maximum(new_size[:, None].astype(np.float64) + old_size[None, :] - inter, 1.0)
+    pairs = [(i, j) for i, j in zip(*linear_sum_assignment(-jaccard)) if jaccard[i, j] >= min_jaccard]
+    number = {int(new_ids[i]): int(old_ids[j]) for i, j in pairs}
+    taken, fresh = set(number.values()), []
+    for i in np.argsort(-new_size, kind="stable"):
+        if int(new_ids[i]) not in number:
+            number[int(new_ids[i])] = free = min(set(range(len(new_ids) + len(taken) + 1)) - taken)
+            taken.add(free)
+            fresh.append(free)
+    table = np.full(int(clusters.max(initial=0)) + 2, NOISE)  # cluster + 1 -> its number (noise -1 -> 0)
+    table[new_ids + 1] = [number[int(c)] for c in new_ids]
+    kept = {int(old_ids[j]): round(float(jaccard[i, j]), 4) for i, j in pairs}
+    numbering = {"kept": sorted(kept), "jaccard": {str(c): v for c, v in sorted(kept.items())},
+                 "new": sorted(fresh), "freed": sorted(set(old_ids.tolist()) - set(kept))}
+    return table[clusters + 1], numbering
