@@ -213,3 +213,17 @@ def test_a_track_of_unknown_length_is_minus_one_and_a_large_playlist_is_quick(ru
     start = time.perf_counter()
     text = col.m3u_playlist(many)
     assert text.count("#EXTINF:") == 100_000 and time.perf_counter() - start < 3.0
+
+
+def test_adding_to_a_collection_keeps_its_members_and_appends_only_new_ones(run):
+    saved = col.save_selection(run, "mix", [1, 2])
+    ids = run.tracks["track_id"].astype(str).to_numpy()
+    grown = col.add_rows(run, saved.collection_id, [2, 5, 5, 0])
+    assert grown.track_ids == (ids[1], ids[2], ids[0], ids[5])  # rows come in ascending order
+    assert grown.name == "mix" and grown.created == saved.created
+    assert col.load_collection("tiny", saved.collection_id) == grown
+    with pytest.raises(CollectionError, match="no tracks"):
+        col.add_to_collection("tiny", saved.collection_id, [])
+    with pytest.raises(CollectionError, match="no collection"):
+        col.add_rows(run, "0" * 12, [1])
+    assert col.load_collection("tiny", saved.collection_id) == grown  # refusals wrote nothing

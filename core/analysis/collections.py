@@ -37,17 +37,9 @@ from core.data.tracks import display_names
 from core.runs.folder import Run
 
 COLLECTIONS_FILE = "collections.parquet"
-
-
 LOCK_FILE = ".collections.lock"
-
-
 COLUMNS = ("collection_id", "name", "created", "track_id")
-
-
 MAX_NAME_LENGTH = 60
-
-
 ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 
 
@@ -200,6 +192,28 @@ def create_collection(dataset: str, name: str, track_ids: Sequence[str]) -> Coll
     return _collection(dataset, table, collection_id)
 
 
+def add_to_collection(dataset: str, collection_id: str, track_ids: Sequence[str]) -> Collection:
+    """Add ``track_ids`` to a collection (members it already holds are not repeated; the new ones come last).
+
+    Raises
+    ------
+    CollectionError
+        No tracks, or no such collection. Nothing is written then.
+    """
+    ids = list(dict.fromkeys(str(t) for t in track_ids))
+    if not ids:
+        raise CollectionError("no tracks to add")
+    with _locked(dataset):
+        table = _read(dataset)
+        found = _collection(dataset, table, collection_id)
+        new = [t for t in ids if t not in set(found.track_ids)]
+        rows = pd.DataFrame({"collection_id": collection_id, "name": found.name, "created": found.created,
+                             "track_id": new})
+        table = pd.concat([table, rows], ignore_index=True) if new else table
+        _write(dataset, table)
+    return _collection(dataset, table, collection_id)
+
+
 def rename_collection(dataset: str, collection_id: str, name: str) -> Collection:
     """Give a collection a new name (checked as :func:`create_collection` checks it; its own name is free)."""
     with _locked(dataset):
@@ -278,6 +292,12 @@ def save_selection(run: Run, name: str, rows) -> Collection:
     """Save library rows of ``run`` as a collection of its dataset (see :func:`create_collection`)."""
     rows = check_rows(run, rows)
     return create_collection(run_dataset(run), name, run.tracks["track_id"].astype(str).to_numpy()[rows])
+
+
+def add_rows(run: Run, collection_id: str, rows) -> Collection:
+    """Add library rows of ``run`` to a collection of its dataset (see :func:`add_to_collection`)."""
+    rows = check_rows(run, rows)
+    return add_to_collection(run_dataset(run), collection_id, run.tracks["track_id"].astype(str).to_numpy()[rows])
 
 
 @dataclasses.dataclass(frozen=True)
