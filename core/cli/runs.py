@@ -1,4 +1,4 @@
-"""Commands on runs: train, reference, evaluate, embed, recommend, index, runs, demo."""
+"""Commands on runs: train, reference, evaluate, embed, recommend, listen, index, runs, demo."""
 from __future__ import annotations
 
 import sys
@@ -167,8 +167,42 @@ def cmd_demo(args) -> None:
     _print_eval(load_run(run_id).metrics)
 
 
+def cmd_listen(args) -> None:
+    import json
+
+    from core.runs.folder import load_run
+    from core.service.listen import ListenConfig, Listener, update_record
+    from core.service.query import load_query
+
+    run = load_run(args.run)
+    y = load_query(run, args.file)
+    listener = Listener(run, config=ListenConfig(k=args.k, window_seconds=args.window, update_seconds=args.every))
+    step, sr = int(round(args.every * run.mel_params.sr)), run.mel_params.sr
+    started = time.monotonic()
+    for i in range(0, len(y), step):
+        if args.speed > 0:  # a live stream: the audio arrives no faster than it plays
+            time.sleep(max(0.0, started + i / sr / args.speed - time.monotonic()))
+        update = listener.feed(y[i:i + step])
+        if update is None and i + step >= len(y):
+            update = listener.update()
+        if update is not None:
+            record = update_record(run, update)
+            print(json.dumps(record) if args.json else _listen_line(record), flush=True)
+
+
+def _listen_line(record: dict) -> str:
+    """One update as a line: time, the top 3 with scores, and the identified track once there is one."""
+    if record["silent"]:
+        top = "silence"
+    else:
+        top = ", ".join(f"{t['name']} {t['score']:.3f}" for t in record["top"][:3])
+    found = "" if record["identified"] is None else (
+        f"  identified: {record['identified']} after {record['identified_seconds']:.1f} s")
+    return f"{record['seconds']:6.1f} s  {top}{found}"
+
+
 def add_run_commands(sub) -> None:
-    """train, reference, evaluate, embed, recommend, index, runs, demo."""
+    """train, reference, evaluate, embed, recommend, listen, index, runs, demo."""
     from core.demo import DemoConfig
     from core.runs.reference import ReferenceConfig
 
@@ -198,6 +232,17 @@ def add_run_commands(sub) -> None:
     p.add_argument("file")
     p.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"how many tracks (1 to the library size; default {DEFAULT_K})")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("listen", help="play a file as a live stream and print the streaming matcher's updates")
+    p.add_argument("--run", required=True)
+    p.add_argument("file")
+    p.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"tracks per update (default {DEFAULT_K})")
+    p.add_argument("--window", type=float, default=10.0, help="seconds matched at each update (default 10)")
+    p.add_argument("--every", type=float, default=1.0, help="seconds of stream between updates (default 1)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="play at this multiple of real time (default 1: live; 0: as fast as it can)")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("index", help="build a run's ANN search index (train builds it for a large library)")
     p.add_argument("--run", required=True)

@@ -111,6 +111,15 @@ class Encoder(nn.Module):
             return self(x)
         return F.normalize(self.match_head(self.features(x)), dim=1)
 
+    def embed_and_match(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` and :meth:`match` of the same chunks from one pass through the conv blocks (a live
+        stream needs both for every new chunk)."""
+        if self.match_head is None:
+            z = self(x)
+            return z, z
+        h = self.features(x)
+        return F.normalize(self.embed(h), dim=1), F.normalize(self.match_head(h), dim=1)
+
 
 def chunk_level(x: torch.Tensor) -> torch.Tensor:
     """Mean power of each log-mel chunk in dB, [shape=(batch, 1, 1)] for x [shape=(batch, n_mels, frames)].

@@ -108,14 +108,56 @@ def best_passage_scores(queries: np.ndarray, passages: np.ndarray, offsets: np.n
     np.ndarray [shape=(r,), dtype=float32]
         In [-1, 1].
     """
+    sims, starts = _candidate_sims(queries, passages, offsets, rows)
+    if sims is None:
+        return np.zeros(0, dtype=np.float32)
+    return np.maximum.reduceat(sims, starts, axis=0).mean(axis=1).astype(np.float32)
+
+
+def _candidate_sims(queries, passages, offsets, rows) -> tuple[np.ndarray | None, np.ndarray]:
+    """Cosines of every passage of candidate ``rows`` with every query chunk, [shape=(sum of their passages, m)],
+    and where each candidate's passages start in it (None for no candidate)."""
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
-        return np.zeros(0, dtype=np.float32)
+        return None, np.zeros(0, dtype=np.int64)
     lengths = offsets[rows + 1] - offsets[rows]
     take = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows])
     sims = np.asarray(passages[take], dtype=np.float32) @ queries.astype(np.float32).T  # [sum(lengths), m]
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.maximum.reduceat(sims, starts, axis=0).mean(axis=1).astype(np.float32)
+    return sims, np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+
+def passage_alignment(queries: np.ndarray, passages: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+                      *, tolerance: int = 1) -> np.ndarray:
+    """How consistently in time each candidate contains the query: the share of the query's chunks whose
+    best-matching passage lies at the candidate's most common offset (passage index minus chunk index, within
+    ``tolerance``). The query's chunks must be consecutive on the library's passage grid (a live window's are):
+    a recording of the track finds its passages one after another (near 1), music that is not in it finds a
+    scatter of look-alike passages (near ``(2 * tolerance + 1) / m`` for ``m`` chunks). Landmark fingerprints
+    vote on time offsets the same way.
+
+    Parameters
+    ----------
+    queries : np.ndarray [shape=(m, d)]
+        Chunk embeddings in time order, L2-normalised.
+    passages, offsets, rows
+        As :func:`best_passage_scores`.
+
+    Returns
+    -------
+    np.ndarray [shape=(r,), dtype=float32]
+        In [0, 1]; 0 for a query of fewer than two chunks (nothing to align).
+    """
+    sims, starts = _candidate_sims(queries, passages, offsets, rows)
+    m = len(queries)
+    if sims is None or m < 2:
+        return np.zeros(len(np.atleast_1d(rows)), dtype=np.float32)
+    ends = np.append(starts[1:], len(sims))
+    out = np.zeros(len(starts), dtype=np.float32)
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        shift = np.argmax(sims[a:b], axis=0) - np.arange(m)  # [m]
+        near = np.abs(shift[:, None] - shift[None, :]) <= tolerance
+        out[i] = near.sum(axis=0).max() / m
+    return out
 
 
 def write_passages(folder: Path, passages: np.ndarray, offsets: np.ndarray) -> None:

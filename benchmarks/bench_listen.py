@@ -1,0 +1,345 @@
+"""Listening benchmark: the streaming matcher's accuracy on degraded live excerpts, its identification rule, and
+the time of one live update beside matching each window from scratch.
+
+    .venv/bin/python -m benchmarks.bench_listen [--run RUN] [--queries 50] [--sizes 10000 100000] [--json]
+
+1. accuracy: the run's tracks are split (seeded) into a library half (the search is restricted to those rows)
+   and an outside half (music that is not in the library). A 10 s excerpt of a track at a random offset is
+   degraded as a phone or a laptop microphone would record it (:func:`degrade`: a synthesised room impulse
+   response, a band limit, white noise at an SNR, a random gain with clipping, an MP3 or Opus re-encode) and
+   played into :class:`core.service.listen.Listener` as a live stream; the update after 1, 2, 3, 5 and 10 s gives
+   top-1 and top-5 (the source track first / among the first five);
+2. identification: the same streams (library and outside tracks) through the rule of
+   :mod:`core.service.identify`; its thresholds are calibrated on half of the tracks (the lowest that keep every
+   calibration stream of outside music unidentified) and the figures are measured on the other half: share
+   identified (rightly), seconds to identify, false identifications (a library stream identified as another
+   track, an outside stream identified at all);
+3. speed: one live update (the newest chunks embedded, search, passages, map positions) against a library of
+   ``--sizes`` tracks: the run's library plus synthetic distractors drawn from a Gaussian with the mean and
+   covariance of its embeddings and passages (the ANN index above 50,000 tracks, as a real run), beside
+   matching the same window from scratch (:func:`core.service.query.recommend_audio`); at the largest size
+   the accuracy of section 1 (10 dB, laptop band) is measured again among the distractors.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import statistics
+import time
+
+import numpy as np
+
+LENGTHS = (1, 2, 3, 5, 10)  # seconds into the stream at which top-1 is read
+BANDS = {"laptop": (100.0, 8000.0), "phone": (300.0, 3400.0)}
+CONDITIONS = [("laptop", 10.0), ("laptop", 0.0), ("phone", 10.0), ("phone", 0.0)]
+STREAM_SECONDS = 10.0
+
+
+# ------------------------------------------------------------------------------------------------ degradation
+
+def room_response(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """A synthesised room impulse response: the direct sound, then exponentially decaying noise (RT60 0.2-0.6 s)
+    after a few ms, a living room to a small hall."""
+    rt60 = rng.uniform(0.2, 0.6)
+    n = int(rt60 * sr)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60) * 10 ** (rng.uniform(-12, -6) / 20)
+    tail[:int(0.003 * sr)] = 0.0
+    tail[0] = 1.0
+    return tail / np.sqrt(np.sum(tail ** 2))
+
+
+def reencode(x: np.ndarray, sr: int, codec: str) -> np.ndarray:
+    """``x`` through a lossy codec and back (MP3 64 kbit/s, or Opus 24 kbit/s at 48 kHz), at ``sr``."""
+    import av
+
+    from core.audio.decode import load_audio
+
+    buffer = io.BytesIO()
+    rate = 48_000 if codec == "libopus" else sr
+    fmt = "ogg" if codec == "libopus" else "mp3"
+    with av.open(buffer, "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        stream.bit_rate = 24_000 if codec == "libopus" else 64_000
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        frame = av.AudioFrame.from_ndarray(x[None].astype(np.float32), format="flt", layout="mono")
+        frame.sample_rate = sr
+        for piece in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(piece):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    buffer.seek(0)
+    buffer.name = f"excerpt.{fmt}"
+    y = load_audio(buffer, sr=sr, max_seconds=None)
+    return np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)]
+
+
+def degrade(y: np.ndarray, *, sr: int, rng: np.random.Generator, band: tuple[float, float], snr_db: float,
+            seconds: float = STREAM_SECONDS) -> np.ndarray:
+    """A random ``seconds`` excerpt of ``y`` as a microphone in a room records it: room response, band limit
+    (8th-order Butterworth band-pass), white noise ``snr_db`` below the music, a gain of -20 to +6 dB (clipped),
+    an MP3 or Opus re-encode (even odds). np.ndarray [shape=(seconds * sr,), dtype=float32]."""
+    from scipy.signal import butter, fftconvolve, sosfilt
+
+    n = int(round(seconds * sr))
+    start = int(rng.integers(0, max(1, len(y) - n + 1)))
+    x = np.asarray(y[start:start + n], dtype=np.float64)
+    x = fftconvolve(x, room_response(rng, sr))[:len(x)]
+    x = sosfilt(butter(4, [band[0], min(band[1], 0.45 * sr)], btype="bandpass", fs=sr, output="sos"), x)
+    power = float(np.mean(x ** 2)) or 1e-12
+    x = x + rng.standard_normal(len(x)) * np.sqrt(power * 10 ** (-snr_db / 10))
+    x = x / max(np.sqrt(np.mean(x ** 2)), 1e-9) * 0.1 * 10 ** (rng.uniform(-20, 6) / 20)
+    x = np.clip(x, -1.0, 1.0).astype(np.float32)
+    return reencode(x, sr, "libmp3lame" if rng.random() < 0.5 else "libopus")
+
+
+# ------------------------------------------------------------------------------------------------ streams
+
+@dataclasses.dataclass
+class Stream:
+    """One degraded excerpt played live: its source row, whether that is in the library, and per update the
+    top rows, scores, the top-1's passage match and alignment."""
+
+    source: int
+    inside: bool
+    condition: tuple
+    updates: list
+
+
+def play(run, y: np.ndarray, rows: np.ndarray):
+    from core.service.listen import ListenConfig, listen_to
+
+    out = []
+    for u in listen_to(run, y, config=ListenConfig(k=5), rows=rows):
+        t = u.neighbours
+        out.append((u.seconds, t["row"].to_numpy(), t["score"].to_numpy(np.float64),
+                    float(t["passage"].iloc[0]) if len(t) else np.nan, float(t["aligned"].iloc[0]) if len(t) else np.nan))
+    return out
+
+
+def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarray, *, seed: int,
+                 conditions=CONDITIONS) -> list[Stream]:
+    from core.audio.decode import load_audio
+
+    sr = run.mel_params.sr
+    streams = []
+    for i, (row, is_in) in enumerate(zip(sources, inside)):
+        y = load_audio(run.tracks["path"].iloc[row], sr=sr, max_seconds=None)
+        for c, (band, snr) in enumerate(conditions):
+            rng = np.random.default_rng([seed, int(row), c])
+            x = degrade(y, sr=sr, rng=rng, band=BANDS[band], snr_db=snr)
+            streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library)))
+        print(f"  streams of {i + 1}/{len(sources)} tracks", flush=True)
+    return streams
+
+
+def accuracy(streams: list[Stream]) -> dict:
+    """top-1 / top-5 per condition and length, library streams only."""
+    out = {}
+    for band, snr in dict.fromkeys(s.condition for s in streams):
+        mine = [s for s in streams if s.inside and s.condition == (band, snr)]
+        for length in LENGTHS:
+            at = [next(u for u in s.updates if u[0] >= length - 1e-6) for s in mine]
+            out[f"{band}_{snr:g}dB_{length}s"] = {
+                "top1": round(float(np.mean([u[1][0] == s.source for s, u in zip(mine, at)])), 3),
+                "top5": round(float(np.mean([s.source in u[1][:5] for s, u in zip(mine, at)])), 3), "n": len(mine)}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the rule
+
+def replay(stream: Stream, rule) -> tuple[int | None, float | None]:
+    from core.service.identify import Identification
+
+    ident = Identification(rule=rule)
+    for seconds, rows, scores, passage, aligned in stream.updates:
+        ident.step(rows, scores, passage, aligned, seconds=seconds)
+    return ident.row, ident.seconds
+
+
+def rule_rates(streams: list[Stream], rule) -> dict:
+    inside = [s for s in streams if s.inside]
+    outside = [s for s in streams if not s.inside]
+    got_in = [replay(s, rule) for s in inside]
+    got_out = [replay(s, rule) for s in outside]
+    right = [sec for s, (row, sec) in zip(inside, got_in) if row == s.source]
+    wrong_in = sum(row is not None and row != s.source for s, (row, _) in zip(inside, got_in))
+    wrong_out = sum(row is not None for row, _ in got_out)
+    return {"identified": round(len(right) / max(len(inside), 1), 3),
+            "median_seconds": None if not right else statistics.median(right),
+            "false_inside": round(wrong_in / max(len(inside), 1), 3),
+            "false_outside": round(wrong_out / max(len(outside), 1), 3),
+            "false": round((wrong_in + wrong_out) / max(len(streams), 1), 3),
+            "n_inside": len(inside), "n_outside": len(outside)}
+
+
+def calibrate(streams: list[Stream]):
+    """The rule whose thresholds identify the most calibration streams rightly while identifying no outside
+    stream and no library stream wrongly (ties: the larger thresholds)."""
+    from core.service.identify import IdentifyRule
+
+    best, best_key = IdentifyRule(), None
+    for confirm in (2, 3):
+        for margin in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+            for passage in (0.5, 0.6, 0.7, 0.8):
+                for aligned in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7):
+                    rule = IdentifyRule(confirm=confirm, min_margin=margin, min_passage=passage, min_aligned=aligned)
+                    rates = rule_rates(streams, rule)
+                    if rates["false"] > 0:
+                        continue
+                    key = (rates["identified"], -(rates["median_seconds"] or 99), margin + passage + aligned)
+                    if best_key is None or key > best_key:
+                        best, best_key = rule, key
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ speed
+
+class PooledPassages:
+    """Passages of a big library: the real ones for the first rows, the distractors' drawn from a pool (as
+    costly to gather and compare, without gigabytes of random numbers)."""
+
+    def __init__(self, real: np.ndarray, pool: np.ndarray, n_total: int):
+        self.real, self.pool, self.shape = real, pool, (n_total, real.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, take):
+        take = np.asarray(take)
+        out = np.empty((len(take), self.shape[1]), dtype=np.float16)
+        mine = take < len(self.real)
+        out[mine] = self.real[take[mine]]
+        out[~mine] = self.pool[take[~mine] % len(self.pool)]
+        return out
+
+
+def big_library(run, n: int, *, seed: int = 0):
+    """``run`` grown to ``n`` tracks with Gaussian distractors (its embeddings' and passages' mean and
+    covariance), searched through an IVF index above 50,000 tracks as a real run would be."""
+    import pandas as pd
+
+    from core.runs.folder import load_run
+    from core.search.ann import build_index, needs_index
+    from core.search.passages import Matcher
+
+    rng = np.random.default_rng(seed)
+
+    def like(x: np.ndarray, m: int) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        z = rng.multivariate_normal(x.mean(axis=0), np.cov(x.T), size=m).astype(np.float32)
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    big = load_run(run.run_id)
+    m = n - len(run.tracks)
+    emb = np.concatenate([run.embeddings, like(run.embeddings, m)])
+    passages, offsets = run.passages
+    per = int(np.median(np.diff(offsets)))
+    fake = pd.DataFrame({"track_id": [f"x{i}" for i in range(m)], "path": [f"/music/x{i}.mp3" for i in range(m)],
+                         "label": None, "title": None, "artist": None})
+    big.__dict__["tracks"] = pd.concat([run.tracks, fake], ignore_index=True)
+    big.__dict__["embeddings"] = emb
+    big.__dict__["index"] = build_index(emb, seed=seed) if needs_index(n) else None
+    all_offsets = np.concatenate([offsets, offsets[-1] + per * np.arange(1, m + 1)])
+    pool = like(np.asarray(passages[:200_000]), 200_000).astype(np.float16)
+    big.__dict__["passages"] = (PooledPassages(np.asarray(passages), pool, int(all_offsets[-1])), all_offsets)
+    coords = run.projections
+    fake_xy = rng.normal(size=(m, 2)).astype(np.float32)
+    big.__dict__["projections"] = pd.concat([coords, pd.DataFrame(
+        {"track_id": fake["track_id"], **{f"{p}_{a}": fake_xy[:, i] for p in ("pca", "tsne", "umap")
+                                           for i, a in enumerate("xy")}})], ignore_index=True)
+    matcher = run.matcher
+    big.__dict__["matcher"] = Matcher(model=matcher.model, params=matcher.params, chunk_frames=matcher.chunk_frames,
+                                      embed_chunks=matcher.embed_chunks, embeddings=emb,
+                                      passages=big.__dict__["passages"], hop_frames=matcher.hop_frames,
+                                      depth=matcher.depth)
+    return big
+
+
+def update_times(run, y: np.ndarray, *, updates: int = 20) -> dict:
+    """Median and 95th percentile of one live update in a full 10 s window, and of matching that window from
+    scratch (:func:`core.service.query.recommend_audio` embeds all of it, searches, re-ranks, places it)."""
+    from core.service.listen import Listener
+    from core.service.query import recommend_audio
+
+    sr = run.mel_params.sr
+    updates = max(1, min(updates, int(len(y) / sr - STREAM_SECONDS - 1)))
+    listener = Listener(run)
+    listener.feed(y[:int(STREAM_SECONDS * sr)])
+    live, scratch = [], []
+    for i in range(updates):
+        at = int((STREAM_SECONDS + i) * sr)
+        start = time.perf_counter()
+        listener.feed(y[at:at + sr])
+        live.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        recommend_audio(run, y[at + sr - int(STREAM_SECONDS * sr):at + sr], k=5)
+        scratch.append(time.perf_counter() - start)
+    q = lambda xs, p: round(float(np.percentile(xs, p)) * 1000, 1)  # noqa: E731
+    return {"live_ms_median": q(live, 50), "live_ms_p95": q(live, 95),
+            "scratch_ms_median": q(scratch, 50), "scratch_ms_p95": q(scratch, 95),
+            "speedup": round(statistics.median(scratch) / statistics.median(live), 1)}
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_listen", description=__doc__.split("\n")[0])
+    parser.add_argument("--run", help="run id (default: the newest run of emotify-dev, else the newest run)")
+    parser.add_argument("--queries", type=int, default=50, help="library tracks and outside tracks each streamed")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000], help="library sizes timed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    import torch
+
+    from core.audio.decode import load_audio
+    from core.runs.folder import list_runs, load_run
+    from core.service.identify import IdentifyRule
+
+    torch.set_num_threads(2)
+    run_id = args.run or next((r for r in reversed(list_runs()) if load_run(r).config.get("dataset") == "emotify-dev"),
+                              list_runs()[-1])
+    run = load_run(run_id)
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(run.tracks))
+    library, outside = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    q = min(args.queries, len(library), len(outside))
+    sources = np.concatenate([rng.choice(library, q, replace=False), rng.choice(outside, q, replace=False)])
+    inside = np.arange(2 * q) < q
+    print(f"run {run_id}: {len(library)} library tracks, {len(outside)} outside; {q} + {q} streams x "
+          f"{len(CONDITIONS)} conditions", flush=True)
+    streams = make_streams(run, sources, inside, library, seed=args.seed)
+    calibration = [s for s in streams if s.source % 2 == 0]
+    test = [s for s in streams if s.source % 2 == 1]
+    rule = calibrate(calibration)
+    figures = {"run": run_id, "library_tracks": len(library), "outside_tracks": len(outside),
+               "accuracy": accuracy(streams), "rule": dataclasses.asdict(rule),
+               "rule_default": dataclasses.asdict(IdentifyRule()),
+               "identification": {f"{b}_{s:g}dB": rule_rates([x for x in test if x.condition == (b, s)], rule)
+                                  for b, s in CONDITIONS},
+               "identification_default_rule": {
+                   f"{b}_{s:g}dB": rule_rates([x for x in test if x.condition == (b, s)], IdentifyRule())
+                   for b, s in CONDITIONS},
+               "speed": {}}
+    y = load_audio(run.tracks["path"].iloc[int(library[0])], sr=run.mel_params.sr, max_seconds=None)
+    for n in args.sizes:
+        big = big_library(run, n, seed=args.seed)
+        figures["speed"][str(n)] = update_times(big, y)
+        print(f"  {n} tracks: {figures['speed'][str(n)]}", flush=True)
+    if args.sizes:
+        big = big_library(run, max(args.sizes), seed=args.seed)
+        few = sources[:q][:20]
+        searched = np.concatenate([library, np.arange(len(run.tracks), len(big.tracks))])
+        at_scale = make_streams(big, few, np.ones(len(few), bool), searched, seed=args.seed,
+                                conditions=[("laptop", 10.0)])
+        figures["accuracy_at_scale"] = {"tracks": max(args.sizes), **accuracy(at_scale)}
+    print(json.dumps(figures) if args.json else json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
