@@ -56,6 +56,11 @@ class ExportError(TimbreError):
     """A run cannot be exported (an unknown target, a missing optional package, an output folder in the way, ...)."""
 
 
+class ListenerError(TimbreError):
+    """Listener data cannot be read or written: the listener database is corrupt, locked or from a newer version,
+    or an imported history cannot be read. Recommendations then fall back to pure audio similarity."""
+
+
 class QueryError(TimbreError):
     """A query the service (:mod:`core.service.service`) cannot answer as asked. Each front end maps the
     subclasses in one place: the API to an HTTP status, the bot to a reply, the dashboard to ``st.error``."""

@@ -28,6 +28,7 @@ from core.data.tracks import clean_text, display_names, search_tracks
 from core.data.uploads import safe_name
 from core.runs.folder import Run, list_runs, load_run, resolve_run, run_summary
 from core.service.links import with_links
+from core.service.listening import Listening
 from core.service.query import Recommendation, load_query, min_query_seconds, more_like_these, neighbours_of, recommend_audio
 
 NO_RUN_YET = "there is no run yet: build one with `python -m core demo` or `python -m core train`"
@@ -113,6 +114,7 @@ class QueryService:
         self._runs: dict[str, Run] = {} if default is None else {default.run_id: self._prepare(default)}
         self._tags: dict[str, Optional[pd.DataFrame]] = {}
         self._lock = threading.Lock()
+        self.listening = Listening(tags_of=self.tags)  # listeners' events and personalised answers
 
     # ------------------------------------------------------------------------------------------ runs
 
