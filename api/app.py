@@ -27,11 +27,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from api.deps import DEFAULT_RUN, AudioSlots
-from api.routers import collections, genre, recommend, runs, tracks
+from api.deps import DEFAULT_RUN, LISTENER_HEADER, AudioSlots
+from api.routers import collections, genre, listeners, recommend, runs, tracks
 from core.base.config import check_bounds, doc
 from core.base.constants import MAX_UPLOAD_MB
-from core.base.errors import AudioDecodeError, CollectionError, InvalidQuery, NoClassifier, NotFound, TimbreError, TooLarge, without_paths
+from core.base.errors import (
+    AudioDecodeError,
+    CollectionError,
+    HistoryError,
+    InvalidQuery,
+    ListenerError,
+    NoClassifier,
+    NotFound,
+    TimbreError,
+    TooLarge,
+    without_paths,
+)
 from core.service.service import QueryService, default_run
 
 log = logging.getLogger("api")
@@ -52,6 +63,8 @@ STATUS = {
     AudioDecodeError: 422,
     CollectionError: 422,  # a bad collection name or an unusable set of tracks
     NoClassifier: 409,
+    HistoryError: 422,  # a listening history that cannot be read
+    ListenerError: 503,  # the listener database is corrupt or locked (recommendations still answer, pure audio)
     TimbreError: 409,  # the run cannot answer: broken, no tags, a classifier that cannot take the query
 }
 # How to list what was not found, in the API's terms (NotFound.what -> hint)
@@ -231,7 +244,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     app.state.config, app.state.audio_slots = cfg, AudioSlots(cfg.audio_slots, cfg.queue_seconds)
     add_error_handlers(app)
     add_offline_docs(app)
-    for router in (runs.router, tracks.router, recommend.router, collections.router, genre.router):
+    for router in (runs.router, tracks.router, recommend.router, collections.router, genre.router, listeners.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_mb=cfg.max_upload_mb)
     if api_key:
@@ -241,7 +254,7 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origin), allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=[API_KEY_HEADER, "Content-Type"])
+                           allow_headers=[API_KEY_HEADER, LISTENER_HEADER, "Content-Type"])
     return app
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator
+from typing import Iterator, Optional
 
-from fastapi import Depends, HTTPException, Request, UploadFile
+from fastapi import Depends, Header, HTTPException, Request, UploadFile
 
+from core.base.errors import ListenerError
 from core.data.uploads import saved_upload
+from core.listeners.store import Listener
 from core.runs.folder import Run
 from core.service.service import QueryAudio, QueryService
 
 DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
+LISTENER_HEADER = "X-Listener-Key"  # who is listening: the key POST /listeners gave
 
 
 class AudioSlots:
@@ -56,3 +59,21 @@ def query_audio(request: Request, run: Run, upload: UploadFile) -> QueryAudio:
     cfg = request.app.state.config
     with saved_upload(upload.file, upload.filename, max_mb=cfg.max_upload_mb, dir=cfg.upload_dir) as path:
         return service(request).load(run, path, name=upload.filename or "")
+
+
+def listener(request: Request, key: str = Header(..., alias=LISTENER_HEADER,
+                                                 description="the key POST /listeners gave")) -> Listener:
+    """The listener whose key the request carries (404 for an unknown key, 503 when the store is unavailable)."""
+    return service(request).listening.store.api_listener(key)
+
+
+def maybe_listener(request: Request, key: Optional[str] = Header(
+        None, alias=LISTENER_HEADER, description="personalise the answer for this listener")) -> tuple:
+    """``(listener or None, note or None)``: no header is no listener; an unknown key is a 404; a store that
+    cannot be read gives no listener and a note, so the answer is pure audio similarity."""
+    if not key:
+        return None, None
+    try:
+        return service(request).listening.store.api_listener(key), None
+    except ListenerError as error:
+        return None, f"recommendations are pure audio similarity: {error}"

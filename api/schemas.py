@@ -44,6 +44,14 @@ class Neighbour(Track):
     score: float
     cosine: Optional[float] = None  # an upload's track cosine and passage score (score is their mean)
     passage: Optional[float] = None
+    why: list[str] = []  # for a listener: "sounds like X", "you liked Y", "listeners of Z played it", strongest first
+
+
+class Personal(BaseModel):
+    """How an answer for a listener (the ``X-Listener-Key`` header) was ranked."""
+
+    personal: bool = Field(False, description="true when the listener's taste or other listeners re-ranked it")
+    note: Optional[str] = Field(None, description="why it is pure audio similarity although a listener was named")
 
 
 class QueryInfo(BaseModel):
@@ -76,13 +84,13 @@ class TrackList(BaseModel):
     tracks: list[Track]
 
 
-class Neighbours(BaseModel):
+class Neighbours(Personal):
     run: str
     track: Track
     neighbours: list[Neighbour]
 
 
-class Recommendation(BaseModel):
+class Recommendation(Personal):
     run: str
     query: QueryInfo
     neighbours: list[Neighbour]
@@ -112,7 +120,7 @@ class SimilarQuery(BaseModel):
     k: int = Field(DEFAULT_SET_K, ge=1, le=MAX_K)
 
 
-class Similar(BaseModel):
+class Similar(Personal):
     run: str
     query: list[Track]
     neighbours: list[Neighbour]
@@ -123,3 +131,53 @@ class Genre(create_model("GenrePrediction", **fields_of(GenrePrediction))):
 
     run: str
     query: QueryInfo
+
+
+class NewListener(BaseModel):
+    name: str = Field(..., min_length=1, max_length=80)
+
+
+class ListenerKey(BaseModel):
+    listener_id: int
+    name: str
+    key: str = Field(description="send it as the X-Listener-Key header; it is shown only this once")
+
+
+class NewEvent(BaseModel):
+    track_id: str = Field(..., max_length=200)
+    kind: str = Field(..., description="played, liked, disliked or skipped")
+    query: Optional[str] = Field(None, max_length=300, description="what led there (a query's name)")
+
+
+class Event(BaseModel):
+    event_id: int
+    track_id: str
+    kind: str
+    time: Optional[float] = None  # seconds since 1970
+    query: Optional[str] = None
+    source: Optional[str] = None
+    name: Optional[str] = None  # the track's name when the run holds it
+
+
+class ListenerData(BaseModel):
+    listener_id: int
+    name: str
+    counts: dict[str, int]
+    events: list[Event] = Field(description="the newest events (at most 500); counts cover all")
+
+
+class Forgotten(BaseModel):
+    deleted_events: int
+
+
+class HistoryImport(BaseModel):
+    rows: int
+    matched: int
+    tracks: int
+    unmatched: int
+    unmatched_top: list[tuple[str, int]] = Field(description="the most frequent unmatched artist - title, with counts")
+
+
+class ForYou(Personal):
+    run: str
+    neighbours: list[Neighbour]

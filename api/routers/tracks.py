@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import run_of, service
+from api.deps import maybe_listener, run_of, service
+from api.routers.listeners import personal_body
 from api.schemas import Neighbours, TrackList
 from core.base.constants import DEFAULT_K, MAX_K
 from core.runs.folder import Run
@@ -27,8 +28,10 @@ def tracks(q: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=M
 @router.get("/{track_id}/neighbours", response_model=Neighbours,
             summary="The k library tracks most similar to a library track (itself left out)")
 def neighbours(track_id: str, k: int = Query(DEFAULT_K, ge=1, le=MAX_K), run: Run = Depends(run_of),
-               queries: QueryService = Depends(service)):
+               queries: QueryService = Depends(service), who: tuple = Depends(maybe_listener)):
     row = queries.track_row(run, track_id)
     near = queries.neighbours(run, row, k=k)
-    return Neighbours(run=run.run_id, track=queries.records(run, run.tracks.iloc[[row]])[0],
-                      neighbours=queries.records(run, near))
+    track = queries.records(run, run.tracks.iloc[[row]])[0]
+    answer = queries.listening.personalise(run, who[0], near, embedding=run.embeddings[row], k=k,
+                                           query_name=track["name"], exclude=[row])
+    return Neighbours(run=run.run_id, track=track, **personal_body(queries, run, answer, who[1]))

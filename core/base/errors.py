@@ -57,8 +57,12 @@ class ExportError(TimbreError):
 
 
 class ListenerError(TimbreError):
-    """Listener data cannot be read or written: the listener database is corrupt, locked or from a newer version,
-    or an imported history cannot be read. Recommendations then fall back to pure audio similarity."""
+    """Listener data cannot be read or written: the listener database is corrupt, locked or from a newer version
+    (the message names the file and the reason). Recommendations then fall back to pure audio similarity."""
+
+
+class HistoryError(TimbreError):
+    """An imported listening history cannot be read (not CSV, no title column, too many rows), naming the file."""
 
 
 class QueryError(TimbreError):

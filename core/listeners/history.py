@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import unicodedata
+import warnings
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from core.base.errors import ListenerError
+from core.base.errors import HistoryError
 from core.base.progress import Progress, or_silent
 from core.data.tracks import display_names
 from core.listeners.store import Listener, ListenerStore
@@ -76,17 +77,19 @@ def read_history(source, *, name: str = "history.csv") -> pd.DataFrame:
 
     Raises
     ------
-    ListenerError
+    HistoryError
         Not CSV, empty, too many rows, or no title column (naming the columns found).
     """
     data = source if not isinstance(source, (bytes, bytearray)) else io.BytesIO(source)
     try:
-        table = pd.read_csv(data, dtype=str, keep_default_na=False, nrows=MAX_ROWS + 1, on_bad_lines="skip",
-                            encoding_errors="replace")
+        with warnings.catch_warnings():  # rows with extra fields keep their first columns: said once, not per row
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(data, dtype=str, keep_default_na=False, nrows=MAX_ROWS + 1, on_bad_lines="skip",
+                                encoding_errors="replace", index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-        raise ListenerError(f"{name}: not a readable CSV file ({error})") from None
+        raise HistoryError(f"{name}: not a readable CSV file ({error})") from None
     if len(table) > MAX_ROWS:
-        raise ListenerError(f"{name}: more than {MAX_ROWS:,} rows; split the file")
+        raise HistoryError(f"{name}: more than {MAX_ROWS:,} rows; split the file")
     found = _columns(table)
     if "title" not in found:
         if len(table.columns) == len(LASTFM_HEADERLESS):  # lastfm-to-csv: no header line
@@ -94,7 +97,7 @@ def read_history(source, *, name: str = "history.csv") -> pd.DataFrame:
             table.columns = list(LASTFM_HEADERLESS)
             found = {key: key for key in ("artist", "title", "time")}
         else:
-            raise ListenerError(f"{name}: no title column (found {', '.join(map(str, table.columns[:10])) or 'none'}); "
+            raise HistoryError(f"{name}: no title column (found {', '.join(map(str, table.columns[:10])) or 'none'}); "
                                 "a history needs artist, title and time columns, as Last.fm and Spotify exports have")
     out = pd.DataFrame({key: table[found[key]] if key in found else "" for key in ("artist", "title")})
     out["time"] = _seconds(table[found["time"]]) if "time" in found else np.nan
@@ -135,7 +138,10 @@ def _seconds(values: pd.Series) -> np.ndarray:
         break
     if dates is None:
         dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
+    naive = dates.dt.tz_localize(None).dt.as_unit("s")  # seconds: any year fits (nanoseconds end at 1677 / 2262)
+    seconds = naive.to_numpy().astype(np.int64).astype(float)
+    seconds[naive.isna().to_numpy()] = np.nan
+    return seconds
 
 
 def match_tracks(history: pd.DataFrame, tracks: pd.DataFrame) -> np.ndarray:
@@ -167,8 +173,10 @@ def import_history(store: ListenerStore, listener: Listener, source, tracks: pd.
 
     Raises
     ------
+    HistoryError
+        The file cannot be read (see :func:`read_history`).
     ListenerError
-        The file cannot be read (see :func:`read_history`) or the store cannot be written.
+        The store cannot be written.
     """
     progress = or_silent(progress)
     history = read_history(source, name=name)

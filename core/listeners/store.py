@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Optional
 
 import pandas as pd
 
-from core.base.errors import ListenerError, NotFound
+from core.base.errors import InvalidQuery, ListenerError, NotFound
 from core.base.paths import artifacts_dir
 from core.base.progress import Progress, or_silent
 
@@ -90,12 +90,12 @@ def _hash(key: str) -> str:
 
 def check_name(kind: str, name) -> str:
     """A listener's kind and name as stored: ``kind`` one of :data:`LISTENER_KINDS`, ``name`` 1 to
-    :data:`MAX_NAME` printable characters (:class:`ListenerError` otherwise)."""
+    :data:`MAX_NAME` printable characters (:class:`InvalidQuery` otherwise)."""
     if kind not in LISTENER_KINDS:
-        raise ListenerError(f"unknown listener kind {kind!r}: one of {', '.join(LISTENER_KINDS)}")
+        raise InvalidQuery(f"unknown listener kind {kind!r}: one of {', '.join(LISTENER_KINDS)}")
     text = str(name).strip()
     if not text or len(text) > MAX_NAME or not text.isprintable():
-        raise ListenerError(f"a listener's name must be 1 to {MAX_NAME} printable characters (got {text[:40]!r})")
+        raise InvalidQuery(f"a listener's name must be 1 to {MAX_NAME} printable characters (got {text[:40]!r})")
     return text
 
 
@@ -211,7 +211,7 @@ class ListenerStore:
         key = secrets.token_urlsafe(24)
         with self.connect() as db:
             if db.execute("SELECT 1 FROM listeners WHERE kind = 'api' AND name = ?", (name,)).fetchone():
-                raise ListenerError(f"an API listener named {name!r} exists already: choose another name")
+                raise InvalidQuery(f"an API listener named {name!r} exists already: choose another name")
             cursor = db.execute("INSERT INTO listeners (kind, name, secret, created) VALUES ('api', ?, ?, ?)",
                                 (name, _hash(key), time.time()))
         return Listener(cursor.lastrowid, "api", name), key
@@ -300,6 +300,6 @@ class ListenerStore:
 
 def _event_row(listener: Listener, track_id, kind: str, query, source, at) -> tuple:
     if kind not in EVENT_KINDS:
-        raise ListenerError(f"unknown event {kind!r}: one of {', '.join(EVENT_KINDS)}")
+        raise InvalidQuery(f"unknown event {kind!r}: one of {', '.join(EVENT_KINDS)}")
     query = None if query is None else str(query)[:MAX_QUERY]
     return (listener.listener_id, str(track_id), kind, time.time() if at is None else float(at), query, source)

@@ -207,8 +207,12 @@ def reasons(run: Run, table: pd.DataFrame, *, unit: np.ndarray, feedback: Feedba
     "you liked Y" (the liked track nearest it), "listeners of Z played it" (``linked``: the listener's track that
     links to it most, -1 for none). A part counts when it lifted the track (a positive contribution)."""
     rows = table["row"].to_numpy(np.int64)
-    nearest_liked = (feedback.liked[(unit[rows] @ unit[feedback.liked].T).argmax(axis=1)]
-                     if len(feedback.liked) else np.full(len(rows), -1))
+    nearest_liked = np.full(len(rows), -1)
+    if len(feedback.liked):
+        sims = unit[rows] @ unit[feedback.liked].T
+        sims[rows[:, None] == feedback.liked[None, :]] = -np.inf  # a liked track is "you liked it", not like itself
+        best = sims.argmax(axis=1)
+        nearest_liked = np.where(np.isfinite(sims.max(axis=1)), feedback.liked[best], -1)
     named = np.unique(np.concatenate([nearest_liked, linked]))
     records = run.tracks.iloc[named[named >= 0]].to_dict("records")
     names = {int(r): display_name(rec) for r, rec in zip(named[named >= 0], records)}
