@@ -137,7 +137,7 @@ class ListenerStore:
                 with db:
                     yield db
             except sqlite3.Error:
-                self._drop()  # a connection that failed is not reused
+                self.close()  # a connection that failed is not reused
                 raise
         except sqlite3.Error as error:
             raise self._fail(error) from None
@@ -149,7 +149,8 @@ class ListenerStore:
             self._local.db, self._local.owner = self._open(), os.getpid()
         return self._local.db
 
-    def _drop(self) -> None:
+    def close(self) -> None:
+        """Close this thread's connection (the next call opens another)."""
         db, self._local.db = getattr(self._local, "db", None), None
         if db is not None:
             db.close()
