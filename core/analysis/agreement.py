@@ -25,7 +25,7 @@ from core.base.io import atomic_write_bytes
 from core.base.paths import runs_dir
 from core.base.progress import Progress, or_silent
 from core.runs.folder import Run, list_runs, load_run
-from core.search.exact import cosine_topk, l2_normalise
+from core.search.exact import l2_normalise
 
 AGREEMENT_FOLDER = "agreement"
 
@@ -48,27 +48,37 @@ def neighbour_graph(x: np.ndarray, *, k: int = NEIGHBOURS, progress: Optional[Pr
     """Each row's ``k`` nearest other rows by cosine, for any number of rows.
 
     Up to :data:`core.analysis.compare.SAMPLE` rows this is :func:`core.analysis.compare.neighbour_sets` (one
-    similarity matrix); above, exact search in blocks of :data:`BLOCK` rows, and above
+    similarity matrix); above, exact search (faiss ``IndexFlatIP``) in blocks of :data:`BLOCK` rows, and above
     :data:`core.search.ann.EXACT_MAX_TRACKS` rows through an IVF index built for the purpose.
 
     Returns
     -------
     np.ndarray [shape=(n, min(k, n - 1)), dtype=int64]
     """
+    import faiss
+
     from core.search.ann import build_index, needs_index
 
     if len(x) <= SAMPLE:
         return neighbour_sets(x, k=k)
     tell = or_silent(progress)
-    x = l2_normalise(x)
+    x = np.ascontiguousarray(l2_normalise(x))
     n, k = len(x), min(k, len(x) - 1)
-    index = build_index(x) if needs_index(n) else None
+    if needs_index(n):
+        ivf = build_index(x)
+
+        def search(queries: np.ndarray) -> np.ndarray:
+            return ivf.search(queries, k=k + 1)[0]
+    else:  # exact inner products with faiss's fused top-k: twice as fast as numpy's product + argpartition
+        flat = faiss.IndexFlatIP(x.shape[1])
+        flat.add(x)
+
+        def search(queries: np.ndarray) -> np.ndarray:
+            return flat.search(queries, k + 1)[1]
     out = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, BLOCK):
         queries = x[start:start + BLOCK]
-        idx = (cosine_topk(x, queries, k=k + 1, normalised=True)[0] if index is None
-               else index.search(queries, k=k + 1)[0])
-        out[start:start + len(queries)] = _without_self(idx, np.arange(start, start + len(queries)), k)
+        out[start:start + len(queries)] = _without_self(search(queries), np.arange(start, start + len(queries)), k)
         tell(min(start + BLOCK, n), n, "neighbours")
     return out
 
