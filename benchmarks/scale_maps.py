@@ -44,13 +44,19 @@ def synthetic_library(n: int, *, seed: int = 0) -> tuple[np.ndarray, pd.DataFram
     from benchmarks.synthetic import synthetic_embeddings
 
     x, cluster = synthetic_embeddings(n, seed=seed)
+    return x, synthetic_tracks(cluster)
+
+
+def synthetic_tracks(cluster: np.ndarray) -> pd.DataFrame:
+    """The track table of :func:`synthetic_library` for tracks of the given clusters (``cluster``
+    [shape=(n,)], as :func:`benchmarks.synthetic.synthetic_embeddings` returns it)."""
+    n = len(cluster)
     ids = np.char.add("t", np.arange(n).astype(str).astype(object).astype(str)).astype(object)
-    tracks = pd.DataFrame({
+    return pd.DataFrame({
         "track_id": ids, "path": "/synthetic/" + pd.Series(ids) + ".mp3",
         "label": pd.array(np.char.add("genre", (cluster % N_LABELS).astype(str)), dtype="string"),
         "duration_s": 30.0, "artist": pd.array(np.char.add("artist ", (cluster % 997).astype(str)), dtype="string"),
         "title": pd.array(ids.astype(str), dtype="string")})
-    return x, tracks
 
 
 def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, tracks: pd.DataFrame,
