@@ -44,25 +44,30 @@ def atlas_data(n: int):
     return points, histograms, labels
 
 
-st.set_page_config(page_title="atlas test", layout="wide")
-points, histograms, labels = atlas_data(int(os.environ.get("ATLAS_N", "100000")))
-state = st.session_state
-event = atlas_map(points, key="atlas", selected=state.get("selected"), focus=state.get("focus"),
-                  linked=state.get("linked", ()), ranges=state.get("ranges"), drag=state.get("drag", "lasso"),
-                  labels=labels, histograms=histograms, query=(0.0, 7.0), trail=[(-8.0, 3.0), (-4.0, 5.0)], height=560)
-if event is not None and event.seq != state.get("seq"):
-    state.seq = event.seq
-    state.drag, state.ranges = event.drag, event.ranges
-    if event.kind in ("select", "clear"):
-        state.selected = event.rows
-    if event.kind == "click":
-        state.focus = int(event.rows[0])
-        state.linked = [int(r) for r in np.arange(int(event.rows[0]) + 1, int(event.rows[0]) + 6) % points.n]
-    if os.environ.get("ATLAS_OUT"):
-        out = Path(os.environ["ATLAS_OUT"])
-        record = {"kind": event.kind, "rows": event.rows.tolist(), "ranges": event.ranges, "drag": event.drag, "seq": event.seq}
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(out)
-    st.rerun()
-st.write(f"{points.n} points; last event: {state.get('seq', 'none')}")
+def main() -> None:
+    st.set_page_config(page_title="atlas test", layout="wide")
+    points, histograms, labels = atlas_data(int(os.environ.get("ATLAS_N", "100000")))
+    state = st.session_state
+    event = atlas_map(points, key="atlas", selected=state.get("selected"), focus=state.get("focus"),
+                      linked=state.get("linked", ()), ranges=state.get("ranges"), drag=state.get("drag", "lasso"),
+                      labels=labels, histograms=histograms, query=(0.0, 7.0), trail=[(-8.0, 3.0), (-4.0, 5.0)], height=560)
+    if event is not None and event.seq != state.get("seq"):
+        state.seq = event.seq
+        state.drag, state.ranges = event.drag, event.ranges
+        if event.kind in ("select", "clear"):
+            state.selected = event.rows
+        if event.kind == "click":
+            state.focus = int(event.rows[0])
+            state.linked = [int(r) for r in np.arange(int(event.rows[0]) + 1, int(event.rows[0]) + 6) % points.n]
+        if os.environ.get("ATLAS_OUT"):
+            out = Path(os.environ["ATLAS_OUT"])
+            record = {"kind": event.kind, "rows": event.rows.tolist(), "ranges": event.ranges, "drag": event.drag, "seq": event.seq}
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(out)
+        st.rerun()
+    st.write(f"{points.n} points; last event: {state.get('seq', 'none')}")
+
+
+if __name__ == "__main__":  # streamlit run (and AppTest) run it as __main__; the browser test imports synthetic
+    main()

@@ -11,6 +11,7 @@ Row lists go both ways as uint32 little-endian bytes, the greyed mask as a littl
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -272,6 +273,15 @@ def _ranges(ranges: Mapping | None, histograms: Sequence[Histogram]) -> dict:
     return out
 
 
+def _digest(points_key: str, parts: Mapping[str, bytes]) -> str:
+    """A digest of the bytes args: Streamlit's frontend re-sends a render only when the JSON args change."""
+    digest = hashlib.blake2b(points_key.encode(), digest_size=16)
+    for name, data in parts.items():
+        digest.update(f"{name}:{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = None, focus: int | None = None,
               linked: Sequence[int] = (), highlighted: Sequence[int] = (), greyed: np.ndarray | None = None,
               labels: Sequence[MapLabel] = (), contours: bool = True, histograms: Sequence[Histogram] = (),
@@ -328,15 +338,16 @@ def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = No
         raise ValueError(f"focus row {focus} is not one of the {n} points")
     hist_meta, hist_codes = _histograms(histograms, n)
     names = points.names
+    rows = {"selected": rows_bytes(selected, n=n, name="selected"), "linked": rows_bytes(linked, n=n, name="linked"),
+            "highlighted": rows_bytes(highlighted, n=n, name="highlighted"),
+            "greyed": mask_bytes(greyed, n=n), "hist_codes": hist_codes}
     value = _component(
-        key=key, default=None, height=int(height),
+        key=key, default=None, height=int(height), bytes_digest=_digest(points.key, rows),
         points_key=points.key, xy=points.xy, codes=points.codes, bounds=list(points.bounds),
         palette=list(points.palette), legend=list(points.legend), continuous=points.continuous,
         names=("\n".join(s.replace("\n", " ") for s in names).encode("utf-8") if names else b""),
-        selected=rows_bytes(selected, n=n, name="selected"), focus=None if focus is None else int(focus),
-        linked=rows_bytes(linked, n=n, name="linked"), highlighted=rows_bytes(highlighted, n=n, name="highlighted"),
-        greyed=mask_bytes(greyed, n=n), labels=_labels(labels), contours=bool(contours),
-        histograms=hist_meta, hist_codes=hist_codes, ranges=_ranges(ranges, histograms), drag=drag,
+        focus=None if focus is None else int(focus), labels=_labels(labels), contours=bool(contours),
+        histograms=hist_meta, ranges=_ranges(ranges, histograms), drag=drag, **rows,
         query=None if query is None else [float(query[0]), float(query[1])],
         trail=[[float(a), float(b)] for a, b in trail], point_size=point_size)
     return decode_event(value)

@@ -136,7 +136,6 @@ function createPlot() {
     $('tooltip').style.display = 'none';
   });
   S.plot.subscribe('select', ({ points }) => setSelection(Uint32Array.from(points), true)); // a lasso ended
-  S.plot.subscribe('deselect', () => S.selected.length && setSelection(new Uint32Array(0), true, 'clear'));
 }
 
 function setSelection(rows, fromUser, kind = 'select') {
@@ -148,7 +147,8 @@ function setSelection(rows, fromUser, kind = 'select') {
 }
 
 // ---- gestures the library does not do: a click (every mode), the box, Escape, the toolbar
-let down = null;
+let down = null; // where the left button went down on the points, until it is released
+let moved = false; // the press went further than CLICK_PX (a lasso that ends where it began is no click)
 let mouse = [0, 0];
 const mapEl = $('map');
 const local = (event) => {
@@ -158,6 +158,7 @@ const local = (event) => {
 mapEl.addEventListener('mousedown', (event) => {
   if (event.target !== $('gl') || event.button !== 0) return;
   down = local(event);
+  moved = false;
   if (S.drag === 'box') {
     event.stopPropagation(); // no pan: the box is ours
     S.box = [...down, ...down];
@@ -165,6 +166,7 @@ mapEl.addEventListener('mousedown', (event) => {
 }, true);
 window.addEventListener('mousemove', (event) => {
   mouse = local(event);
+  if (down && Math.hypot(mouse[0] - down[0], mouse[1] - down[1]) >= CLICK_PX) moved = true;
   if (S.box && down) {
     S.box = [...down, ...mouse];
     scheduleFrame();
@@ -176,7 +178,7 @@ window.addEventListener('mouseup', (event) => {
   const [x0, y0, x1, y1] = S.box;
   S.box = null;
   scheduleFrame();
-  if (Math.hypot(x1 - x0, y1 - y0) < CLICK_PX) return; // a click: handled below
+  if (!moved) return; // a click: handled below
   const [ax, bx] = [S.xScale.invert(Math.min(x0, x1)), S.xScale.invert(Math.max(x0, x1))];
   const [ay, by] = [S.yScale.invert(Math.max(y0, y1)), S.yScale.invert(Math.min(y0, y1))];
   const rows = [];
@@ -189,9 +191,9 @@ window.addEventListener('mouseup', (event) => {
 mapEl.addEventListener('click', (event) => {
   if (event.target !== $('gl')) return;
   event.stopPropagation(); // the library's click would select the point: a click is ours
-  const at = local(event);
-  if (!down || Math.hypot(at[0] - down[0], at[1] - down[1]) >= CLICK_PX) return;
+  const press = down;
   down = null;
+  if (!press || moved) return;
   if (S.hover >= 0) emit('click', [S.hover]);
   else clearSelection();
 }, true);
