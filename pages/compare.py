@@ -9,7 +9,8 @@ import streamlit as st
 
 from core.analysis.compare import Comparison, aligned_maps, compare_runs
 from core.base.errors import CompareError
-from core.runs.folder import config_differences, list_runs, run_summary
+from core.base.paths import runs_dir
+from core.runs.folder import config_differences, list_runs, run_problem, run_summary
 from ui import nav
 from ui.figures import agreement_figure, highlight_trace, loss_figure, map_figure, per_label_figure
 from ui.state import active_run_id, cached_points, cached_run, selected_rows
@@ -134,13 +135,17 @@ def draw_changed(comparison: Comparison) -> None:
 
 nav.require_router(__file__)
 st.title("Compare runs")
-runs = list_runs()
+every = list_runs()
+runs = [r for r in every if run_problem(runs_dir() / r) is None]  # a broken run is listed on Runs, with why
+if len(every) > len(runs):
+    st.caption(f"{len(every) - len(runs)} run(s) that cannot be opened are left out (the Runs page says why).")
 if len(runs) < 2:
     st.info("Comparing needs at least two runs. Train another (`python -m core train --dataset NAME ...`) "
             "or build another demo run on the Runs page.")
     st.stop()
 current = active_run_id()
-default = [current] + [r for r in runs if r != current][:1]
+default = [current] if current in runs else []
+default += [r for r in runs if r != current][:2 - len(default)]
 chosen = st.multiselect("Runs", runs, default=default, max_selections=4, key="compare_runs")
 if len(chosen) < 2:
     st.warning("Choose at least two runs.")

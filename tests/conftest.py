@@ -18,7 +18,6 @@ SESSION_ROOT = Path(tempfile.mkdtemp(prefix="timbre-tests-"))
 os.environ["TIMBRE_ARTIFACTS"] = str(SESSION_ROOT / "collection")  # only what runs while tests are collected
 # A page error fails its test with the whole traceback (the served app logs it under an id and shows the id):
 os.environ.setdefault("TIMBRE_PAGE_ERRORS", "raise")
-os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
 
 TINY_STYLES = ("electronic", "strings", "piano")
 
@@ -30,6 +29,16 @@ def clear_streamlit_caches() -> None:
 
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def page_errors_in_full():
+    """AppTest shows a page's error whole, message and traceback (the served app shows none of it:
+    ``client.showErrorDetails = "none"`` in .streamlit/config.toml)."""
+    from streamlit.testing.v1.util import patch_config_options
+
+    with patch_config_options({"client.showErrorDetails": "full"}):
+        yield
 
 
 @pytest.fixture

@@ -2,23 +2,20 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 from streamlit.testing.v1.util import patch_config_options
 
 from core.base.paths import runs_dir
 from core.runs.folder import load_run
-from core.service.links import track_links
 from core.service.query import similar_tracks
-from tests.pagetest import RUN_KEY, markdown_text, n_players, open_page, ranked_items, traces
+from tests.pagetest import RUN_KEY, atlas_args, markdown_text, n_players, open_page, ranked_items, traces
 from tests.pagetest import charts as chart_specs
 
 
@@ -145,122 +142,6 @@ def test_a_run_this_version_cannot_open_gets_a_plain_message_on_every_page(monke
         at.switch_page(page).run()
         assert not at.exception and "from-a-newer-version cannot be opened" in at.error[0].value
         assert [t.value for t in at.title] == [page.removeprefix("pages/").removesuffix(".py").title()]
-
-
-@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
-def test_map_draws_the_precomputed_projection(tiny_run_id, method):
-    at = open_page("pages/map.py", active_run_id=tiny_run_id)
-    at.button_group(key="map_projection").set_value(method).run()
-    assert not at.exception
-    run = load_run(tiny_run_id)
-    coords = run.projections[[f"{method}_x", f"{method}_y"]].to_numpy()
-    library = [t for t in chart_specs(at)[0]["data"] if t.get("customdata") is not None]
-    assert sorted(t["name"] for t in library) == sorted(run.tracks["label"].unique())
-    assert all(t["type"] == "scattergl" for t in library)
-    rows = np.concatenate([np.asarray(t["customdata"]) for t in library])
-    xy = np.column_stack([np.concatenate([t["x"] for t in library]), np.concatenate([t["y"] for t in library])])
-    assert sorted(rows) == list(range(len(run.tracks)))
-    np.testing.assert_allclose(xy, coords[rows], rtol=1e-5, atol=1e-5)
-    assert at.session_state["active_projection"] == method
-
-
-def test_selecting_a_track_plays_it_and_lists_its_neighbours_itself_first(tiny_run_id):
-    at = open_page("pages/map.py", active_run_id=tiny_run_id)
-    assert "Click a point on the map" in at.info[0].value
-    row = 5
-    at.selectbox(key=f"map_pick_{tiny_run_id}").set_value(row).run()
-    assert not at.exception
-    run = load_run(tiny_run_id)
-    expected = similar_tracks(run, row, k=6)
-    assert expected["row"].iloc[0] == row
-    items = ranked_items(at)
-    stems = [Path(p).stem for p in expected["path"]]
-    assert [item.split("**")[1] for item in items] == [f"{i + 1}. {s}" for i, s in enumerate(stems)]
-    assert "this track" in items[0] and "similarity **1.000**" in items[0]
-    for item, (_, track) in zip(items, expected.iterrows()):  # a Spotify and a YouTube link beside every track
-        links = track_links(track)
-        assert f"[Spotify]({links['spotify_url']})" in item and f"[YouTube]({links['youtube_url']})" in item
-    assert "youtube.com/results?search_query=" in items[1]
-    assert n_players(at) == 1 + 5  # the selected track, then its 5 neighbours (not itself again)
-    drawn = traces(chart_specs(at)[0])
-    assert {"selected", "neighbours", "links"} <= set(drawn)
-    points = run.projections
-    assert drawn["selected"]["x"][0] == pytest.approx(points["umap_x"][row])
-    assert sorted(drawn["neighbours"]["customdata"]) == sorted(expected["row"][1:])
-    assert np.isnan(np.asarray(drawn["links"]["x"], dtype=float)).sum() == 5  # one segment per neighbour
-    at.slider(key="map_k").set_value(3).run()
-    assert n_players(at) == 1 + 3
-
-
-def test_clicking_a_point_on_the_map_selects_that_track(tiny_run_id):
-    """A plotly selection event (what the browser sends on a click) selects the track in its customdata."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    at = open_page("pages/map.py", active_run_id=tiny_run_id)
-    chart = at.get("plotly_chart")[0]
-    states = WidgetStates()
-    states.CopyFrom(at._tree.get_widget_states())  # AppTest cannot click charts: send the event ourselves
-    event = states.widgets.add()
-    event.id = chart.proto.id
-    event.string_value = json.dumps({"selection": {"points": [{"customdata": 7, "curve_number": 1,
-                                                             "point_index": 2, "x": 0, "y": 0}],
-                                                 "point_indices": [2], "box": [], "lasso": []}})
-    at._run(states)
-    assert not at.exception
-    assert at.session_state["map_selection"] == {"run": tiny_run_id, "row": 7}
-    assert at.selectbox(key=f"map_pick_{tiny_run_id}").value == 7
-    assert traces(chart_specs(at)[0])["selected"]["x"][0] == pytest.approx(load_run(tiny_run_id).projections["umap_x"][7])
-
-
-def test_label_filter_hides_other_labels(tiny_run_id):
-    at = open_page("pages/map.py", active_run_id=tiny_run_id)
-    at.multiselect(key=f"map_labels_{tiny_run_id}").set_value(["piano"]).run()
-    names = [t["name"] for t in chart_specs(at)[0]["data"]]
-    assert names == ["piano"]
-
-
-def test_a_large_run_opens_quickly_once_cached(monkeypatch, big_run_id):
-    """10,000 tracks: the Map page reruns in well under 2 s once the run and its points are cached."""
-    artifacts, big_run_id = big_run_id
-    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(artifacts))
-    at = open_page("pages/map.py", active_run_id=big_run_id)
-    start = time.perf_counter()
-    at.run()
-    plain = time.perf_counter() - start
-    at.selectbox(key=f"map_pick_{big_run_id}").set_value(1234)
-    start = time.perf_counter()
-    at.run()
-    selected = time.perf_counter() - start
-    assert not at.exception
-    library = [t for t in chart_specs(at)[0]["data"] if t.get("customdata") is not None and t["name"] != "neighbours"]
-    assert sum(len(t["x"]) for t in library) == 10_000
-    assert plain < 2.0 and selected < 2.0, (plain, selected)
-
-
-@pytest.fixture(scope="module")
-def big_run_id(tiny_run_id, tmp_path_factory) -> tuple[Path, str]:
-    """An artifacts folder with a 10,000-track run: the tiny run's model and config with random embeddings,
-    labels and maps (in a folder of its own, so that it is nobody else's newest run)."""
-    artifacts, run_id = tmp_path_factory.mktemp("big-artifacts"), "big-10k"
-    source, target = runs_dir() / tiny_run_id, artifacts / "runs" / run_id
-    rng = np.random.default_rng(0)
-    n, labels = 10_000, np.array([f"genre{i:02d}" for i in range(12)])
-    tmp = artifacts / "runs" / f".partial-{run_id}"
-    tmp.mkdir(parents=True)
-    for name in ("config.json", "metrics.json", "model.pt", "projection.npz"):
-        shutil.copy(source / name, tmp / name)
-    ids = [f"t{i:05d}" for i in range(n)]
-    pd.DataFrame({"track_id": ids, "path": [f"/nowhere/{i}.wav" for i in ids],
-                  "label": pd.array(rng.choice(labels, n), dtype="string"),
-                  "duration_s": 30.0, "artist": pd.array([None] * n, dtype="string"),
-                  "title": pd.array([None] * n, dtype="string")}).to_parquet(tmp / "tracks.parquet")
-    np.save(tmp / "embeddings.npy", rng.standard_normal((n, 128)).astype(np.float32))
-    coords = {"track_id": ids}
-    for method in ("pca", "tsne", "umap"):
-        coords[f"{method}_x"], coords[f"{method}_y"] = rng.standard_normal((2, n)).astype(np.float32)
-    pd.DataFrame(coords).to_parquet(tmp / "projections.parquet")
-    tmp.rename(target)
-    return artifacts, run_id
 
 
 # ---------------------------------------------------------------------------------------------- Recommend
@@ -430,9 +311,17 @@ def test_a_damaged_newer_run_is_listed_with_its_reason_and_every_page_still_open
         at.switch_page(page).run()
         assert not at.exception, (page, [e.message for e in at.exception])
     at.session_state[RUN_KEY] = "zz-truncated"
-    at.switch_page("pages/map.py").run()
-    assert not at.exception and "zz-truncated cannot be opened" in at.error[0].value
-    assert "embeddings.npy cannot be read" in at.error[0].value
+    for page in ("pages/map.py", "pages/classifiers.py", "pages/features.py", "pages/clusters.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+        assert "zz-truncated cannot be opened" in at.error[0].value, page
+        assert "embeddings.npy cannot be read" in at.error[0].value and str(tmp_path) not in at.error[0].value
+    shutil.copytree(tmp_path / "runs" / tiny_run_id, tmp_path / "runs" / "healthy-copy")
+    at.switch_page("pages/compare.py").run()  # the broken runs are not offered, the active one not pre-selected
+    assert not at.exception and not at.error
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted([tiny_run_id, "healthy-copy"])
+    assert set(at.multiselect(key="compare_runs").options) == {tiny_run_id, "healthy-copy"}
+    assert "2 run(s) that cannot be opened are left out" in at.caption[0].value
 
 
 def test_the_dashboard_listens_on_this_machine_only_unless_told_otherwise(monkeypatch):
@@ -452,4 +341,4 @@ def test_a_projection_switch_that_answers_none_keeps_the_shared_projection(tiny_
     at = open_page("pages/map.py", active_run_id=tiny_run_id, active_projection="tsne", map_projection=None)
     assert not at.exception, [e.message for e in at.exception]
     assert at.session_state["active_projection"] == "tsne"
-    assert chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"].startswith("t-SNE")
+    assert atlas_args(at)["points_key"].split("/")[1] == "tsne"

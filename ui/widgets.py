@@ -115,7 +115,12 @@ def pick_source():
                 "import a table with `python -m core import-features CSV --name NAME --label COL`.")
         st.stop()
     key = st.selectbox("Data", list(choices), format_func=choices.get, key=SOURCE_KEY)
-    return cached_source(key, source_stamp(key))
+    try:
+        return cached_source(key, source_stamp(key))
+    except TimbreError as error:  # a broken active run (its reason never names a server folder)
+        st.error(f"{choices[key].capitalize()} cannot be opened: {error}. Choose another run in the sidebar"
+                 + (" or another table above." if len(choices) > 1 else "."))
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Loading data...", max_entries=8)
