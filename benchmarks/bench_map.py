@@ -1,7 +1,10 @@
-"""The map in a real browser at 10k to 1M tracks: the atlas map beside the Plotly map it replaces, in headless
-Chromium (WebGL in software, SwiftShader, unless the machine gives Chromium a GPU: the results name the renderer).
+"""The map in a real browser at 10k to 1M tracks: the atlas map beside the Plotly map it replaced.
 
-    .venv/bin/python -m benchmarks.bench_map [--sizes 10000,100000,1000000] [--only plotly,atlas] [--json]
+In headless Chromium (WebGL in software, SwiftShader, unless the machine gives Chromium a GPU: the results name
+the renderer).
+
+    .venv/bin/python -m benchmarks.bench_map [--sizes 10000,100000,1000000] [--only plotly,atlas,atlas-alone]
+                                             [--compositing software|gpu] [--json]
 
 For each size a synthetic run (:mod:`benchmarks.map_runs`: clustered embeddings, track table, blob-shaped maps;
 built once and cached under ``<artifacts>/bench/map/``), and for each map a ``streamlit run`` of its script on a
@@ -11,18 +14,25 @@ free 127.0.0.1 port over that run, with one browser:
 * ``first_draw_s``: a second request in a new tab (a new session, the run cached): seconds from the navigation's
   start to every point drawn (Plotly: its scattergl traces hold every point, or the density image and its sample
   above :data:`core.analysis.maps.POINT_LIMIT`; the atlas: the flag its component sets once the points are drawn);
-* ``pan_zoom``: requestAnimationFrame frames per second during ~3 s of scripted mouse drags and wheel steps, the
-  Streamlit reruns the page asked for meanwhile (read from its websocket), and where the time went (the page's
-  main thread as Chromium counts it, the CPU time of the renderer and of the GPU process, which rasterises
-  WebGL in software);
+* ``first_draw_parts``: when the page's first websocket message arrived (the Streamlit session is up) and when its
+  largest did (the map's data), seconds after the request: the server's and Streamlit's share of the first
+  draw; the rest is the browser's decoding and drawing;
+* ``idle`` and ``pan_zoom``: requestAnimationFrame frames per second with no input for 1 s, then during ~3 s of
+  scripted mouse drags and wheel steps, the Streamlit reruns the page asked for meanwhile (read from its
+  websocket), the view redraws the atlas counted, and where the time went (the page's main thread as Chromium
+  counts it; the CPU time of the renderer and of the GPU process, which runs WebGL in software);
+* ``redraw``: the atlas alone redrawing every point once, timed to ``gl.finish()`` (the GPU process's share of a
+  frame);
 * ``lasso``: a lasso around a vertical strip holding ~10 % of the points: seconds from mouse-up to the page
-  showing the selection count that came back to Python, the count shown and the count expected;
+  showing the selection count that came back to Python, the count shown and the count of points drawn in the strip;
 * ``memory``: the tab's JS heap, the renderer and GPU processes' RSS, the Streamlit server's RSS; and the bytes
   the page received on its websocket (the map's data).
 
-The Plotly reference is :mod:`benchmarks.map_apps.plotly_map` (the map as the Map page drew it, alone). The
-atlas is the app's Map page when that page draws :mod:`ui.atlas`, else :mod:`benchmarks.map_apps.atlas_map`.
-One size at a time; every server and browser is stopped, also on errors.
+The Plotly reference is :mod:`benchmarks.map_apps.plotly_map` (the map as the Map page drew it, alone). ``atlas`` is
+the app's Map page when that page draws :mod:`ui.atlas` (else the component alone); ``atlas-alone`` the component
+in :mod:`benchmarks.map_apps.atlas_map`, without the page around it. Chromium composites in software by default
+(``--compositing gpu``: through SwiftShader, as it does unless told otherwise). One size at a time; every server
+and browser is stopped, also on errors.
 """
 from __future__ import annotations
 
@@ -53,6 +63,7 @@ SELECTION_JS = r"""() => { const m = document.body.innerText.match(/Selection: (
   return m ? m[1] : null; }"""
 SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidget"]')
   && document.querySelectorAll('[data-testid="stSkeleton"]').length === 0"""
+MAPS = ("plotly", "atlas", "atlas-alone")
 TARGETS = {  # what a size must reach, on the atlas map (2 cores, software WebGL)
     "atlas_first_draw_1m_s": 5.0, "atlas_fps_1m": 20.0, "atlas_lasso_1m_s": 1.5, "speedup_100k_vs_plotly": 3.0}
 
@@ -139,7 +150,6 @@ class AtlasMap:
     """The atlas map (:mod:`ui.atlas`): every point drawn in its iframe by regl-scatterplot; drawn when the
     component's ``window.atlas.timings.drawn`` is set for all ``n`` points (its clock moved to the page's)."""
 
-    name = "atlas"
     DRAWN_JS = "(n) => { " + FIND_ATLAS_JS + """ const f = atlasFrame(); if (!f) return false;
       const w = f.contentWindow, a = w.atlas;
       return a.n === n && a.timings.drawn ? w.performance.timeOrigin + a.timings.drawn - performance.timeOrigin
@@ -154,7 +164,7 @@ class AtlasMap:
       w.document.querySelector(`#toolbar [data-drag="${mode}"]`).click(); return true; }"""
 
     def __init__(self, n: int, *, page: bool):
-        self.n, self.page = n, page
+        self.n, self.page, self.name = n, page, "atlas" if page else "atlas-alone"
         self.script = "app.py" if page else "benchmarks/map_apps/atlas_map.py"
         self.drawn_as = f"{n:,} WebGL points (regl-scatterplot, " + ("the Map page)" if page else "alone)")
 
@@ -286,10 +296,12 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             reruns = mb.Reruns(page)
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
+            requested = time.perf_counter()
             page.goto(target.address(url, drag="pan"))
             out["first_draw_s"] = round(target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS) / 1e3, 2)
             page.wait_for_function(SETTLED_JS, timeout=STEP_TIMEOUT_MS)
             out["received_mb"] = round(reruns.received_bytes / 1e6, 2)
+            out["first_draw_parts"] = reruns.arrivals(requested)
             target.set_drag(page, "pan")
             with mb.CpuWindow(cdp) as window:
                 out["idle"] = idle_frames(page, seconds=IDLE_S)
@@ -310,18 +322,26 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
 
 
 def atlas_page() -> bool:
-    """Whether the app's Map page draws the atlas (else the benchmark's own atlas script is measured)."""
+    """Whether the app's Map page draws the atlas."""
     return "ui.atlas" in (ROOT / "pages" / "map.py").read_text()
+
+
+def map_target(name: str, n: int):
+    """The map to measure: ``plotly``; ``atlas`` (the Map page, or the atlas alone while that page does not draw
+    it); ``atlas-alone`` (the component in :mod:`benchmarks.map_apps.atlas_map`, without the page around it)."""
+    if name == "plotly":
+        return PlotlyMap(n)
+    return AtlasMap(n, page=name == "atlas" and atlas_page())
 
 
 def measure_size(n: int, maps: list[str], *, compositing: str) -> dict:
     root = synthetic_run(n, log=lambda text: print(text, file=sys.stderr, flush=True))
     figures = {}
     for name in maps:
-        if name == "atlas" and importlib.util.find_spec("ui.atlas") is None:
+        if name != "plotly" and importlib.util.find_spec("ui.atlas") is None:
             figures[name] = {"skipped": "ui.atlas is not there"}
             continue
-        target = PlotlyMap(n) if name == "plotly" else AtlasMap(n, page=atlas_page())
+        target = map_target(name, n)
         print(f"{name}: {n:,} tracks ...", file=sys.stderr, flush=True)
         try:
             figures[name] = measure_map(target, n, root, compositing=compositing)
@@ -376,15 +396,16 @@ def table(out: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated track counts")
-    parser.add_argument("--only", default="plotly,atlas", help="comma-separated maps: plotly, atlas")
+    parser.add_argument("--only", default="plotly,atlas",
+                        help=f"comma-separated maps: {', '.join(MAPS)} (the atlas component without the Map page)")
     parser.add_argument("--compositing", choices=sorted(mb.COMPOSITING), default="software",
                         help="Chromium's compositor: software (default), or through SwiftShader as WebGL is")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object")
     args = parser.parse_args(argv)
     maps = [m.strip() for m in args.only.split(",") if m.strip()]
-    unknown = set(maps) - {"plotly", "atlas"}
+    unknown = set(maps) - set(MAPS)
     if unknown:
-        parser.error(f"unknown maps {sorted(unknown)}: choose from plotly, atlas")
+        parser.error(f"unknown maps {sorted(unknown)}: choose from {', '.join(MAPS)}")
     sizes = [int(s) for s in args.sizes.split(",")]
     out: dict = {"sizes": sizes, "cpus": os.cpu_count(), "chromium": mb.CHROMIUM, "compositing": args.compositing,
                  "results": {}}

@@ -98,7 +98,7 @@ class Reruns:
     def __init__(self, page):
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
-        self._parse, self.sent, self.received_bytes = BackMsg.FromString, [], 0
+        self._parse, self.sent, self.received = BackMsg.FromString, [], []
         page.on("websocket", self._watch)
 
     def _watch(self, socket) -> None:
@@ -111,10 +111,22 @@ class Reruns:
                 self.sent.append((time.perf_counter(), self._parse(payload).WhichOneof("type")))
 
     def _received(self, payload) -> None:
-        self.received_bytes += len(payload)
+        self.received.append((time.perf_counter(), len(payload)))
+
+    @property
+    def received_bytes(self) -> int:
+        return sum(size for _, size in self.received)
 
     def count(self, since: float) -> int:
         return sum(kind == "rerun_script" and at >= since for at, kind in self.sent)
+
+    def arrivals(self, since: float) -> dict:
+        """Seconds after ``since`` until the page's first message arrived (the session is up) and until its
+        largest one did (the map's data)."""
+        if not self.received:
+            return {"connected_s": None, "data_s": None}
+        largest = max(self.received, key=lambda item: item[1])[0]
+        return {"connected_s": round(self.received[0][0] - since, 2), "data_s": round(largest - since, 2)}
 
 
 def frame_figures(times: list[float]) -> dict:
