@@ -7,6 +7,7 @@ import { pointColours, cssGradient, GREY } from './colours.js';
 import { contourPaths, drawContours } from './contours.js';
 import { drawOverlay } from './overlay.js';
 import { Histograms } from './histograms.js';
+import { createDirectRenderer } from './renderer.js';
 import { onRender, setFrameHeight, encodeEvent, sendValue, rowsOf, sameBytes } from './protocol.js';
 
 const Q = 65535;
@@ -115,12 +116,14 @@ function createPlot() {
   S.xScale = scaleLinear().domain([-1, 1]).range([0, S.width]);
   S.yScale = scaleLinear().domain([-1, 1]).range([S.height, 0]);
   const size = S.args.point_size ?? (S.n > 300000 ? 2 : S.n > 30000 ? 3 : S.n > 3000 ? 4 : 6);
+  const direct = S.args.direct_render ?? true;
   S.plot = createScatterplot({
-    canvas, width: 'auto', height: 'auto', backgroundColor: [1, 1, 1, 0], pointSize: size,
+    ...(direct ? { renderer: createDirectRenderer(canvas) } : {}), canvas, width: 'auto', height: 'auto', backgroundColor: [1, 1, 1, 0], pointSize: size,
     pointSizeSelected: 1, pointOutlineWidth: 1, pointColorActive: '#e4572e', pointColorHover: '#111111',
     opacityInactiveScale: 0.35, colorBy: 'valueA', lassoColor: [0, 0.47, 0.84, 1], lassoMinDelay: 8, lassoMinDist: 3,
     lassoInitiator: false, lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: false,
-    keyMap: {}, mouseMode: MODES[S.drag], xScale: S.xScale, yScale: S.yScale, opacity: S.n > 300000 ? 0.6 : 0.85,
+    actionKeyMap: {}, mouseMode: MODES[S.drag], xScale: S.xScale, yScale: S.yScale, opacity: S.n > 300000 ? 0.6 : 0.85,
+    performanceMode: S.args.performance_mode ?? false,
   });
   S.plot.subscribe('view', ({ xScale, yScale }) => {
     S.xScale = xScale;
@@ -265,6 +268,9 @@ function updateStatus() {
 }
 
 // ---- the 2-D layers, redrawn once per frame after a pan, zoom or change
+// Drawn on the CPU (willReadFrequently): a GPU canvas costs a full-size upload and composite per frame, which in
+// software GL (SwiftShader) was most of the frame.
+const context2d = (id) => $(id).getContext('2d', { willReadFrequently: S.args?.cpu_overlay ?? true });
 let framePending = false;
 function scheduleFrame() {
   if (framePending) return;
@@ -273,12 +279,12 @@ function scheduleFrame() {
     framePending = false;
     const dpr = window.devicePixelRatio || 1;
     for (const id of ['under', 'over']) {
-      const ctx = $(id).getContext('2d');
+      const ctx = context2d(id);
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, S.width, S.height);
     }
-    if (S.showContours && S.contours.length) drawContours($('under').getContext('2d'), S.contours, S.xScale, S.yScale);
-    S.labelsShown = drawOverlay($('over').getContext('2d'), S, S.xScale, S.yScale, S.width, S.height);
+    if (S.showContours && S.contours.length) drawContours(context2d('under'), S.contours, S.xScale, S.yScale);
+    S.labelsShown = drawOverlay(context2d('over'), S, S.xScale, S.yScale, S.width, S.height);
     S.timings.frames = (S.timings.frames || 0) + 1;
   });
 }
