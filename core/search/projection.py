@@ -2,9 +2,12 @@
 
 Only arrays are stored (``projection.npz``), never pickled estimators. PCA places a new point exactly; for
 t-SNE and UMAP a new point goes to the inverse-distance-weighted mean position of its nearest library tracks
-(Shepard interpolation). That is the neighbour-weighted initialisation openTSNE's and umap-learn's own
-``transform`` start from, without their refinement step (which would need the pickled estimators); it puts a
-copy of a library track exactly on that track.
+(Shepard interpolation), taken over the half of them that lie nearest their weighted medoid on the map
+(:func:`robust_positions`): a map may put a point's neighbours on two islands, and a plain mean then lands in the
+empty space between them. That is the neighbour-weighted initialisation openTSNE's and umap-learn's own
+``transform`` start from, made robust, without their refinement step (which would need the pickled estimators,
+and measured worse and slower: see the README's benchmarks); it puts a copy of a library track exactly on that
+track.
 
 Large libraries: PCA is fitted on every track; t-SNE and UMAP on a seeded sample of :data:`FIT_SAMPLE` tracks,
 and every other track is placed on those maps the way a query is (:func:`place_rows`). Below the sample size
@@ -25,6 +28,12 @@ PLACE_K = 10
 
 
 PLACE_POWER = 2.0
+
+
+# of the PLACE_K neighbours, the mean is taken over the PLACE_KEEP nearest their weighted medoid on the map
+# (benchmarks.bench_atlas, 20k tracks, 5k fitted: neighbourhood preservation 0.39 / 0.25 -> 0.44 / 0.32 for t-SNE
+# / UMAP; keeping 3 to 6 scores within 0.01; the medoid alone 0.41 / 0.31)
+PLACE_KEEP = 5
 
 
 # t-SNE and UMAP are fitted on at most this many tracks (the rest are placed): both scale worse than linearly
@@ -169,8 +178,9 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
 
 def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.ndarray],
                 index=None) -> dict[str, np.ndarray]:
-    """Shepard interpolation: each query at the inverse-distance-weighted mean map position of its
-    :data:`PLACE_K` most cosine-similar library rows (searched in blocks of :data:`PLACE_BLOCK` queries, through
+    """Shepard interpolation made robust: each query at the inverse-distance-weighted mean map position of its
+    :data:`PLACE_K` most cosine-similar library rows, over the :data:`PLACE_KEEP` of them nearest their weighted
+    medoid on that map (:func:`robust_positions`; searched in blocks of :data:`PLACE_BLOCK` queries, through
     an IVF index above :data:`PLACE_ANN_QUERIES` queries).
 
     Parameters
@@ -195,10 +205,35 @@ def interpolate(queries: np.ndarray, *, library: np.ndarray, maps: dict[str, np.
         block = slice(start, start + PLACE_BLOCK)
         idx, sims = search(library, queries[block], k=PLACE_K, index=index)
         w = 1.0 / (np.clip(1.0 - sims, 0.0, None) + 1e-9) ** PLACE_POWER
-        w /= w.sum(axis=1, keepdims=True)
         for method, xy in maps.items():
-            out[method][block] = np.einsum("mk,mkd->md", w, np.asarray(xy, dtype=np.float32)[idx])
+            out[method][block] = robust_positions(np.asarray(xy, dtype=np.float32)[idx], w)
     return out
+
+
+def robust_positions(positions: np.ndarray, weights: np.ndarray, *, keep: int = PLACE_KEEP) -> np.ndarray:
+    """The weighted mean of each query's neighbours on a map, over the ``keep`` of them nearest their weighted
+    medoid (the neighbour whose weighted sum of map distances to the others is smallest).
+
+    Parameters
+    ----------
+    positions : np.ndarray [shape=(m, k, 2)]
+        Map positions of each query's ``k`` neighbours.
+    weights : np.ndarray [shape=(m, k)]
+        Positive; need not sum to 1.
+
+    Returns
+    -------
+    np.ndarray [shape=(m, 2), dtype=float32]
+    """
+    p = positions.astype(np.float64)
+    w = weights / weights.sum(axis=1, keepdims=True)
+    keep = min(keep, p.shape[1])
+    spread = np.linalg.norm(p[:, :, None, :] - p[:, None, :, :], axis=3)  # [m, k, k] map distances
+    medoid = p[np.arange(len(p)), (spread * w[:, None, :]).sum(axis=2).argmin(axis=1)]
+    near = np.argpartition(np.linalg.norm(p - medoid[:, None, :], axis=2), keep - 1, axis=1)[:, :keep]
+    kept_w = np.take_along_axis(w, near, axis=1)
+    kept_p = np.take_along_axis(p, near[:, :, None], axis=1)
+    return (np.einsum("mk,mkd->md", kept_w, kept_p) / kept_w.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def place_rows(embeddings: np.ndarray, *, rows: np.ndarray, fitted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
