@@ -26,9 +26,10 @@ from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api.deps import DEFAULT_RUN, LISTENER_HEADER, AudioSlots
-from api.routers import collections, genre, listeners, recommend, runs, tracks
+from api.routers import collections, genre, listen, listeners, recommend, runs, tracks
 from core.base.config import check_bounds, doc
 from core.base.constants import MAX_UPLOAD_MB
 from core.base.errors import (
@@ -51,7 +52,7 @@ API_KEY_ENV = "TIMBRE_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 CONFIG_ENV = "TIMBRE_API_CONFIG"  # how `python -m api` hands its settings to uvicorn's worker processes
 MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file cap
-DOCS_ASSETS = "/docs-assets"  # Swagger UI's files, served from the swagger-ui-bundle package (no CDN: works offline)
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's files, served from the fastapi-offline package (no CDN: works offline)
 PUBLIC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 
 # core's typed errors -> HTTP status: the one place the API decides. A subclass is looked up before its base
@@ -83,6 +84,9 @@ class ApiConfig:
                               "MB while it runs, so memory stays bounded however many clients send files", at_least=1)
     queue_seconds: float = doc(30.0, "how long an audio query waits for a slot before a 503 with Retry-After",
                                at_least=0.0)
+    listen_slots: int = doc(4, "live streams (WebSocket /runs/{run}/listen) at once; each takes a fraction of a core",
+                            at_least=1)
+    listen_seconds: float = doc(600.0, "longest live stream per connection (and so its bytes)", above=0.0)
 
     def __post_init__(self):
         check_bounds(self)
@@ -108,9 +112,13 @@ class ApiKeyGuard:
         self.app, self.key = app, key.encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and not _public(scope["path"]) and scope["method"] != "OPTIONS":
+        checked = scope["type"] == "websocket" or (
+            scope["type"] == "http" and not _public(scope["path"]) and scope["method"] != "OPTIONS")
+        if checked:
             given = dict(scope["headers"]).get(API_KEY_HEADER.lower().encode(), b"")
             if not secrets.compare_digest(given, self.key):
+                if scope["type"] == "websocket":  # closed before the handshake: the client sees a 403
+                    return await send({"type": "websocket.close", "code": 1008})
                 return await _json(401, f"missing or wrong {API_KEY_HEADER} header")(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -183,28 +191,6 @@ def add_error_handlers(app: FastAPI) -> None:
         return _json(500, f"internal error ({type(error).__name__}); the server log has the details")
 
 
-def add_offline_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) from files shipped with the package: FastAPI's default loads them from a CDN, and
-    a server without internet showed a blank page."""
-    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-    from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - docs",
-                                   oauth2_redirect_url="/docs/oauth2-redirect",
-                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    def oauth2_redirect():
-        return get_swagger_ui_oauth2_redirect_html()
-
-
 def _document_key(app: FastAPI) -> None:
     """Show the key in the OpenAPI docs ("Authorize" in /docs sends it)."""
 
@@ -238,13 +224,17 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
     ``api_key`` defaults to ``TIMBRE_API_KEY`` from the environment; empty or unset means no key is asked.
     """
     api_key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
-    app = FastAPI(title="Timbre Atlas API", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
-                  description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
-                              f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
+    # /docs from Swagger UI 5 shipped in fastapi-offline (FastAPI's default loads it from a CDN, blank offline;
+    # swagger-ui-bundle ships 4.15, which cannot read the OpenAPI 3.1 FastAPI writes)
+    app = FastAPIOffline(title="Timbre Atlas API", version="1", docs_url="/docs", redoc_url=None,
+                         static_url=DOCS_ASSETS, lifespan=lifespan,
+                         description="Similar tracks and genre for audio, over the runs of Timbre Atlas. "
+                                     f"`{DEFAULT_RUN}` as {{run}} is the server's run.")
     app.state.config, app.state.audio_slots = cfg, AudioSlots(cfg.audio_slots, cfg.queue_seconds)
+    app.state.listen_slots = listen.ListenSlots(cfg.listen_slots)
     add_error_handlers(app)
-    add_offline_docs(app)
-    for router in (runs.router, tracks.router, recommend.router, collections.router, genre.router, listeners.router):
+    for router in (runs.router, tracks.router, recommend.router, collections.router, genre.router, listeners.router,
+                   listen.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_mb=cfg.max_upload_mb)
     if api_key:

@@ -543,7 +543,7 @@ def test_a_broken_run_is_listed_as_broken_and_never_breaks_the_listing(client, g
             shutil.rmtree(runs_dir() / run_id)
 
 
-def test_the_docs_page_works_offline_from_packaged_swagger_ui(genre_run_id):
+def test_the_docs_page_works_offline_from_packaged_swagger_ui_5(genre_run_id):
     app = create_app(ApiConfig(run=genre_run_id), api_key="secret")
     with TestClient(app) as c:
         page = c.get("/docs")
@@ -553,7 +553,8 @@ def test_the_docs_page_works_offline_from_packaged_swagger_ui(genre_run_id):
         for asset in assets:  # public like the page, so the browser can load them before "Authorize"
             response = c.get(asset)
             assert response.status_code == 200 and len(response.content) > 100, asset
-        assert len(c.get("/docs-assets/swagger-ui-bundle.js").content) > 500_000  # the real bundle, not a stub
+        assert len(c.get("/docs-assets/swagger-ui-bundle.js").content) > 500_000  # the real bundle (operations
+        # drawn from the OpenAPI 3.1 schema: tests/test_browser.py)
         assert c.get("/openapi.json").json()["info"]["title"] == "Timbre Atlas API"
         assert c.get("/runs").status_code == 401
 

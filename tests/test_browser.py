@@ -307,6 +307,44 @@ def test_microphone_recording_in_a_real_browser(server, page):
     shot(page, "8-recommend-microphone")
 
 
+LIVE_IDENTIFY_S = 40  # stream seconds within which the fake microphone's track must be named (rule: 3 sure updates)
+
+
+def test_live_listening_names_the_track_while_it_plays(server, page, tiny_run_id):
+    """While the fake microphone plays a library track, the page updates by itself every second (no press) and
+    says "identified: <that track>" within :data:`LIVE_IDENTIFY_S` s; the map shows the moving marker and its
+    trail; Stop keeps the last answer."""
+    from core.data.tracks import display_name
+    from core.runs.folder import load_run
+
+    tracks = load_run(tiny_run_id).tracks
+    expected = display_name(tracks.loc[tracks["label"] == "piano"].iloc[0])
+    page.goto(f"{server}/recommend")
+    settle(page, "How many similar tracks")
+    page.get_by_role("tab", name="Record from the microphone").click()
+    recorder = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
+    record_five_seconds(page, recorder)
+    deadline = time.monotonic() + LIVE_IDENTIFY_S
+    while "identified: " not in page.inner_text("body"):
+        if time.monotonic() > deadline:
+            pytest.fail("no identification while streaming\n" + diagnosis(page, "9-live-not-identified"))
+        page.wait_for_timeout(250)
+    named = re.search(r"identified: (.+?) after (\d+) s", page.inner_text("body"))
+    assert named.group(1) == expected, named.group(0)
+    seen = set()
+    for _ in range(12):  # updates keep coming, one a second, without a press
+        seen.update(re.findall(r"(\d+) s into the stream: the last", page.inner_text("body")))
+        page.wait_for_timeout(250)
+    assert len(seen) >= 2, seen
+    names = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(g => g._fullData.map(t => t.name))")
+    assert "last windows" in names  # the trail of the last windows' places
+    shot(page, "9-recommend-live-identified")
+    recorder.get_by_role("button", name="Stop").click()
+    settle(page, "Last live answer")
+    no_exception_shown(page)
+    assert f"identified: {expected}" in page.inner_text("body")  # Stop keeps the last answer
+
+
 PLOT_AREA_JS = """() => {
   const gd = document.querySelector('.js-plotly-plot'), layout = gd._fullLayout, box = gd.getBoundingClientRect();
   const left = box.left + layout._size.l, top = box.top + layout._size.t;
@@ -407,3 +445,39 @@ def test_a_first_request_straight_to_runs_shows_the_apps_navigation(playwright_a
             assert page.url == f"{url}/runs"
         finally:
             page.close()
+
+
+def test_the_api_docs_list_every_operation_in_a_real_browser(browser_context, tiny_run_id, tmp_path):
+    """``python -m api``'s /docs, served offline, draws every operation of its OpenAPI 3.1 schema (Swagger UI 4
+    drew none: "Unable to render this definition")."""
+    import json
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "api.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port), "--run", tiny_run_id,
+                                 "--log-level", "warning"], cwd=ROOT, env={**os.environ, "TIMBRE_API_KEY": ""},
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    page = browser_context.new_page()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-3000:]
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{url}/openapi.json", timeout=2) as response:
+                    schema = json.load(response)
+                    break
+            time.sleep(0.5)
+        assert schema["openapi"].startswith("3.1")
+        expected = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+        page.goto(f"{url}/docs")
+        page.locator(".opblock").first.wait_for()
+        shown = page.evaluate("""() => [...document.querySelectorAll('.opblock-summary')].map(s => [
+            s.querySelector('.opblock-summary-method').innerText.trim(),
+            s.querySelector('.opblock-summary-path').getAttribute('data-path')])""")
+        assert {tuple(row) for row in shown} == expected and len(shown) == len(expected)
+        assert "Unable to render this definition" not in page.content()
+        page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=True)
+    finally:
+        page.close()
+        stop(proc)
