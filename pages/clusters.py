@@ -14,6 +14,7 @@ from core.analysis.clusters import (
     clusters_dir,
     load_clusters,
 )
+from core.analysis.collections import rows_of_ids
 from core.analysis.sources import SourceKind
 from core.analysis.tags import aligned_tags
 from core.data.tracks import display_names
@@ -21,8 +22,9 @@ from ui import nav
 from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
 from ui.forms import background_job_form, source_target
 from ui.sources import INPUT_NAMES
-from ui.state import cached_points
+from ui.state import cached_points, cached_run
 from ui.widgets import pick_source, play, projection_picker
+from ui.workspace import list_actions
 
 CARDS_PER_ROW = 3
 
@@ -72,8 +74,9 @@ def methods_table(folder, input_: str) -> list[dict]:
     return rows
 
 
-def card(item: dict, source) -> None:
-    """One cluster card: size, label mix, characteristic tags and features, central tracks with players."""
+def card(item: dict, source, members) -> None:
+    """One cluster card: size, label mix, characteristic tags and features, central tracks with players; for a
+    run, the cluster's ``members`` (its track ids) can join the selection or a collection."""
     with st.container(border=True):
         st.markdown(f"**{item['name']}** · {item['size']} tracks ({item['share']:.0%})")
         labels = ", ".join(f"{lab} {n}" for lab, n in list(item["labels"].items())[:4])
@@ -89,6 +92,9 @@ def card(item: dict, source) -> None:
             st.caption(f"near the centre: {name} ({label})")
             if "path" in track:
                 play(track["path"])
+        if source.kind is SourceKind.RUN:
+            run = cached_run(source.name)
+            list_actions(run, rows_of_ids(run, members), key=f"cluster_card_{item['cluster']}", what="this cluster")
 
 
 def cards_section(source, result) -> None:
@@ -97,10 +103,11 @@ def cards_section(source, result) -> None:
     st.caption("Tags: musicnn tag likelihoods, by lift (mean in the cluster / mean in the library). "
                "Features: the cluster's mean in library standard deviations. "
                + ("" if tags is not None else "No musicnn tags for this data (see the Map page for why)."))
+    members = result["assignments"].groupby("cluster")["track_id"].apply(lambda ids: ids.astype(str).tolist())
     for start in range(0, len(cards), CARDS_PER_ROW):
         for column, item in zip(st.columns(CARDS_PER_ROW), cards[start:start + CARDS_PER_ROW]):
             with column:
-                card(item, source)
+                card(item, source, members.get(item["cluster"], []))
 
 
 def map_section(source, assignments) -> None:

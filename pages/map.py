@@ -1,209 +1,225 @@
-"""Map: the run's tracks on a precomputed PCA / t-SNE / UMAP map; click a track to hear it and its neighbours.
-
-Up to :data:`core.analysis.maps.POINT_LIMIT` tracks are drawn as points with hover; more are a density layer under a
-sample of points, and drawing a box on it (or filtering labels) narrows the map until its tracks are few enough
-to be drawn one by one.
+"""Map: every track of the run as a point on its PCA / t-SNE / UMAP map (the atlas: WebGL in the browser, up to a
+million tracks). Pan, zoom, hover, the lasso and the histogram brushes run in the browser; a finished gesture comes
+back as rows. The selection and the clicked track are the researcher's working set (:mod:`ui.workspace`): shown on
+every projection, page and run of the dataset; the panels below the map play, extend, export and save them.
 """
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from core.analysis.maps import COLOUR_LABEL, DENSITY_SAMPLE, POINT_LIMIT, Window, colour_title, labels_in_order, map_view, track_focus
+from core.analysis.clusters import METHODS as CLUSTER_METHODS
 from core.analysis.tags import tags_computable, tags_reason
-from core.base.errors import TagError
-from ui import nav, selection
-from ui.figures import map_figure
-from ui.forms import background_job_form
-from ui.state import (
-    cached_colour_options,
-    cached_coloured_points,
-    cached_points,
-    cached_search,
-    cached_similar,
-    colour_stamp,
-    selected_box,
-    selected_rows,
+from core.base.errors import TagError, TimbreError
+from core.data.tracks import display_names
+from ui import nav, selection, workspace
+from ui.atlas import atlas_map, decode_event
+from ui.atlas_layers import (
+    agreement_options,
+    cached_histograms,
+    cached_labels,
+    cached_layer,
+    cached_quality,
+    colour_name,
+    group_mask,
+    groups_of,
 )
+from ui.forms import background_job_form
+from ui.state import cached_colour_options, cached_run, cached_search, cached_similar, colour_stamp
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
-CHART_KEY = "map_chart"
-SELECTION_KEY = "map_selection"  # {"run": run_id, "row": int}: survives reruns and page changes
-LAST_EVENT_KEY = "map_last_event"
-WINDOW_KEY = "map_window"  # {"run", "method", "window": Window}: the box drawn on a density map
-# Above this many tracks the track picker searches (a select box would send every name to the browser).
-PICKER_LIMIT = 20_000
+ATLAS_KEY = "map_atlas"  # the component's widget key: one map on the page, kept across runs and projections
+SEEN_KEY = "map_event_seen"  # the seq of the last event taken
+DRAWN_KEY = "map_drawn_run"  # the run the map was last drawn for: an event's rows are its rows
+DRAG_KEY = "map_drag_mode"  # the drag mode chosen in the map's toolbar (kept across pages)
+RANGES_KEY = "map_ranges"  # {run id: the histogram brushes}
+PLAYED_KEY = "map_autoplay"  # the focus that was just clicked (its player starts by itself once)
+SEARCH_SHOWN = 50  # search results highlighted on the map and listed
 
 
 def has_tags(run) -> bool:
-    """Whether the run's map can be coloured by musicnn tags (its dataset's tag files are read again once they
-    change: a tags job that just finished, here or in another session, shows at once)."""
     return any(o.startswith("tag:") for o in cached_colour_options(run.run_id, colour_stamp(run.run_id)))
 
 
 def colour_picker(run) -> str:
-    """The "Colour by" select (:func:`core.analysis.maps.colour_options`); says once why there are no tags to colour by."""
-    options = cached_colour_options(run.run_id, colour_stamp(run.run_id))
-    option = st.selectbox("Colour by", options, format_func=colour_title, key=f"map_colour_{run.run_id}",
-                          help="Label, a clustering (Clusters page) or a musicnn tag's likelihood") or COLOUR_LABEL
+    """The "Colour by" select: label, clusterings, collections, musicnn tags and agreement with other runs."""
+    options = cached_colour_options(run.run_id, colour_stamp(run.run_id)) + agreement_options(run.run_id)
+    option = st.selectbox("Colour by", options, format_func=colour_name, key=f"map_colour_{run.run_id}",
+                          help="Label, a clustering (Clusters page), a collection, a musicnn tag's likelihood, or "
+                               "how much each track's 10 nearest neighbours agree with another run of the same "
+                               "tracks (Jaccard)") or options[0]
     if not any(o.startswith("tag:") for o in options):
         st.caption(tags_reason(run))
     return option
 
 
-def tags_settings() -> dict:
-    """The tags form's text; the job's :class:`core.analysis.tasks.TagsConfig` keeps its defaults."""
-    st.caption("Runs musicnn over every track of the dataset (about 1 s a track) unless a reference run already "
-               "did, in the background: leave the page or reload it, the work goes on.")
-    return {}
-
-
-def tags_report(result: dict) -> None:
-    """What a finished tags job did, shown when the run still has no tags (none of its tracks could be read)."""
-    st.warning(f"musicnn tagged {result['n_tagged']} of {result['n_tracks']} tracks of dataset "
-               f"{result['dataset']!r}; none of them is a track of this run. " + " ".join(result["warnings"]))
-
-
 def tags_form(run) -> None:
-    """When the run's dataset could have musicnn tags but has none yet: the form that computes them as a
-    background job on the dataset (:mod:`core.jobs`), its progress and Cancel while it runs (also after a reload,
-    or when another session started it). When the job ends the page runs again and offers the tags."""
+    """The musicnn tags job's form, while the run's dataset could have tags but has none."""
     if not has_tags(run) and tags_computable(run):
         background_job_form(kind="tags", target={"run": run.run_id}, title="Compute musicnn tags",
-                            key="map_tags_form", submit="Compute tags", expanded=False, settings=tags_settings,
-                            report=tags_report)
+                            key="map_tags_form", submit="Compute tags", expanded=False,
+                            settings=lambda: st.caption("Runs musicnn over every track of the dataset (about 1 s a "
+                                                        "track) in the background.") or {},
+                            report=lambda result: st.warning(" ".join(result["warnings"]) or "No track was tagged."))
 
 
-def current_row(run_id: str) -> int | None:
-    chosen = st.session_state.get(SELECTION_KEY) or {}
-    return chosen.get("row") if chosen.get("run") == run_id else None
-
-
-def select(run_id: str, row: int | None) -> None:
-    st.session_state[SELECTION_KEY] = {"run": run_id, "row": row}
-
-
-def current_window(run_id: str, method: str) -> Window | None:
-    chosen = st.session_state.get(WINDOW_KEY) or {}
-    return chosen.get("window") if (chosen.get("run"), chosen.get("method")) == (run_id, method) else None
-
-
-def set_window(run_id: str, method: str, window: Window | None) -> None:
-    st.session_state[WINDOW_KEY] = {"run": run_id, "method": method, "window": window}
-
-
-def take_chart_event(run_id: str, method: str) -> None:
-    """A new box drawn on a density map becomes its window; a lasso or a box drawn over points selects the tracks
-    inside (the selection panel below the map); a new click selects that track."""
-    event = st.session_state.get(CHART_KEY)
-    box, rows, shape = selected_box(event), tuple(selected_rows(event)), selection.drawn_shape(event)
-    if (box, rows, shape) == st.session_state.get(LAST_EVENT_KEY):
-        return
-    st.session_state[LAST_EVENT_KEY] = (box, rows, shape)
-    if box is not None and selection.drawn_as_density(run_id, method):
-        set_window(run_id, method, Window.around(*box))
-    elif shape is not None:
-        selection.set_group(run_id, rows)
-    elif rows:
-        select(run_id, rows[0])
+def take_event(run) -> bool:
+    """Apply the map's last gesture to the working set (before anything is drawn); True for the click of a new
+    focus (its player starts by itself)."""
+    event = decode_event(st.session_state.get(ATLAS_KEY))
+    if event is None or event.seq <= st.session_state.get(SEEN_KEY, -1):
+        return False
+    st.session_state[SEEN_KEY] = event.seq
+    st.session_state[DRAG_KEY] = event.drag
+    st.session_state.setdefault(RANGES_KEY, {})[run.run_id] = event.ranges
+    drawn = st.session_state.get(DRAWN_KEY, run.run_id)
+    if drawn != run.run_id:  # the gesture was made on another run's map (the run changed meanwhile): its rows
+        try:
+            run = cached_run(drawn)
+        except TimbreError:
+            return False
+    if event.kind == "select":
+        workspace.set_selection(run, event.rows)
+    elif event.kind == "click" and event.rows.size:
+        workspace.set_focus(run, int(event.rows[0]))
+        return True
+    elif event.kind == "clear":
+        workspace.clear_selection()
+    return False
 
 
 def search_rows(run_id: str, query: str) -> list[int]:
-    """:func:`ui.state.cached_search`, with a bad ``tag:`` query's reason shown instead of raised."""
     try:
-        return cached_search(run_id, query)
+        return cached_search(run_id, query, limit=SEARCH_SHOWN)
     except TagError as error:
         st.warning(str(error))
         return []
 
 
-def track_picker(run, names, row: int | None) -> None:
-    """A search box (names, or ``tag:NAME`` for the tracks most likely to carry a musicnn tag) and a select
-    box of its matches; for a run of at most :data:`PICKER_LIMIT` tracks every track while the search is empty."""
-    key, options = f"map_pick_{run.run_id}", range(len(names))
-    query = st.text_input("Find a track", key=f"map_search_{run.run_id}",
-                          placeholder="Title, artist, file or label; tag:rock for the most rock-like tracks")
-    if query.strip() or len(names) > PICKER_LIMIT:
-        options = list(dict.fromkeys(([] if row is None else [row]) + search_rows(run.run_id, query)))
-    st.session_state[key] = row  # follows map clicks
-    st.selectbox("Track", options, format_func=names.__getitem__, index=None, key=key,
-                 placeholder="Click a point on the map, or type here to search",
-                 on_change=lambda: select(run.run_id, st.session_state[key]))
+def search_section(run, rows: list[int], query: str) -> None:
+    """The search's matches (highlighted on the map): pick one to focus it, or add them all to a set."""
+    if not query.strip():
+        return
+    if not rows:
+        st.caption(f"No track matches {query!r}.")
+        return
+    names = display_names(run.tracks.iloc[rows]).tolist()
+    left, right = st.columns([3, 2])
+    pick = left.selectbox(f"{len(rows)} matches, ringed on the map", range(len(rows)), index=None,
+                          format_func=names.__getitem__, key=f"map_search_pick_{run.run_id}",
+                          placeholder="Pick one to open it")
+    if pick is not None and workspace.focus_row(run) != rows[pick]:
+        workspace.set_focus(run, rows[pick])
+        st.rerun()
+    with right:
+        workspace.list_actions(run, rows, key="map_search_actions", what="the matches")
 
 
-def track_panel(run, row: int, k: int, *, tags: str = ""):
-    """The selected track (with its top musicnn ``tags``, text) with a player and links, and its neighbours (itself
-    first) with players; returns them."""
-    item = run.tracks.iloc[row]
-    track_heading(item)
-    if tags:
-        st.caption(f"musicnn tags: {tags}")
-    play(item["path"])
+def track_panel(run, row: int, k: int, *, autoplay: bool) -> list[int]:
+    """The focused track: heading, player (playing at once after a click), its k nearest neighbours with players
+    and actions; returns the neighbours' rows."""
+    track_heading(run.tracks.iloc[row])
+    path = str(run.tracks["path"].iloc[row])
+    if autoplay:
+        st.audio(path, autoplay=True)
+    else:
+        play(path)
+    if st.button("Add this track to the selection", key="map_focus_select", icon=":material/add_circle:"):
+        workspace.add_to_selection(run, [row])
+        st.rerun()
     neighbours = cached_similar(run.run_id, row, k + 1)
-    st.markdown(f"**{k} nearest neighbours** by cosine similarity of the embeddings")
-    neighbour_list(neighbours, skip_row=row)
-    return neighbours
+    neighbours = neighbours[neighbours["row"] != row].head(k)  # the track itself is not its own neighbour
+    st.markdown(f"**{len(neighbours)} nearest neighbours** by cosine similarity of the embeddings")
+    neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)))
+    workspace.list_actions(run, neighbours["row"], key="map_neighbour_actions", what="the neighbours")
+    return neighbours["row"].astype(int).tolist()
+
+
+def sets_panel(run, collection, k: int) -> None:
+    """The selection and the chosen collection, each with its summary, play list, exports, more like these, save."""
+    rows = workspace.selection_rows(run)
+    if rows is not None and rows.size:
+        selection.selection_panel(run, rows, k=k)
+    if collection is not None:
+        selection.collection_panel(run, collection, k=k)
+    if (rows is None or not rows.size) and collection is None:
+        st.caption("Draw a lasso or a box around tracks on the map (the tools are at its top left), or add tracks "
+                   "from any list: the selection can be played, exported as M3U or CSV, extended with more like "
+                   "these and saved as a collection. It stays while you change projection, page or run.")
+
+
+def clustering_of(option: str, options: list[str]) -> str | None:
+    """The clustering whose names label the map: the one coloured by, else the first one computed."""
+    if option.startswith("cluster:"):
+        return option.removeprefix("cluster:")
+    return next((m for m in CLUSTER_METHODS if f"cluster:{m}" in options), None)
 
 
 nav.require_router(__file__)
-st.title("Map")  # before the run: its error, if any, shows under the title
+st.title("Map")
 run = require_run()
 tags_form(run)
-controls = st.columns([2, 2, 4, 2])
+autoplay = take_event(run)
+
+controls = st.columns([3, 3, 4, 2])
 with controls[0]:
     method = projection_picker("map_projection")
 with controls[1]:
     colour = colour_picker(run)
-take_chart_event(run.run_id, method)
-row = current_row(run.run_id)
-points = cached_points(run.run_id, method)
-if colour != COLOUR_LABEL:
-    points = cached_coloured_points(run.run_id, method, colour, colour_stamp(run.run_id))
-all_labels = labels_in_order(points)
-grouped = colour.startswith(("cluster:", "collection:"))  # the legend and the filter are the groups
+stamp = colour_stamp(run.run_id)
+points, unknown = cached_layer(run.run_id, method, colour, stamp)
+groups = groups_of(points)
 with controls[2]:
-    shown = st.multiselect(("Collection" if colour.startswith("collection:") else "Clusters") if grouped else "Labels",
-                           all_labels, default=all_labels,
-                           key=f"map_labels_{run.run_id}" + (f"_{colour}" if grouped else ""),
-                           placeholder="No label chosen: showing none")
+    shown = st.multiselect("Show", groups, default=groups, key=f"map_groups_{run.run_id}_{colour}",
+                           placeholder="None chosen: every track greyed", disabled=not groups,
+                           help="Tracks of the groups left out are greyed, not hidden")
 with controls[3]:
     k = st.slider("Neighbours (k)", 1, 20, 5, key="map_k")
-track_picker(run, points["name"].to_numpy(), row)
-window = current_window(run.run_id, method)
+
 tools = st.columns([3, 3, 2])
+with tools[0]:
+    query = st.text_input("Find tracks", key=f"map_search_{run.run_id}",
+                          placeholder="Title, artist, file or label; tag:rock for the most rock-like tracks")
 with tools[1]:
     collection, only_collection = selection.collection_picker(run)
-members = selection.cached_collection_rows(run.run_id, collection) if only_collection else None
-view = map_view(points if members is None else points.iloc[members],
-                labels=None if len(shown) == len(all_labels) else shown, window=window, limit=POINT_LIMIT,
-                sample=DENSITY_SAMPLE)
-with tools[0]:
-    drag = selection.drag_control(density=view.density is not None)
+with tools[2]:
+    contours = st.toggle("Density contours", value=True, key="map_contours")
+    names_on = st.toggle("Cluster names", value=True, key="map_cluster_names")
 
-chart, panel = st.columns([3, 2])
-with panel:
-    if row is None:
+found = search_rows(run.run_id, query)
+greyed = group_mask(points, shown)
+if only_collection:
+    outside = np.ones(points.n, dtype=bool)
+    outside[selection.cached_collection_rows(run.run_id, collection)] = False
+    greyed = outside if greyed is None else greyed | outside
+if unknown.any():
+    greyed = unknown if greyed is None else greyed | unknown
+options = cached_colour_options(run.run_id, stamp)
+clustering = clustering_of(colour, options)
+labels = cached_labels(run.run_id, method, clustering, stamp) if names_on and clustering else []
+tag = colour.removeprefix("tag:") if colour.startswith("tag:") else None
+histograms = cached_histograms(run.run_id, tag, clustering, stamp)
+focus = workspace.focus_row(run)
+neighbours = []
+if focus is not None:
+    near = cached_similar(run.run_id, focus, k + 1)
+    neighbours = [int(r) for r in near["row"] if r != focus][:k]
+
+st.session_state[DRAWN_KEY] = run.run_id
+atlas_map(points, key=ATLAS_KEY, selected=workspace.selection_rows(run), focus=focus, linked=neighbours,
+          highlighted=found, greyed=greyed, labels=labels, contours=contours, histograms=histograms,
+          ranges=st.session_state.get(RANGES_KEY, {}).get(run.run_id), drag=st.session_state.get(DRAG_KEY, "lasso"),
+          height=620)
+quality = cached_quality(run.run_id, method)
+st.caption(f"{points.n:,} tracks of run `{run.run_id}`. Scroll to zoom; the tools at the map's top left choose "
+           f"what dragging does (lasso, box or pan); click a point to open it. **Map quality:** {quality['text']}.")
+
+left, right = st.columns(2)
+with left:
+    search_section(run, found, query)
+    if focus is None:
         st.info("Click a point on the map to hear that track and see its nearest neighbours.")
-        neighbours = None
     else:
-        neighbours = track_panel(run, row, k, tags=points["tags"].iloc[row])
-with chart:
-    focus = None if neighbours is None else track_focus(points, row, neighbours)
-    st.plotly_chart(map_figure(view.points, method=method, labels=shown, focus=focus, density=view.density,
-                               window=window, library=points, legend_title=colour_title(colour)
-                               ).update_layout(dragmode=drag),
-                    key=CHART_KEY, on_select="rerun",
-                    selection_mode=("points", "box") if view.density is not None else ("points", "box", "lasso"),
-                    width="stretch", config={"scrollZoom": True, "displaylogo": False})
-    selection.remember_drawing(run.run_id, method, density=view.density is not None)
-    if view.density is None:
-        st.caption(f"{view.n_selected:,} of {len(points):,} tracks of run `{run.run_id}`; maps were computed when "
-                   "the run was trained. Scroll to zoom, click a point to select it, drag to pan or to draw a lasso "
-                   "or a box around tracks (choose above the map).")
-    else:
-        st.caption(f"{view.n_selected:,} tracks, more than {POINT_LIMIT:,}: shaded by density (darker: more "
-                   f"tracks), with {len(view.points):,} of them as points. Drag a box to zoom in, or filter labels: "
-                   f"at {POINT_LIMIT:,} tracks or fewer every one is drawn. Click a point to select it.")
-    if window is not None:
-        st.button("Show the whole map", key="map_reset", on_click=set_window, args=(run.run_id, method, None))
-st.divider()
-selection.map_sets(run, collection, k=k)
+        track_panel(run, focus, k, autoplay=autoplay)
+with right:
+    sets_panel(run, collection, k)

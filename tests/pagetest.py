@@ -89,3 +89,35 @@ def after_the_job(at: AppTest, *, timeout: float = 240.0) -> AppTest:
         time.sleep(0.2)
     assert not active_jobs(), f"jobs still running after {timeout} s"
     return at.run()
+
+
+def atlas_event(kind: str, rows=(), *, seq: int, drag: str = "lasso", ranges: dict | None = None) -> bytes:
+    """The bytes the atlas map's browser side sends for a finished gesture (the layout
+    :func:`ui.atlas.decode_event` reads: header length, JSON header, padding to 4, uint32 rows)."""
+    header = json.dumps({"kind": kind, "drag": drag, "seq": seq, "ranges": ranges or {}}).encode()
+    head = len(header).to_bytes(4, "little") + header
+    return head + b"\0" * (-len(head) % 4) + np.asarray(rows, dtype="<u4").tobytes()
+
+
+def gesture(at: AppTest, kind: str, rows=(), *, seq: int, key: str = "map_atlas", **fields) -> AppTest:
+    """Run the page as the browser does after a gesture on the atlas map of widget ``key``."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    ids = [e.proto.id for e in at.get("component_instance") if e.proto.id.endswith(f"-{key}")]
+    assert ids, f"no atlas map {key!r} on the page"
+    widget = next((w for w in states.widgets if w.id == ids[0]), None) or states.widgets.add()
+    widget.id = ids[0]
+    widget.bytes_value = atlas_event(kind, rows, seq=seq, **fields)
+    at._run(states)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def atlas_args(at: AppTest, key: str = "map_atlas") -> dict:
+    """The arguments the page gave the atlas map ``key`` (JSON ones decoded; bytes ones as bytes)."""
+    element = next(e for e in at.get("component_instance") if e.proto.id.endswith(f"-{key}"))
+    args = json.loads(element.proto.json_args)
+    args.update({a.key: a.bytes for a in element.proto.special_args if a.WhichOneof("value") == "bytes"})
+    return args

@@ -21,17 +21,19 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 ROOT = Path(__file__).resolve().parent.parent  # where app.py and pages/ are
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 
 _in_router = contextvars.ContextVar("timbre_in_router", default=False)
 
 
-# section -> (file in pages/, title, material icon); the first page is the default
+# section -> (file in pages/, title, icon); the first page is the default. Emoji, not material icons: a page's
+# icon becomes the browser's favicon, and Streamlit fetches a material icon's favicon from Google's font CDN (an
+# emoji is drawn in place), so the app never calls out of this machine.
 PAGES = {
-    "Embeddings": [("runs.py", "Runs", "folder_open"), ("library.py", "Library", "library_music"),
-                   ("map.py", "Map", "scatter_plot"), ("recommend.py", "Recommend", "mic"),
-                   ("compare.py", "Compare runs", "compare")],
-    "Analysis": [("classifiers.py", "Classifiers", "model_training"), ("features.py", "Features", "insights"),
-                 ("clusters.py", "Clusters", "bubble_chart")],
+    "Embeddings": [("runs.py", "Runs", "🗂️"), ("library.py", "Library", "🎵"), ("map.py", "Map", "🗺️"),
+                   ("recommend.py", "Recommend", "🎧"), ("compare.py", "Compare runs", "⚖️")],
+    "Analysis": [("classifiers.py", "Classifiers", "🏷️"), ("features.py", "Features", "📈"),
+                 ("clusters.py", "Clusters", "🫧")],
 }
 PAGE_FILES = frozenset(ROOT / "pages" / file for section in PAGES.values() for file, _, _ in section)
 FIRST_FILE = ROOT / "pages" / next(iter(PAGES.values()))[0][0]  # where the address ``/`` leads
@@ -46,7 +48,7 @@ def app_pages() -> dict[str, list]:
     """The navigation: :data:`PAGES` as ``st.Page`` objects (absolute paths, so any script may name them), after
     the hidden default page :func:`home`."""
     start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
-    sections = {name: [st.Page(ROOT / "pages" / file, title=title, icon=f":material/{icon}:")
+    sections = {name: [st.Page(ROOT / "pages" / file, title=title, icon=icon)
                        for file, title, icon in section] for name, section in PAGES.items()}
     first = next(iter(sections))
     return {**sections, first: [start, *sections[first]]}
@@ -56,7 +58,9 @@ def frame() -> None:
     """What the router sets up around every page: the page config (wide) and the sidebar's run picker."""
     from ui.widgets import run_picker  # ui.widgets draws with state this module does not need
 
-    st.set_page_config(page_title="Timbre Atlas", page_icon=":material/graphic_eq:", layout="wide")
+    # a file of our own: a material icon as the favicon is fetched from Google's font CDN, which an offline
+    # machine cannot reach
+    st.set_page_config(page_title="Timbre Atlas", page_icon=str(FAVICON), layout="wide")
     run_picker()
 
 

@@ -1,4 +1,5 @@
-"""A set of tracks on screen: a lasso or box drawn on the Map, or a saved collection. The panel shows its size,
+"""A set of tracks on screen: the selection (:mod:`ui.workspace`: a lasso or box drawn on the Map, tracks added
+from lists), or a saved collection. The panel shows its size,
 label mix and characteristic tags, a play list, "more like these", M3U / CSV downloads, and saving (a selection)
 or renaming and deleting (a collection). The figures come from :mod:`core.analysis.collections`; this module only draws.
 """
@@ -17,15 +18,12 @@ from core.base.errors import TimbreError
 from core.runs.folder import Run
 from ui.state import cached_run, cached_service
 from ui.widgets import neighbour_list, play
+from ui.workspace import clear_selection, list_actions
 
 PLAYLIST_LIMIT = 20  # players drawn at most (the M3U and the CSV hold every track)
-# Session keys of the Map page's sets
-GROUP_KEY = "map_group"  # {"run": run_id, "rows": [int, ...]}: the last lasso or box drawn over points
-DRAWN_KEY = "map_drawn"  # {"run", "method", "density": bool}: how the chart the next event comes from was drawn
+# Session keys of the Map page's sets (the selection itself is ui.workspace's)
 NAME_KEY = "map_collection_name"
 ERROR_KEY = "map_set_error"  # what a save, rename or delete (run as callbacks) could not do
-DRAG_KEY = "map_drag"
-DRAG_MODES = {"pan": "Pan", "lasso": "Lasso select", "select": "Box select"}
 
 
 def collection_stamp(dataset: str) -> float:
@@ -121,6 +119,7 @@ def more_like_section(run: Run, rows: np.ndarray, k: int, *, key: str) -> None:
         return
     st.caption("Ranked by their mean cosine similarity to the tracks of the set.")
     neighbour_list(found)
+    list_actions(run, found["row"], key=f"{key}_more_actions")
 
 
 def set_panel(run: Run, rows: np.ndarray, *, title: str, k: int, key: str, stem: str) -> None:
@@ -157,7 +156,7 @@ def save_group(run: Run, rows: np.ndarray) -> None:
     saved = col.save_selection(run, st.session_state.get(NAME_KEY, ""), rows)
     st.session_state[picker_key(run.run_id)] = saved.collection_id
     st.session_state.pop(NAME_KEY, None)
-    clear_group()
+    clear_selection()
 
 
 def selection_panel(run: Run, rows: np.ndarray, *, k: int) -> None:
@@ -170,7 +169,7 @@ def selection_panel(run: Run, rows: np.ndarray, *, k: int) -> None:
         st.form_submit_button("Save as collection", type="primary", icon=":material/bookmark_add:",
                               on_click=attempt, args=(lambda: save_group(run, rows),))
     show_error()
-    st.button("Clear the selection", key="map_group_clear", on_click=clear_group)
+    st.button("Clear the selection", key="map_group_clear", on_click=clear_selection)
 
 
 def delete_shown(run: Run, collection: col.Collection) -> None:
@@ -200,39 +199,6 @@ def collection_label(collections: Mapping[str, col.Collection]):
     return lambda cid: "none" if cid is None else f"{collections[cid].name} ({collections[cid].n_tracks})"
 
 
-# ------------------------------------------------------------------------------------------ the Map's sets
-
-
-def drawn_shape(event: Mapping | None) -> str | None:
-    """"lasso" or "box" when a ``st.plotly_chart`` selection event comes from a drawn shape, None for a click."""
-    selection = (event or {}).get("selection") or {}
-    return "lasso" if selection.get("lasso") else "box" if selection.get("box") else None
-
-
-def remember_drawing(run_id: str, method: str, *, density: bool) -> None:
-    """Note how the chart was drawn: its next event is read by it (a box on a density map zooms)."""
-    st.session_state[DRAWN_KEY] = {"run": run_id, "method": method, "density": density}
-
-
-def drawn_as_density(run_id: str, method: str) -> bool:
-    drawn = st.session_state.get(DRAWN_KEY) or {}
-    return (drawn.get("run"), drawn.get("method"), drawn.get("density")) == (run_id, method, True)
-
-
-def current_group(run_id: str) -> np.ndarray | None:
-    """The rows of the last lasso or box drawn over the points of ``run_id``'s map (None: none)."""
-    group = st.session_state.get(GROUP_KEY) or {}
-    return np.asarray(group["rows"], dtype=np.int64) if group.get("run") == run_id else None
-
-
-def set_group(run_id: str, rows) -> None:
-    st.session_state[GROUP_KEY] = {"run": run_id, "rows": [int(r) for r in rows]}
-
-
-def clear_group() -> None:
-    st.session_state.pop(GROUP_KEY, None)
-
-
 def picker_key(run_id: str) -> str:
     return f"map_collection_{run_id}"
 
@@ -244,31 +210,9 @@ def collection_picker(run: Run) -> tuple[col.Collection | None, bool]:
     if st.session_state.get(key) not in collections:
         st.session_state[key] = None  # deleted meanwhile (another session), or never chosen
     chosen = st.selectbox("Collection", [None, *collections], format_func=collection_label(collections), key=key,
-                          on_change=clear_group, disabled=not collections,
+                          disabled=not collections,
                           help="Collections are saved selections of this run's dataset: draw a lasso or a box "
                                "on the map, then save it below." if collections else
                                "No collection yet: draw a lasso or a box on the map, then save it below.")
     only = st.toggle("Only this collection", key="map_only_collection", disabled=chosen is None)
     return (None if chosen is None else collections[chosen]), bool(only and chosen is not None)
-
-
-def drag_control(*, density: bool) -> str:
-    """What dragging on the map does (plotly's ``dragmode``): on a density map a box zooms in, over points pan,
-    lasso or box select tracks."""
-    if density:
-        st.caption("Drag a box on the map to zoom in; at fewer tracks the lasso appears.")
-        return "select"
-    return st.segmented_control("Drag on the map to", list(DRAG_MODES), format_func=DRAG_MODES.get,
-                                default="pan", required=True, key=DRAG_KEY) or "pan"
-
-
-def map_sets(run: Run, collection: col.Collection | None, *, k: int) -> None:
-    """Below the map: the current lasso / box selection, else the chosen collection, else a hint."""
-    rows = current_group(run.run_id)
-    if rows is not None:
-        selection_panel(run, rows, k=k)
-    elif collection is not None:
-        collection_panel(run, collection, k=k)
-    else:
-        st.caption("Choose **Lasso select** or **Box select** above the map and draw around tracks: the selection "
-                   "can be played, exported as M3U or CSV, extended with more like these and saved as a collection.")

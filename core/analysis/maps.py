@@ -118,11 +118,24 @@ def colour_title(option: str) -> str:
     return f"{kind}: {key}" if key else kind
 
 
-def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
-    """``points`` (:func:`map_points`) coloured by ``option`` (:func:`colour_options`).
+@dataclasses.dataclass(frozen=True)
+class Colouring:
+    """What a colour option gives every track of a run: ``groups`` (a grouping that replaces the label, e.g. a
+    clustering) or ``values`` (a continuous scale, e.g. a tag's likelihood, NaN where unknown), and what the hover
+    calls it (``title``).
 
-    A grouping (a clustering) replaces ``label``, so the legend and the label filter show the groups; a tag adds
-    a continuous ``value`` column (its likelihood, NaN without tags). Either way the hover names the colour.
+    ``groups`` np.ndarray [shape=(n_tracks,), dtype=object] or None; ``values`` np.ndarray [shape=(n_tracks,),
+    dtype=float64] or None; one of the two is set, neither for the label itself."""
+
+    option: str
+    title: str
+    groups: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+
+def colouring(run: Run, option: str) -> Colouring:
+    """The colouring of every track of ``run`` by ``option`` (:func:`colour_options`): the one place each kind of
+    option is read, for the Plotly maps (:func:`colour_points`) and the atlas alike.
 
     Raises
     ------
@@ -134,28 +147,41 @@ def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
     from core.analysis.tags import resolve_tag, run_tags
 
     kind, _, key = option.partition(":")
-    rows = points["row"].to_numpy()
     if option == COLOUR_LABEL:
-        return points
+        return Colouring(option, "label")
     if kind == "cluster":
         groups = run_cluster_labels(run, method=key)
         if groups is not None:
-            groups = groups.to_numpy()[rows]
-            return points.assign(label=groups, hover=points["hover"] + "<br>" + colour_title(option) + ": " + groups)
+            return Colouring(option, colour_title(option), groups=groups.to_numpy())
     if kind == "collection":
         groups = collection_groups(run, key)
         if groups is not None:
-            groups = groups[rows]
-            return points.assign(label=groups, hover=points["hover"] + "<br>collection: " + groups)
+            return Colouring(option, "collection", groups=groups)
     if kind == "tag":
         tags = run_tags(run)
         if tags is not None:
             tag = resolve_tag(key)
-            values = tags[tag].to_numpy(np.float64)[rows]
-            text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else f"{v:.2f}").to_numpy()
-            return points.assign(value=values, hover=points["hover"] + f"<br><b>{tag}: " + text + "</b>")
+            return Colouring(option, tag, values=tags[tag].to_numpy(np.float64))
     raise ValueError(f"run {run.run_id} cannot be coloured by {option!r} (it offers: "
                      f"{', '.join(colour_options(run)[:6])}, ...)")
+
+
+def colour_points(run: Run, points: pd.DataFrame, option: str) -> pd.DataFrame:
+    """``points`` (:func:`map_points`) coloured by ``option`` (:func:`colour_options`, read by :func:`colouring`).
+
+    A grouping (a clustering) replaces ``label``, so the legend and the label filter show the groups; a tag adds
+    a continuous ``value`` column (its likelihood, NaN without tags). Either way the hover names the colour.
+    """
+    found = colouring(run, option)
+    rows = points["row"].to_numpy()
+    if found.groups is not None:
+        groups = found.groups[rows]
+        return points.assign(label=groups, hover=points["hover"] + "<br>" + found.title + ": " + groups)
+    if found.values is not None:
+        values = found.values[rows]
+        text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else f"{v:.2f}").to_numpy()
+        return points.assign(value=values, hover=points["hover"] + f"<br><b>{found.title}: " + text + "</b>")
+    return points
 
 
 def labels_in_order(points: pd.DataFrame) -> list[str]:
