@@ -6,7 +6,15 @@ import io
 import numpy as np
 import pytest
 
-from core.search.projection import FIT_SAMPLE, fit_pca, fit_projections, fit_sample, neighbourhood_preservation, place
+from core.search.projection import (
+    FIT_SAMPLE,
+    fit_pca,
+    fit_projections,
+    fit_sample,
+    neighbourhood_preservation,
+    place,
+    robust_positions,
+)
 
 
 def svd_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,3 +127,17 @@ def test_neighbourhood_preservation_scores_a_perfect_and_a_shuffled_map(rng):
     perfect = neighbourhood_preservation(x[:50], x[50:], query_xy=xy[:50], library_xy=xy[50:], k=5)
     shuffled = neighbourhood_preservation(x[:50], x[50:], query_xy=xy[:50], library_xy=rng.permutation(xy[50:]), k=5)
     assert perfect > 0.6 and shuffled < 0.15
+
+
+def test_placement_stays_on_the_island_holding_most_of_a_tracks_neighbours(rng):
+    """Six neighbours on one island, four on another: the plain weighted mean, (4, 0), is empty map between
+    them; the robust mean stays on the six's island, and a copy of a library track still sits on that track."""
+    positions = np.array([[[0.0, 0.0]] * 6 + [[10.0, 0.0]] * 4]) + rng.normal(0, 0.1, (1, 10, 2))
+    weights = np.ones((1, 10))
+    assert np.allclose(np.einsum("mk,mkd->md", weights / 10, positions), [[4.0, 0.0]], atol=0.2)
+    placed = robust_positions(positions, weights)
+    assert placed.shape == (1, 2) and placed.dtype == np.float32 and np.hypot(*placed[0]) < 0.3
+    weights[0, 8] = 1e18  # cosine 1 to a track on the small island
+    assert np.allclose(robust_positions(positions, weights)[0], positions[0, 8], atol=1e-5)
+    assert np.allclose(robust_positions(positions[:, :2], weights[:, :2], keep=5)[0],
+                       positions[0, :2].mean(axis=0), atol=1e-5)  # fewer neighbours than kept: all of them
