@@ -1,10 +1,13 @@
 """Recommend: the library tracks most similar to an uploaded file, a library track found by name, several library
-tracks (or a collection's) at once, or a live microphone recording; with the query's genre when the run has a
-classifier. Every query goes through the server's :class:`core.service.service.QueryService`."""
+tracks (or a collection's) at once, or the microphone, matched live while it streams (the top 5, a marker moving on
+the map with a trail, "identified" once the answer is sure) and as a whole recording after Stop; with the query's
+genre when the run has a classifier. Every query goes through the server's
+:class:`core.service.service.QueryService`; the live matching is :class:`core.service.listen.StreamMatcher`."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit import config
 
@@ -14,11 +17,12 @@ from core.analysis.maps import Focus, FocusKind, query_focus, track_focus
 from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
 from core.base.constants import DEFAULT_K, MAX_QUERY_SECONDS
 from core.base.errors import TimbreError
-from core.data.tracks import search_tracks
+from core.data.tracks import display_name, display_names, search_tracks
 from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
+from core.service.listen import ListenConfig, ListenUpdate, StreamMatcher
 from core.service.query import Recommendation, min_query_seconds
 from core.service.service import Answer, GenreResult
-from ui import nav
+from ui import nav, taste
 from ui.figures import map_figure
 from ui.selection import collection_label, run_collections
 from ui.state import cached_points, cached_run, cached_service, cached_similar
@@ -28,6 +32,7 @@ from ui.widgets import neighbour_list, play, projection_picker, require_run, tra
 MIC_KEY = "mic"
 RECORDING_KEY = "mic_recording"  # the MicRecording being filled, None once it has been analysed
 RESULT_KEY = "mic_result"  # {"audio": np.ndarray} or {"error": TimbreError}
+LIVE_KEY = "mic_live"  # {"run", "matcher": StreamMatcher or None, "fed": frame batches fed, "update": the last}
 SEARCH_KEY, PICK_KEY = "recommend_search", "recommend_pick"
 SEARCH_LIMIT = 50
 MULTI_KEY, MULTI_SEARCH_KEY, ADD_COLLECTION_KEY = "recommend_multi", "recommend_multi_search", "recommend_add_collection"
@@ -81,21 +86,34 @@ def track_genre(run_id: str, row: int) -> GenreResult:
 
 
 def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: str, skip_row: int | None = None,
-                how: str | None = None) -> None:
+                how: str | None = None, embedding: np.ndarray | None = None, query_name: str | None = None,
+                exclude: tuple[int, ...] = ()) -> None:
     """Ranked neighbours with scores, links and players beside the map with the query on it.
 
-    ``focus_of(points)`` gives the :class:`core.analysis.maps.Focus` on the chosen projection's points; ``how`` says what
+    With a listener chosen in the sidebar the list is re-ranked for them (:func:`ui.taste.personal`, from the query's
+    ``embedding``; ``exclude``: rows never listed, the query's own), each track with its reasons and like / dislike
+    buttons.
+    ``focus_of(points, shown)`` gives the :class:`core.analysis.maps.Focus` on the chosen projection's points linked
+    to the tracks shown; ``how`` says what
     the score is (None: cosine similarity, or its mean with the passages' match for an outside query).
     """
+    others = neighbours if skip_row is None else neighbours[neighbours["row"] != skip_row]
+    answer = taste.personal(run, others, embedding=embedding, k=len(others), query_name=query_name,
+                            exclude=[*exclude, *([] if skip_row is None else [skip_row])])
+    shown = answer.neighbours if answer.personal else neighbours
     left, right = st.columns([2, 3])
     with left:
         how = how or ("cosine similarity" if skip_row is not None or run.passages is None else
                       "mean of the track's cosine similarity and its passages' match")
-        st.markdown(f"**Top {len(neighbours) - (skip_row is not None)} most similar tracks** ({how})")
-        neighbour_list(neighbours, skip_row=skip_row)
+        if answer.personal:
+            how = "re-ranked for the listener: audio similarity, their taste and other listeners, as the sidebar blends them"
+        st.markdown(f"**Top {len(others)} {'tracks' if answer.personal else 'most similar tracks'}** ({how})")
+        if answer.note and taste.current_listener() is not None:
+            st.caption(answer.note)
+        neighbour_list(shown, skip_row=skip_row, buttons=taste.button_maker(run, key, query_name))
     with right:
         points = cached_points(run.run_id, method)
-        focus: Focus = focus_of(points)
+        focus: Focus = focus_of(points, shown)
         st.plotly_chart(map_figure(points, method=method, focus=focus, height=520),
                         key=key, width="stretch", config={"scrollZoom": True, "displaylogo": False})
         marker = "star" if skip_row is not None else "diamond"
@@ -103,8 +121,8 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
 
 
 def show_recommendation(run, result: Recommendation, *, method: str, name: str, key: str) -> None:
-    show_result(run, result.neighbours, method=method, key=key,
-                focus_of=lambda points: query_focus(result.positions, method, result.neighbours, name=name))
+    show_result(run, result.neighbours, method=method, key=key, embedding=result.embedding, query_name=name,
+                focus_of=lambda points, shown: query_focus(result.positions, method, shown, name=name))
 
 
 def upload_section(run, k: int, method: str) -> None:
@@ -146,8 +164,9 @@ def search_section(run, k: int, method: str) -> None:
     play(track["path"])
     show_genre(track_genre(run.run_id, int(row)))
     neighbours = cached_similar(run.run_id, int(row), k + 1)  # the track itself first
-    show_result(run, neighbours, method=method, key="search_map", skip_row=int(row),
-                focus_of=lambda points: track_focus(points, int(row), neighbours))
+    show_result(run, neighbours, method=method, key="search_map", skip_row=int(row), embedding=run.embeddings[int(row)],
+                query_name=str(matches.loc[matches["row"] == row, "name"].iloc[0]),
+                focus_of=lambda points, shown: track_focus(points, int(row), shown))
 
 
 @st.cache_data(show_spinner="Finding tracks near all of them...", max_entries=16)
@@ -194,13 +213,14 @@ def several_section(run, k: int, method: str) -> None:
         show_error(error)
         return
 
-    def focus_of(points: pd.DataFrame) -> Focus:
+    def focus_of(points: pd.DataFrame, shown: pd.DataFrame) -> Focus:
         centre = points[["x", "y"]].to_numpy()[list(rows)].mean(axis=0)
-        return Focus(origin=(float(centre[0]), float(centre[1])), rows=tuple(found["row"].astype(int)),
+        return Focus(origin=(float(centre[0]), float(centre[1])), rows=tuple(shown["row"].astype(int)),
                      kind=FocusKind.QUERY, name=f"the {len(rows)} picked tracks (their centre on this map)")
 
-    show_result(run, found, method=method, key="multi_map", focus_of=focus_of,
-                how=f"mean cosine similarity to the {len(rows)} picked tracks")
+    show_result(run, found, method=method, key="multi_map", focus_of=focus_of, exclude=rows,
+                how=f"mean cosine similarity to the {len(rows)} picked tracks",
+                embedding=run.embeddings[list(rows)].mean(axis=0), query_name=f"the {len(rows)} picked tracks")
 
 
 def start_recording() -> None:
@@ -209,6 +229,7 @@ def start_recording() -> None:
     if context is not None and context.state.playing:
         st.session_state[RECORDING_KEY] = MicRecording(max_seconds=MAX_RECORD_SECONDS)
         st.session_state.pop(RESULT_KEY, None)
+        st.session_state.pop(LIVE_KEY, None)
 
 
 def analyse_recording(run, recording: MicRecording) -> None:
@@ -221,34 +242,99 @@ def analyse_recording(run, recording: MicRecording) -> None:
     st.session_state[RECORDING_KEY] = None
 
 
-def record(context, recording: MicRecording, status, meter) -> None:
-    """Pull audio while the stream plays, drawing elapsed time and input level (blocks until full or idle)."""
+def listen(run, recording: MicRecording, live: dict, k: int) -> ListenUpdate | None:
+    """Hand the live matcher what arrived since the last call: an update when a second of audio has come, of the
+    newest window only (audio that piled up while the page drew is matched at once, never window by window)."""
+    audio, rate, live["fed"] = recording.since(live["fed"])
+    if audio.size == 0:
+        return None
+    if live["matcher"] is None:
+        live["matcher"] = StreamMatcher(run, sr=rate, config=ListenConfig(k=k))
+    update = live["matcher"].feed(audio)
+    if update is not None:
+        live["update"] = update
+    return update
+
+
+def live_map(run, method: str, update: ListenUpdate, trail: list[dict], *, key: str) -> None:
+    """The window on the map (black diamond, lines to its top-k) and a fading trail of the last windows' places.
+    The one place the live map is drawn (the trail is ``[{method: [x, y]}, ...]``, oldest first)."""
+    points = cached_points(run.run_id, method)
+    fig = map_figure(points, method=method, height=480,
+                     focus=query_focus(update.positions, method, update.neighbours, name="the last seconds"))
+    xy = np.array([place[method] for place in trail if method in place], dtype=float).reshape(-1, 2)
+    if len(xy) > 1:
+        fade = np.linspace(0.15, 0.8, len(xy)).tolist()
+        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="last windows", hoverinfo="skip",
+                                 line={"color": "rgba(0, 0, 0, 0.25)", "width": 1},
+                                 marker={"color": "black", "size": 7, "opacity": fade}))
+    st.plotly_chart(fig, key=key, width="stretch", config={"displaylogo": False})
+
+
+def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str) -> None:
+    """One live update: identified or not, the top tracks with scores, the map with the marker and its trail."""
+    found = update.identified
+    if found is not None:
+        st.success(f"identified: {display_name(run.tracks.iloc[found])} after {update.identified_seconds:.0f} s")
+    if update.silent:
+        st.info(f"{update.seconds:.0f} s into the stream: silence, nothing to match")
+    else:
+        st.caption(f"{update.seconds:.0f} s into the stream: the last {update.window_seconds:.0f} s matched"
+                   + ("" if found is not None else ", not identified yet"))
+    if not update.neighbours.empty:
+        left, right = st.columns([2, 3])
+        with left:
+            table = update.neighbours
+            st.markdown("\n".join(f"{rank}. {name} · {score:.3f}" for rank, name, score in
+                                   zip(table["rank"], display_names(table), table["score"])))
+        with right:
+            live_map(run, method, update, trail, key=key)
+
+
+def record(context, recording: MicRecording, status, meter, live_box, *, run, k: int, method: str) -> None:
+    """Pull audio while the stream plays, drawing elapsed time, input level and every live update (blocks until
+    full or idle)."""
+    live = st.session_state.setdefault(LIVE_KEY, {"run": run.run_id, "matcher": None, "fed": 0, "update": None})
     for progress in pull_frames(recording, frames_from(context)):
         status.markdown(f":red[●] **Recording** {progress.seconds:4.1f} s of at most {recording.max_seconds:g} s")
         meter.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
         if progress.idle_seconds >= IDLE_LIMIT_SECONDS:
             status.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
                            "microphone, then press Stop and Start recording again.")
+        try:
+            update = listen(run, recording, live, k)
+        except TimbreError as error:
+            live_box.error(str(error))
+            continue
+        if update is not None:
+            with live_box.container():
+                show_live(run, update, live["matcher"].trail, method=method, key=f"live_map_{update.seconds}")
 
 
 def record_section(run, k: int, method: str) -> None:
-    st.markdown(f"Press **Start recording**, allow the microphone and play or sing for at least "
-                f"{min_query_seconds(run):g} s (recording stops taking audio at {MAX_RECORD_SECONDS:g} s), "
-                "then press **Stop**.")
+    st.markdown(f"Press **Start recording**, allow the microphone and play music: every second the last "
+                f"{ListenConfig().window_seconds:g} s are matched, and the track is named once the answer is sure. "
+                f"Recording stops taking audio at {MAX_RECORD_SECONDS:g} s; **Stop** keeps the last answer and "
+                f"analyses the whole recording (at least {min_query_seconds(run):g} s).")
     context = mic_streamer(key=MIC_KEY, on_change=start_recording)
-    status, meter, output = st.empty(), st.empty(), st.container()
+    status, meter, output, live_box = st.empty(), st.empty(), st.container(), st.empty()
     if context.state.signalling and not context.state.playing:
         status.info("Connecting to the microphone... If recording does not start within a few seconds, the browser "
                     "and this server could not open a WebRTC connection: press Stop and try again.")
     recording = st.session_state.get(RECORDING_KEY)
     if recording is not None and context.state.playing and not recording.is_full:
-        record(context, recording, status, meter)
+        record(context, recording, status, meter, live_box, run=run, k=k, method=method)
     if recording is not None and (recording.is_full or not context.state.playing):
         analyse_recording(run, recording)
     result = st.session_state.get(RESULT_KEY)
     if context.state.playing and result is not None:  # still streaming, but the recording is done: the cap
         meter.empty()
         status.info(f"Reached the {MAX_RECORD_SECONDS:g} s cap: the recording is below. Press Stop to end the stream.")
+    last = st.session_state.get(LIVE_KEY, {}).get("update")
+    if last is not None and not context.state.playing:  # Stop keeps the last live answer
+        with live_box.container():
+            st.markdown("**Last live answer**")
+            show_live(run, last, st.session_state[LIVE_KEY]["matcher"].trail, method=method, key="live_map_last")
     with output:
         if result is None:
             return
@@ -271,13 +357,16 @@ with controls[0]:
     method = projection_picker("recommend_projection")
 with controls[1]:
     k = st.slider("How many similar tracks (k)", 1, 20, DEFAULT_K, key="recommend_k")
-upload_tab, search_tab, several_tab, record_tab = st.tabs(
-    ["Upload a file", "Start from a library track", "Start from several tracks", "Record from the microphone"])
+taste.listener_picker()
+upload_tab, search_tab, several_tab, for_you_tab, record_tab = st.tabs(
+    ["Upload a file", "Start from a library track", "Start from several tracks", "For you", "Record from the microphone"])
 with upload_tab:
     upload_section(run, k, method)
 with search_tab:
     search_section(run, k, method)
 with several_tab:
     several_section(run, k, method)
+with for_you_tab:
+    taste.for_you(run, k)
 with record_tab:  # last on the page: while recording it keeps the script busy pulling audio
     record_section(run, k, method)

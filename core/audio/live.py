@@ -136,6 +136,16 @@ class MicRecording:
             taken += mono.size / rate
         return taken
 
+    def since(self, start: int) -> tuple[np.ndarray, int | None, int]:
+        """What arrived after the first ``start`` frame batches, for a listener that follows the recording:
+        mono samples at the input rate [shape=(n,)] (only the batches at the newest rate, should it change), that
+        rate (None before any audio), and the count of batches so far (the next call's ``start``)."""
+        new = self._chunks[start:]
+        if not new:
+            return np.zeros(0, np.float32), self.input_rate, len(self._chunks)
+        rate = new[-1][1]
+        return np.concatenate([m for m, r in new if r == rate]).astype(np.float32), rate, len(self._chunks)
+
     def level_dbfs(self, window_seconds: float = 0.3) -> float:
         """Input level of the most recent ``window_seconds`` of audio, in dBFS."""
         recent, seconds = [], 0.0

@@ -26,10 +26,9 @@ class IdentifyRule:
     """The identification rule's thresholds (see the module docstring)."""
 
     confirm: int = doc(3, "consecutive updates with the same top-1: one lucky window never identifies", at_least=1)
-    min_margin: float = doc(0.03, "score of the top-1 over the second (scores are means of two cosines); "
-                                  "calibrated on music not in the library")
+    min_margin: float = doc(0.0, "score of the top-1 over the second (scores are means of two cosines)")
     min_passage: float = doc(0.6, "the top-1's passage match: the window's chunks found in that track")
-    min_aligned: float = doc(0.5, "share of the window's chunks matching the top-1's passages at one time offset")
+    min_aligned: float = doc(0.7, "share of the window's chunks matching the top-1's passages at one time offset")
 
     def passes(self, scores: np.ndarray, passage: float, aligned: float) -> bool:
         """Whether one update's ranking is confident: ``scores`` [shape=(k,)] best first, the top-1's

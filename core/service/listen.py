@@ -1,6 +1,6 @@
 """Listening: a live stream of audio matched against a run while it plays.
 
-:class:`Listener` takes PCM as it arrives (any rate; resampled as one stream, no seams) and, once every
+:class:`StreamMatcher` takes PCM as it arrives (any rate; resampled as one stream, no seams) and, once every
 ``update_seconds`` of audio, matches the last ``window_seconds`` (a sliding window) as a query by audio is
 matched (:func:`core.service.query.recommend_audio`: candidates by the window's embedding through the run's
 search, the ANN index at scale, re-ranked by their passages), and says where the window sits on each map and
@@ -13,7 +13,7 @@ window. An update embeds the one or two chunks that completed since the last, av
 embeddings into its embedding, searches and re-ranks. Before a whole chunk has arrived (the first
 ``chunk_seconds``), the audio so far is embedded as one chunk, repeated to length as any short query is.
 
-A caller that falls behind (the page redraws, the network stalls) asks :meth:`Listener.feed` with all that
+A caller that falls behind (the page redraws, the network stalls) asks :meth:`StreamMatcher.feed` with all that
 arrived: only the newest window is matched, the skipped ones are dropped, never queued.
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ def pcm_to_float(data: bytes, *, channels: int = 1) -> np.ndarray:
     return samples.reshape(-1, channels).mean(axis=1)
 
 
-class Listener:
+class StreamMatcher:
     """The streaming matcher of one stream on one run.
 
     Parameters
@@ -129,7 +129,9 @@ class Listener:
         hop = self.params.hop_length
         self.step = max(1, matcher.hop_frames or int(round(0.5 * self.params.frames_per_second()))) * hop
         self.chunk_samples = self.chunk_frames * hop
-        self.lookahead = self.params.n_fft // 2  # a chunk's last frames see real audio, not padding
+        # a chunk's first and last frames see real audio, not padding: its log-mel starts this many samples early
+        # and it is embedded once this many more have arrived
+        self.lookahead = -(-(self.params.n_fft // 2) // hop) * hop
         self.window = int(round(config.window_seconds * self.sr))
         self.every = int(round(config.update_seconds * self.sr))
         self.resampler = None if sr in (None, self.sr) else soxr.ResampleStream(sr, self.sr, 1, dtype="float32")
@@ -158,9 +160,16 @@ class Listener:
             return self.update()
         return None
 
+    def finish(self) -> ListenUpdate:
+        """The stream has ended: the resampler's last samples join it and its newest window is matched."""
+        if self.resampler is not None:
+            tail, self.resampler = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True), None
+            self.feed(tail, update=False)
+        return self.update()
+
     def _trim(self) -> None:
         """Keep the audio the window's chunks can still need (a chunk's length and the lookahead beyond)."""
-        keep_from = self.total - self.window - self.chunk_samples - self.lookahead
+        keep_from = self.total - self.window - self.lookahead
         cut = max(0, (keep_from - self.base) // self.step * self.step)
         if cut:
             self.audio, self.base = self.audio[cut:], self.base + cut
@@ -179,8 +188,9 @@ class Listener:
         recent = self.audio[start - self.base:]
         if recent.size == 0 or dbfs(recent) < self.config.silence_dbfs:
             row = self.identification.silence()
-            return ListenUpdate(seconds, round(recent.size / self.sr, 3), neighbours_table(self.run, np.zeros(0, np.int64), np.zeros(0)), {},
-                                row, self.identification.seconds, float("nan"), silent=True)
+            nothing = neighbours_table(self.run, np.zeros(0, np.int64), np.zeros(0))
+            return ListenUpdate(seconds, round(recent.size / self.sr, 3), nothing, {}, row,
+                                self.identification.seconds, float("nan"), silent=True)
         embeddings, passages = self._window_chunks(start)
         query = embeddings.mean(axis=0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
@@ -207,10 +217,11 @@ class Listener:
         todo = [j for j in range(first, last + 1) if j not in self.chunks]
         if todo:
             offset = todo[0] * self.step - self.base
-            span = self.audio[offset:(todo[-1] * self.step - self.base) + self.chunk_samples + self.lookahead]
+            early = min(self.lookahead, offset)  # none at the stream's very start, as a library track's first chunk
+            span = self.audio[offset - early:(todo[-1] * self.step - self.base) + self.chunk_samples + self.lookahead]
             mel = log_mel(span, params=self.params)
             frames = self.step // self.params.hop_length
-            starts = np.arange(len(todo)) * frames
+            starts = early // self.params.hop_length + np.arange(len(todo)) * frames
             z, m = self._embed(np.stack([mel[:, s:s + self.chunk_frames] for s in starts]))
             self.chunks.update({j: (z[i], m[i]) for i, j in enumerate(todo)})
         held = [self.chunks[j] for j in range(first, last + 1)]
@@ -268,11 +279,11 @@ def update_record(run: Run, update: ListenUpdate) -> dict:
 
 def listen_to(run: Run, y: np.ndarray, *, config: ListenConfig = ListenConfig(),
               rows: Optional[np.ndarray] = None) -> list[ListenUpdate]:
-    """Play mono audio at the run's rate into a :class:`Listener` as a live stream (one update every
+    """Play mono audio at the run's rate into a :class:`StreamMatcher` as a live stream (one update every
     ``update_seconds``, the last one at the end) and return the updates."""
-    listener = Listener(run, config=config, rows=rows)
+    stream = StreamMatcher(run, config=config, rows=rows)
     step = max(1, int(round(config.update_seconds * run.mel_params.sr)))
-    updates = [listener.feed(y[i:i + step]) for i in range(0, len(y), step)]
-    if listener.total > listener.last_update:
-        updates.append(listener.update())
+    updates = [stream.feed(y[i:i + step]) for i in range(0, len(y), step)]
+    if stream.total > stream.last_update:
+        updates.append(stream.update())
     return [u for u in updates if u is not None]
