@@ -69,8 +69,21 @@ function greyMask() {
   return grey;
 }
 
-// Category per point (grey = the last colour) and a redraw of the points; the kd-tree is kept between draws.
+// Draws run one after another (the library refuses a draw while one is running); one waiting draw at most,
+// which reads the state when it starts.
+let drawQueued = false;
 function drawPoints() {
+  if (drawQueued) return S.drawing;
+  drawQueued = true;
+  S.drawing = S.drawing.then(() => {
+    drawQueued = false;
+    return drawNow();
+  }).catch((error) => console.error('atlas: drawing the points failed', error));
+  return S.drawing;
+}
+
+// Category per point (grey = the last colour) and a redraw of the points; the kd-tree is kept between draws.
+function drawNow() {
   const grey = greyMask();
   S.grey = grey;
   const greyCode = S.colours.length - 1;
@@ -84,7 +97,7 @@ function drawPoints() {
   const options = { zDataType: 'categorical', preventFilterReset: true };
   if (S.spatialIndex) options.spatialIndex = S.spatialIndex;
   const started = performance.now();
-  S.drawing = S.plot.draw({ x: S.x, y: S.y, z }, options).then(() => {
+  return S.plot.draw({ x: S.x, y: S.y, z }, options).then(() => {
     S.timings.resolved ??= performance.now();
     S.spatialIndex = S.plot.get('spatialIndex');
     if (S.selected.length) S.plot.select(Array.from(S.selected), { preventEvent: true });
@@ -95,15 +108,13 @@ function drawPoints() {
     });
     updateStatus();
   });
-  return S.drawing;
 }
 
 let greyPending = false;
 function scheduleGrey() {
   if (greyPending) return;
   greyPending = true;
-  requestAnimationFrame(async () => {
-    await S.drawing;
+  requestAnimationFrame(() => {
     greyPending = false;
     drawPoints();
     hists.draw(S.width);
@@ -116,9 +127,9 @@ function createPlot() {
   S.xScale = scaleLinear().domain([-1, 1]).range([0, S.width]);
   S.yScale = scaleLinear().domain([-1, 1]).range([S.height, 0]);
   const size = S.args.point_size ?? (S.n > 300000 ? 2 : S.n > 30000 ? 3 : S.n > 3000 ? 4 : 6);
-  const direct = S.args.direct_render ?? true;
+  const direct = S.args.direct_render ?? true; // false: the library's own renderer (a reference for benchmarks)
   S.plot = createScatterplot({
-    ...(direct ? { renderer: createDirectRenderer(canvas) } : {}), canvas, width: 'auto', height: 'auto', backgroundColor: [1, 1, 1, 0], pointSize: size,
+    ...(direct ? { renderer: createDirectRenderer(canvas, { defer: deferRender, rendered: onRendered }) } : {}), canvas, width: 'auto', height: 'auto', backgroundColor: [1, 1, 1, 0], pointSize: size,
     pointSizeSelected: 1, pointOutlineWidth: 1, pointColorActive: '#e4572e', pointColorHover: '#111111',
     opacityInactiveScale: 0.35, colorBy: 'valueA', lassoColor: [0, 0.47, 0.84, 1], lassoMinDelay: 8, lassoMinDist: 3,
     lassoInitiator: false, lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: false,
@@ -128,6 +139,7 @@ function createPlot() {
   S.plot.subscribe('view', ({ xScale, yScale }) => {
     S.xScale = xScale;
     S.yScale = yScale;
+    if (S.deferring) previewTransform(); // the scales are updated after the (skipped) render
     scheduleFrame();
   });
   S.plot.subscribe('pointOver', (row) => {
@@ -139,6 +151,67 @@ function createPlot() {
     $('tooltip').style.display = 'none';
   });
   S.plot.subscribe('select', ({ points }) => setSelection(Uint32Array.from(points), true)); // a lasso ended
+  S.plot.subscribe('lassoStart', () => {
+    S.lasso = [];
+  });
+  S.plot.subscribe('lassoExtend', ({ coordinates }) => {
+    S.lasso = coordinates;
+    scheduleFrame();
+  });
+  S.plot.subscribe('lassoEnd', () => {
+    S.lasso = null;
+    scheduleFrame();
+  });
+}
+
+// ---- many points in software GL: while the view moves, the compositor moves and scales the last image
+// (a CSS transform of the GL canvas) and the points are drawn again once the view rests for REST_MS; while a
+// lasso is drawn (the camera is fixed) only the lasso line on the 2-D overlay changes.
+const LIVE_LIMIT = 200000;
+const REST_MS = 140;
+let renderedView = null; // {view, x, y}: the camera and scale domains of the image on the canvas
+let restTimer = 0;
+let forceRender = false;
+
+function deferRender() {
+  S.liveLimited = S.n > (S.args.live_limit ?? LIVE_LIMIT);
+  if (!S.liveLimited || !renderedView) return false;
+  if (S.lasso) return true;
+  if (forceRender) {
+    forceRender = false;
+    return false;
+  }
+  const view = S.plot.get('cameraView');
+  if (view.every((v, i) => v === renderedView.view[i])) return false;
+  S.deferring = true;
+  clearTimeout(restTimer);
+  restTimer = setTimeout(() => {
+    forceRender = true;
+    S.plot.redraw();
+  }, S.args.rest_ms ?? REST_MS);
+  S.timings.deferred = (S.timings.deferred || 0) + 1;
+  return true;
+}
+
+function onRendered() {
+  if (!S.xScale) return;
+  renderedView = { view: Float32Array.from(S.plot.get('cameraView')), x: S.xScale.domain(), y: S.yScale.domain() };
+  $('gl').style.transform = '';
+  S.deferring = false;
+  S.timings.rendered = (S.timings.rendered || 0) + 1;
+}
+
+// The affine map from the rendered image's pixels to where they are now (both axes linear in NDC).
+function previewTransform() {
+  const [r0, r1] = renderedView.x;
+  const [d0, d1] = S.xScale.domain();
+  const [f0, f1] = renderedView.y;
+  const [e0, e1] = S.yScale.domain();
+  const sx = (r1 - r0) / (d1 - d0);
+  const sy = (f1 - f0) / (e1 - e0);
+  const tx = ((r0 - d0) / (d1 - d0)) * S.width;
+  const ty = S.height * (1 - sy) - ((f0 - e0) / (e1 - e0)) * S.height;
+  $('gl').style.transform = `matrix(${sx}, 0, 0, ${sy}, ${tx}, ${ty})`;
 }
 
 function setSelection(rows, fromUser, kind = 'select') {
@@ -334,9 +407,10 @@ async function render(args) {
   }
   hists.set(args.histograms, args.hist_codes, S.n);
   const pyRanges = JSON.stringify(args.ranges);
-  const rangesChanged = pyRanges !== S.pyRanges;
+  let rangesChanged = pyRanges !== S.pyRanges;
   if (rangesChanged) {
     S.pyRanges = pyRanges;
+    if (pyRanges === JSON.stringify(S.ranges)) rangesChanged = false; // Python echoes the brush: drawn already
     S.ranges = structuredClone(args.ranges);
   }
   const greyChanged = !sameBytes(args.greyed, S.pyGrey);

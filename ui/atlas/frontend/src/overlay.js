@@ -107,6 +107,14 @@ export function drawOverlay(ctx, state, xScale, yScale, w, h) {
 
   const labelsShown = drawLabels(ctx, state.labels, toPx, w, h);
 
+  if (state.lasso && state.lasso.length > 1 && state.liveLimited) {
+    ctx.beginPath(); // the library draws its lasso with the points; above the live limit the points wait
+    state.lasso.forEach(([x, y], k) => ctx[k ? 'lineTo' : 'moveTo'](xScale(x), yScale(y)));
+    ctx.strokeStyle = 'rgba(0, 120, 215, 0.95)';
+    ctx.lineWidth = 2;
+    ctx.stroke();
+  }
+
   if (state.box) {
     const [x0, y0, x1, y1] = state.box;
     ctx.fillStyle = 'rgba(0, 120, 215, 0.08)';
