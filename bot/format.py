@@ -51,11 +51,15 @@ def track_line(track: Mapping) -> str:
     label = clean_text(track.get("label"))
     if label:
         parts.append(esc(short(label, 40)))
-    parts.append(f"similarity {float(track['score']):.3f}")
+    parts.append(("blend " if "taste" in track else "similarity ") + f"{float(track['score']):.3f}")
     links = [link(track[key], name) for key, name in (("spotify_url", "Spotify"), ("youtube_url", "YouTube"))
              if clean_text(track.get(key))]
     line = f"{int(track['rank'])}. " + " · ".join(parts)
-    return line + ("\n    " + " · ".join(links) if links else "")
+    line += "\n    " + " · ".join(links) if links else ""
+    why = track.get("why")
+    if isinstance(why, (list, tuple)) and why:  # an answer for this chat: why each track is there
+        line += f"\n    <i>{esc(short('; '.join(why), 300))}</i>"
+    return line
 
 
 def fit(header: str, items: Sequence[str], footer: str = "", *, limit: int = MAX_MESSAGE) -> str:
@@ -168,5 +172,48 @@ def help_message(*, run_id: str, n_tracks: int, has_genre: bool, max_download_mb
         "• <code>/similar TEXT</code>: find a library track by title, artist or file name and list its "
         "nearest tracks.",
         "• <code>/genre</code> as the caption of audio, or as a reply to it: the genre probabilities first.",
+        "• 👍 / 👎 under an answer: your likes re-rank the next answers for you (each track says why); "
+        "/foryou lists tracks new to you, /mydata shows what I keep about this chat, /forget deletes it.",
         "• /help: this message.",
     ])
+
+
+LIKE, DISLIKE = "liked", "disliked"  # callback data: "<kind>:<track_id>" (Telegram allows 64 bytes)
+
+
+def feedback_keyboard(neighbours: pd.DataFrame) -> list[list[tuple[str, str]]]:
+    """One row of buttons per listed track: ``(text, callback_data)`` for 👍 and 👎 with its rank."""
+    return [[(f"👍 {int(t['rank'])}", f"{LIKE}:{t['track_id']}"), (f"👎 {int(t['rank'])}", f"{DISLIKE}:{t['track_id']}")]
+            for t in neighbours.to_dict("records")]
+
+
+def parse_feedback(data: str) -> tuple[str, str] | None:
+    """``(kind, track_id)`` of a button's callback data; None for anything else."""
+    kind, _, track_id = (data or "").partition(":")
+    return (kind, track_id) if kind in (LIKE, DISLIKE) and track_id else None
+
+
+def feedback_answer(kind: str, name: str) -> str:
+    """The little notice a button press gets (plain text, at most 200 characters)."""
+    verb = "Liked" if kind == LIKE else "Disliked"
+    return short(f"{verb} {name}. Your next answers take it into account.", 200)
+
+
+def for_you_message(neighbours: pd.DataFrame) -> str:
+    return fit("<b>For you</b>: tracks you have not rated yet, from your likes and what listeners of the same "
+               "tracks played.", [track_line(row) for row in neighbours.to_dict("records")])
+
+
+def my_data_message(counts: Mapping[str, int], events: pd.DataFrame) -> str:
+    """What the bot keeps of this chat: counts per kind and the newest events."""
+    if not sum(counts.values()):
+        return "I keep nothing about this chat: no plays, likes, dislikes or skips."
+    header = ("What I keep about this chat: " + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+              + ". /forget deletes it all.")
+    items = [f"{esc(kind)} <b>{esc(short(str(name if isinstance(name, str) else track), 80))}</b>"
+             for kind, name, track in zip(events["kind"], events.get("name", events["track_id"]), events["track_id"])]
+    return fit(header, items[:20])
+
+
+def forgotten_message(n: int) -> str:
+    return f"Deleted everything I kept about this chat ({n} events). Answers are pure audio similarity again."

@@ -9,21 +9,34 @@ import logging
 import time
 from typing import Optional
 
-from telegram import BotCommand, LinkPreviewOptions, Message, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, CallbackContext, CommandHandler, ContextTypes, ExtBot, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
 
 from core.audio.decode import is_audio_path
 from core.base.errors import TimbreError
 from core.data.uploads import safe_name
 
 from . import format as fmt
-from .replies import Replies
+from .replies import Replies, Reply
 
 log = logging.getLogger("bot")
 COMMANDS = (("similar", "tracks like a library track: /similar part of a title"),
             ("genre", "genre of audio: as its caption, or as a reply to it"),
+            ("foryou", "tracks new to you, from your likes"),
+            ("mydata", "what the bot keeps about this chat"),
+            ("forget", "delete what the bot keeps about this chat"),
             ("help", "what this bot does"))
 
 
@@ -61,10 +74,21 @@ def media_of(message: Message) -> Optional[Media]:
     return None
 
 
-async def reply(message: Message, text: str) -> None:
-    """Answer ``message`` in HTML, quoting it, without link previews (ten links would each want one)."""
-    await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=True,
+async def reply(message: Message, text: str | Reply) -> None:
+    """Answer ``message`` in HTML, quoting it, without link previews (ten links would each want one); a
+    :class:`Reply` listing tracks gets 👍 / 👎 buttons for each."""
+    markup = None
+    if isinstance(text, Reply):
+        if text.tracks is not None and len(text.tracks):
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+                                           for row in fmt.feedback_keyboard(text.tracks)])
+        text = text.text
+    await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=True, reply_markup=markup,
                              link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+
+def chat_of(update: Update) -> str:
+    return str(update.effective_chat.id)
 
 
 @dataclasses.dataclass
@@ -89,7 +113,8 @@ async def answer_media(message: Message, media: Media, context: Context, *, genr
         await message.reply_chat_action(ChatAction.TYPING)
         file = await context.bot.get_file(media.file_id)
         data = bytes(await file.download_as_bytearray())
-        text = await asyncio.to_thread(replies.audio, data, media.name, query=media.query, genre_first=genre_first)
+        text = await asyncio.to_thread(replies.audio, data, media.name, query=media.query, genre_first=genre_first,
+                                       chat=str(message.chat_id))
         log.info("%s (%.2f MB) answered in %.2f s", media.name, len(data) / 2**20, time.perf_counter() - started)
     except TimbreError as error:  # bad audio, too large: the reason, plainly
         text = fmt.refusal(error)
@@ -123,7 +148,31 @@ async def on_similar(update: Update, context: Context) -> None:
     if not text:
         await reply(update.effective_message, fmt.SIMILAR_USAGE)
         return
-    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).similar, text))
+    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).similar, text,
+                                                                  chat=chat_of(update)))
+
+
+async def on_feedback(update: Update, context: Context) -> None:
+    """A 👍 / 👎 under an answer: recorded for this chat, acknowledged with a short notice."""
+    query = update.callback_query
+    parsed = fmt.parse_feedback(query.data)
+    if parsed is None:
+        await query.answer()
+        return
+    kind, track_id = parsed
+    await query.answer(await asyncio.to_thread(replies_of(context).feedback, chat_of(update), track_id, kind))
+
+
+async def on_for_you(update: Update, context: Context) -> None:
+    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).for_you, chat_of(update)))
+
+
+async def on_my_data(update: Update, context: Context) -> None:
+    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).my_data, chat_of(update)))
+
+
+async def on_forget(update: Update, context: Context) -> None:
+    await reply(update.effective_message, await asyncio.to_thread(replies_of(context).forget, chat_of(update)))
 
 
 async def on_help(update: Update, context: Context) -> None:
@@ -171,6 +220,10 @@ def build_application(replies: Replies, *, token: str, api_url: Optional[str] = 
     application.add_handler(CommandHandler(("start", "help"), on_help))
     application.add_handler(CommandHandler("similar", on_similar))
     application.add_handler(CommandHandler("genre", on_genre))
+    application.add_handler(CommandHandler("foryou", on_for_you))
+    application.add_handler(CommandHandler("mydata", on_my_data))
+    application.add_handler(CommandHandler("forget", on_forget))
+    application.add_handler(CallbackQueryHandler(on_feedback))
     application.add_handler(MessageHandler(filters.AUDIO | filters.VOICE | filters.VIDEO_NOTE | filters.VIDEO
                                            | filters.Document.ALL, on_audio))
     application.add_handler(MessageHandler(filters.ALL, on_other))

@@ -10,9 +10,10 @@ from typing import Optional
 
 from core.base.config import doc
 from core.base.constants import DEFAULT_K, MAX_UPLOAD_MB
-from core.base.errors import TooLarge
-from core.data.tracks import search_tracks
+from core.base.errors import InvalidQuery, ListenerError, TooLarge
+from core.data.tracks import display_name, search_tracks
 from core.data.uploads import check_upload, named_buffer
+from core.listeners.store import Listener
 from core.runs.folder import Run
 from core.service.links import with_links
 from core.service.service import GenreResult, QueryService
@@ -34,6 +35,14 @@ class BotConfig:
     local_mode: bool = doc(False, "the Bot API server at TELEGRAM_API_URL runs with --local, so files up to the "
                                   f"app's {MAX_UPLOAD_MB} MB limit can be downloaded, not only Telegram's "
                                   f"{TELEGRAM_DOWNLOAD_MB} MB")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """A reply's HTML and the tracks it lists in order (their ids: the 👍 / 👎 buttons), as a table."""
+
+    text: str
+    tracks: Optional[object] = None  # pd.DataFrame with rank and track_id, or None
 
 
 @dataclasses.dataclass
@@ -86,8 +95,10 @@ class Replies:
             return fmt.genre_text(genre.prediction.label, genre.prediction.probabilities)
         return None if genre.note is None else fmt.no_genre_message(genre.note)
 
-    def audio(self, data: bytes, name: str, *, query: str, genre_first: bool = False) -> str:
-        """The reply to audio the user sent: the ``k`` most similar tracks and the predicted genre.
+    def audio(self, data: bytes, name: str, *, query: str, genre_first: bool = False,
+              chat: Optional[str] = None) -> Reply:
+        """The reply to audio the user sent: the ``k`` most similar tracks (re-ranked for ``chat``'s likes) and
+        the predicted genre.
 
         Raises
         ------
@@ -97,16 +108,76 @@ class Replies:
         check_upload(name, len(data), max_mb=MAX_UPLOAD_MB)
         answer = self.service.recommend(self.run, self.service.load(self.run, named_buffer(data, name)),
                                         k=self.config.k)
-        return fmt.recommendation_message(with_links(answer.recommendation.neighbours), query=query,
-                                          genre=self.genre_line(answer.genre), genre_first=genre_first)
+        found = answer.recommendation
+        near = self.personal(chat, found.neighbours, embedding=found.embedding, query_name=query)
+        return Reply(fmt.recommendation_message(with_links(near), query=query, genre=self.genre_line(answer.genre),
+                                                genre_first=genre_first), near)
 
-    def similar(self, text: str) -> str:
-        """The reply to ``/similar TEXT``: the best search hit, its ``k`` nearest tracks, the next hits."""
+    def similar(self, text: str, *, chat: Optional[str] = None) -> Reply:
+        """The reply to ``/similar TEXT``: the best search hit, its ``k`` nearest tracks (re-ranked for
+        ``chat``'s likes), the next hits."""
         hits = search_tracks(self.run.tracks, text, limit=1 + OTHER_MATCHES)
         if hits.empty:
-            return fmt.no_match_message(text)
+            return Reply(fmt.no_match_message(text))
         best = hits.iloc[0]
         row = int(best["row"])
         near = self.service.neighbours(self.run, row, k=min(self.config.k, len(self.run.tracks) - 1))
-        return fmt.similar_message(best, with_links(near), other_matches=list(hits["name"].iloc[1:]),
-                                   genre=self.genre_line(self.service.track_genre(self.run, row)))
+        near = self.personal(chat, near, embedding=self.run.embeddings[row], query_name=str(best["name"]),
+                             exclude=[row])
+        return Reply(fmt.similar_message(best, with_links(near), other_matches=list(hits["name"].iloc[1:]),
+                                         genre=self.genre_line(self.service.track_genre(self.run, row))), near)
+
+    # ------------------------------------------------------------------------------------------ listening
+
+    def listener(self, chat: Optional[str]) -> Optional[Listener]:
+        """The chat as a listener (None without a chat, or when the store cannot be read: answers are then pure
+        audio)."""
+        if chat is None:
+            return None
+        try:
+            return self.service.listening.listener("telegram", str(chat))
+        except ListenerError:
+            return None
+
+    def personal(self, chat: Optional[str], near, *, embedding, query_name: str, exclude=None):
+        """``near`` re-ranked for the chat's likes (unchanged for a chat without any), with ``why``."""
+        answer = self.service.listening.personalise(self.run, self.listener(chat), near, embedding=embedding,
+                                                    k=len(near), query_name=query_name, exclude=exclude)
+        return answer.neighbours if answer.personal else near
+
+    def feedback(self, chat: str, track_id: str, kind: str) -> str:
+        """Record a 👍 / 👎 of ``chat`` on a track; the notice to show (the reason when it could not be kept)."""
+        try:
+            who = self.service.listening.listener("telegram", str(chat))
+            self.service.listening.record(self.run, who, track_id, kind, source="bot")
+        except (ListenerError, InvalidQuery) as error:
+            return fmt.short(f"Not recorded: {error}", 200)
+        row = self.service.track_row(self.run, track_id)
+        return fmt.feedback_answer(kind, display_name(self.run.tracks.iloc[row]))
+
+    def for_you(self, chat: str) -> Reply:
+        """``/foryou``: tracks new to the chat, or what to do first."""
+        who = self.listener(chat)
+        if who is None:
+            return Reply(fmt.error_message("listener data is unavailable right now"))
+        try:
+            found = self.service.listening.for_you(self.run, who, k=self.config.k).neighbours
+        except InvalidQuery as error:
+            return Reply(fmt.error_message(str(error)))
+        return Reply(fmt.for_you_message(with_links(found)), found)
+
+    def my_data(self, chat: str) -> str:
+        """``/mydata``: what the bot keeps about this chat, and only this chat."""
+        try:
+            data = self.service.listening.my_data(self.service.listening.listener("telegram", str(chat)), run=self.run)
+        except ListenerError as error:
+            return fmt.refusal(error)
+        return fmt.my_data_message(data["counts"], data["events"])
+
+    def forget(self, chat: str) -> str:
+        """``/forget``: delete everything kept about this chat."""
+        try:
+            n = self.service.listening.forget(self.service.listening.listener("telegram", str(chat)))
+        except ListenerError as error:
+            return fmt.refusal(error)
+        return fmt.forgotten_message(n)

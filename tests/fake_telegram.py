@@ -5,8 +5,9 @@ the Bot API (https://core.telegram.org/bots/api) for a long-polling bot:
 
 * ``POST /bot<token>/<method>`` with form, JSON or query parameters: ``getMe``, ``deleteWebhook``,
   ``getUpdates`` (scripted updates, Telegram's offset rule: an update is delivered until a later ``offset``
-  confirms it), ``getFile``, ``sendMessage`` (recorded); any other method is recorded and answered ``true``
-  (``sendChatAction``, ``setMyCommands``, ...). A wrong token gets 401, as from Telegram.
+  confirms it; messages and inline-button presses), ``getFile``, ``sendMessage`` (recorded); any other method
+  is recorded and answered ``true`` (``sendChatAction``, ``setMyCommands``, ``answerCallbackQuery``, ...). A wrong
+  token gets 401, as from Telegram.
 * ``GET /file/bot<token>/<file_path>``: the bytes of a file registered with :meth:`FakeTelegram.add_file`.
 
 Usage::
@@ -109,6 +110,28 @@ class FakeTelegram:
             self.updates.append({"update_id": update_id, "message": message})
             self._cond.notify_all()
         return message
+
+    def add_callback(self, data: str, *, chat: Optional[dict] = None) -> dict:
+        """Queue an update as a press on an inline button of a bot message (``callback_data`` = ``data``) and
+        return the callback query (its ``id`` is what ``answerCallbackQuery`` answers)."""
+        update_id = next(self._ids)
+        chat = chat or CHAT
+        pressed_on = {"message_id": next(self._sent_ids), "date": int(time.time()), "chat": chat, "from": BOT_USER,
+                      "text": "an answer with buttons"}
+        query = {"id": f"cb-{update_id}", "from": {**USER, "id": chat["id"]}, "message": pressed_on,
+                 "chat_instance": f"ci-{chat['id']}", "data": data}
+        with self._cond:
+            self.updates.append({"update_id": update_id, "callback_query": query})
+            self._cond.notify_all()
+        return query
+
+    def wait_for_calls(self, method: str, count: int, *, timeout: float) -> list[dict]:
+        """Wait until ``method`` was called ``count`` times or ``timeout`` seconds pass; its calls so far."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.called(method)) < count and time.monotonic() < deadline:
+                self._cond.wait(timeout=min(max(deadline - time.monotonic(), 0.01), 1.0))
+            return self.called(method)
 
     # ----------------------------------------------------------------------------------- results
     def called(self, method: str) -> list[dict]:

@@ -118,12 +118,12 @@ def test_sizes_are_checked_before_download(service, tiny_run_id):
 
 
 def test_similar_names_the_match_and_excludes_it(service):
-    message = service.similar("PIANO")
+    message = service.similar("PIANO").text
     assert message.startswith("Matched <b>piano_0</b> (piano). Most similar tracks:")
     lines = re.findall(r"^\d+\. <b>([^<]+)</b>", message, flags=re.M)
     assert len(lines) == 5 and "piano_0" not in lines
     assert "Also matching: piano_1, piano_2, piano_3." in message
-    assert service.similar("no such track") .startswith("No track in this run matches")
+    assert service.similar("no such track").text.startswith("No track in this run matches")
 
 
 def test_missing_token_is_a_clear_exit(monkeypatch, capsys):
@@ -292,9 +292,9 @@ def test_e2e_genre_of_audio_and_of_library_tracks(conversation):
 def test_service_without_classifier_says_so(service, tiny_library):
     assert "no genre classifier" in service.help()
     data = next(tiny_library.rglob("piano_1.wav")).read_bytes()
-    reply = service.audio(data, "piano_1.wav", query="piano_1.wav", genre_first=True)
+    reply = service.audio(data, "piano_1.wav", query="piano_1.wav", genre_first=True).text
     assert reply.startswith(fmt.NO_GENRE) and first_track(reply) == "piano_1"
-    assert "Predicted genre" not in service.audio(data, "piano_1.wav", query="q") + service.similar("piano")
+    assert "Predicted genre" not in service.audio(data, "piano_1.wav", query="q").text + service.similar("piano").text
     clip = io.BytesIO()
     sf.write(clip, sf.read(io.BytesIO(data))[0][:22_050], 22_050, format="WAV")
     with pytest.raises(AudioDecodeError, match=r"clip.wav: too short: 1.00 s, at least 3.00 s needed"):
@@ -327,9 +327,9 @@ def test_unexpected_errors_are_logged_and_answered(caplog):
 def test_library_genre_needs_the_track_file_for_features(tiny_run_id):
     """A classifier on features and embeddings needs a library track's audio: decoded when there, else said."""
     service = Replies.for_run(load_run(classified_run(tiny_run_id, "both")))
-    assert "Predicted genre: <b>piano</b>" in service.similar("piano_1")
+    assert "Predicted genre: <b>piano</b>" in service.similar("piano_1").text
     tracks = service.run.tracks
     service.run.tracks = tracks.assign(path=["/gone/away/" + Path(p).name for p in tracks["path"]])  # in memory
-    reply = service.similar("piano_1")
+    reply = service.similar("piano_1").text
     assert "<i>No genre prediction: piano_1.wav: file not found</i>" in reply and "/gone" not in reply
     assert first_track(reply) != "piano_1" and len(re.findall(r"^\d+\. ", reply, flags=re.M)) == 5
