@@ -93,17 +93,24 @@ def track_heading(track) -> None:
     st.markdown(links_markdown(track))
 
 
-def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None) -> None:
+def neighbour_list(neighbours: pd.DataFrame, *, skip_row: int | None = None, buttons=None) -> None:
     """Ranked tracks with their similarity score, label, Spotify and YouTube links and a player each (``skip_row`` gets no
-    player: it is the query itself)."""
+    player: it is the query itself). A ``why`` column (an answer for a listener) is shown as each track's reasons, and
+    ``buttons(row)`` (:func:`ui.taste.button_maker`) draws under each track."""
+    personal = "why" in neighbours.columns and "taste" in neighbours.columns  # re-ranked: the score is a blend
     for (_, item), name in zip(neighbours.iterrows(), display_names(neighbours)):
         label = item["label"] if isinstance(item["label"], str) else UNLABELLED
-        line = f"**{item['rank']}. {name}** · {label} · similarity **{item['score']:.3f}** · {links_markdown(item)}"
+        score = f"blend **{item['score']:.2f}**" if personal else f"similarity **{item['score']:.3f}**"
+        line = f"**{item['rank']}. {name}** · {label} · {score} · {links_markdown(item)}"
         if item["row"] == skip_row:
             st.markdown(f"{line} · *this track*")
             continue
         st.markdown(line)
+        if "why" in neighbours.columns and len(item["why"]):
+            st.caption("; ".join(item["why"]).capitalize())
         play(item["path"])
+        if buttons is not None:
+            buttons(item["row"])
 
 
 def pick_source():
