@@ -11,13 +11,22 @@ import os
 import sys
 
 from core.base.config import add_dataclass_args, dataclass_from_args
-from core.base.errors import TimbreError
+from core.base.errors import InvalidQuery, TimbreError
 from core.runs.folder import resolve_run
+from core.service.query import check_k
 
 from .replies import BotConfig, Replies
 
 NO_TOKEN = ("TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (/newbot), then start this "
             "with TELEGRAM_BOT_TOKEN=<the token it gives> python -m bot")
+
+
+def check_start_k(k: int, run) -> None:
+    """Refuse at start a ``--k`` that every query would refuse: it must leave a library track's own neighbours."""
+    try:
+        check_k(k, available=len(run.tracks) - 1, what="other tracks")
+    except InvalidQuery as error:
+        raise InvalidQuery(f"--k {k}: {error} (run {run.run_id})") from None
 
 
 def parse_args(argv=None) -> BotConfig:
@@ -28,7 +37,11 @@ def parse_args(argv=None) -> BotConfig:
 
 
 def main(argv=None) -> int:
-    config = parse_args(argv)
+    try:
+        config = parse_args(argv)  # the settings' bounds: --workers 0 is one line, not a traceback
+    except TimbreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         print(f"error: {NO_TOKEN}", file=sys.stderr)
@@ -36,7 +49,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll otherwise
     try:
-        replies = Replies.for_run(resolve_run(config.run), config)
+        run = resolve_run(config.run)
+        check_start_k(config.k, run)
+        replies = Replies.for_run(run, config)
     except TimbreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

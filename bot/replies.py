@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from core.base.config import doc
-from core.base.constants import DEFAULT_K, MAX_UPLOAD_MB
+from core.base.config import check_bounds, doc
+from core.base.constants import DEFAULT_K, MAX_K, MAX_UPLOAD_MB
 from core.base.errors import InvalidQuery, ListenerError, TooLarge
 from core.data.tracks import display_name, search_tracks
 from core.data.uploads import check_upload, named_buffer
@@ -29,12 +29,16 @@ class BotConfig:
     """Settings of ``python -m bot`` (each one a flag)."""
 
     run: Optional[str] = doc(None, "run to answer from (default: the newest complete run)")
-    k: int = doc(DEFAULT_K, "tracks per answer")
+    k: int = doc(DEFAULT_K, "tracks per answer (at most the run's other tracks: checked at start)", at_least=1,
+                 at_most=MAX_K)
     workers: int = doc(4, "messages worked on at once (decoding and embedding run in worker threads, so one "
-                          "long file does not hold up everyone else)")
+                          "long file does not hold up everyone else)", at_least=1, at_most=64)
     local_mode: bool = doc(False, "the Bot API server at TELEGRAM_API_URL runs with --local, so files up to the "
                                   f"app's {MAX_UPLOAD_MB} MB limit can be downloaded, not only Telegram's "
                                   f"{TELEGRAM_DOWNLOAD_MB} MB")
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclasses.dataclass(frozen=True)

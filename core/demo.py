@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from core.base.config import check_bounds, doc
+from core.base.config import MAX_EPOCHS, MAX_SEED, MAX_THREADS, check_bounds, doc
 from core.base.constants import SAMPLE_RATE
 from core.base.paths import artifacts_dir
 from core.base.progress import Progress, or_silent
@@ -29,18 +29,21 @@ class DemoConfig:
     busy (the first launch of a fresh clone, while pip and the browser compete; see the README's benchmarks)."""
 
     tracks_per_style: int = doc(8, "48 tracks: clusters, a 5-NN evaluation and 48 recording queries still mean "
-                                   "something; synthesis and ingest cost a third of 72 x 20 s", at_least=1)
-    seconds: float = doc(12.0, "four distinct 3 s training chunks per track", above=0.0)
-    seed: int = doc(7, "the corpus is the same on every machine")
+                                   "something; synthesis and ingest cost a third of 72 x 20 s", at_least=1,
+                                at_most=1000)
+    seconds: float = doc(12.0, "four distinct 3 s training chunks per track (at most 10 min)", at_least=1.0,
+                         at_most=600.0)
+    seed: int = doc(7, "the corpus is the same on every machine", at_least=0, at_most=MAX_SEED)
     epochs: int = doc(60, "120 steps of 24 tracks: the six styles separate (5-NN 1.000) in under 3 min on a busy 2-core "
-                          "machine (README: Benchmarks)", at_least=1)
-    batch_size: int = doc(24, "half the library per step: 46 negatives per positive pair", at_least=2)
+                          "machine (README: Benchmarks)", at_least=1, at_most=MAX_EPOCHS)
+    batch_size: int = doc(24, "half the library per step: 46 negatives per positive pair", at_least=2,
+                         at_most=4096)
     teacher_patches: int = doc(4, "3 s patches per track musicnn embeds for distillation: half the default, the "
-                                  "tracks are short and uniform", at_least=1)
+                                  "tracks are short and uniform", at_least=1, at_most=256)
     widths: tuple[int, ...] = doc((8, 16, 32, 64), "half the default encoder's widths, a third of its time a step: "
-                                                   "six synthetic styles need less than real music")
+                                                   "six synthetic styles need less than real music", at_least=1, at_most=1024)
     threads: int = doc(1, "one torch thread: on a busy 2-core machine two threads wait for each other (a step "
-                          "took 2.5 s with two, 2.0 s with one, at load 6)", at_least=0)
+                          "took 2.5 s with two, 2.0 s with one, at load 6)", at_least=0, at_most=MAX_THREADS)
 
     def __post_init__(self):
         check_bounds(self)

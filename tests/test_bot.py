@@ -333,3 +333,33 @@ def test_library_genre_needs_the_track_file_for_features(tiny_run_id):
     reply = service.similar("piano_1").text
     assert "<i>No genre prediction: piano_1.wav: file not found</i>" in reply and "/gone" not in reply
     assert first_track(reply) != "piano_1" and len(re.findall(r"^\d+\. ", reply, flags=re.M)) == 5
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--workers", "0"], "error: workers must be at least 1 (got 0; flag --workers)"),
+    (["--k", "0"], "error: k must be at least 1 (got 0; flag --k)"),
+    (["--k", "1000"], "error: k must be at most 100 (got 1000; flag --k)"),
+])
+def test_settings_out_of_bounds_are_one_line_at_start(argv, message, monkeypatch, capsys):
+    from bot.__main__ import main
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_a_k_the_run_cannot_answer_is_refused_at_start_not_on_every_query(tiny_run_id, monkeypatch, capsys):
+    from bot.__main__ import main
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")  # never reached: refused before polling
+    n = len(load_run(tiny_run_id).tracks)
+    assert main(["--run", tiny_run_id, "--k", str(n)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --k {n}: k={n} is more than the {n - 1} other tracks") and "Traceback" not in err
+
+
+def test_the_real_bot_process_refuses_zero_workers_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "bot", "--workers", "0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN})
+    assert done.returncode == 2 and done.stderr.strip() == "error: workers must be at least 1 (got 0; flag --workers)"

@@ -122,6 +122,22 @@ def test_the_progress_bar_shows_message_and_values(capsys):
     (["train", "--dataset", "any", "--epochs", "0"], "epochs must be at least 1 (got 0; flag --epochs)"),
     (["train", "--dataset", "any", "--set", "lr=nan"], "lr must be more than 0.0 (got nan; --set lr=...)"),
     (["ingest", ".", "--name", "x", "--workers", "-5"], "workers must be at least 0 (got -5; flag --workers)"),
+    # just past the bounds: every number has a finite range that means something
+    (["train", "--dataset", "any", "--set", "lr=inf"], "lr must be at most 1.0 (got inf; --set lr=...)"),
+    (["train", "--dataset", "any", "--chunk-seconds", "inf"],
+     "chunk_seconds must be at most 30.0 (got inf; flag --chunk-seconds)"),
+    (["train", "--dataset", "any", "--chunk-seconds", "1e-9"],
+     "chunk_seconds must be at least 0.5 (got 1e-09; flag --chunk-seconds)"),
+    (["train", "--dataset", "any", "--set", "weight_decay=nan"],
+     "weight_decay must be at least 0.0 (got nan; --set weight_decay=...)"),
+    (["train", "--dataset", "any", "--set", "mix_prob=5"], "mix_prob must be at most 1.0 (got 5.0; --set mix_prob=...)"),
+    (["train", "--dataset", "any", "--epochs", "100000000000000000000"],
+     "epochs must be at most 10000 (got 100000000000000000000; flag --epochs)"),
+    (["ingest", ".", "--name", "x", "--max-seconds", "inf"], "max_seconds must be at most 3600.0 (got inf; flag --max-seconds)"),
+    (["ingest", ".", "--name", "x", "--min-seconds", "30", "--max-seconds", "10"],
+     "min_seconds (30.0) must not be more than max_seconds (10.0): no file could be read"),
+    (["reference", "--dataset", "any", "--max-patches", "0"], "max_patches must be at least 1 (got 0; flag --max-patches)"),
+    (["demo", "--seconds", "nan"], "seconds must be at least 1.0 (got nan; flag --seconds)"),
 ])
 def test_settings_out_of_bounds_are_one_clear_line_before_any_work(argv, message, capsys):
     assert main(argv) == 2  # before the dataset is even looked for: --epochs 0 can never write an untrained run

@@ -37,7 +37,8 @@ class TagsConfig:
     """Settings of a tags job (:func:`core.analysis.tags.compute_dataset_tags`)."""
 
     max_patches: int = doc(DEFAULT_MAX_PATCHES, "3 s patches per track musicnn tags, evenly spread (the default "
-                                                "reuses the cache a reference run writes)", at_least=1)
+                                                "reuses the cache a reference run writes)", at_least=1,
+                              at_most=256)
 
     def __post_init__(self):
         check_bounds(self)

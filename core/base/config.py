@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 
 
@@ -52,13 +53,26 @@ def dataclass_from_args(cls, args: argparse.Namespace, **overrides):
     return cls(**values)
 
 
-def doc(default, why: str, *, at_least=None, above=None):
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MAX_EPOCHS = 10_000  # ~5 h of training on 200 tracks on 2 cores; beyond, an ETA in days is a typo
+MAX_SNR_DB = 300.0  # a signal-to-noise ratio this high adds no noise a float32 signal can hold
+MAX_THREADS = 1024  # CPU threads or worker processes: more than any machine here has
+
+
+def doc(default, why: str, *, at_least=None, above=None, at_most=None):
     """A dataclass field whose default carries a one-line reason (shown in ``--help``); ``at_least`` / ``above``
-    bound its value (checked by :func:`check_bounds`)."""
-    meta = {"help": why, "at_least": at_least, "above": above}
+    and ``at_most`` bound its value, or each value of a tuple (checked by :func:`check_bounds`). A number's
+    bounds are both given: a finite range that means something (probabilities in [0, 1], durations within what
+    audio allows), so ``inf`` and NaN are refused too."""
+    meta = {"help": why, "at_least": at_least, "above": above, "at_most": at_most}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def bounds_of(field: dataclasses.Field) -> tuple:
+    """``(at_least, above, at_most)`` of a field made by :func:`doc` (None where unbounded)."""
+    return tuple(field.metadata.get(key) for key in ("at_least", "above", "at_most"))
 
 
 def check_bounds(cfg, *, flag_of=lambda name: "flag --" + name.replace("_", "-")) -> None:
@@ -69,11 +83,19 @@ def check_bounds(cfg, *, flag_of=lambda name: "flag --" + name.replace("_", "-")
 
     problems = []
     for field in dataclasses.fields(cfg):
-        value, low, above = getattr(cfg, field.name), field.metadata.get("at_least"), field.metadata.get("above")
-        flag = flag_of(field.name)
-        if low is not None and not value >= low:  # "not >=" also refuses NaN
-            problems.append(f"{field.name} must be at least {low} (got {value}; {flag})")
-        if above is not None and not value > above:
-            problems.append(f"{field.name} must be more than {above} (got {value}; {flag})")
+        value = getattr(cfg, field.name)
+        low, above, high = bounds_of(field)
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            continue  # text, flags, None (not given)
+        shown = f"(got {value}; {flag_of(field.name)})"
+        if low is not None and not all(v >= low for v in values):  # "not >=" also refuses NaN
+            problems.append(f"{field.name} must be at least {low} {shown}")
+        elif above is not None and not all(v > above for v in values):
+            problems.append(f"{field.name} must be more than {above} {shown}")
+        elif high is not None and not all(v <= high for v in values):
+            problems.append(f"{field.name} must be at most {high} {shown}")
+        elif not all(math.isfinite(v) for v in values):
+            problems.append(f"{field.name} must be a finite number {shown}")
     if problems:
         raise TimbreError("; ".join(problems))

@@ -16,7 +16,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from core.audio.decode import load_audio
-from core.base.config import doc
+from core.base.config import MAX_SEED, MAX_SNR_DB, check_bounds, doc
+from core.base.constants import FMAX, FMIN
 from core.base.errors import TimbreError
 from core.base.progress import Progress, or_silent
 
@@ -25,13 +26,20 @@ from core.base.progress import Progress, or_silent
 class RecordingEvalConfig:
     """How the degraded queries are made (the issue's definition of a phone-like recording)."""
 
-    excerpt_seconds: float = doc(10.0, "a short recording, as from a phone held up to a speaker")
-    lowpass_hz: float = doc(3400.0, "a telephone band's upper edge")
-    lowpass_order: int = doc(8, "steep enough that nothing much above the edge survives")
-    snr_db: float = doc(10.0, "white noise 10 dB below the excerpt's power: a noisy room")
-    gain_db: tuple[float, float] = doc((-20.0, 6.0), "random level; above 0 dB the recording clips at full scale")
-    max_queries: int = doc(200, "a sample of the library is queried (each query decodes its track again)")
-    seed: int = doc(0, "the same queries for every run of a library")
+    excerpt_seconds: float = doc(10.0, "a short recording, as from a phone held up to a speaker", at_least=1.0,
+                                     at_most=600.0)
+    lowpass_hz: float = doc(3400.0, "a telephone band's upper edge", at_least=FMIN, at_most=FMAX)
+    lowpass_order: int = doc(8, "steep enough that nothing much above the edge survives", at_least=1, at_most=32)
+    snr_db: float = doc(10.0, "white noise 10 dB below the excerpt's power: a noisy room", at_least=-30.0,
+                          at_most=MAX_SNR_DB)
+    gain_db: tuple[float, float] = doc((-20.0, 6.0), "random level; above 0 dB the recording clips at full scale",
+                                       at_least=-60.0, at_most=40.0)
+    max_queries: int = doc(200, "a sample of the library is queried (each query decodes its track again)",
+                          at_least=1, at_most=1_000_000)
+    seed: int = doc(0, "the same queries for every run of a library", at_least=0, at_most=MAX_SEED)
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def degrade(y: np.ndarray, *, sr: int, rng: np.random.Generator,
