@@ -79,17 +79,20 @@ def playwright_api():
 
 
 @contextlib.contextmanager
-def streamlit_server():
-    """``streamlit run app.py`` on a free port of 127.0.0.1 over the tests' artifacts; stopped afterwards."""
+def streamlit_server(script: str = "app.py", env: dict | None = None):
+    """``streamlit run SCRIPT`` (the app) on a free port of 127.0.0.1 over the tests' artifacts; stopped afterwards.
+
+    ``env`` is added to this process's environment for the server.
+    """
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(SERVER_LOG, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=os.environ | (env or {}), start_new_session=True)
     try:
         wait_healthy(url, proc)
         yield url

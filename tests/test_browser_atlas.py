@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.apps.atlas_app import CENTRES, synthetic
-from tests.processes import free_port, stop
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, browser_missing, in_ci
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, browser_missing, in_ci, streamlit_server
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "test-output" / "screenshots"
 N = 100_000
 # WebGL in software: SwiftShader through ANGLE (Chromium refuses it without the "unsafe" flag)
 GL_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--use-angle=swiftshader", "--enable-unsafe-swiftshader",
@@ -67,29 +59,8 @@ def events(tmp_path_factory):
 def server(events):
     if MISSING is not None:
         pytest.fail(f"{MISSING} (CI=true: the browser test must run; see scripts/install_browser.sh)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = os.environ | {"ATLAS_N": str(N), "ATLAS_OUT": str(events.path)}
-    with open(SHOTS.parent / "atlas-server.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "tests/apps/atlas_app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"streamlit exited with {proc.returncode}"
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            assert time.monotonic() < deadline, "streamlit did not answer within 60 s"
-            time.sleep(0.3)
+    with streamlit_server("tests/apps/atlas_app.py", {"ATLAS_N": str(N), "ATLAS_OUT": str(events.path)}) as url:
         yield url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")
