@@ -7,7 +7,16 @@ import torch
 from core.audio.features import log_mel
 from core.model.embed import embed_passages, passage_starts
 from core.runs.folder import load_run
-from core.search.passages import CANDIDATE, MAX_QUERY_PASSAGES, add_passages, best_passage_scores, read_passages, write_passages
+from core.search.passages import (
+    CANDIDATE,
+    MAX_QUERY_PASSAGES,
+    MIN_ALIGN_CHUNKS,
+    add_passages,
+    best_passage_scores,
+    passage_alignment,
+    read_passages,
+    write_passages,
+)
 from core.service.query import recommend_audio
 from tests.run_copies import copy_run
 
@@ -21,6 +30,20 @@ def test_starts_step_by_the_hop_and_spread_evenly_past_the_cap():
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_alignment_tells_a_recording_from_a_scatter_of_look_alikes(rng):
+    """Query chunks that are passages 10..17 of track 1 (noisy) align fully with it; the same chunks in shuffled
+    order, or a track they are not in, align only by chance; too few chunks never align."""
+    passages = _unit(rng.standard_normal((20 + 40 + 30, 16))).astype(np.float32)
+    offsets = np.array([0, 20, 60, 90])
+    own = passages[20 + 10:20 + 18]
+    queries = _unit(own + 0.1 * rng.standard_normal(own.shape)).astype(np.float32)
+    aligned = passage_alignment(queries, passages, offsets, np.array([1, 0, 2]))
+    assert aligned[0] == 1.0 and aligned[1:].max() <= 0.5
+    shuffled = passage_alignment(queries[rng.permutation(8)], passages, offsets, np.array([1]))
+    assert shuffled[0] <= 0.5
+    assert passage_alignment(queries[:MIN_ALIGN_CHUNKS - 1], passages, offsets, np.array([1])).tolist() == [0.0]
 
 
 def test_scores_are_the_mean_best_passage_cosine(rng):
