@@ -141,6 +141,8 @@ def test_atlas_map_refuses_bad_arguments_before_drawing():
         atlas_map(built, key="m", histograms=[Histogram("tempo", bytes(99), ("slow", "fast"))])
     with pytest.raises(ValueError, match="highlighted rows"):
         atlas_map(built, key="m", highlighted=[-1])
+    with pytest.raises(ValueError, match=r"unknown render options \['gpu'\]"):
+        atlas_map(built, key="m", render_options={"gpu": True})
 
 
 def test_ranges_are_clipped_to_the_histograms_shown():

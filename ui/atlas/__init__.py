@@ -26,6 +26,10 @@ POINTS_LIMIT = 2_000_000  # row ids travel as uint32; far above the million the 
 QUANT_STEPS = 65_535  # uint16 quantisation: one step is 1/65535 of the bounds' span
 DRAG_MODES = ("lasso", "box", "pan")
 EVENT_KINDS = ("select", "click", "clear", "filter", "drag")
+# Browser-side switches, for benchmarks against the naive way: direct_render (False: regl-scatterplot's own
+# renderer), cpu_overlay (False: GPU 2-D canvases), performance_mode (square points, no blending), live_limit
+# (points above which a pan or zoom moves the last image), rest_ms (the rest before the points are redrawn)
+RENDER_OPTIONS = ("direct_render", "cpu_overlay", "performance_mode", "live_limit", "rest_ms")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 _component = components.declare_component("timbre_atlas", path=str(BUILD_DIR))
@@ -287,7 +291,7 @@ def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = No
               labels: Sequence[MapLabel] = (), contours: bool = True, histograms: Sequence[Histogram] = (),
               ranges: dict | None = None, drag: str = "lasso", query: tuple[float, float] | None = None,
               trail: Sequence[tuple[float, float]] = (), height: int = 640,
-              point_size: float | None = None) -> AtlasEvent | None:
+              point_size: float | None = None, render_options: Mapping | None = None) -> AtlasEvent | None:
     """Draw the atlas map; return the last finished gesture (:class:`AtlasEvent`), or None before the first.
 
     Parameters
@@ -324,6 +328,8 @@ def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = No
         Height of the map in pixels (the histograms add theirs below).
     point_size : float, optional
         Point diameter in pixels; by default from the number of points.
+    render_options : mapping, optional
+        Browser-side switches (:data:`RENDER_OPTIONS`), for benchmarks; the defaults are the measured best.
 
     Returns
     -------
@@ -333,6 +339,9 @@ def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = No
         raise ValueError(f"drag must be one of {DRAG_MODES}, got {drag!r}")
     if not 120 <= int(height) <= 4000:
         raise ValueError(f"height must be 120..4000 pixels, got {height}")
+    unknown = set(render_options or {}) - set(RENDER_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown render options {sorted(unknown)}; known: {RENDER_OPTIONS}")
     n = points.n
     if focus is not None and not 0 <= int(focus) < n:
         raise ValueError(f"focus row {focus} is not one of the {n} points")
@@ -349,5 +358,5 @@ def atlas_map(points: AtlasPoints, *, key: str, selected: np.ndarray | None = No
         focus=None if focus is None else int(focus), labels=_labels(labels), contours=bool(contours),
         histograms=hist_meta, ranges=_ranges(ranges, histograms), drag=drag, **rows,
         query=None if query is None else [float(query[0]), float(query[1])],
-        trail=[[float(a), float(b)] for a, b in trail], point_size=point_size)
+        trail=[[float(a), float(b)] for a, b in trail], point_size=point_size, **dict(render_options or {}))
     return decode_event(value)

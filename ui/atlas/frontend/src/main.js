@@ -24,7 +24,7 @@ const S = {
   showContours: true, hover: -1, box: null, width: 0, height: 0, toNdc: null, args: null,
   timings: {}, drawing: Promise.resolve(), spatialIndex: null, xScale: null, yScale: null, labelsShown: 0,
 };
-window.atlas = S; // for the tests and the benchmark: state, timings, screenOf(row)
+window.atlas = S; // for the tests and the benchmark: state, timings, screenOf(row), redrawPoints()
 
 const hists = new Histograms($('hists'), () => S.ranges, {
   onBrush: () => scheduleGrey(),
@@ -110,16 +110,23 @@ function drawNow() {
   });
 }
 
-let greyPending = false;
-function scheduleGrey() {
-  if (greyPending) return;
-  greyPending = true;
-  requestAnimationFrame(() => {
-    greyPending = false;
-    drawPoints();
-    hists.draw(S.width);
-  });
+// fn at the next animation frame, once however often it is asked for before then.
+function oncePerFrame(fn) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      fn();
+    });
+  };
 }
+
+const scheduleGrey = oncePerFrame(() => {
+  drawPoints();
+  hists.draw(S.width);
+});
 
 // ---- the plot
 function createPlot() {
@@ -344,23 +351,17 @@ function updateStatus() {
 // Drawn on the CPU (willReadFrequently): a GPU canvas costs a full-size upload and composite per frame, which in
 // software GL (SwiftShader) was most of the frame.
 const context2d = (id) => $(id).getContext('2d', { willReadFrequently: S.args?.cpu_overlay ?? true });
-let framePending = false;
-function scheduleFrame() {
-  if (framePending) return;
-  framePending = true;
-  requestAnimationFrame(() => {
-    framePending = false;
-    const dpr = window.devicePixelRatio || 1;
-    for (const id of ['under', 'over']) {
-      const ctx = context2d(id);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, S.width, S.height);
-    }
-    if (S.showContours && S.contours.length) drawContours(context2d('under'), S.contours, S.xScale, S.yScale);
-    S.labelsShown = drawOverlay(context2d('over'), S, S.xScale, S.yScale, S.width, S.height);
-    S.timings.frames = (S.timings.frames || 0) + 1;
-  });
-}
+const scheduleFrame = oncePerFrame(() => {
+  const dpr = window.devicePixelRatio || 1;
+  for (const id of ['under', 'over']) {
+    const ctx = context2d(id);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, S.width, S.height);
+  }
+  if (S.showContours && S.contours.length) drawContours(context2d('under'), S.contours, S.xScale, S.yScale);
+  S.labelsShown = drawOverlay(context2d('over'), S, S.xScale, S.yScale, S.width, S.height);
+  S.timings.frames = (S.timings.frames || 0) + 1;
+});
 
 function sizeCanvases() {
   const dpr = window.devicePixelRatio || 1;
@@ -443,7 +444,16 @@ async function render(args) {
   setFrameHeight(document.body.scrollHeight);
 }
 
+window.addEventListener('resize', () => {
+  if (!S.args) return;
+  S.width = document.body.clientWidth;
+  sizeCanvases();
+  hists.draw(S.width);
+  scheduleFrame();
+});
+
 // For tests and the benchmark: where a row is drawn now, in page pixels of the iframe.
+S.redrawPoints = () => drawPoints();
 S.screenOf = (row) => {
   const rect = $('gl').getBoundingClientRect();
   return [rect.left + S.xScale(S.x[row]), rect.top + S.yScale(S.y[row])];
