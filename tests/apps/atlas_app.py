@@ -1,7 +1,8 @@
 """A page with only the atlas map on synthetic points, for tests/test_browser_atlas.py (and by hand).
 
 Three well separated clusters (seeded, so the rows of each are known), ``ATLAS_N`` points (default 100,000),
-two linked histograms (cluster and height, the y of a point in ten bins). Every new event is written as JSON to
+two linked histograms (cluster and height, the y of a point in ten bins), ``ATLAS_LIVE_LIMIT`` the points above
+which a pan or zoom moves the last image. Every new event is written as JSON to
 ``ATLAS_OUT`` (kind, rows, ranges, drag, seq) and kept in the session, the way a page keeps the selection.
 """
 from __future__ import annotations
@@ -48,9 +49,12 @@ def main() -> None:
     st.set_page_config(page_title="atlas test", layout="wide")
     points, histograms, labels = atlas_data(int(os.environ.get("ATLAS_N", "100000")))
     state = st.session_state
+    # ATLAS_LIVE_LIMIT: above it a pan or zoom moves the last image (default 200,000; the test lowers it)
+    options = {"live_limit": int(os.environ["ATLAS_LIVE_LIMIT"])} if os.environ.get("ATLAS_LIVE_LIMIT") else {}
     event = atlas_map(points, key="atlas", selected=state.get("selected"), focus=state.get("focus"),
                       linked=state.get("linked", ()), ranges=state.get("ranges"), drag=state.get("drag", "lasso"),
-                      labels=labels, histograms=histograms, query=(0.0, 7.0), trail=[(-8.0, 3.0), (-4.0, 5.0)], height=560)
+                      labels=labels, histograms=histograms, query=(0.0, 7.0), trail=[(-8.0, 3.0), (-4.0, 5.0)], height=560,
+                      render_options=options)
     if event is not None and event.seq != state.get("seq"):
         state.seq = event.seq
         state.drag, state.ranges = event.drag, event.ranges

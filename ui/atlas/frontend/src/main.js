@@ -97,10 +97,13 @@ function drawNow() {
   const options = { zDataType: 'categorical', preventFilterReset: true };
   if (S.spatialIndex) options.spatialIndex = S.spatialIndex;
   const started = performance.now();
+  touch();
   return S.plot.draw({ x: S.x, y: S.y, z }, options).then(() => {
     S.timings.resolved ??= performance.now();
     S.spatialIndex = S.plot.get('spatialIndex');
+    touch();
     if (S.selected.length) S.plot.select(Array.from(S.selected), { preventEvent: true });
+    S.plot.redraw();
     S.timings.lastDrawMs = performance.now() - started;
     requestAnimationFrame(() => {
       S.timings.drawn ??= performance.now();
@@ -157,7 +160,10 @@ function createPlot() {
     S.hover = -1;
     $('tooltip').style.display = 'none';
   });
-  S.plot.subscribe('select', ({ points }) => setSelection(Uint32Array.from(points), true)); // a lasso ended
+  S.plot.subscribe('select', ({ points }) => { // a lasso ended
+    touch();
+    setSelection(Uint32Array.from(points), true);
+  });
   S.plot.subscribe('lassoStart', () => {
     S.lasso = [];
   });
@@ -166,6 +172,7 @@ function createPlot() {
     scheduleFrame();
   });
   S.plot.subscribe('lassoEnd', () => {
+    touch();
     S.lasso = null;
     scheduleFrame();
   });
@@ -180,6 +187,12 @@ let renderedView = null; // {view, x, y}: the camera and scale domains of the im
 let restTimer = 0;
 let forceRender = false;
 
+// What changes the image besides the camera is ours (a draw, a selection, the colours) or the lasso's, so the
+// library's redraws for a hovered point alone are skipped there: at 1M each would be a full frame.
+function touch() {
+  S.imageDirty = true;
+}
+
 function deferRender() {
   S.liveLimited = S.n > (S.args.live_limit ?? LIVE_LIMIT);
   if (!S.liveLimited || !renderedView) return false;
@@ -189,7 +202,7 @@ function deferRender() {
     return false;
   }
   const view = S.plot.get('cameraView');
-  if (view.every((v, i) => v === renderedView.view[i])) return false;
+  if (view.every((v, i) => v === renderedView.view[i])) return !S.imageDirty;
   S.deferring = true;
   clearTimeout(restTimer);
   restTimer = setTimeout(() => {
@@ -205,6 +218,7 @@ function onRendered() {
   renderedView = { view: Float32Array.from(S.plot.get('cameraView')), x: S.xScale.domain(), y: S.yScale.domain() };
   $('gl').style.transform = '';
   S.deferring = false;
+  S.imageDirty = false;
   S.timings.rendered = (S.timings.rendered || 0) + 1;
 }
 
@@ -267,6 +281,7 @@ window.addEventListener('mouseup', (event) => {
   const rows = [];
   for (let i = 0; i < S.n; i++) if (S.x[i] >= ax && S.x[i] <= bx && S.y[i] >= ay && S.y[i] <= by) rows.push(i);
   const selection = Uint32Array.from(rows);
+  touch();
   if (rows.length) S.plot.select(rows, { preventEvent: true });
   else S.plot.deselect({ preventEvent: true });
   setSelection(selection, true);
@@ -285,6 +300,7 @@ window.addEventListener('keydown', (event) => {
 });
 
 function clearSelection() {
+  touch();
   S.plot.deselect({ preventEvent: true });
   setSelection(new Uint32Array(0), true, 'clear');
 }
@@ -404,6 +420,7 @@ async function render(args) {
   const colours = pointColours(args.palette, args.continuous);
   if (JSON.stringify(colours) !== JSON.stringify(S.colours)) {
     S.colours = colours;
+    touch();
     S.plot.set({ pointColor: colours });
   }
   hists.set(args.histograms, args.hist_codes, S.n);
@@ -417,6 +434,7 @@ async function render(args) {
   const greyChanged = !sameBytes(args.greyed, S.pyGrey);
   S.pyGrey = args.greyed;
   if (newPoints || greyChanged || rangesChanged) {
+    touch();
     if (newPoints) S.plot.deselect({ preventEvent: true });
     drawPoints();
   }
@@ -424,6 +442,7 @@ async function render(args) {
     S.pySelected = args.selected;
     const rows = rowsOf(args.selected);
     await S.drawing;
+    touch();
     if (rows.length) S.plot.select(Array.from(rows), { preventEvent: true });
     else S.plot.deselect({ preventEvent: true });
     setSelection(rows, false);
@@ -446,6 +465,7 @@ async function render(args) {
 
 window.addEventListener('resize', () => {
   if (!S.args) return;
+  touch();
   S.width = document.body.clientWidth;
   sizeCanvases();
   hists.draw(S.width);
