@@ -17,9 +17,10 @@ Sections, each size in a process of its own (so its peak memory is its own):
   :func:`core.analysis.agreement.track_agreement` cold (IVF above 50k shared tracks) and cached, beside the exact
   blocked search (the naive reference; up to 100k).
 * ``placement``: ``N:M`` = N synthetic tracks, t-SNE and UMAP fitted on M of them (as a run does with
-  :data:`core.search.projection.FIT_SAMPLE`), 2,000 held-out tracks placed by the previous kernel (inverse squared
-  cosine distance over 10 neighbours) and by today's :func:`core.search.projection.interpolate`; neighbourhood
-  preservation (k = 10) of each, and the seconds to place every unfitted track.
+  :data:`core.search.projection.FIT_SAMPLE`), every unfitted track placed by the previous kernel (the weighted
+  mean of all 10 neighbours, inverse squared cosine distance) and by today's
+  :func:`core.search.projection.interpolate` (the same search and weights); neighbourhood preservation (k = 10)
+  of 2,000 held-out tracks under each, and the seconds each placement of every unfitted track took.
 """
 from __future__ import annotations
 
@@ -156,13 +157,18 @@ def measure_agreement(n: int) -> dict:
 
 
 def previous_kernel(queries: np.ndarray, library: np.ndarray, maps: dict) -> dict:
-    """Placement as it was: inverse squared cosine distance over the 10 most similar fitted tracks."""
-    from core.search.exact import cosine_topk
+    """Placement as it was: :func:`core.search.projection.interpolate` (the same search and weights) with the
+    plain weighted mean of all 10 neighbours in place of :func:`core.search.projection.robust_positions`."""
+    import core.search.projection as projection
 
-    idx, sims = cosine_topk(library, queries, k=10)
-    w = 1.0 / (np.clip(1.0 - sims, 0.0, None) + 1e-9) ** 2
-    w /= w.sum(axis=1, keepdims=True)
-    return {m: np.einsum("mk,mkd->md", w, xy[idx]) for m, xy in maps.items()}
+    def plain_mean(positions: np.ndarray, weights: np.ndarray, **_) -> np.ndarray:
+        return np.einsum("mk,mkd->md", weights / weights.sum(axis=1, keepdims=True), positions).astype(np.float32)
+
+    robust, projection.robust_positions = projection.robust_positions, plain_mean
+    try:
+        return projection.interpolate(queries, library=library, maps=maps)
+    finally:
+        projection.robust_positions = robust
 
 
 def measure_placement(n: int, fitted: int) -> dict:
