@@ -182,6 +182,10 @@ def test_box_mode_selects_the_rows_in_the_box_and_escape_clears(atlas, data, eve
     event = events.next_after(event["seq"])
     assert event["kind"] == "select" and event["drag"] == "box"
     assert np.array_equal(np.sort(event["rows"]), np.flatnonzero(cluster == 2))
+    # the selection is the dark part of each histogram's bars, and stays so after Python's rerun
+    top = int((cluster == 2).sum())
+    frame.wait_for_function(f"atlas.pySelected && atlas.pySelected.byteLength === {4 * top}")
+    assert frame.evaluate("Array.from(atlas.hists.items[0].sel)") == [0, 0, top]
     page.screenshot(path=SHOTS / "atlas-box.png")
     page.keyboard.press("Escape")
     event = events.next_after(event["seq"])

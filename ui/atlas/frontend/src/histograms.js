@@ -3,6 +3,8 @@
 // greys the tracks outside at once), onBrushEnd when the mouse is released; a click inside a brushed
 // range removes it.
 
+import { sameBytes } from './protocol.js';
+
 const BAR_H = 70;
 const PAD = 4;
 const NONE = 255;
@@ -14,12 +16,13 @@ export class Histograms {
     this.onBrush = onBrush;
     this.onBrushEnd = onBrushEnd;
     this.items = [];
+    this.rows = new Uint32Array(0);
     this.signature = '';
   }
 
   set(meta, codes, n) {
     const signature = JSON.stringify(meta) + n;
-    if (signature === this.signature && this.codes === codes) return;
+    if (signature === this.signature && sameBytes(this.codes, codes)) return;
     this.signature = signature;
     this.codes = codes;
     this.container.replaceChildren();
@@ -38,9 +41,11 @@ export class Histograms {
       this.listen(item);
       return item;
     });
+    this.setSelection(this.rows);
   }
 
   setSelection(rows) {
+    this.rows = rows; // kept for a rebuild
     for (const item of this.items) {
       item.sel.fill(0);
       for (const row of rows) if (item.codes[row] !== NONE) item.sel[item.codes[row]] += 1;

@@ -30,6 +30,7 @@ const hists = new Histograms($('hists'), () => S.ranges, {
   onBrush: () => scheduleGrey(),
   onBrushEnd: () => emit('filter', []),
 });
+S.hists = hists;
 
 function emit(kind, rows) {
   const { bytes, seq } = encodeEvent(kind, rows, S.ranges, S.drag);
@@ -164,9 +165,6 @@ function createPlot() {
     touch();
     setSelection(Uint32Array.from(points), true);
   });
-  S.plot.subscribe('lassoStart', () => {
-    S.lasso = [];
-  });
   S.plot.subscribe('lassoExtend', ({ coordinates }) => {
     S.lasso = coordinates;
     scheduleFrame();
@@ -270,7 +268,8 @@ window.addEventListener('mousemove', (event) => {
   }
   if (S.hover >= 0) showTooltip();
 });
-window.addEventListener('mouseup', (event) => {
+window.addEventListener('mouseup', () => {
+  S.lasso = null; // the library ends a lasso that drew no line without an event
   if (!S.box) return;
   const [x0, y0, x1, y1] = S.box;
   S.box = null;
