@@ -28,6 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from api import memory
 from api.deps import DEFAULT_RUN, LISTENER_HEADER, AudioSlots
 from api.routers import collections, genre, listen, listeners, recommend, runs, tracks
 from core.base.config import check_bounds, doc
@@ -212,7 +213,8 @@ def _document_key(app: FastAPI) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     """At start-up (in each worker process) the query service opens and warms the server's run, before the first
-    request is taken."""
+    request is taken; malloc's arenas are bounded first (:mod:`api.memory`)."""
+    memory.bound_arenas()
     app.state.service = QueryService(default_run(app.state.config.run))
     yield
 

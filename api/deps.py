@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 
 from fastapi import Depends, Header, HTTPException, Request, UploadFile
 
+from api import memory
 from core.base.errors import ListenerError
 from core.data.uploads import saved_upload
 from core.listeners.store import Listener
@@ -20,7 +21,8 @@ LISTENER_HEADER = "X-Listener-Key"  # who is listening: the key POST /listeners 
 
 class AudioSlots:
     """At most ``slots`` audio queries decode and embed at once; another waits up to ``wait_s`` seconds for a
-    slot, then gets 503 with ``Retry-After`` (a burst of large uploads must not multiply the server's memory)."""
+    slot, then gets 503 with ``Retry-After`` (a burst of large uploads must not multiply the server's memory).
+    What a query's decoding freed goes back to the system when it ends (:func:`api.memory.trim`)."""
 
     retry_after_s = 5
 
@@ -36,6 +38,7 @@ class AudioSlots:
             yield
         finally:
             self._free.release()
+            memory.trim()
 
 
 def service(request: Request) -> QueryService:
