@@ -7,8 +7,8 @@ the collaborative signal alone; and how fast a listening history goes in.
 Each simulated listener prefers one kind of track: a genre (the run's labels), or, in the second population, a
 musicnn tag whose likeliest quarter of the library spreads over several genres (so audio neighbours of one track
 cannot find it). A listener starts from a random track of its kind and asks for the ``k`` tracks like it, ``rounds``
-times; after each answer it reacts to every track by its rule: one of its kind is liked, any other disliked or
-skipped (half each), each reaction flipped with probability ``noise``. Listeners take their rounds in turns, so
+times; after each answer it reacts to every track it had not heard before by its rule: one of its kind is liked,
+any other disliked or skipped (half each), each reaction flipped with probability ``noise``. Listeners take their rounds in turns, so
 the collaborative signal grows as they go. Every system keeps its events in its own real SQLite store.
 
 Systems: ``audio`` (pure audio similarity: the same list every round), ``hybrid`` (audio + taste + other
@@ -91,8 +91,8 @@ def simulate(run: Run, kinds: dict[str, np.ndarray], cfg: TasteConfig | None, *,
     rated: list[set] = [set() for _ in range(listeners)]
     for r in range(rounds):
         for i, (person, pref, start) in enumerate(zip(people, prefs, starts)):
+            began = time.perf_counter()  # the audio answer is part of every system's time
             audio = neighbours_of(run, start, k=k)
-            began = time.perf_counter()
             table = (audio if cfg is None else
                      service.personalise(run, person, audio, embedding=run.embeddings[start], k=k,
                                          exclude=[start]).neighbours)
@@ -100,10 +100,11 @@ def simulate(run: Run, kinds: dict[str, np.ndarray], cfg: TasteConfig | None, *,
             rows = table["row"].to_numpy(np.int64)
             precision[r, i] = kinds[pref][rows].mean()
             fresh[r, i] = np.mean([row not in rated[i] for row in rows])
-            events = [(run.tracks["track_id"].iloc[row], react(bool(kinds[pref][row]), rng, noise), None, "bench")
-                      for row in rows]
-            service.store.add_events(person, [(t, kind, time.time(), q) for t, kind, _, q in events], source="bench")
-            rated[i].update(rows.tolist())
+            new = [row for row in rows if row not in rated[i]]  # a track heard before keeps its verdict
+            events = [(run.tracks["track_id"].iloc[row], react(bool(kinds[pref][row]), rng, noise), time.time(), None)
+                      for row in new]
+            service.store.add_events(person, events, source="bench")
+            rated[i].update(new)
     return {"precision": np.round(precision.mean(axis=1), 3).tolist(), "fresh": np.round(fresh.mean(axis=1), 3).tolist(),
             "median_ms": round(1000 * statistics.median(seconds), 2)}
 
@@ -177,14 +178,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--populations", default="genre,tag")
+    parser.add_argument("--weights", default=None, help="the hybrid's audio,taste,collab weights (default: TasteConfig's)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
+    if args.weights:
+        audio, taste, collab = (float(w) for w in args.weights.split(","))
+        SYSTEMS["hybrid"] = TasteConfig(audio=audio, taste=taste, collab=collab)
+        SYSTEMS["taste"] = TasteConfig(audio=audio, taste=taste, collab=0.0)
     run = resolve_run(args.run or default_run_name())
     from core.service.service import QueryService
 
     tags_of = QueryService(warm=False).tags
     figures = {"run": run.run_id, "tracks": len(run.tracks), "rounds": args.rounds, "k": args.k, "noise": args.noise,
-               "weights": dataclasses.asdict(TasteConfig())}
+               "weights": dataclasses.asdict(SYSTEMS["hybrid"])}
     wanted = args.populations.split(",")
     for name, kinds in (("genre", genre_kinds(run) if "genre" in wanted else {}),
                         ("tag", tag_kinds(run, tags_of(run)) if "tag" in wanted else {})):

@@ -102,7 +102,7 @@ def feedback_of(events, row_of: dict) -> Feedback:
 
 def zscore(x: np.ndarray) -> np.ndarray:
     """``x`` centred and scaled to unit deviation; zeros when it does not vary."""
-    spread = float(x.std())
+    spread = float(x.std()) if len(x) else 0.0
     return np.zeros_like(x, dtype=float) if spread < 1e-9 else (x - x.mean()) / spread
 
 
