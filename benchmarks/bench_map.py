@@ -23,8 +23,8 @@ free 127.0.0.1 port over that run, with one browser:
   "relayouting" and "relayout" events); and where
   the time went (the page's main thread as Chromium counts it; the CPU time of the renderer and of the GPU
   process, which runs WebGL in software);
-* ``redraw``: the atlas alone redrawing every point once, timed to ``gl.finish()`` (the GPU process's share of a
-  frame);
+* ``redraw``: the atlas redrawing every point once, timed to ``gl.finish()``: the least wall time, and the CPU time
+  of the GPU process and the renderer per redraw (on this shared machine the CPU time is the steadier figure);
 * ``lasso``: a lasso around a vertical strip holding ~10 % of the points: seconds from mouse-up to the page
   showing the selection count that came back to Python, the count shown and the count of points drawn in the strip;
 * ``memory``: the tab's JS heap, the renderer and GPU processes' RSS, the Streamlit server's RSS; and the bytes
@@ -145,15 +145,13 @@ FIND_ATLAS_JS = """const atlasFrame = () => { for (const f of document.querySele
   try { if (f.contentWindow && f.contentWindow.atlas) return f; } catch (e) {} } return null; };"""
 
 
-REDRAW_JS = """ const w = atlasFrame().contentWindow, a = w.atlas, gl = a.plot.get('renderer').regl._gl;
-  const frame = () => new Promise(done => w.requestAnimationFrame(done));
-  const least = xs => Math.min(...xs);  // the least: other processes on the machine only ever add
-  const timed = async redraw => { const out = [];
-    for (let i = 0; i < repeats; i++) { await frame(); gl.finish(); const t = w.performance.now();
-      if (redraw) a.plot.redraw(); await frame(); await frame(); gl.finish(); out.push(w.performance.now() - t); }
-    return least(out); };
-  const idle = await timed(false), drawn = await timed(true);
-  return {redraw_ms: Math.round((drawn - idle) * 10) / 10, frame_pair_ms: Math.round(idle * 10) / 10}; }"""
+# frame pairs, each after gl.finish() (the GPU process has executed what came before), with a redraw of every
+# point in them or without: the wall ms of each
+FRAME_PAIRS_JS = """ const w = atlasFrame().contentWindow, a = w.atlas, gl = a.plot.get('renderer').regl._gl;
+  const frame = () => new Promise(done => w.requestAnimationFrame(done)), out = [];
+  for (let i = 0; i < repeats; i++) { await frame(); gl.finish(); const t = w.performance.now();
+    if (redraw) a.plot.redraw(); await frame(); await frame(); gl.finish(); out.push(w.performance.now() - t); }
+  return out; }"""
 
 
 class AtlasMap:
@@ -219,9 +217,18 @@ class AtlasMap:
           return out; }""")
 
     def redraw_ms(self, page, *, repeats: int = 8) -> dict:
-        """One redraw of every point, timed alone: the frame after ``redraw()`` with ``gl.finish()`` (the GPU
-        process has executed it) against the same frames without a redraw; the least ms of ``repeats`` each."""
-        return page.evaluate("async (repeats) => { " + FIND_ATLAS_JS + REDRAW_JS, repeats)
+        """One redraw of every point, alone: frame pairs with a redraw against frame pairs without, each ended
+        by ``gl.finish()``; the least wall ms of ``repeats`` (other processes only ever add) and the CPU ms the
+        GPU process and the renderer spent per redraw (what a machine with nothing else running would wait)."""
+        runs = {}
+        for redraw in (False, True):
+            procs = mb.browser_processes()
+            before = {role: mb.cpu_seconds(procs[role]) for role in ("gpu", "renderer")}
+            wall = page.evaluate("async ([repeats, redraw]) => { " + FIND_ATLAS_JS + FRAME_PAIRS_JS, [repeats, redraw])
+            runs[redraw] = {"wall": min(wall), **{role: (mb.cpu_seconds(procs[role]) - before[role]) * 1e3 / repeats
+                                                  for role in before}}
+        return {"redraw_ms": round(runs[True]["wall"] - runs[False]["wall"], 1),
+                "cpu_ms": {role: round(runs[True][role] - runs[False][role], 1) for role in ("gpu", "renderer")}}
 
 
 def pan_and_zoom(page, area: dict, *, seconds: float) -> dict:
@@ -334,6 +341,8 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             map_frames = target.frames_drawn(page) - drawn
             out["pan_zoom"] = {**gesture, "map_frames": map_frames,
                                "map_fps": round(map_frames / window.figures["wall_s"], 1),
+                               "cpu_ms_per_view": {role: round(cpu * 1e3 / max(map_frames, 1), 1)
+                                                   for role, cpu in window.figures["cpu_s"].items()},
                                "reruns": reruns.count(started), **window.figures}
             out["redraw"] = target.redraw_ms(page)
             out["memory"] = mb.memory(cdp, server)
