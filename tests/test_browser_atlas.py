@@ -94,6 +94,13 @@ def on_page(atlas, x: float, y: float) -> tuple[float, float]:
     return box["x"] + fx, box["y"] + fy
 
 
+def outermost(data, cluster_id: int) -> int:
+    """The row of a cluster farthest from its centre: nothing else is drawn near it, so a click finds it."""
+    xy, cluster = data
+    rows = np.flatnonzero(cluster == cluster_id)
+    return int(rows[np.argmax(np.linalg.norm(xy[rows] - CENTRES[cluster_id], axis=1))])
+
+
 def test_the_map_draws_every_point_with_its_overlays(atlas):
     _, frame, _ = atlas
     state = frame.evaluate("({n: atlas.n, contours: atlas.contours.length, labels: atlas.labelsShown,"
@@ -130,9 +137,7 @@ def test_lasso_around_a_cluster_returns_exactly_its_rows(atlas, data, events):
 
 def test_click_on_a_point_returns_its_row(atlas, data, events):
     page, frame, box = atlas
-    xy, cluster = data
-    right = np.flatnonzero(cluster == 1)
-    row = int(right[np.argmax(np.linalg.norm(xy[right] - CENTRES[1], axis=1))])  # the outermost: nothing near it
+    row = outermost(data, 1)
     fx, fy = frame.evaluate(f"atlas.screenOf({row})")
     before = events()["seq"]
     page.mouse.move(box["x"] + fx - 4, box["y"] + fy)
@@ -168,7 +173,7 @@ def test_histogram_brush_greys_the_others_and_returns_its_range(atlas, data, eve
 
 
 def test_box_mode_selects_the_rows_in_the_box_and_escape_clears(atlas, data, events):
-    page, frame, _ = atlas
+    page, frame, box = atlas
     _, cluster = data
     before = events()["seq"]
     frame.click("#toolbar [data-drag=box]")
@@ -187,6 +192,15 @@ def test_box_mode_selects_the_rows_in_the_box_and_escape_clears(atlas, data, eve
     frame.wait_for_function(f"atlas.pySelected && atlas.pySelected.byteLength === {4 * top}")
     assert frame.evaluate("Array.from(atlas.hists.items[0].sel)") == [0, 0, top]
     page.screenshot(path=SHOTS / "atlas-box.png")
+    # a plain click is a click in the box mode too
+    row = outermost(data, 1)
+    fx, fy = frame.evaluate(f"atlas.screenOf({row})")
+    page.mouse.move(box["x"] + fx - 4, box["y"] + fy)
+    page.mouse.move(box["x"] + fx, box["y"] + fy)
+    frame.wait_for_function(f"atlas.hover === {row}")
+    page.mouse.click(box["x"] + fx, box["y"] + fy)
+    event = events.next_after(event["seq"])
+    assert (event["kind"], event["rows"], event["drag"]) == ("click", [row], "box")
     page.keyboard.press("Escape")
     event = events.next_after(event["seq"])
     assert (event["kind"], event["rows"]) == ("clear", [])

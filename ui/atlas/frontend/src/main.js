@@ -353,6 +353,8 @@ function drawLegend() {
     if (S.legend.length > shown.length) el.append(`+ ${S.legend.length - shown.length} more`);
   }
   row(GREY, 'filtered out');
+  el.lastChild.id = 'legend-grey';
+  updateStatus();
 }
 
 function updateStatus() {
@@ -360,6 +362,7 @@ function updateStatus() {
   if (S.selected.length) parts.push(`${S.selected.length.toLocaleString('en')} selected`);
   if (S.greyed) parts.push(`${S.greyed.toLocaleString('en')} filtered out`);
   $('status').textContent = parts.join(' · ');
+  if ($('legend-grey')) $('legend-grey').style.display = S.greyed ? '' : 'none';
 }
 
 // ---- the 2-D layers, redrawn once per frame after a pan, zoom or change
