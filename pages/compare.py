@@ -2,23 +2,28 @@
 (neighbour agreement, most-changed tracks, per-label k-NN accuracy, trustworthy, aligned and linked maps)."""
 from __future__ import annotations
 
-import functools
 import itertools
 
+import numpy as np
 import streamlit as st
 
+from core.analysis.collections import rows_of_ids
 from core.analysis.compare import Comparison, aligned_maps, compare_runs
 from core.base.errors import CompareError
 from core.base.paths import runs_dir
 from core.runs.folder import config_differences, list_runs, run_problem, run_summary
-from ui import nav
-from ui.figures import agreement_figure, highlight_trace, loss_figure, map_figure, per_label_figure
-from ui.state import active_run_id, cached_points, cached_run, selected_rows
+from ui import nav, workspace
+from ui.atlas import atlas_map, decode_event
+from ui.atlas_layers import label_layer
+from ui.figures import agreement_figure, loss_figure, per_label_figure
+from ui.state import active_run_id, cached_run, cached_similar
 from ui.widgets import neighbour_list, open_run, projection_picker
 
 SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5",
           "recording_top1": "recording top-1", "recording_top5": "recording top-5"}
-LINKED_KEY = "compare_linked"  # {"run": run id it was drawn on, "track_ids": [...]}: highlighted on every map
+SEEN_KEY = "compare_events_seen"  # {map key: seq of the last gesture taken}
+DRAG_KEY = "map_drag_mode"  # the drag mode, shared with the Map page (pages/map.py)
+N_NEIGHBOURS = 10
 N_CHANGED = 10
 
 
@@ -45,53 +50,106 @@ def short_name(run_id: str) -> str:
     return run_id.split("-", 2)[-1] if run_id.count("-") >= 2 else run_id
 
 
-def link_selection(run_id: str, chart_key: str) -> None:
-    """A point clicked or a lasso / box drawn on ``run_id``'s map becomes the selection every map highlights
-    (by track id); an emptied selection clears it."""
-    rows = selected_rows(st.session_state.get(chart_key))
-    if not rows:
-        st.session_state.pop(LINKED_KEY, None)
-        return
-    ids = cached_run(run_id).tracks["track_id"].to_numpy()[rows]
-    st.session_state[LINKED_KEY] = {"run": run_id, "track_ids": [str(t) for t in ids]}
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_layer(run_ids: tuple[str, ...], method: str, run_id: str):
+    """``run_id``'s points aligned onto the first run's map (as they are when the runs share no track)."""
+    coords, _ = cached_aligned(run_ids, method) if len(run_ids) > 1 and compares(run_ids, method) else ({}, {})
+    if run_id in coords:
+        x, y = coords[run_id][:, 0], coords[run_id][:, 1]
+    else:
+        projections = cached_run(run_id).projections
+        x, y = projections[f"{method}_x"].to_numpy(), projections[f"{method}_y"].to_numpy()
+    return label_layer(run_id, x, y, key=f"compare/{'+'.join(run_ids)}/{method}/{run_id}")
 
 
-def linked_rows(run_id: str) -> list[int]:
-    """This run's rows of the linked selection's tracks (tracks it lacks are left out)."""
-    linked = st.session_state.get(LINKED_KEY)
-    if not linked:
-        return []
-    ids = cached_run(run_id).tracks["track_id"].astype(str)
-    return ids.index[ids.isin(linked["track_ids"])].tolist()
+def compares(run_ids: tuple[str, ...], method: str) -> bool:
+    try:
+        cached_comparison(run_ids, method)
+    except CompareError:
+        return False
+    return True
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_rows(run_id: str, version: int, _track_ids) -> np.ndarray:
+    """The rows of ``run_id`` holding the selection's tracks (by track id, whatever the runs' datasets)."""
+    return rows_of_ids(cached_run(run_id), _track_ids)
+
+
+def take_events(chosen: list[str]) -> None:
+    """A gesture on one run's map changes the working set (:mod:`ui.workspace`) every map shows: a lasso is the
+    selection, a click the focused track, Escape clears."""
+    seen = st.session_state.setdefault(SEEN_KEY, {})
+    for run_id in chosen:
+        key = f"compare_atlas_{run_id}"
+        event = decode_event(st.session_state.get(key))
+        if event is None or event.seq <= seen.get(key, -1):
+            continue
+        seen[key] = event.seq
+        run = cached_run(run_id)
+        if event.kind == "select":
+            workspace.set_selection(run, event.rows)
+        elif event.kind == "click" and event.rows.size:
+            workspace.set_focus(run, int(event.rows[0]))
+        elif event.kind == "clear":
+            workspace.clear_selection()
+
+
+def focus_in(run_id: str) -> int | None:
+    """The focused track's row in ``run_id`` (None when it lacks the track)."""
+    track_id = workspace.focus_track_id()
+    found = rows_of_ids(cached_run(run_id), [track_id]) if track_id else []
+    return int(found[0]) if len(found) else None
 
 
 def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> None:
-    """One map per run, aligned onto the first by Procrustes when the runs compare, each with its
-    trustworthiness; the linked selection ringed on all of them."""
-    coords, disparity = cached_aligned(tuple(chosen), method) if comparison else ({}, {})
-    linked = st.session_state.get(LINKED_KEY)
-    if linked:
+    """One atlas map per run, aligned onto the first by Procrustes when the runs compare, each with its
+    trustworthiness; the selection and the focused track (matched by track id) shown on all of them."""
+    _, disparity = cached_aligned(tuple(chosen), method) if comparison else ({}, {})
+    ids = workspace.selection_track_ids()
+    if ids is not None:
         left, right = st.columns([4, 1])
-        left.caption(f"**{len(linked['track_ids'])} track(s) selected** on `{short_name(linked['run'])}`'s map, "
-                     "ringed on every map.")
-        right.button("Clear selection", key="compare_clear", on_click=lambda: st.session_state.pop(LINKED_KEY, None))
+        left.caption(f"**{len(ids)} track(s) selected**, shown on every map (and on the Map page).")
+        right.button("Clear selection", key="compare_clear", on_click=workspace.clear_selection)
     for column, run_id in zip(st.columns(len(chosen)), chosen):
-        points = cached_points(run_id, method)
-        if run_id in coords:
-            points = points.assign(x=coords[run_id][:, 0], y=coords[run_id][:, 1])
         with column:
             st.caption(f"`{run_id}`")
             if comparison:
                 note = "the reference frame" if run_id == chosen[0] else f"aligned, disparity {disparity[run_id]:.2f}"
                 st.caption(f"{comparison.trust[run_id].describe()} · {note}")
-            fig = map_figure(points, method=method, height=420)
-            rows = linked_rows(run_id)
-            if rows:
-                fig.add_trace(highlight_trace(points, rows))
-            chart_key = f"compare_map_{run_id}"
-            st.plotly_chart(fig.update_layout(dragmode="lasso"), width="stretch", key=chart_key,
-                            on_select=functools.partial(link_selection, run_id, chart_key),
-                            selection_mode=("points", "box", "lasso"))
+            focus = focus_in(run_id)
+            near = [] if focus is None else neighbour_rows(run_id, focus, N_NEIGHBOURS)
+            atlas_map(cached_layer(tuple(chosen), method, run_id), key=f"compare_atlas_{run_id}",
+                      selected=None if ids is None else cached_rows(run_id, workspace.selection_version(), ids),
+                      focus=focus, linked=near, contours=False, drag=st.session_state.get(DRAG_KEY, "lasso"),
+                      height=420)
+
+
+def neighbour_rows(run_id: str, row: int, k: int) -> list[int]:
+    """A track's k nearest neighbours in ``run_id`` (not itself)."""
+    near = cached_similar(run_id, row, k + 1)
+    return [int(r) for r in near["row"] if r != row][:k]
+
+
+def draw_focus(chosen: list[str]) -> None:
+    """The focused track (clicked on any map here or on the Map page) with its nearest neighbours in every run,
+    side by side."""
+    track_id = workspace.focus_track_id()
+    if track_id is None:
+        st.caption("Click a track on any map above: its nearest neighbours in every run are listed here side by side.")
+        return
+    for column, run_id in zip(st.columns(len(chosen)), chosen):
+        with column:
+            row = focus_in(run_id)
+            st.markdown(f"**{short_name(run_id)}**")
+            if row is None:
+                st.caption("This run does not hold the track.")
+                continue
+            near = cached_similar(run_id, row, N_NEIGHBOURS + 1)
+            near = near[near["row"] != row].head(N_NEIGHBOURS)
+            neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+            workspace.list_actions(cached_run(run_id), near["row"], key=f"compare_focus_{run_id}",
+                                   what="the neighbours")
 
 
 def draw_differences(comparison: Comparison) -> None:
@@ -123,14 +181,34 @@ def draw_changed(comparison: Comparison) -> None:
     changed = comparison.most_changed(a, b, n=N_CHANGED)
     st.dataframe(changed.drop(columns=["position", "track_id"]).rename(columns={"common": f"in common (of {comparison.k})"}),
                  hide_index=True, width="stretch")
+    tied = tie_note(comparison.pair_jaccard(a, b), changed["jaccard"])
+    if tied:
+        st.caption(tied)
     choice = st.selectbox("Open a track", range(len(changed)), key="compare_track",
                           format_func=lambda i: f"{changed['name'].iloc[i]} (Jaccard {changed['jaccard'].iloc[i]:.2f})")
     position = int(changed["position"].iloc[choice])
     for column, run_id in zip(st.columns(2), (a, b)):
         with column:
             st.markdown(f"**{names[run_id]}**: its {comparison.k} nearest shared tracks")
-            near = comparison.shared_neighbours(run_id, position)
-            neighbour_list(near, skip_row=int(near["row"].iloc[0]))
+            near = comparison.shared_neighbours(run_id, position).iloc[1:]  # the track itself is the one opened
+            neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+
+
+def tie_note(scores: np.ndarray, listed) -> str:
+    """When more tracks than are listed share the listed Jaccard values, say so (the order among them is the
+    shared tracks' order, not a ranking)."""
+    worst = float(listed.iloc[-1])
+    n_tied = int((np.round(scores, 4) <= worst).sum())
+    if n_tied <= len(listed):
+        return ""
+    same = "all have" if float(listed.iloc[0]) == worst else "the last ones share"
+    return (f"{n_tied} tracks have a Jaccard of at most {worst:.2f} (the listed {len(listed)} {same} that value): "
+            "these are the first in the shared tracks' order, not a ranking among them.")
+
+
+def shown(value) -> str | float:
+    """A table cell: a missing value as a dash (a reference run has no epochs or training settings)."""
+    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 nav.require_router(__file__)
@@ -152,8 +230,10 @@ if len(chosen) < 2:
     st.stop()
 
 summary = [run_summary(r) for r in chosen]
-st.dataframe([{"run": s["run_id"], "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"], "epochs": s["epochs"],
-               "train (min)": s["train_minutes"], **{name: s[key] for key, name in SCORES.items()}}
+st.dataframe([{"run": s["run_id"], "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"],
+               "epochs": shown(s["epochs"] if s["kind"] != "reference" else None),
+               "train (min)": shown(s["train_minutes"] if s["kind"] != "reference" else None),
+               **{name: shown(s[key]) for key, name in SCORES.items()}}
               for s in summary], hide_index=True, width="stretch")
 left, right = st.columns([3, 2])
 with left:
@@ -165,7 +245,7 @@ with right:
     if diff.empty:
         st.caption("The runs have identical settings (they differ only in their data or seed-free randomness).")
     else:
-        st.dataframe(diff.astype(str).rename(columns=short_name), width="stretch")
+        st.dataframe(diff.map(lambda v: str(shown(v))).rename(columns=short_name), width="stretch")
 
 st.subheader("How the spaces differ")
 method = projection_picker("compare_projection")
@@ -177,8 +257,11 @@ except CompareError as error:
 if comparison is not None:
     draw_differences(comparison)
 st.caption("Maps aligned onto the first run's (rotation, scale and shift fitted on the shared tracks). Click a "
-           "track or draw a lasso on one map: the same tracks are ringed on every map.")
+           "track or draw a lasso on one map: the same tracks are shown on every map, and on the Map page.")
+take_events(chosen)
 draw_maps(chosen, method, comparison)
+st.subheader("The focused track's neighbours in each run")
+draw_focus(chosen)
 if comparison is not None:
     st.subheader("Tracks whose neighbours changed most")
     draw_changed(comparison)

@@ -53,13 +53,19 @@ def colour_picker(run) -> str:
     return option
 
 
+def tags_settings() -> dict:
+    """The tags form's text; the job's :class:`core.analysis.tasks.TagsConfig` keeps its defaults."""
+    st.caption("Runs musicnn over every track of the dataset (about 1 s a track) in the background: leave the page "
+               "or reload it, the work goes on.")
+    return {}
+
+
 def tags_form(run) -> None:
     """The musicnn tags job's form, while the run's dataset could have tags but has none."""
     if not has_tags(run) and tags_computable(run):
         background_job_form(kind="tags", target={"run": run.run_id}, title="Compute musicnn tags",
                             key="map_tags_form", submit="Compute tags", expanded=False,
-                            settings=lambda: st.caption("Runs musicnn over every track of the dataset (about 1 s a "
-                                                        "track) in the background.") or {},
+                            settings=tags_settings,
                             report=lambda result: st.warning(" ".join(result["warnings"]) or "No track was tagged."))
 
 

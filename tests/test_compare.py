@@ -13,10 +13,8 @@ from core.runs.folder import config_differences, list_runs, load_run
 from core.search.projection import METHODS
 from core.training.config import TrainConfig
 from tests.conftest import TINY_STYLES
-from tests.pagetest import charts, decode, markdown_text, open_page, traces
+from tests.pagetest import atlas_args, charts, gesture, markdown_text, open_page
 from tests.run_copies import copy_run
-
-LINKED_KEY = "compare_linked"  # pages/compare.py's session key of the linked selection
 
 
 def short_name(run_id: str) -> str:
@@ -37,22 +35,6 @@ def test_config_differences_lists_only_what_differs(tiny_run_id):
     assert list(diff.columns) == [tiny_run_id, other]
 
 
-def _draw(at, chart: int, rows):
-    """What the browser sends when a lasso is drawn round the points of ``rows`` on plotly chart ``chart``."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    states = WidgetStates()
-    states.CopyFrom(at._tree.get_widget_states())
-    widget = states.widgets.add()
-    widget.id = at.get("plotly_chart")[chart].proto.id
-    points = [{"customdata": int(r), "curve_number": 0, "point_index": i, "x": 0, "y": 0} for i, r in enumerate(rows)]
-    widget.string_value = json.dumps({"selection": {"points": points, "point_indices": list(range(len(rows))), "box": [],
-                                                    "lasso": [{"x": [0.0, 1.0, 1.0], "y": [0.0, 0.0, 1.0]}]}})
-    at._run(states)
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
 def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     other = _second_run(tiny_run_id)
     at = open_page("pages/compare.py", active_run_id=tiny_run_id)
@@ -64,10 +46,10 @@ def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     assert list(per_label.value.index) == [*sorted(TINY_STYLES), "all"] and per_label.value["tracks"].iloc[-1] == 12
     assert len(changed.value) == 10 and changed.value["jaccard"].is_monotonic_increasing
     specs = charts(at)
-    assert len(specs) == 5  # loss curves, agreement, per-label accuracy, one map per run
+    assert len(specs) == 3  # loss curves, agreement, per-label accuracy; then one atlas map per run
     assert specs[1]["data"][0]["type"] == "heatmap" and {t["name"] for t in specs[2]["data"]} == {
         short_name(tiny_run_id), short_name(other)}
-    assert all(spec["layout"]["dragmode"] == "lasso" for spec in specs[3:])
+    assert all(atlas_args(at, f"compare_atlas_{r}")["drag"] == "lasso" for r in chosen)
     captions = " ".join(c.value for c in at.caption)
     assert captions.count("trustworthiness") == 2 and "12 shared tracks" in captions
     # the most-changed track opens both runs' neighbours, with players
@@ -78,22 +60,34 @@ def test_compare_page_shows_two_runs_side_by_side(tiny_run_id):
     assert not at.exception
 
 
-def test_a_lasso_on_one_map_rings_the_same_tracks_on_every_map(tiny_run_id):
+def positions(args: dict) -> np.ndarray:
+    q = np.frombuffer(args["xy"], dtype="<u2").reshape(-1, 2) / 65_535
+    x0, x1, y0, y1 = args["bounds"]
+    return np.column_stack([x0 + q[:, 0] * (x1 - x0), y0 + q[:, 1] * (y1 - y0)])
+
+
+def rows_of(blob: bytes) -> list[int]:
+    return sorted(np.frombuffer(blob, dtype="<u4").astype(int).tolist())
+
+
+def test_a_lasso_or_a_click_on_one_map_shows_on_every_map_and_lists_both_runs_neighbours(tiny_run_id):
     turned = _variant(tiny_run_id, "variant-turned", rotate=2.0)
     at = open_page("pages/compare.py", active_run_id=tiny_run_id)
     at.multiselect(key="compare_runs").set_value([tiny_run_id, turned]).run()
-    first, second = charts(at)[3:]
+    first, second = (atlas_args(at, f"compare_atlas_{r}") for r in (tiny_run_id, turned))
     # the turned copy's map is aligned back onto the first: the same points in the same places
-    np.testing.assert_allclose(np.sort(np.concatenate([t["x"] for t in second["data"]])),
-                               np.sort(np.concatenate([t["x"] for t in first["data"]])), atol=1e-3)
-    _draw(at, 4, [5, 1, 7])  # on the second run's map
-    assert at.session_state[LINKED_KEY]["run"] == turned
-    for spec in charts(at)[3:]:
-        rings = traces(spec)["selected (3)"]
-        assert sorted(decode(rings["customdata"]).tolist()) == [1, 5, 7]
+    np.testing.assert_allclose(positions(second), positions(first), atol=1e-3)
+    gesture(at, "select", [5, 1, 7], seq=1, key=f"compare_atlas_{turned}")  # on the second run's map
+    for run_id in (tiny_run_id, turned):
+        assert rows_of(atlas_args(at, f"compare_atlas_{run_id}")["selected"]) == [1, 5, 7]
     assert any("3 track(s) selected" in c.value for c in at.caption)
+    gesture(at, "click", [4], seq=2, key=f"compare_atlas_{tiny_run_id}")
+    assert all(atlas_args(at, f"compare_atlas_{r}")["focus"] == 4 for r in (tiny_run_id, turned))
+    text = markdown_text(at)
+    assert text.count("**1. ") >= 2  # the clicked track's neighbours in each run, side by side
+    assert "The focused track's neighbours in each run" in [s.value for s in at.subheader]
     next(b for b in at.button if b.label == "Clear selection").click().run()
-    assert all("selected (3)" not in traces(spec) for spec in charts(at)[3:])
+    assert all(atlas_args(at, f"compare_atlas_{r}")["selected"] == b"" for r in (tiny_run_id, turned))
 
 
 def test_runs_sharing_no_tracks_say_so_and_still_show_their_maps(tiny_run_id):
@@ -102,7 +96,8 @@ def test_runs_sharing_no_tracks_say_so_and_still_show_their_maps(tiny_run_id):
     at.multiselect(key="compare_runs").set_value([tiny_run_id, elsewhere]).run()
     assert not at.exception
     assert f"runs {tiny_run_id} and variant-elsewhere share no tracks" in at.error[0].value
-    assert len(at.get("plotly_chart")) == 3  # loss curves and the two maps, not aligned
+    assert len(at.get("plotly_chart")) == 1  # the loss curves; the two maps are drawn as they are, not aligned
+    assert len([e for e in at.get("component_instance") if "compare_atlas_" in e.proto.id]) == 2
 
 
 def test_compare_cli_prints_the_figures_and_json(tiny_run_id, capsys):

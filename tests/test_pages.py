@@ -67,6 +67,9 @@ def test_runs_page_lists_the_run_with_learned_and_baseline_scores(tiny_run_id):
     assert "MFCC" in at.metric[0].delta  # "+0.083 vs MFCC" or "same as MFCC"
     shown = "\n".join(e.value for e in [*at.caption, *at.markdown])
     assert str(runs_dir()) not in shown and f"<artifacts>/runs/{tiny_run_id}" in shown  # no server path
+    columns = list(at.dataframe[0].proto.column_order)
+    assert "broken" not in columns and {"recipe", "distill"} <= set(columns)  # no column of "None" for healthy runs
+    assert row["recipe"] == load_run(tiny_run_id).config["train"].get("recipe", "(before recipes)")
 
 
 def test_choosing_a_run_is_kept_across_pages(two_runs):
@@ -118,9 +121,11 @@ def test_a_page_opened_first_gets_the_router_frame_once(tiny_run_id):
     at = open_page("pages/map.py", active_run_id=tiny_run_id)
     assert [s.label for s in at.sidebar.selectbox] == ["Active run"]
     assert [t.value for t in at.title] == ["Map"]
-    at.selectbox(key=f"map_pick_{tiny_run_id}").set_value(2).run()
+    at.text_input(key=f"map_search_{tiny_run_id}").set_value("piano").run()
+    at.selectbox(key=f"map_search_pick_{tiny_run_id}").set_value(1).run()
     assert [s.label for s in at.sidebar.selectbox] == ["Active run"] and not at.exception
-    assert at.session_state["map_selection"] == {"run": tiny_run_id, "row": 2}
+    piano = load_run(tiny_run_id).tracks["path"].str.contains("piano")
+    assert at.session_state["atlas_focus"]["track_id"] in set(load_run(tiny_run_id).tracks["track_id"][piano])
 
 
 # ---------------------------------------------------------------------------------------------------- Map
@@ -306,6 +311,7 @@ def test_a_damaged_newer_run_is_listed_with_its_reason_and_every_page_still_open
     table = at.dataframe[0].value.set_index("run_id")
     for run_id, name in damaged.items():
         assert f"{name} cannot be read" in table.loc[run_id, "broken"]
+    assert table.loc[tiny_run_id, "broken"] == "" and "broken" in at.dataframe[0].proto.column_order
     for page in ("pages/map.py", "pages/recommend.py", "pages/compare.py", "pages/clusters.py",
                  "pages/classifiers.py", "pages/features.py", "pages/library.py"):
         at.switch_page(page).run()

@@ -86,6 +86,14 @@ def cached_layer(run_id: str, method: str, option: str, stamp: str) -> tuple[Atl
     return points, unknown
 
 
+def label_layer(run_id: str, x: np.ndarray, y: np.ndarray, *, key: str) -> AtlasPoints:
+    """The run's tracks at positions ``x``, ``y`` [shape=(n,)] (e.g. a map aligned onto another run's), coloured
+    by label."""
+    run = cached_run(run_id)
+    codes, palette, legend = _categorical(run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str).to_numpy())
+    return atlas_points(x, y, codes, palette=palette, legend=legend, names=hover_names(run), key=key)
+
+
 def groups_of(points: AtlasPoints) -> list[str]:
     """The legend's groups of a categorical layer ([] for a continuous one): what the group filter offers."""
     return [] if points.continuous else list(points.legend)

@@ -8,6 +8,7 @@ The selection grows from any list of tracks (neighbours, more like these, cluste
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from typing import Optional, Sequence
 
 import numpy as np
@@ -31,7 +32,8 @@ def dataset_of(run: Run) -> str:
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """A set of tracks of one dataset, as the rows of the run it was made on (translated to another run of the
-    dataset by track id). ``version`` changes with every change, so caches can key on it."""
+    dataset by track id). ``version`` is new with every change and unique across sessions (the caches keyed on
+    it are the server's)."""
 
     dataset: str
     run_id: str
@@ -70,15 +72,33 @@ def selection_rows(run: Run) -> Optional[np.ndarray]:
     return _translated(chosen.run_id, chosen.version, run.run_id, chosen.rows)
 
 
+def selection_track_ids() -> Optional[np.ndarray]:
+    """The selection's track ids (whatever the dataset), np.ndarray [shape=(r,), dtype=object]; None when empty.
+    Compare matches runs of any datasets by track id."""
+    from ui.state import cached_run
+
+    chosen = _current()
+    return None if chosen is None else _ids(cached_run(chosen.run_id), chosen.rows)
+
+
+def selection_version() -> int:
+    """Changes with every change of the selection (0: none), a cache key."""
+    chosen = _current()
+    return 0 if chosen is None else chosen.version
+
+
+def focus_track_id() -> Optional[str]:
+    """The focused track's id (whatever the dataset), None when there is none."""
+    return (st.session_state.get(FOCUS_KEY) or {}).get("track_id")
+
+
 def _store(run: Run, rows) -> None:
     rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
     rows = rows[(rows >= 0) & (rows < len(run.tracks))]
     if rows.size == 0:
         clear_selection()
         return
-    previous = _current()
-    st.session_state[SELECTION_KEY] = Selection(dataset_of(run), run.run_id, rows,
-                                                version=(previous.version + 1) if previous else 1)
+    st.session_state[SELECTION_KEY] = Selection(dataset_of(run), run.run_id, rows, version=secrets.randbits(62))
 
 
 def set_selection(run: Run, rows) -> None:
