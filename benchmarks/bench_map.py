@@ -19,8 +19,10 @@ free 127.0.0.1 port over that run, with one browser:
   draw; the rest is the browser's decoding and drawing;
 * ``idle`` and ``pan_zoom``: requestAnimationFrame frames per second with no input for 1 s, then during ~3 s of
   scripted mouse drags and wheel steps; the Streamlit reruns the page asked for meanwhile (read from its
-  websocket); how many new views the map drew (``map_fps``: regl-scatterplot's "draw" events, plotly's
-  "relayouting" and "relayout" events); and where
+  websocket); how many new views the map showed (``map_fps``: the atlas's overlay frames, which follow every view,
+  and how many of them drew every point, ``point_draws``: above its live limit the atlas moves the last image
+  while the view moves and draws the points when it rests; plotly's "relayouting" and "relayout" events, each a
+  full draw); and where
   the time went (the page's main thread as Chromium counts it; the CPU time of the renderer and of the GPU
   process, which runs WebGL in software);
 * ``redraw``: the atlas redrawing every point once, timed to ``gl.finish()``: the least wall time, and the CPU time
@@ -43,6 +45,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -120,13 +123,14 @@ class PlotlyMap:
     def set_drag(self, page, mode: str) -> None:
         """Nothing to do: the drag mode comes with the address."""
 
-    def frames_drawn(self, page) -> int:
-        """How many times the chart redrew a new view since the first call (plotly's "relayouting" events while
-        a drag pans, "relayout" when a wheel step zooms)."""
-        return page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
+    def frames_drawn(self, page) -> dict:
+        """How many times the chart drew a new view since the first call (plotly's "relayouting" events while
+        a drag pans, "relayout" when a wheel step zooms); each draws every point again."""
+        views = page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
           if (gd.benchDraws === undefined) { gd.benchDraws = 0; const count = () => { gd.benchDraws++; };
             gd.on('plotly_relayouting', count); gd.on('plotly_relayout', count); }
           return gd.benchDraws; }""")
+        return {"views": views, "point_draws": views}
 
     def phases(self, page) -> dict:
         return {}
@@ -150,7 +154,8 @@ FIND_ATLAS_JS = """const atlasFrame = () => { for (const f of document.querySele
 FRAME_PAIRS_JS = """ const w = atlasFrame().contentWindow, a = w.atlas, gl = a.plot.get('renderer').regl._gl;
   const frame = () => new Promise(done => w.requestAnimationFrame(done)), out = [];
   for (let i = 0; i < repeats; i++) { await frame(); gl.finish(); const t = w.performance.now();
-    if (redraw) a.plot.redraw(); await frame(); await frame(); gl.finish(); out.push(w.performance.now() - t); }
+    if (redraw) { a.imageDirty = true; a.plot.redraw(); }  // marked: above the live limit an unchanged view is not drawn
+    await frame(); await frame(); gl.finish(); out.push(w.performance.now() - t); }
   return out; }"""
 
 
@@ -202,11 +207,11 @@ class AtlasMap:
     def lasso_refused(self) -> str | None:
         return None
 
-    def frames_drawn(self, page) -> int:
-        """How many times regl-scatterplot has drawn the points since the first call (its "draw" event)."""
-        return page.evaluate("() => { " + FIND_ATLAS_JS + """ const a = atlasFrame().contentWindow.atlas;
-          if (a.benchDraws === undefined) { a.benchDraws = 0; a.plot.subscribe('draw', () => { a.benchDraws++; }); }
-          return a.benchDraws; }""")
+    def frames_drawn(self, page) -> dict:
+        """How many new views the map has shown (its overlays follow each; above the component's live limit the
+        last image of the points moves with them) and how many times it drew every point."""
+        return page.evaluate("() => { " + FIND_ATLAS_JS + """ const t = atlasFrame().contentWindow.atlas.timings;
+          return {views: t.frames || 0, point_draws: t.rendered || 0}; }""")
 
     def phases(self, page) -> dict:
         """The component's own steps of the first draw (its ``timings``), in seconds after the navigation's start:
@@ -338,11 +343,11 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             with mb.CpuWindow(cdp) as window:
                 gesture = pan_and_zoom(page, area, seconds=GESTURE_S)
             page.wait_for_timeout(500)  # a rerun asked for at the gesture's end is sent by now
-            map_frames = target.frames_drawn(page) - drawn
-            out["pan_zoom"] = {**gesture, "map_frames": map_frames,
-                               "map_fps": round(map_frames / window.figures["wall_s"], 1),
-                               "cpu_ms_per_view": {role: round(cpu * 1e3 / max(map_frames, 1), 1)
-                                                   for role, cpu in window.figures["cpu_s"].items()},
+            after = target.frames_drawn(page)
+            views, draws = after["views"] - drawn["views"], after["point_draws"] - drawn["point_draws"]
+            out["pan_zoom"] = {**gesture, "map_views": views, "map_fps": round(views / window.figures["wall_s"], 1),
+                               "point_draws": draws, "cpu_ms_per_point_draw": {
+                                   role: round(cpu * 1e3 / max(draws, 1), 1) for role, cpu in window.figures["cpu_s"].items()},
                                "reruns": reruns.count(started), **window.figures}
             out["redraw"] = target.redraw_ms(page)
             out["memory"] = mb.memory(cdp, server)
@@ -433,6 +438,8 @@ def main(argv=None) -> int:
                         help="Chromium's compositor: software (default), or through SwiftShader as WebGL is")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object")
     args = parser.parse_args(argv)
+    # a SIGTERM unwinds like an error, so every server and browser is still stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     maps = [m.strip() for m in args.only.split(",") if m.strip()]
     unknown = set(maps) - set(MAPS)
     if unknown:
