@@ -102,6 +102,7 @@ function drawNow() {
   return S.plot.draw({ x: S.x, y: S.y, z }, options).then(() => {
     S.timings.resolved ??= performance.now();
     S.spatialIndex = S.plot.get('spatialIndex');
+    orderGreyFirst(grey, greyed);
     touch();
     if (S.selected.length) S.plot.select(Array.from(S.selected), { preventEvent: true });
     S.plot.redraw();
@@ -112,6 +113,16 @@ function drawNow() {
     });
     updateStatus();
   });
+}
+
+// Greyed points are drawn first, so the others lie above them (the library appends the rows not named).
+function orderGreyFirst(grey, greyed) {
+  if (!greyed && !S.greyOrdered) return;
+  const rows = [];
+  for (let i = 0; i < grey.length; i++) if (grey[i]) rows.push(i);
+  touch();
+  S.plot.set({ pointOrder: rows.length ? rows : null });
+  S.greyOrdered = rows.length > 0;
 }
 
 // fn at the next animation frame, once however often it is asked for before then.
