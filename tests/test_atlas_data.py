@@ -314,3 +314,17 @@ def test_projection_quality_of_a_perfect_and_a_random_map(rng):
     assert projection_quality(load_run(run_id), "umap", sample=300) == quality  # read back, same figures
     write_run(run_id, x, xy=rng.normal(size=(400, 2)))  # the map replaced by noise: measured again
     assert projection_quality(load_run(run_id), "umap", sample=300)["value"] < 0.7
+
+
+def test_a_label_histogram_of_many_labels_folds_the_rarest_into_other(rng):
+    n = 700
+    labels = np.array([f"genre{i:03d}" for i in range(300)] * 2 + [None] * 100, dtype=object)
+    labels[:300] = [f"genre{i:03d}" for i in range(300)]
+    labels[600:650] = "genre007"  # the most common: keeps its bin
+    run = load_run(write_run("many-labels", rng.normal(size=(n, 8)), labels=labels, dataset="absent"))
+    hist = {h["name"]: h for h in map_histograms(run)}["label"]
+    assert len(hist["bins"]) == 255 and hist["bins"][-2:] == ["other", "unlabelled"]
+    shown = np.array(hist["bins"])[hist["codes"]]
+    assert (shown[600:650] == "genre007").all() and (shown[650:] == "unlabelled").all()
+    kept = labels[:300][shown[:300] != "other"]
+    assert len(kept) == 253 and (shown[:300][shown[:300] != "other"] == kept).all()

@@ -209,17 +209,23 @@ def category_codes(values, order) -> np.ndarray:
 
 def _label_histogram(labels: pd.Series) -> dict:
     """Labels as bins: named ones by name, then :data:`UNLABELLED`; above 254 labels the rarest share one bin
-    ``"other"``."""
-    labels = labels.astype("string").fillna(UNLABELLED).astype(str)
-    counts = labels.value_counts()
-    named = sorted(set(counts.index) - {UNLABELLED})
-    if len(counts) > MISSING:
-        kept = set(counts.drop(UNLABELLED, errors="ignore").index[:MISSING - 2])
-        named = sorted(kept)
-        labels = labels.where(labels.isin(kept | {UNLABELLED}), "other")
-        named.append("other")
-    order = named + ([UNLABELLED] if UNLABELLED in counts.index else [])
-    return {"name": "label", "codes": category_codes(labels.to_numpy(), order), "bins": order}
+    ``"other"``. One factorisation of the column (a million strings hashed once), then integer work."""
+    codes, names = pd.factorize(labels.astype(object).to_numpy(), use_na_sentinel=True)
+    names = [str(n) for n in names]
+    counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    unlabelled = [i for i, n in enumerate(names) if n == UNLABELLED]
+    named = [i for i in range(len(names)) if names[i] != UNLABELLED]
+    bins, slot = sorted(names[i] for i in named), np.full(len(names) + 1, MISSING, dtype=np.int64)
+    if len(named) > MISSING - 1:  # the 253 most common keep a bin, the others share "other"
+        kept = set(sorted(named, key=lambda i: -counts[i])[:MISSING - 2])
+        bins = sorted(names[i] for i in kept) + ["other"]
+        slot[[i for i in named if i not in kept]] = len(bins) - 1
+        named = list(kept)
+    slot[named] = [bins.index(names[i]) for i in named]
+    if unlabelled or (codes < 0).any():
+        bins.append(UNLABELLED)
+        slot[unlabelled + [len(names)]] = len(bins) - 1  # index -1 (a missing label) reads the last slot
+    return {"name": "label", "codes": slot[codes].astype(np.uint8), "bins": bins}
 
 
 def _cluster_histogram(run: Run, clustering: str) -> Optional[dict]:
