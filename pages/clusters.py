@@ -13,6 +13,7 @@ from core.analysis.clusters import (
     cluster_name,
     clusters_dir,
     load_clusters,
+    result_name,
 )
 from core.analysis.collections import rows_of_ids
 from core.analysis.sources import SourceKind
@@ -52,6 +53,20 @@ def run_form(source, method: str, has_results: bool) -> bool:
         key=f"cluster_form_{method}", submit="Compute clusters", expanded=not has_results,
         settings=lambda: settings(source, method),
         report=lambda result: st.success(f"Clustered {result['n_results']} input(s) in {result['seconds']:.1f} s."))
+
+
+def newest_first(folder, method: str, done: list[str]) -> str:
+    """The "Clustered on" choice: what the user picked, except that a newer result (a job just finished, or a
+    result computed elsewhere) is shown first, whichever input it was computed on."""
+    stamps = {i: (folder / result_name(method, i) / "summary.json").stat().st_mtime for i in done}
+    newest = max(done, key=stamps.get)
+    seen = f"cluster_input_seen_{method}"
+    if st.session_state.get(seen) != stamps[newest]:
+        st.session_state[seen] = stamps[newest]
+        st.session_state["cluster_input"] = newest
+    if st.session_state.get("cluster_input") not in done:
+        st.session_state["cluster_input"] = newest
+    return st.segmented_control("Clustered on", done, format_func=INPUT_NAMES.get, key="cluster_input") or newest
 
 
 def cluster_names(clusters) -> list[str]:
@@ -134,12 +149,12 @@ done = cluster_inputs_done(folder, method)
 if not done:
     if running:
         st.stop()  # the job's progress is above
+    which = f"--run {source.name}" if source.kind is SourceKind.RUN else f"--features {source.name}"
     st.info(f"No clusters by {METHOD_NAMES[method]} for {source.title} yet: press **Compute clusters** above "
-            f"(seconds), or run `python -m core cluster --method {method}` in a terminal.")
+            f"(seconds), or run `python -m core cluster {which} --method {method}` in a terminal.")
     st.stop()
 
-input_ = st.segmented_control("Clustered on", done, format_func=INPUT_NAMES.get, default=done[0],
-                              key="cluster_input") or done[0]
+input_ = newest_first(folder, method, done)
 result = load_clusters(folder, input_, method)
 summary = result["summary"]
 a, b, c, d = st.columns(4)

@@ -93,6 +93,7 @@ def test_features_page_draws_correlations_violins_and_scatter(tiny_run_id):
 def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
     at = open_page("pages/clusters.py", **{RUN_KEY: fresh_run})
     assert "No clusters" in text_of(at)
+    assert f"`python -m core cluster --run {fresh_run} --method kmeans`" in text_of(at)  # a command that works
     at.slider(key="cluster_k_range").set_value((2, 5))
     after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
@@ -110,6 +111,20 @@ def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
     assert chooser.options == ["audio features", "embeddings", "features + embeddings"]
     chooser.set_value("embeddings").run()
     assert not at.exception and len(charts(at)) == 4
+
+
+def test_clusters_page_shows_the_input_just_computed(fresh_run):
+    at = open_page("pages/clusters.py", **{RUN_KEY: fresh_run})
+    at.slider(key="cluster_k_range").set_value((2, 3))
+    at.multiselect(key="cluster_inputs").set_value(["features"])
+    after_the_job(at.button[0].click().run())
+    assert at.segmented_control(key="cluster_input").value == "features"
+    at.multiselect(key="cluster_inputs").set_value(["embeddings"])
+    after_the_job(next(b for b in at.button if b.label == "Compute clusters").click().run())
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.segmented_control(key="cluster_input").value == "embeddings"  # not the older features result
+    at.segmented_control(key="cluster_input").set_value("features").run()
+    assert at.segmented_control(key="cluster_input").value == "features"  # the user's choice then holds
 
 
 @pytest.mark.parametrize("page", ["pages/classifiers.py", "pages/features.py", "pages/clusters.py"])

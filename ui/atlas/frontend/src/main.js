@@ -153,7 +153,7 @@ function createPlot() {
   S.plot = createScatterplot({
     ...(direct ? { renderer: createDirectRenderer(canvas, { defer: deferRender, rendered: onRendered }) } : {}), canvas, width: 'auto', height: 'auto', backgroundColor: [1, 1, 1, 0], pointSize: size,
     pointSizeSelected: 1, pointOutlineWidth: 1, pointColorActive: '#e4572e', pointColorHover: '#111111',
-    opacityInactiveScale: 0.35, colorBy: 'valueA', lassoColor: [0, 0.47, 0.84, 1], lassoMinDelay: 8, lassoMinDist: 3,
+    opacityInactiveScale: 0.35, colorBy: 'valueA', lassoColor: [0, 0.47, 0.84, 1], lassoMinDelay: 15, lassoMinDist: 6,
     lassoInitiator: false, lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: false,
     actionKeyMap: {}, mouseMode: MODES[S.drag], xScale: S.xScale, yScale: S.yScale, opacity: S.n > 300000 ? 0.6 : 0.85,
     performanceMode: S.args.performance_mode ?? false,
