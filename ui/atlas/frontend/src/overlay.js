@@ -83,6 +83,19 @@ export function drawOverlay(ctx, state, xScale, yScale, w, h) {
     ctx.stroke();
   }
 
+  if (state.query && state.focus === null && state.linked.length) { // an outside query's lines to its neighbours
+    const [qx, qy] = toPx(...state.query);
+    ctx.strokeStyle = 'rgba(214, 39, 40, 0.45)';
+    ctx.lineWidth = 1.2;
+    ctx.beginPath();
+    for (const row of state.linked) {
+      const [px, py] = rowPx(row);
+      ctx.moveTo(qx, qy);
+      ctx.lineTo(px, py);
+    }
+    ctx.stroke();
+  }
+
   const trail = state.query ? [...state.trail, state.query] : state.trail; // the trail leads to the query
   for (let k = 1; k < trail.length; k++) {
     const [ax, ay] = toPx(...trail[k - 1]);
