@@ -185,12 +185,12 @@ def calibrate(streams: list[Stream]):
     for confirm in (2, 3):
         for margin in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
             for passage in (0.5, 0.6, 0.7, 0.8):
-                for aligned in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7):
+                for aligned in (0, 4, 5, 6, 7, 8, 10):
                     rule = IdentifyRule(confirm=confirm, min_margin=margin, min_passage=passage, min_aligned=aligned)
                     rates = rule_rates(streams, rule)
                     if rates["false"] > 0:
                         continue
-                    key = (rates["identified"], -(rates["median_seconds"] or 99), margin + passage + aligned)
+                    key = (rates["identified"], -(rates["median_seconds"] or 99), margin, passage, aligned)
                     if best_key is None or key > best_key:
                         best, best_key = rule, key
     return best
@@ -292,12 +292,23 @@ def update_times(run, y: np.ndarray, *, updates: int = 20) -> dict:
 
 # ------------------------------------------------------------------------------------------------ main
 
-def quality(run, sources, inside, library, *, seed: int) -> dict:
+def save_streams(streams: list[Stream], path: str) -> None:
+    """Every stream's updates as JSON lines (to study other rules without streaming again)."""
+    with open(path, "w") as out:
+        for s in streams:
+            out.write(json.dumps({"source": s.source, "inside": s.inside, "condition": list(s.condition), "updates": [
+                [sec, rows.tolist(), scores.tolist(), passage, aligned] for sec, rows, scores, passage, aligned
+                in s.updates]}) + "\n")
+
+
+def quality(run, sources, inside, library, *, seed: int, save: str | None = None) -> dict:
     """Sections 1 and 2: accuracy per condition and length, the rule calibrated on tracks of even row and its
     rates on tracks of odd row (and the default rule's on those)."""
     from core.service.identify import IdentifyRule
 
     streams = make_streams(run, sources, inside, library, seed=seed)
+    if save:
+        save_streams(streams, save)
     calibration = [s for s in streams if s.source % 2 == 0]
     test = [s for s in streams if s.source % 2 == 1]
     rule = calibrate(calibration)
@@ -320,13 +331,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (1: a shared machine's cores "
                                                               "are not oversubscribed; both paths get the same)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--save-streams", help="write every stream's updates to this JSON-lines file")
     args = parser.parse_args(argv)
     import torch
+    from threadpoolctl import threadpool_limits
 
     from core.audio.decode import load_audio
     from core.runs.folder import list_runs, load_run
-
-    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
@@ -343,7 +354,7 @@ def main(argv=None) -> int:
           f"{len(CONDITIONS)} conditions", flush=True)
     figures = {"run": run_id, "library_tracks": len(library), "outside_tracks": len(outside), "speed": {}}
     if q:
-        figures.update(quality(run, sources, inside, library, seed=args.seed))
+        figures.update(quality(run, sources, inside, library, seed=args.seed, save=args.save_streams))
     y = load_audio(run.tracks["path"].iloc[int(library[0])], sr=run.mel_params.sr, max_seconds=None)
     for n in args.sizes:
         big = big_library(run, n, seed=args.seed)

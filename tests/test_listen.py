@@ -25,10 +25,10 @@ def track_audio(run, row: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ the rule alone
 
-RULE = IdentifyRule(confirm=3, min_margin=0.02, min_passage=0.6, min_aligned=0.5)
-SURE = (np.array([4, 1, 2]), np.array([0.9, 0.8, 0.7]), 0.9, 0.8)  # rows, scores, passage, aligned
-UNSURE = (np.array([4, 1, 2]), np.array([0.9, 0.89, 0.7]), 0.9, 0.8)  # margin 0.01
-SCATTERED = (np.array([4, 1, 2]), np.array([0.9, 0.8, 0.7]), 0.9, 0.2)  # look-alike passages, no time order
+RULE = IdentifyRule(confirm=3, min_margin=0.02, min_passage=0.6, min_aligned=6)
+SURE = (np.array([4, 1, 2]), np.array([0.9, 0.8, 0.7]), 0.9, 12)  # rows, scores, passage, aligned chunks
+UNSURE = (np.array([4, 1, 2]), np.array([0.9, 0.89, 0.7]), 0.9, 12)  # margin 0.01
+SCATTERED = (np.array([4, 1, 2]), np.array([0.9, 0.8, 0.7]), 0.9, 3)  # look-alike passages, no time order
 
 
 def steps(ident: Identification, updates, start: float = 1.0):
@@ -48,7 +48,7 @@ def test_rule_never_identifies_scattered_or_close_calls():
 
 def test_rule_keeps_the_answer_through_silence_and_switches_only_by_the_rule():
     ident = Identification(rule=RULE)
-    other = (np.array([7, 4, 2]), np.array([0.95, 0.8, 0.7]), 0.9, 0.8)
+    other = (np.array([7, 4, 2]), np.array([0.95, 0.8, 0.7]), 0.9, 12)
     assert steps(ident, [SURE] * 3)[-1] == 4
     assert ident.silence() == 4 and ident.streak == 0
     assert steps(ident, [other, other], start=5.0) == [4, 4]  # not yet sure of the new track
@@ -70,7 +70,7 @@ def test_library_track_is_found_and_identified(run):
     assert all(int(u.neighbours["row"].iloc[0]) == row for u in updates[3:])
     assert updates[-1].identified == row and updates[-1].identified_seconds <= 8.0
     assert updates[-1].neighbours["passage"].iloc[0] > 0.99  # its own passages, one after another
-    assert updates[-1].neighbours["aligned"].iloc[0] == 1.0
+    assert updates[-1].neighbours["aligned"].iloc[0] == 10  # every chunk of the window (starts 0 to 4.5 s)
     assert set(updates[-1].positions) == {"pca", "tsne", "umap"}
 
 
@@ -90,7 +90,7 @@ def test_silence_matches_nothing(run):
 
 def test_a_switch_of_track_mid_stream_is_followed(run):
     a, b = track_audio(run, 2), track_audio(run, 9)
-    config = ListenConfig(window_seconds=5.0)  # 4 whole chunks: enough to align, short enough to follow
+    config = ListenConfig(window_seconds=6.0)  # 6 whole chunks: enough to align, short enough to follow
     updates = listen_to(run, np.concatenate([a, b]), config=config)
     assert updates[7].identified == 2
     assert updates[-1].identified == 9 and updates[-1].identified_seconds > 8.0

@@ -33,16 +33,16 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def test_alignment_tells_a_recording_from_a_scatter_of_look_alikes(rng):
-    """Query chunks that are passages 10..17 of track 1 (noisy) align fully with it; the same chunks in shuffled
-    order, or a track they are not in, align only by chance; too few chunks never align."""
+    """Query chunks that are passages 10..17 of track 1 (noisy) all align with it; the same chunks in shuffled
+    order, or a track they are not in, align only a few by chance; too few chunks never align."""
     passages = _unit(rng.standard_normal((20 + 40 + 30, 16))).astype(np.float32)
     offsets = np.array([0, 20, 60, 90])
     own = passages[20 + 10:20 + 18]
     queries = _unit(own + 0.1 * rng.standard_normal(own.shape)).astype(np.float32)
     aligned = passage_alignment(queries, passages, offsets, np.array([1, 0, 2]))
-    assert aligned[0] == 1.0 and aligned[1:].max() <= 0.5
+    assert aligned[0] == 8 and aligned[1:].max() <= 4
     shuffled = passage_alignment(queries[rng.permutation(8)], passages, offsets, np.array([1]))
-    assert shuffled[0] <= 0.5
+    assert shuffled[0] <= 4
     assert passage_alignment(queries[:MIN_ALIGN_CHUNKS - 1], passages, offsets, np.array([1])).tolist() == [0.0]
 
 

@@ -46,6 +46,9 @@ DEFAULT_HOP_SECONDS = 0.5  # TrainConfig.passage_hop_seconds; runs older than it
 DEFAULT_DEPTH = 50  # TrainConfig.rerank_depth, likewise
 
 
+MIN_ALIGN_CHUNKS = 4  # a time alignment needs this many chunks (2 s of stream past the first chunk at a 0.5 s hop)
+
+
 CANDIDATE = 2.0  # added to a candidate's score (within [-1, 1]) in a full ranking: candidates above any cosine
 
 
@@ -128,12 +131,13 @@ def _candidate_sims(queries, passages, offsets, rows) -> tuple[np.ndarray | None
 
 def passage_alignment(queries: np.ndarray, passages: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
                       *, tolerance: int = 1) -> np.ndarray:
-    """How consistently in time each candidate contains the query: the share of the query's chunks whose
+    """How much of the query each candidate contains in time order: the number of the query's chunks whose
     best-matching passage lies at the candidate's most common offset (passage index minus chunk index, within
-    ``tolerance``). The query's chunks must be consecutive on the library's passage grid (a live window's are):
-    a recording of the track finds its passages one after another (near 1), music that is not in it finds a
-    scatter of look-alike passages (near ``(2 * tolerance + 1) / m`` for ``m`` chunks). Landmark fingerprints
-    vote on time offsets the same way.
+    ``tolerance``). The query's chunks must be consecutive on the library's passage grid (a live window's are): a
+    recording of the track finds its passages one after another (every chunk, or all but those across a cut),
+    music that is not in it finds a scatter of look-alike passages (a few by chance). Landmark fingerprints vote on
+    time offsets the same way. A count, not a share, so that a window holding a change of track (or a loop) still
+    counts the chunks of the part it matches.
 
     Parameters
     ----------
@@ -145,18 +149,18 @@ def passage_alignment(queries: np.ndarray, passages: np.ndarray, offsets: np.nda
     Returns
     -------
     np.ndarray [shape=(r,), dtype=float32]
-        In [0, 1]; 0 for a query of fewer than two chunks (nothing to align).
+        From 0 to ``m``; 0 for a query of fewer than :data:`MIN_ALIGN_CHUNKS` chunks (two or three chunks fall
+        within a tolerance by chance).
     """
     sims, starts = _candidate_sims(queries, passages, offsets, rows)
     m = len(queries)
-    if sims is None or m < 2:
+    if sims is None or m < MIN_ALIGN_CHUNKS:
         return np.zeros(len(np.atleast_1d(rows)), dtype=np.float32)
     ends = np.append(starts[1:], len(sims))
     out = np.zeros(len(starts), dtype=np.float32)
     for i, (a, b) in enumerate(zip(starts, ends)):
         shift = np.argmax(sims[a:b], axis=0) - np.arange(m)  # [m]
-        near = np.abs(shift[:, None] - shift[None, :]) <= tolerance
-        out[i] = near.sum(axis=0).max() / m
+        out[i] = (np.abs(shift[:, None] - shift[None, :]) <= tolerance).sum(axis=0).max()
     return out
 
 

@@ -4,9 +4,9 @@ A sliding window's top-1 is often right before it is sure, and music that is not
 nearest track (its similarity is high: the space ranks by what music sounds like). So one update never
 identifies anything. A track is identified once it has been the top-1 of ``confirm`` consecutive updates, each
 with a score margin over the second track of at least ``min_margin``, a passage match of at least
-``min_passage`` and its passages found in time order (:func:`core.search.passages.passage_alignment` at least
-``min_aligned``: the window's chunks match the track's passages one after another, as a recording of it does and
-a look-alike does not). The thresholds are calibrated by ``python -m benchmarks.bench_listen`` on streams of tracks that
+``min_passage`` and its passages found in time order (:func:`core.search.passages.passage_alignment`: at least
+``min_aligned`` of the window's chunks match the track's passages one after another, as a recording of it does
+and a look-alike does not). The thresholds are calibrated by ``python -m benchmarks.bench_listen`` on streams of tracks that
 are not in the library (false identifications at most 1 %), on other queries than those its figures are measured
 on. Once identified, a track stays the answer while it is the top-1; a different track replaces it only by
 passing the same rule (a switch of track mid-stream), and silence clears the streak but keeps the answer.
@@ -28,11 +28,12 @@ class IdentifyRule:
     confirm: int = doc(3, "consecutive updates with the same top-1: one lucky window never identifies", at_least=1)
     min_margin: float = doc(0.0, "score of the top-1 over the second (scores are means of two cosines)")
     min_passage: float = doc(0.6, "the top-1's passage match: the window's chunks found in that track")
-    min_aligned: float = doc(0.7, "share of the window's chunks matching the top-1's passages at one time offset")
+    min_aligned: float = doc(6, "window chunks (0.5 s apart) matching the top-1's passages at one time offset: "
+                                "3 s of music found in order")
 
     def passes(self, scores: np.ndarray, passage: float, aligned: float) -> bool:
         """Whether one update's ranking is confident: ``scores`` [shape=(k,)] best first, the top-1's
-        ``passage`` match and ``aligned`` share (both NaN when the run has no passages: then only the margin
+        ``passage`` match and ``aligned`` chunks (both NaN when the run has no passages: then only the margin
         counts)."""
         if len(scores) == 0:
             return False
@@ -63,7 +64,7 @@ class Identification:
     def step(self, rows: np.ndarray, scores: np.ndarray, passage: float, aligned: float, *,
              seconds: float) -> Optional[int]:
         """Take one update (library ``rows`` [shape=(k,)] and their ``scores``, best first; the top-1's
-        ``passage`` match and ``aligned`` share; ``seconds`` into the stream) and return the identified row,
+        ``passage`` match and ``aligned`` chunks; ``seconds`` into the stream) and return the identified row,
         or None."""
         if len(rows) == 0:
             return self.silence()
