@@ -11,12 +11,13 @@ built once and cached under ``<artifacts>/bench/map/``), and for each map a ``st
 free 127.0.0.1 port over that run, with one browser:
 
 * ``warmup_draw_s``: the first request, on a cold server (the run and its points loaded and cached);
-* ``first_draw_s``: a second request in a new tab (a new session, the run cached): seconds from the navigation's
-  start to every point drawn (Plotly: its scattergl traces hold every point, or the density image and its sample
+* ``first_draw_s``: the least of :data:`TRIES` requests, each in a new tab (a new session, the run cached): seconds
+  from the navigation's start to every point drawn (Plotly: its scattergl traces hold every point, or the density image and its sample
   above :data:`core.analysis.maps.POINT_LIMIT`; the atlas: the flag its component sets once the points are drawn);
-* ``first_draw_parts``: when the page's first websocket message arrived (the Streamlit session is up) and when its
-  largest did (the map's data), seconds after the request: the server's and Streamlit's share of the first
-  draw; the rest is the browser's decoding and drawing;
+* ``first_draw_parts`` (of the first of those requests): when the page's first websocket message arrived (the
+  Streamlit session is up) and when its largest did (the map's data), seconds after the request: the server's
+  and Streamlit's share of the first draw; the rest is the browser's decoding and drawing (for the atlas, its own
+  steps: the points received, decoded, the plot created, the library's first draw resolved, drawn);
 * ``idle`` and ``pan_zoom``: requestAnimationFrame frames per second with no input for 1 s, then during ~3 s of
   scripted mouse drags and wheel steps; the Streamlit reruns the page asked for meanwhile (read from its
   websocket); how many new views the map showed (``map_fps``: the atlas's overlay frames, which follow every view,
@@ -27,7 +28,8 @@ free 127.0.0.1 port over that run, with one browser:
   process, which runs WebGL in software);
 * ``redraw``: the atlas redrawing every point once, timed to ``gl.finish()``: the least wall time, and the CPU time
   of the GPU process and the renderer per redraw (on this shared machine the CPU time is the steadier figure);
-* ``lasso``: a lasso around a vertical strip holding ~10 % of the points: seconds from mouse-up to the page
+* ``lasso``: the fastest of :data:`TRIES` lassos (each in a new tab) around a vertical strip holding ~10 % of the
+  points: seconds from mouse-up to the page
   showing the selection count that came back to Python, the count shown and the count of points drawn in the strip;
 * ``memory``: the tab's JS heap, the renderer and GPU processes' RSS, the Streamlit server's RSS; and the bytes
   the page received on its websocket (the map's data).
@@ -57,6 +59,7 @@ from benchmarks.map_runs import run_id, synthetic_run
 
 ROOT = mb.ROOT
 LOGS = ROOT / "test-output" / "bench-map"
+TRIES = 3  # first draws and lassos, each in a new tab: the least is reported (the machine's other work only adds)
 GESTURE_S = 3.0
 IDLE_S = 1.0
 LASSO_SHARE = 0.10
@@ -285,18 +288,15 @@ def draw_lasso(page, corners: list[tuple[float, float]]) -> float:
     return released
 
 
-def measure_lasso(context, target, url: str, root: Path, n: int) -> dict:
-    refused = target.lasso_refused()
-    if refused:
-        return {"skipped": refused}
-    left, right = lasso_strip(root, n)
+def lasso_once(context, target, url: str, strip: tuple[float, float]) -> dict:
+    """One lasso around ``strip`` (map units) in a new tab: the round trip, the count shown and expected."""
     page = context.new_page()
     try:
         page.goto(target.address(url, drag="lasso"))
         target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS)
         page.wait_for_function(SETTLED_JS, timeout=STEP_TIMEOUT_MS)
         target.set_drag(page, "lasso")
-        area = target.area(page, [left, right])
+        area = target.area(page, list(strip))
         x0, x1 = round(area["xs"][0]), round(area["xs"][1])  # a mouse event's position is whole pixels
         expected = target.count_between(page, x0, x1)  # the points drawn between the strip's edges now
         top, bottom = area["top"] + 2, area["top"] + area["height"] - 2
@@ -307,6 +307,31 @@ def measure_lasso(context, target, url: str, root: Path, n: int) -> dict:
         return {"round_trip_s": round(seconds, 3), "shown": int(shown.replace(",", "")), "expected": expected}
     finally:
         page.close()
+
+
+def measure_lasso(context, target, url: str, root: Path, n: int) -> dict:
+    """:data:`TRIES` lassos, each in a new tab; the fastest round trip (the machine's other work only adds), all
+    of them, and the counts of the fastest."""
+    refused = target.lasso_refused()
+    if refused:
+        return {"skipped": refused}
+    tries = [lasso_once(context, target, url, lasso_strip(root, n)) for _ in range(TRIES)]
+    best = min(tries, key=lambda t: t["round_trip_s"])
+    return {**best, "tries_s": [t["round_trip_s"] for t in tries]}
+
+
+def first_draws(context, target, url: str, tries: int) -> list[float]:
+    """Seconds to every point drawn, each in a new tab (a new session on the warm server)."""
+    seconds = []
+    for _ in range(tries):
+        page = context.new_page()
+        try:
+            page.goto(target.address(url, drag="pan"))
+            seconds.append(round(target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS) / 1e3, 2))
+            page.wait_for_function(SETTLED_JS, timeout=STEP_TIMEOUT_MS)
+        finally:
+            page.close()
+    return seconds
 
 
 def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
@@ -330,7 +355,7 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             cdp.send("Performance.enable")
             requested = time.perf_counter()
             page.goto(target.address(url, drag="pan"))
-            out["first_draw_s"] = round(target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS) / 1e3, 2)
+            tries = [round(target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS) / 1e3, 2)]
             page.wait_for_function(SETTLED_JS, timeout=STEP_TIMEOUT_MS)
             out["received_mb"] = round(reruns.received_bytes / 1e6, 2)
             out["first_draw_parts"] = {**reruns.arrivals(requested), **target.phases(page)}
@@ -353,6 +378,8 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             out["memory"] = mb.memory(cdp, server)
         finally:
             page.close()
+        tries += first_draws(context, target, url, TRIES - 1)
+        out["first_draw_s"], out["first_draw_tries_s"] = min(tries), tries
         out["lasso"] = measure_lasso(context, target, url, root, n)
     return out
 
