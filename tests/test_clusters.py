@@ -110,7 +110,12 @@ def test_cli_cluster(tmp_path, rng, capsys):
     pd.DataFrame(x).add_prefix("f").assign(style=y.astype(str)).to_csv(tmp_path / "b.csv", index=False)
     import_feature_table(tmp_path / "b.csv", "blobs_cli", label="style")
     assert main(["cluster", "--features", "blobs_cli", "--k-max", "6"]) == 0
-    assert "features: kmeans k=3" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "features: kmeans k=3 (best silhouette)" in captured.out
+    profiles = [line for line in captured.out.splitlines() if line.startswith("  cluster ")]
+    assert len(profiles) == 3 and all("10 tracks (33%)" in p and "labels " in p and "near the centre: " in p
+                                      for p in profiles), captured.out  # the profile --help promises
+    assert "k/s" not in captured.err
     assert main(["cluster", "--features", "blobs_cli", "--input", "embeddings"]) == 2
     assert "has no embeddings input" in capsys.readouterr().err
 
@@ -174,8 +179,10 @@ def test_cli_cluster_hdbscan(tmp_path, rng, capsys):
     import_feature_table(tmp_path / "h.csv", "blobs_hd", label="style")
     assert main(["cluster", "--features", "blobs_hd", "--method", "hdbscan", "--reduce", "none",
                  "--min-cluster-size", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "features: hdbscan k=3" in out and "noise 0.0%" in out and "ARI with labels 1.000" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "features: hdbscan 3 clusters" in out and "noise 0.0%" in out and "ARI with labels 1.000" in out
+    assert "k=" not in out and "k/s" not in captured.err and "step" in captured.err  # no k in HDBSCAN
 
 
 def test_hdbscan_on_a_few_tracks_skips_umap_and_may_find_only_noise(tmp_path, rng):

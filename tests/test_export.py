@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis.export import METADATA, TENSORS, export_mlflow, export_tensorboard, run_metrics, run_params
+from core.analysis.export import (
+    METADATA,
+    TENSORS,
+    export_mlflow,
+    export_tensorboard,
+    run_counts,
+    run_metrics,
+    run_params,
+)
 from core.base.errors import ExportError
 from core.cli import main
 from core.runs.folder import load_run
@@ -116,6 +124,10 @@ def test_mlflow_export_reads_back_with_mlflows_client(tiny_run_id, tmp_path, mon
     assert found.data.metrics["recording_eval.top5"] == pytest.approx(run.metrics["recording_eval"]["top5"])
     logged = {a.path.split("/")[-1] for a in client.list_artifacts(found.info.run_id, tiny_run_id)}
     assert {"config.json", "metrics.json", "embeddings.npy", "tracks.parquet"} <= logged
+    assert found.data.params["counts.n_tracks"] == str(len(run.tracks)) and "n_tracks" not in found.data.metrics
+    assert main(["export", "--run", tiny_run_id, "--to", "mlflow"]) == 0  # again: the same MLflow run
+    assert f"already exported: MLflow run {found.info.run_id}" in capsys.readouterr().out
+    assert len(client.search_runs([found.info.experiment_id])) == 1
 
 
 def test_mlflow_params_and_metrics_of_a_run(tiny_run_id):
@@ -124,7 +136,22 @@ def test_mlflow_params_and_metrics_of_a_run(tiny_run_id):
     assert all(len(v) <= 5 for v in params.values()) and "created" not in params
     per_epoch, summary = run_metrics(run)
     assert list(per_epoch) == ["loss"] and "recording_eval.config.seed" not in summary
-    assert summary["n_tracks"] == len(run.tracks)
+    assert "n_tracks" not in summary and run_counts(run)["n_tracks"] == str(len(run.tracks))  # a count: a param
+
+
+def test_mlflow_metrics_hold_cluster_agreement_and_map_trustworthiness(tiny_run_id):
+    from tests.run_copies import copy_run
+
+    run = load_run(copy_run(tiny_run_id, "tiny-export-figures"))
+    (run.path / "clusters" / "hdbscan-embeddings").mkdir(parents=True)
+    (run.path / "clusters" / "hdbscan-embeddings" / "summary.json").write_text(
+        '{"k": 3, "ari": 0.41, "nmi": 0.52, "noise_share": 0.05, "sizes": {"0": 5}}')
+    (run.path / "quality").mkdir()
+    (run.path / "quality" / "umap.json").write_text('{"trustworthiness": 0.93, "k": 10}')
+    _, summary = run_metrics(run)
+    assert summary["clusters.hdbscan-embeddings.ari"] == 0.41 and summary["clusters.hdbscan-embeddings.nmi"] == 0.52
+    assert summary["maps.umap.trustworthiness"] == 0.93 and "clusters.hdbscan-embeddings.k" not in summary
+    assert run_counts(run)["clusters.hdbscan-embeddings.k"] == "3" and "clusters.hdbscan-embeddings.sizes.0" not in summary
 
 
 def test_mlflow_missing_names_the_extra(tiny_run_id, tmp_path, monkeypatch, capsys):

@@ -132,6 +132,12 @@ def test_cli_tags_runs_musicnn_on_a_run_s_dataset(tiny_run_id, capsys):
 
     assert main(["tags", "--run", tiny_run_id, "--max-patches", "2"]) == 0
     assert "musicnn tags for 12 of 12 tracks" in capsys.readouterr().out
+    have = T.cached_patches(load_run(tiny_run_id).path.parent.parent / "datasets" / "tiny")
+    assert main(["tags", "--run", tiny_run_id]) == 0  # no --max-patches: the cache there is, no second pass
+    captured = capsys.readouterr()
+    assert f"musicnn tags from {have} patches per track, from the cache" in captured.out
+    assert "musicnn:" not in captured.err  # no file went through musicnn again
+    assert "piano: not checked" in captured.out and "strings: not checked" in captured.out  # said, not left out
     tags = T.run_tags(load_run(tiny_run_id))
     assert tags.shape == (12, 50) and ((tags > 0) & (tags < 1)).all(axis=None)  # sigmoid likelihoods
     assert main(["tags", "--dataset", "nope"]) == 2
@@ -147,3 +153,7 @@ def test_label_tag_agreement_counts_matching_tags_in_the_top_3():
     table = T.label_tag_agreement(tags, ["rock", "rock", "classical", "classical"]).set_index("label")
     assert table.loc["rock", ["tracks", "matched"]].tolist() == [2, 1] and table.loc["rock", "rate"] == 0.5
     assert table.loc["classical", ["tracks", "matched"]].tolist() == [1, 1] and "pop" not in table.index
+    named = T.label_tag_agreement(tags, ["hiphop", "guitar", "piano", "piano"]).set_index("label")
+    assert named.loc["hiphop", "matching_tags"] == "Hip-Hop" and named.loc["guitar", "matching_tags"] == "guitar"
+    assert named.loc["guitar", ["tracks", "matched"]].tolist() == [1, 0]  # its top 3: pop, female vocalists, dance
+    assert pd.isna(named.loc["piano", "rate"]) and "no such tag" in named.loc["piano", "matching_tags"]

@@ -198,9 +198,37 @@ def run_metrics(run: Run) -> tuple[dict[str, list[float]], dict[str, float]]:
     epochs = len(metrics.get("loss") or [])
     per_epoch = {_metric_key(k): [float(x) for x in v] for k, v in metrics.items()
                  if isinstance(v, list) and epochs and len(v) == epochs and all(isinstance(x, (int, float)) for x in v)}
-    summary: dict[str, float] = {}
-    _numbers("", {k: v for k, v in metrics.items() if not isinstance(v, list)}, summary)
-    return per_epoch, summary
+    return per_epoch, {k: v for k, v in _figures(run).items() if not _is_count(k)}
+
+
+def run_counts(run: Run) -> dict[str, str]:
+    """The counts among the run's figures (tracks, queries, clusters: ``n_*`` and ``k``), as MLflow params: a
+    count describes the run, it is not a result to compare."""
+    return {k: f"{v:g}" for k, v in _figures(run).items() if _is_count(k)}
+
+
+def _figures(run: Run) -> dict[str, float]:
+    """Every number of ``metrics.json`` (lists aside), of each clustering's summary (ARI, NMI, silhouette, noise,
+    k) and of the maps' trustworthiness where it was computed, by dotted key."""
+    figures: dict[str, float] = {}
+    _numbers("", {k: v for k, v in run.metrics.items() if not isinstance(v, list)}, figures)
+    for path in sorted(run.path.glob("clusters/*/summary.json")):
+        _numbers(f"clusters.{path.parent.name}", _json(path), figures)
+    for path in sorted(run.path.glob("quality/*.json")):
+        _numbers(f"maps.{path.stem}", _json(path), figures)
+    return figures
+
+
+def _is_count(key: str) -> bool:
+    leaf = key.rpartition(".")[2]
+    return leaf.startswith("n_") or leaf == "k" or ".sizes." in f".{key}"  # sizes: tracks per cluster
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # a result being written: left out
+        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +238,7 @@ class MlflowExport:
     mlflow_run_id: str
     n_params: int
     n_metrics: int
+    reused: bool = False  # the run had been exported already: that MLflow run is the answer
 
 
 def export_mlflow(run: Run, *, uri: Optional[str] = None, experiment: str = EXPERIMENT) -> MlflowExport:
@@ -227,6 +256,11 @@ def export_mlflow(run: Run, *, uri: Optional[str] = None, experiment: str = EXPE
     try:
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        done = client.search_runs([experiment_id], max_results=1, filter_string=(
+            f"tags.`timbre.run_id` = '{run.run_id}' and attributes.status = 'FINISHED'"))
+        if done:  # exported before: one MLflow run per run, never a duplicate
+            return MlflowExport(tracking_uri=uri, experiment_id=experiment_id, mlflow_run_id=done[0].info.run_id,
+                                n_params=len(done[0].data.params), n_metrics=len(done[0].data.metrics), reused=True)
         tags = {"timbre.run_id": run.run_id, "timbre.dataset": str(run.config.get("dataset")),
                 "timbre.kind": str(run.config.get("kind", "trained"))}
         mlflow_run = client.create_run(experiment_id, run_name=run.run_id, tags=tags)
@@ -234,7 +268,7 @@ def export_mlflow(run: Run, *, uri: Optional[str] = None, experiment: str = EXPE
         raise ExportError(f"MLflow store {uri} cannot take the run: {error}") from error
     run_id = mlflow_run.info.run_id
     try:
-        params = run_params(run)
+        params = {**run_params(run), **{f"counts.{k}": v for k, v in run_counts(run).items()}}
         per_epoch, summary = run_metrics(run)
         stamp = mlflow_run.info.start_time
         metrics = [Metric(key, value, stamp, epoch) for key, values in per_epoch.items()

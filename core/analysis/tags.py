@@ -86,7 +86,27 @@ def dataset_tags(folder: str | Path) -> pd.DataFrame | None:
     return _cache[key]
 
 
-def compute_dataset_tags(dataset: str, *, max_patches: int = DEFAULT_MAX_PATCHES,
+def cached_patches(folder: Path) -> int | None:
+    """The most patches per track of a musicnn cache the dataset ``folder`` holds (a training's teacher pass, a
+    reference run), or None."""
+    counts = [int(p.stem.rpartition("-")[2]) for p in musicnn_caches(folder) if p.stem.rpartition("-")[2].isdigit()]
+    return max(counts, default=None)
+
+
+def tag_patches(folder: Path, asked: int | None) -> tuple[int, str]:
+    """How many patches per track the tags are computed from, and why: ``asked``, else the cache the dataset
+    already has (no second musicnn pass), else :data:`DEFAULT_MAX_PATCHES`."""
+    have = cached_patches(folder)
+    if asked is not None:
+        made = "computing it" if not (folder / "reference" / f"musicnn-{asked}.npz").exists() else "its cache"
+        return asked, f"{asked} patches per track as asked ({made})"
+    if have is not None:
+        return have, (f"{have} patches per track, from the cache a training or a reference run left "
+                      f"(--max-patches {DEFAULT_MAX_PATCHES} computes a finer one)")
+    return DEFAULT_MAX_PATCHES, f"{DEFAULT_MAX_PATCHES} patches per track (no musicnn cache yet: computing it)"
+
+
+def compute_dataset_tags(dataset: str, *, max_patches: int | None = DEFAULT_MAX_PATCHES,
                          progress: Optional[Progress] = None) -> pd.DataFrame:
     """Tags of every track of an ingested dataset, running musicnn over the library where its cache is missing.
 
@@ -105,6 +125,7 @@ def compute_dataset_tags(dataset: str, *, max_patches: int = DEFAULT_MAX_PATCHES
     reason = _audio_reason(ds.path, ds.name)
     if reason:
         raise TagError(reason)
+    max_patches, _ = tag_patches(ds.path, max_patches)  # None: the cache the dataset has, if any
     library_patch_features(ds, layer="taggram", max_patches=max_patches, progress=progress)
     return dataset_tags(ds.path)
 
@@ -355,23 +376,25 @@ def label_tag_agreement(tags: pd.DataFrame, labels, *, matches: dict = GENRE_TAG
     tags : pd.DataFrame [shape=(n_tracks, 50)]
     labels : sequence [shape=(n_tracks,)]
     matches : dict of label -> tags
-        Labels without an entry are left out.
+        A label without an entry matches the tag of its name (case, spaces and '-' ignored: "hiphop" is
+        "Hip-Hop"); a label with neither gets a row with no rate, saying musicnn has no tag for it.
 
     Returns
     -------
     pd.DataFrame
-        ``label, tracks, matched, rate, matching_tags`` (one row per label with an entry and tagged tracks).
+        ``label, tracks, matched, rate, matching_tags`` (one row per label with tagged tracks).
     """
     labels = pd.Series(labels, dtype=object).reset_index(drop=True)
     values = tags.to_numpy(np.float32)
     known = ~np.isnan(values).all(axis=1)
     top = np.argsort(-np.nan_to_num(values, nan=-1.0), axis=1, kind="stable")[:, :n]
     names = np.asarray(tags.columns, dtype=object)
-    rows = []
-    for label, wanted in matches.items():
+    rows, plain = [], {"".join(c for c in t.lower() if c.isalnum()): t for t in TAGS}
+    for label in sorted(labels[known].dropna().unique(), key=str):
         mine = np.flatnonzero((labels == label).to_numpy() & known)
-        if len(mine):
-            hit = sum(bool(set(names[top[r]]) & {resolve_tag(t) for t in wanted}) for r in mine)
-            rows.append({"label": label, "tracks": len(mine), "matched": hit, "rate": hit / len(mine),
-                         "matching_tags": ", ".join(wanted)})
+        wanted = matches.get(label) or ([plain[key]] if (key := "".join(c for c in str(label).lower()
+                                                                           if c.isalnum())) in plain else [])
+        hit = sum(bool(set(names[top[r]]) & {resolve_tag(t) for t in wanted}) for r in mine) if wanted else None
+        rows.append({"label": label, "tracks": len(mine), "matched": hit, "rate": hit / len(mine) if wanted else None,
+                     "matching_tags": ", ".join(wanted) or "none: musicnn's MSD tags have no such tag"})
     return pd.DataFrame(rows, columns=["label", "tracks", "matched", "rate", "matching_tags"])

@@ -43,26 +43,52 @@ def cmd_cluster(args) -> None:
     from core.analysis.sources import load_source
 
     source = load_source(run=args.run, features=args.features)
-    bar = Bar("cluster", "k")
-    report = run_clusters(source, cfg=dataclass_from_args(ClusterConfig, args), progress=bar)
+    cfg = dataclass_from_args(ClusterConfig, args)
+    bar = Bar("cluster", "fit" if cfg.method == "kmeans" else "step")  # one k-means fit per k; HDBSCAN: steps
+    report = run_clusters(source, cfg=cfg, progress=bar)
     bar.close()
     for s in report.summaries:
         agree = f", ARI with labels {s['ari']:.3f}, NMI {s['nmi']:.3f}" if s.get("ari") is not None else ""
         quality = "no silhouette" if s.get("silhouette") is None else f"silhouette {s['silhouette']:.3f}"
         noise = f", noise {s['noise_share']:.1%}" if s["method"] == "hdbscan" else ""
         sizes = sorted((n for c, n in s["sizes"].items() if int(c) >= 0), reverse=True)
-        print(f"{s['input']}: {s['method']} k={s['k']} ({quality}{noise}), cluster sizes {sizes}{agree}")
+        found = f"k={s['k']} (best silhouette)" if s["method"] == "kmeans" else f"{s['k']} clusters"
+        print(f"{s['input']}: {s['method']} {found} ({quality}{noise}), cluster sizes {sizes}{agree}")
+        print_profiles(source, s["input"], s["method"])
     print(f"results: {report.results_dir}")
 
 
+def print_profiles(source, input: str, method: str) -> None:
+    """Each cluster's profile, as the Clusters page's cards give it: size, labels, characteristic musicnn tags
+    and audio features, the tracks nearest its centre."""
+    from core.analysis.clusters import cluster_cards, clusters_dir, load_clusters
+    from core.analysis.tags import aligned_tags
+    from core.data.tracks import display_names
+
+    result = load_clusters(clusters_dir(source), input, method)
+    tags = aligned_tags(source.dataset, source.tracks["track_id"])
+    names = dict(zip(source.tracks["track_id"].astype(str), display_names(source.tracks)))
+    for card in cluster_cards(result, track_ids=source.tracks["track_id"].astype(str), tags=tags):
+        parts = [f"{card['size']} tracks ({card['share']:.0%})",
+                 "labels " + ", ".join(f"{label} {n}" for label, n in list(card["labels"].items())[:3])]
+        if card["tags"]:
+            parts.append("tags " + ", ".join(f"{tag} x{lift:.2f}" for tag, lift in card["tags"][:3]))
+        if card["features"]:
+            parts.append("features " + ", ".join(f"{f} {z:+.1f}" for f, z in card["features"][:3]))
+        parts.append("near the centre: " + ", ".join(names.get(t, t) for t in card["central"]))
+        print(f"  {card['name']}: " + "; ".join(parts))
+
+
 def cmd_tags(args) -> None:
-    from core.analysis.tags import compute_dataset_tags, label_tag_agreement, top_tags
+    from core.analysis.tags import compute_dataset_tags, label_tag_agreement, tag_patches, top_tags
     from core.data.dataset import load_dataset
     from core.runs.folder import load_run
 
     dataset = args.dataset or load_run(args.run).config.get("dataset")
+    patches, why = tag_patches(load_dataset(dataset).path, args.max_patches)
+    print(f"musicnn tags from {why}")
     bar = Bar("tags", "track")
-    table = compute_dataset_tags(dataset, max_patches=args.max_patches, progress=bar)
+    table = compute_dataset_tags(dataset, max_patches=patches, progress=bar)
     bar.close()
     tags = table.drop(columns="track_id")
     tagged = int(tags.notna().any(axis=1).sum())
@@ -71,6 +97,9 @@ def cmd_tags(args) -> None:
     labels = load_dataset(dataset).tracks.set_index("track_id")["label"].reindex(table["track_id"])
     check = label_tag_agreement(tags, labels.to_numpy())
     for item in check.itertuples():
+        if item.rate is None or item.rate != item.rate:  # no tag names this label
+            print(f"  {item.label}: not checked ({item.matching_tags})")
+            continue
         print(f"  {item.label}: {item.matched} of {item.tracks} ({item.rate:.0%}) have a matching tag in their top 3 "
               f"({item.matching_tags})")
 
@@ -105,8 +134,8 @@ def add_analysis_commands(sub) -> None:
     named = p.add_mutually_exclusive_group(required=True)
     named.add_argument("--run", help="a run id: tags its dataset")
     named.add_argument("--dataset", help="an ingested dataset")
-    p.add_argument("--max-patches", type=positive_int, default=16, help="3 s patches per track (default: 16, as "
-                   "the reference run's cache)")
+    p.add_argument("--max-patches", type=positive_int, default=None, help="3 s patches per track (default: the "
+                   "musicnn cache the dataset already has, from a training or a reference run; else 16)")
     p.set_defaults(func=cmd_tags)
 
 
@@ -182,6 +211,10 @@ def cmd_export(args) -> None:
               f"view with `tensorboard --logdir {done.folder}` (Projector tab)")
     else:
         done = export_mlflow(run, experiment=args.experiment)
+        if done.reused:
+            print(f"already exported: MLflow run {done.mlflow_run_id} in experiment {args.experiment!r} at "
+                  f"{done.tracking_uri} (delete it there to export this run again)")
+            return
         print(f"MLflow run {done.mlflow_run_id} in experiment {args.experiment!r} at {done.tracking_uri}: "
               f"{done.n_params} params, {done.n_metrics} metrics, the run folder as artifacts")
 
