@@ -288,6 +288,17 @@ def _in_stage(stage: str, progress: Progress) -> Progress:
     return tell
 
 
+def _epochs_or_working(progress: Progress) -> Progress:
+    """``progress`` of training: its epochs in the "training" stage, the rest (the musicnn teacher's pass,
+    passages, the evaluation's recordings) in "working", so the teacher is never labelled training."""
+    training, working = _in_stage("training", progress), _in_stage("working", progress)
+
+    def tell(done: int, total: int, message: str = "", **values: float) -> None:
+        (training if message.startswith("epoch") else working)(done, total, message, **values)
+
+    return tell
+
+
 def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = None) -> str:
     """Synthesise, ingest and train the demo; returns the run id.
 
@@ -306,5 +317,5 @@ def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = 
     train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, teacher_patches=cfg.teacher_patches,
                             widths=cfg.widths, threads=cfg.threads, seed=cfg.seed)
     working = _in_stage("working", progress)  # the teacher's pass, passages, evaluation, maps: one step each
-    return train_run(DEMO_DATASET, cfg=train_cfg, progress=_in_stage("training", progress),
+    return train_run(DEMO_DATASET, cfg=train_cfg, progress=_epochs_or_working(progress),
                      stage=lambda message: working(1, 1, message))

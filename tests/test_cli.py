@@ -117,6 +117,17 @@ def test_the_progress_bar_shows_message_and_values(capsys):
     assert "epoch 2, loss=1.25" in capsys.readouterr().err
 
 
+def test_progress_reads_from_its_start_and_a_one_step_bar_shows_no_rate(capsys):
+    from core.cli.common import MESSAGE_CHARS, Bar, postfix
+
+    long = "working: the musicnn teacher embeds the library (once per dataset; cached)"
+    shown = postfix(long, {})
+    assert shown.startswith("working: the musicnn teacher") and shown.endswith("…") and len(shown) == MESSAGE_CHARS
+    Bar("demo", "step")(1, 1, "working: evaluating")  # done at once
+    err = capsys.readouterr().err
+    assert "working: evaluating" in err and "/s" not in err and "step/s" not in err
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "--dataset", "any", "--batch-size", "0"], "batch_size must be at least 2 (got 0; flag --batch-size)"),
     (["train", "--dataset", "any", "--epochs", "0"], "epochs must be at least 1 (got 0; flag --epochs)"),

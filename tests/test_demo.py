@@ -39,6 +39,17 @@ def test_write_corpus_reports_progress_and_writes_the_project_rate(tmp_path):
     assert info.samplerate == SAMPLE_RATE and info.frames == SAMPLE_RATE
 
 
+def test_the_teacher_pass_and_evaluation_are_working_steps_and_only_epochs_are_training():
+    from core.demo import _epochs_or_working
+
+    seen = []
+    tell = _epochs_or_working(lambda d, t, m="", **v: seen.append(m))
+    tell(3, 48, "musicnn: rock_03.wav")
+    tell(1, 60, "epoch 1", loss=2.0)
+    tell(10, 48, "recordings")
+    assert seen == ["working: musicnn: rock_03.wav", "training: epoch 1", "working: recordings"]
+
+
 def test_stage_prefix_keeps_values():
     seen = []
     _in_stage("training", lambda d, t, m="", **v: seen.append((d, t, m, v)))(3, 40, "epoch 3", loss=0.5)

@@ -141,3 +141,14 @@ def test_placement_stays_on_the_island_holding_most_of_a_tracks_neighbours(rng):
     assert np.allclose(robust_positions(positions, weights)[0], positions[0, 8], atol=1e-5)
     assert np.allclose(robust_positions(positions[:, :2], weights[:, :2], keep=5)[0],
                        positions[0, :2].mean(axis=0), atol=1e-5)  # fewer neighbours than kept: all of them
+
+
+def test_a_seeded_umap_fit_warns_nothing(rng):
+    import warnings
+
+    from core.search.projection import fit_umap
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_umap(rng.standard_normal((40, 8)).astype(np.float32), seed=0)
+    assert not [w for w in caught if "n_jobs" in str(w.message)], [str(w.message) for w in caught]

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+MESSAGE_CHARS = 64  # of a progress message beside the bar
+ONE_STEP_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
 
 class Bar:
     """A tqdm bar that is a :class:`core.base.progress.Progress`: it shows ``message`` and every value.
@@ -19,8 +22,9 @@ class Bar:
 
         if self.bar is not None and (total != self.bar.total or done < self.bar.n):
             self.close()
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        if self.bar is None:  # a one-step bar shows no rate: it would be its few microseconds' "33554.43step/s"
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
+                            bar_format=ONE_STEP_FORMAT if total <= 1 else None)
         self.bar.set_postfix_str(postfix(message, values), refresh=False)
         self.bar.update(done - self.bar.n)
         if done >= total:
@@ -33,9 +37,13 @@ class Bar:
 
 
 def postfix(message: str, values: dict) -> str:
-    """"epoch 12, loss=0.4123": the message (its last 40 characters) and the values."""
+    """"epoch 12, loss=0.4123": the message (cut at the end past :data:`MESSAGE_CHARS`, so it reads from its
+    start) and the values."""
     shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()]
-    return ", ".join(([str(message)[-40:]] if message else []) + shown)
+    message = str(message)
+    if len(message) > MESSAGE_CHARS:
+        message = message[:MESSAGE_CHARS - 1] + "…"
+    return ", ".join(([message] if message else []) + shown)
 
 
 def positive_int(text: str) -> int:

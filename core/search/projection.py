@@ -90,8 +90,9 @@ def fit_tsne(x: np.ndarray, *, seed: int) -> np.ndarray:
 def fit_umap(x: np.ndarray, *, seed: int) -> np.ndarray:
     import umap
 
+    # a seed makes UMAP single-threaded anyway: saying n_jobs=1 keeps its "overridden" warning off the terminal
     reducer = umap.UMAP(n_components=2, n_neighbors=int(min(15, len(x) - 1)), min_dist=0.1, metric="cosine",
-                        random_state=seed, init="spectral" if len(x) > 10 else "random")
+                        random_state=seed, init="spectral" if len(x) > 10 else "random", n_jobs=1)
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 
