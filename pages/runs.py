@@ -61,9 +61,15 @@ def runs_frame(run_ids: list[str]) -> pd.DataFrame:
 
 
 def runs_table(frame: pd.DataFrame) -> None:
+    """The runs, one row each: what tells runs apart (recipe, distillation, dataset, date) and the scores; the
+    active run's details are below (chunk, training time, loss, folder). A "broken" column only when a run is
+    broken, empty for the healthy ones."""
     score = {"format": "%.3f", "width": "small"}
-    order = ["active", "run_id", "broken", "kind", "dataset", "created", "tracks", "labelled", "knn5_acc", "mfcc_knn5_acc", "p_at_5",
-             "mfcc_p_at_5", "recording_top1", "recording_top5", "epochs", "chunk_seconds", "train_minutes", "final_loss", "size_mb"]
+    order = ["active", "run_id", "recipe", "distill", "dataset", "created", "tracks", "knn5_acc", "mfcc_knn5_acc",
+             "p_at_5", "mfcc_p_at_5", "recording_top1", "epochs"]
+    if frame["broken"].notna().any():
+        order.insert(2, "broken")
+        frame = frame.assign(broken=frame["broken"].fillna(""))
     st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
         "active": st.column_config.CheckboxColumn("active", width="small"),
         "run_id": st.column_config.TextColumn("run", width="medium"),
@@ -81,8 +87,11 @@ def runs_table(frame: pd.DataFrame) -> None:
         "mfcc_p_at_5": st.column_config.NumberColumn("MFCC P@5", help="MFCC baseline", **score),
         "recording_top1": st.column_config.NumberColumn("rec. top-1", help=RECORDING_HELP, **score),
         "recording_top5": st.column_config.NumberColumn("rec. top-5", help=RECORDING_HELP, **score),
-        "kind": st.column_config.TextColumn("kind", width="small",
-                                            help="trained here, or the frozen pretrained musicnn reference"),
+        "recipe": st.column_config.TextColumn("recipe", width="small", help="the training recipe (configs/*.toml), "
+                                              "or the frozen pretrained musicnn reference"),
+        "distill": st.column_config.NumberColumn("distill", width="small", format="%.2g",
+                                                 help="weight of distillation from musicnn; 0 = none"),
+        "broken": st.column_config.TextColumn("broken", width="medium", help="why the run cannot be opened"),
     })
 
 

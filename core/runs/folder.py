@@ -293,12 +293,14 @@ def run_summary(run_id: str) -> dict:
         "mfcc_knn5_acc": base.get("knn_accuracy"), "mfcc_p_at_5": base.get("precision_at_k"),
         "recording_top1": recording.get("top1"), "recording_top5": recording.get("top5"),
         "kind": run_kind(cfg), "broken": None,
+        "recipe": "musicnn reference" if run_kind(cfg) == "reference" else train.get("recipe", "(before recipes)"),
+        "distill": train.get("distill"),
     }
 
 
 SUMMARY_COLUMNS = ("run_id", "dataset", "created", "tracks", "labelled", "size_mb", "epochs", "chunk_seconds",
                    "train_minutes", "final_loss", "knn5_acc", "p_at_5", "mfcc_knn5_acc", "mfcc_p_at_5",
-                   "recording_top1", "recording_top5", "kind", "broken")
+                   "recording_top1", "recording_top5", "kind", "broken", "recipe", "distill")
 
 
 def run_kind(config: dict) -> str:
