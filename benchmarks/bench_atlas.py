@@ -11,7 +11,7 @@ Sections, each size in a process of its own (so its peak memory is its own):
 * ``data``: a synthetic run (:func:`benchmarks.scale_maps.synthetic_library`, maps = each cluster a 2-D blob),
   with musicnn-like tags and a tempo feature in its dataset and a k-means-like clustering (the synthetic clusters
   folded into 12) stored as the Clusters page stores one; timed: :func:`core.analysis.atlas.map_histograms` with a
-  tag (naive reference: the same bins by a per-track Python loop, ``bisect`` per value),
+  tag, and the tempo codes alone beside a naive reference (a per-track Python loop, ``bisect`` per value),
   :func:`core.analysis.atlas.cluster_labels`, :func:`core.analysis.atlas.projection_quality` cold and cached.
 * ``agreement``: two runs of the same tracks (the second's embeddings a noisy copy of the first's):
   :func:`core.analysis.agreement.track_agreement` cold (IVF above 50k shared tracks) and cached, beside the exact
@@ -79,8 +79,9 @@ def write_atlas_run(root: Path, n: int, *, seed: int = 0, embeddings: np.ndarray
     features = pd.DataFrame({"track_id": tracks["track_id"], "tempo_bpm": tempo,
                              "rms_mean": 0.05 + 0.01 * (cluster % 3) + rng.uniform(0, 0.005, n)})
     features.to_parquet(dataset / "features.parquet")
-    tags = pd.DataFrame(rng.uniform(0, 0.1, (n, len(TAGS))).astype(np.float32), columns=list(TAGS))
-    tags.iloc[np.arange(n), cluster % len(TAGS)] = 0.7
+    likelihood = rng.uniform(0, 0.1, (n, len(TAGS))).astype(np.float32)
+    likelihood[np.arange(n), cluster % len(TAGS)] = 0.7  # each cluster's own tag
+    tags = pd.DataFrame(likelihood, columns=list(TAGS))
     tags.insert(0, "track_id", tracks["track_id"])
     tags.to_parquet(dataset / "tags.parquet")
     (dataset / "dataset.json").write_text(json.dumps({"kind": "imported"}))
@@ -100,7 +101,7 @@ def naive_codes(values: np.ndarray, edges) -> list[int]:
 
 
 def measure_data(n: int) -> dict:
-    from core.analysis.atlas import TEMPO_EDGES, cluster_labels, dataset_feature, map_histograms, projection_quality
+    from core.analysis.atlas import TEMPO_EDGES, binned_codes, cluster_labels, dataset_feature, map_histograms, projection_quality
     from core.runs.folder import load_run
 
     root = Path(tempfile.mkdtemp(prefix="bench-atlas-"))
@@ -112,13 +113,14 @@ def measure_data(n: int) -> dict:
         hist, hist_s = _timed(lambda: map_histograms(run, tag="rock"))
         hist_again, hist_again_s = _timed(lambda: map_histograms(run, tag="rock"))
         tempo = dataset_feature(run, "tempo_bpm")
+        codes, codes_s = _timed(lambda: binned_codes(tempo, TEMPO_EDGES))
         naive, naive_s = _timed(lambda: naive_codes(tempo, list(TEMPO_EDGES)))
-        assert np.array_equal(np.asarray(naive, dtype=np.uint8), hist[0]["codes"])
+        assert np.array_equal(np.asarray(naive, dtype=np.uint8), codes) and np.array_equal(codes, hist[0]["codes"])
         labels, labels_s = _timed(lambda: cluster_labels(run, "kmeans", "umap"))
         _, quality_s = _timed(lambda: projection_quality(run, "umap"))
         quality, cached_s = _timed(lambda: projection_quality(run, "umap"))
         return {"n": n, "build_s": build, "histograms_s": hist_s, "histograms_warm_s": hist_again_s,
-                "histograms": [h["name"] for h in hist_again], "naive_tempo_codes_s": naive_s,
+                "histograms": [h["name"] for h in hist_again], "tempo_codes_s": codes_s, "naive_tempo_codes_s": naive_s,
                 "cluster_labels_s": labels_s, "labels": [lab["text"] for lab in labels[:3]],
                 "quality_s": quality_s, "quality_cached_s": cached_s, "trustworthiness": round(quality["value"], 3),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)}
