@@ -348,6 +348,7 @@ def _library_work(spec: dict, writer: StatusWriter, result: dict) -> None:
         report = ingest(spec["source"], spec["dataset"], labels=spec.get("labels", True),
                         config=IngestConfig(**spec["ingest"]), progress=writer.progress)
         result.update(n_tracks=report.n_tracks, n_analysed=report.n_analysed, n_cached=report.n_cached,
+                      n_rejected=report.n_rejected,
                       skipped=report.skipped, ingest_seconds=round(report.seconds, 2))
         writer.update(force=True, result=dict(result))
     if spec.get("train"):

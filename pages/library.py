@@ -84,7 +84,9 @@ def job_result(job: dict) -> None:
                    "analysed again by the next ingest of this dataset.")
     if "n_tracks" in result:
         st.success(f"Dataset **{result['dataset']}**: {result['n_tracks']:,} tracks "
-                   f"({result['n_analysed']:,} files analysed now, {result['n_cached']:,} unchanged and reused).")
+                   f"({result['n_analysed']:,} files analysed now"
+                   + (f", {result['n_rejected']:,} could not be used" if result.get("n_rejected") else "")
+                   + f", {result['n_cached']:,} unchanged and reused).")
     skipped = result.get("skipped") or []
     if skipped:
         st.warning(f"{len(skipped)} file(s) could not be used and were skipped:")

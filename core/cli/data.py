@@ -5,9 +5,16 @@ from core.base.config import add_dataclass_args, dataclass_from_args
 from core.cli.common import Bar
 
 
+def analysed_now(n_analysed: int, n_rejected: int, n_cached: int) -> str:
+    """"6 analysed now, 6 could not be used, 0 unchanged and reused": a file that could not be used is never
+    counted as analysed."""
+    rejected = f", {n_rejected} could not be used (skipped)" if n_rejected else ""
+    return f"{n_analysed} analysed now{rejected}, {n_cached} unchanged and reused"
+
+
 def _print_report(report) -> None:
     print(f"dataset: {report.dataset_dir}")
-    print(f"tracks: {report.n_tracks} ({report.n_analysed} analysed now, {report.n_cached} unchanged and reused)")
+    print(f"tracks: {report.n_tracks} ({analysed_now(report.n_analysed, report.n_rejected, report.n_cached)})")
     print(f"audio: {report.audio_seconds / 60:.1f} min in {report.seconds:.1f} s")
     if report.skipped:
         crashed = sum(item["reason"].startswith("worker crashed") for item in report.skipped)

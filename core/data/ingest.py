@@ -81,6 +81,7 @@ class IngestReport:
     skipped: list[dict]
     seconds: float
     audio_seconds: float
+    n_rejected: int = 0  # of the files analysed now, those that could not be used (listed in skipped)
 
 
 def _analyse(job: tuple[str, str, dict, dict]) -> dict:
@@ -298,12 +299,15 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
                 known[line["track_id"]] = _slim(line, names)
             index.flush()  # a line is written once its log-mel is on disk: the index never names a missing one
 
+        rejected = 0
         try:
             for done, line in enumerate(results, 1):
+                rejected += "error" in line
                 mel = line.pop("mel", None)
                 line.update(stats[line["track_id"]])
                 commit(writer.add(line, mel))
-                progress(done, len(jobs), line["relpath"])
+                # unsaved: analysed files whose log-mels wait for their shard (what a kill -9 would cost)
+                progress(done, len(jobs), line["relpath"], unsaved=len(writer.lines))
         finally:
             results.close()  # stop the workers first, then keep what finished (Ctrl-C or an error)
             commit(writer.flush())
@@ -312,7 +316,8 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
     compact(mel_dir, live, write_index=lambda lines: _write_index(out, lines), **_shard_options(config))
     report = _materialise(out, name, root, stats, live, label_table, label_source, params, config, left_out)
     remove_unreferenced(mel_dir, live.values())  # shards a compaction emptied
-    report.n_analysed, report.n_cached = len(jobs), len(stats) - len(jobs)
+    # analysed now: the files that became tracks; a file that could not be used is counted apart (skipped)
+    report.n_analysed, report.n_rejected, report.n_cached = len(jobs) - rejected, rejected, len(stats) - len(jobs)
     report.seconds = time.perf_counter() - start
     return report
 

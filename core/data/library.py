@@ -109,6 +109,10 @@ def track_id_for(relpath: str) -> str:
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:16]
 
 
+SYMLINKED_FOLDER = ("a symlinked folder: not followed (a link to a parent folder would never end); copy the "
+                    "folder in, or name it as a library folder of its own")
+
+
 def find_audio_files(root: Path) -> list[Path]:
     """Every audio file below ``root`` that can be opened (see :func:`scan_library`), sorted."""
     return scan_library(root)[0]
@@ -117,10 +121,12 @@ def find_audio_files(root: Path) -> list[Path]:
 def scan_library(root: Path) -> tuple[list[Path], list[dict]]:
     """Audio files below ``root`` (hidden files and folders skipped, sorted for a stable order), and
     ``{"path", "reason"}`` for each audio file name that cannot be opened: a symlink loop, a broken symlink, a
-    named pipe. Symlinked folders are not followed (a link to a parent would never end)."""
+    named pipe; and for each symlinked folder, which is not followed (a link to a parent would never end)."""
     found, unusable = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        unusable += [{"path": str(Path(dirpath) / d), "reason": SYMLINKED_FOLDER} for d in dirnames
+                     if (Path(dirpath) / d).is_symlink()]  # os.walk does not enter them: say so
         for name in sorted(filenames):
             if is_audio_path(name) and not name.startswith("."):
                 path = Path(dirpath) / name
