@@ -18,6 +18,9 @@ listeners) and, for the hybrid, the share of the top ``k`` the listener had not 
 taste-only lines are run again with ``--few`` listeners, to show what the collaborative part adds as listeners
 accumulate.
 
+Scale (``--scale tracks,listeners,events``): a personalised answer on random embeddings with that many listeners'
+events, beside pure audio, and the co-occurrence scores beside the full item-item matrix.
+
 History import: ``--import-rows`` rows of a Last.fm-style CSV (80 % naming library tracks) through
 :func:`core.listeners.history.import_history` (one transaction), beside a naive reference that commits each row
 on its own (timed on 2,000 rows and scaled).
@@ -167,6 +170,60 @@ def import_figures(run: Run, rows: int, seed: int) -> dict:
             "naive_commit_per_row_seconds_scaled": round(naive, 1), "naive_rows_timed": naive_rows}
 
 
+@dataclasses.dataclass
+class SyntheticRun:
+    """What ranking reads of a run, for the scale section: random unit embeddings, no index (exact search)."""
+
+    run_id: str
+    tracks: pd.DataFrame
+    embeddings: np.ndarray
+    index: None = None
+
+
+def scale_figures(n_tracks: int, n_listeners: int, per_listener: int, seed: int, queries: int = 20) -> dict:
+    """A personalised answer on a large library with many listeners' events, beside pure audio, and our
+    co-occurrence scores beside the naive reference (the full item-item matrix ``X^T X``, sparse)."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n_tracks, 128)).astype(np.float32)
+    ids = np.array([f"t{i:07d}" for i in range(n_tracks)])
+    run = SyntheticRun(f"synthetic-{n_tracks}", pd.DataFrame({"track_id": ids, "path": ids, "label": None,
+                                                               "duration_s": 30.0, "artist": None, "title": ids}), emb)
+    folder = Path(tempfile.mkdtemp(prefix="bench-taste-scale-"))
+    service = Listening(ListenerStore(folder / "listeners.sqlite"))
+    people = [service.listener("profile", f"p{i}") for i in range(n_listeners)]
+    kinds = np.array(["liked", "played", "disliked", "skipped"])
+    began = time.perf_counter()
+    for person in people:
+        rows = rng.integers(0, n_tracks, per_listener)
+        service.store.add_events(person, [(ids[r], kinds[rng.integers(0, 4)], 0.0, None) for r in rows], source="bench")
+    writing = time.perf_counter() - began
+    began = time.perf_counter()
+    co = service.cooccurrence(run)
+    build = time.perf_counter() - began
+    audio_s, personal_s, ours_s, naive_s = [], [], [], []
+    for q in range(queries):
+        row, person = int(rng.integers(0, n_tracks)), people[q % n_listeners]
+        began = time.perf_counter()
+        audio = neighbours_of(run, row, k=10)
+        audio_s.append(time.perf_counter() - began)
+        service.personalise(run, person, audio, embedding=emb[row], k=10, exclude=[row])
+        personal_s.append(time.perf_counter() - began)
+        weights = service.feedback(run, person).weights(n_tracks)
+        began = time.perf_counter()
+        co.scores(person.listener_id, weights)
+        ours_s.append(time.perf_counter() - began)
+        if q < 3:  # the naive reference: every item-item similarity, then the listener's rows of it
+            began = time.perf_counter()
+            (co.X.T @ co.X)[np.flatnonzero(weights)].sum(axis=0)
+            naive_s.append(time.perf_counter() - began)
+    return {"tracks": n_tracks, "listeners": n_listeners, "events": n_listeners * per_listener,
+            "events_written_s": round(writing, 2), "cooccurrence_build_s": round(build, 2),
+            "audio_median_ms": round(1000 * statistics.median(audio_s), 1),
+            "personal_median_ms": round(1000 * statistics.median(personal_s), 1),
+            "collab_scores_median_ms": round(1000 * statistics.median(ours_s), 2),
+            "naive_item_item_median_ms": round(1000 * statistics.median(naive_s), 1)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_taste", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default=None, help="run id or folder (default: the emotify-dev run, else the newest)")
@@ -177,6 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--scale", default="100000,10000,30", help="tracks,listeners,events each for the scale "
+                                                                  "section ('' to skip)")
     parser.add_argument("--populations", default="genre,tag")
     parser.add_argument("--weights", default=None, help="the hybrid's audio,taste,collab weights (default: TasteConfig's)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -201,6 +260,9 @@ def main(argv=None) -> int:
         figures[name] = population(run, kinds, args, tags_of)
     if args.import_rows:
         figures["import"] = import_figures(run, args.import_rows, args.seed)
+    if args.scale:
+        n_tracks, n_listeners, per_listener = (int(v) for v in args.scale.split(","))
+        figures["scale"] = scale_figures(n_tracks, n_listeners, per_listener, args.seed)
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=1))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -25,6 +26,8 @@ from core.runs.folder import Run
 from core.search.exact import l2_normalise
 
 MAX_EVENTS_SHOWN = 500  # a listener's events listed by my_data (the counts cover all)
+COLLAB_MAX_AGE_S = 5.0  # other listeners' co-occurrence is rebuilt at most this often (a busy server writes events
+# between any two queries; a listener's own events are always read fresh)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Listening:
                  tags_of: Optional[Callable[[Run], Optional[pd.DataFrame]]] = None, cfg: TasteConfig = TasteConfig()):
         self._store, self.tags_of, self.cfg = store, tags_of, cfg
         self._unit: dict[str, tuple[np.ndarray, Optional[np.ndarray]]] = {}
-        self._collab: dict[str, tuple[tuple, Cooccurrence]] = {}
+        self._collab: dict[str, tuple[tuple, float, Cooccurrence]] = {}
         self._rows: dict[str, dict[str, int]] = {}  # run id -> track id -> row
         self._lock = threading.Lock()
 
@@ -108,14 +111,17 @@ class Listening:
         return self._unit[run.run_id]
 
     def cooccurrence(self, run: Run) -> Cooccurrence:
-        """Every listener's co-occurrence on ``run``'s tracks, rebuilt when the store changed."""
+        """Every listener's co-occurrence on ``run``'s tracks, rebuilt when the store changed (at most every
+        :data:`COLLAB_MAX_AGE_S` seconds)."""
         version = self.store.version()
         with self._lock:
             cached = self._collab.get(run.run_id)
-            if cached is None or cached[0] != version:
-                cached = (version, Cooccurrence(self.store.all_events(), run.tracks["track_id"].to_numpy()))
+            fresh = cached is not None and (cached[0] == version or time.monotonic() - cached[1] < COLLAB_MAX_AGE_S)
+            if not fresh:
+                cached = (version, time.monotonic(),
+                          Cooccurrence(self.store.all_events(), run.tracks["track_id"].to_numpy()))
                 self._collab[run.run_id] = cached
-        return cached[1]
+        return cached[2]
 
     def feedback(self, run: Run, listener: Listener) -> Feedback:
         """The listener's likes, dislikes, skips and plays as rows of ``run``."""
