@@ -19,11 +19,13 @@ from core.analysis.collections import rows_of_ids
 from core.analysis.sources import SourceKind
 from core.analysis.tags import aligned_tags
 from core.data.tracks import display_names
-from ui import nav
-from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, map_figure, profile_figure
+from ui import nav, workspace
+from ui.atlas import atlas_map, decode_event
+from ui.atlas_layers import cached_labels, label_layer
+from ui.figures import cluster_curves_figure, cluster_scatter_figure, label_mix_figure, profile_figure
 from ui.forms import background_job_form, source_target
 from ui.sources import INPUT_NAMES
-from ui.state import cached_points, cached_run
+from ui.state import cached_run, colour_stamp
 from ui.widgets import pick_source, play, projection_picker
 from ui.workspace import list_actions
 
@@ -125,16 +127,38 @@ def cards_section(source, result) -> None:
                 card(item, source, members.get(item["cluster"], []))
 
 
-def map_section(source, assignments) -> None:
-    """The run's map coloured by cluster; for a feature table, a PCA of the clustered matrix."""
+def take_event(run) -> None:
+    """A lasso on the clusters' map is the selection, a click the focused track (:mod:`ui.workspace`)."""
+    event = decode_event(st.session_state.get("cluster_atlas"))
+    if event is None or event.seq <= st.session_state.get("cluster_atlas_seen", -1):
+        return
+    st.session_state["cluster_atlas_seen"] = event.seq
+    if event.kind == "select":
+        workspace.set_selection(run, event.rows)
+    elif event.kind == "click" and event.rows.size:
+        workspace.set_focus(run, int(event.rows[0]))
+    elif event.kind == "clear":
+        workspace.clear_selection()
+
+
+def map_section(source, assignments, *, clustering: str, input_: str, stamp: str) -> None:
+    """The run's atlas map coloured by cluster with the clusters' names; for a feature table, a PCA of the clustered
+    matrix."""
     names = dict(zip(assignments["track_id"], cluster_names(assignments["cluster"])))
     if source.kind is SourceKind.RUN:
         method = projection_picker("clusters_projection")
-        points = cached_points(source.name, method).copy()
-        points["label"] = source.tracks["track_id"].map(names).fillna("not clustered").to_numpy()
-        fig = map_figure(points, method=method, legend_title="cluster")
-    else:
-        fig = cluster_scatter_figure(assignments.assign(cluster=cluster_names(assignments["cluster"])))
+        run = cached_run(source.name)
+        take_event(run)  # before drawing: the map then shows what the gesture changed
+        coords = run.projections
+        groups = source.tracks["track_id"].map(names).fillna("not clustered").to_numpy()
+        points = label_layer(run.run_id, coords[f"{method}_x"].to_numpy(), coords[f"{method}_y"].to_numpy(),
+                             groups=groups, key=f"clusters/{run.run_id}/{clustering}/{input_}/{method}/{stamp}")
+        atlas_map(points, key="cluster_atlas", selected=workspace.selection_rows(run), focus=workspace.focus_row(run),
+                  labels=cached_labels(run.run_id, method, clustering, stamp, input=input_), height=560)
+        st.caption("Each cluster is named at its centre from its characteristic musicnn tags and an audio feature. "
+                   "The selection and the focused track (Map page) are shown; a lasso here selects too.")
+        return
+    fig = cluster_scatter_figure(assignments.assign(cluster=cluster_names(assignments["cluster"])))
     st.plotly_chart(fig, key="cluster_map")
 
 
@@ -190,4 +214,5 @@ with right:
         st.plotly_chart(profile_figure(wide.set_axis(cluster_names(wide.index))), key="profile_chart")
 
 st.subheader("Map coloured by cluster")
-map_section(source, result["assignments"])
+map_section(source, result["assignments"], clustering=method, input_=input_, stamp=colour_stamp(source.name)
+            if source.kind is SourceKind.RUN else "")

@@ -12,7 +12,7 @@ from core.analysis.clusters import METHODS as CLUSTER_METHODS
 from core.analysis.tags import tags_computable, tags_reason
 from core.base.errors import TagError, TimbreError
 from core.data.tracks import display_names
-from ui import nav, selection, workspace
+from ui import nav, selection, taste, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import (
     agreement_options,
@@ -111,12 +111,11 @@ def search_section(run, rows: list[int], query: str) -> None:
         return
     names = display_names(run.tracks.iloc[rows]).tolist()
     left, right = st.columns([3, 2])
-    pick = left.selectbox(f"{len(rows)} matches, ringed on the map", range(len(rows)), index=None,
-                          format_func=names.__getitem__, key=f"map_search_pick_{run.run_id}",
-                          placeholder="Pick one to open it")
-    if pick is not None and workspace.focus_row(run) != rows[pick]:
-        workspace.set_focus(run, rows[pick])
-        st.rerun()
+    key = f"map_search_pick_{run.run_id}"
+    left.selectbox(f"{len(rows)} matches, ringed on the map", range(len(rows)), index=None,
+                   format_func=names.__getitem__, key=key, placeholder="Pick one to open it",
+                   on_change=lambda: workspace.set_focus(run, None if st.session_state[key] is None
+                                                         else rows[st.session_state[key]]))
     with right:
         workspace.list_actions(run, rows, key="map_search_actions", what="the matches")
 
@@ -130,13 +129,14 @@ def track_panel(run, row: int, k: int, *, autoplay: bool) -> list[int]:
         st.audio(path, autoplay=True)
     else:
         play(path)
-    if st.button("Add this track to the selection", key="map_focus_select", icon=":material/add_circle:"):
-        workspace.add_to_selection(run, [row])
-        st.rerun()
+    taste.taste_buttons(run, row, key="map_focus")
+    st.button("Add this track to the selection", key="map_focus_select", icon=":material/add_circle:",
+              on_click=workspace.add_to_selection, args=(run, [row]))
     neighbours = cached_similar(run.run_id, row, k + 1)
     neighbours = neighbours[neighbours["row"] != row].head(k)  # the track itself is not its own neighbour
     st.markdown(f"**{len(neighbours)} nearest neighbours** by cosine similarity of the embeddings")
-    neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)))
+    neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)),
+                   buttons=taste.button_maker(run, "map_near", None))
     workspace.list_actions(run, neighbours["row"], key="map_neighbour_actions", what="the neighbours")
     return neighbours["row"].astype(int).tolist()
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from streamlit import config
 
 from core.analysis.collections import collection_rows
 from core.analysis.genre import GenrePrediction
-from core.analysis.maps import Focus, FocusKind, query_focus, track_focus
+from core.analysis.maps import COLOUR_LABEL, Focus, FocusKind, query_focus, track_focus
 from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
 from core.base.constants import DEFAULT_K, MAX_QUERY_SECONDS
 from core.base.errors import TimbreError
@@ -22,10 +21,11 @@ from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
 from core.service.listen import ListenConfig, ListenUpdate, StreamMatcher
 from core.service.query import Recommendation, min_query_seconds
 from core.service.service import Answer, GenreResult
-from ui import nav, taste
-from ui.figures import map_figure
+from ui import nav, taste, workspace
+from ui.atlas import atlas_map
+from ui.atlas_layers import cached_layer
 from ui.selection import collection_label, run_collections
-from ui.state import cached_points, cached_run, cached_service, cached_similar
+from ui.state import cached_points, cached_run, cached_service, cached_similar, colour_stamp
 from ui.webrtc import frames_from, mic_streamer
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
@@ -112,12 +112,21 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
             st.caption(answer.note)
         neighbour_list(shown, skip_row=skip_row, buttons=taste.button_maker(run, key, query_name))
     with right:
-        points = cached_points(run.run_id, method)
-        focus: Focus = focus_of(points, shown)
-        st.plotly_chart(map_figure(points, method=method, focus=focus, height=520),
-                        key=key, width="stretch", config={"scrollZoom": True, "displaylogo": False})
-        marker = "star" if skip_row is not None else "diamond"
-        st.caption(f"The query (black {marker}) on the run's map, with lines to its neighbours.")
+        focus: Focus = focus_of(cached_points(run.run_id, method), shown)
+        result_map(run, method, focus, key=key)
+        marker = "star" if skip_row is not None else "red dot"
+        st.caption(f"The query ({marker}) on the run's map, with lines to its neighbours; the selection (Map page) "
+                   "is highlighted.")
+
+
+def result_map(run, method: str, focus: Focus, *, key: str, trail=()) -> None:
+    """The run's atlas map with a query on it: a library track (a star) or an outside query (a red dot, with the
+    ``trail`` of its last places), lines to the tracks it links to, and the working set's selection."""
+    points, _ = cached_layer(run.run_id, method, COLOUR_LABEL, colour_stamp(run.run_id))
+    track = focus.kind is FocusKind.TRACK
+    atlas_map(points, key=key, selected=workspace.selection_rows(run), linked=focus.linked_rows,
+              focus=focus.own_row if track else None, query=None if track else focus.origin, trail=trail,
+              contours=False, height=520)
 
 
 def show_recommendation(run, result: Recommendation, *, method: str, name: str, key: str) -> None:
@@ -257,18 +266,11 @@ def listen(run, recording: MicRecording, live: dict, k: int) -> ListenUpdate | N
 
 
 def live_map(run, method: str, update: ListenUpdate, trail: list[dict], *, key: str) -> None:
-    """The window on the map (black diamond, lines to its top-k) and a fading trail of the last windows' places.
+    """The window on the atlas map (a red dot, lines to its top-k) and a fading trail of the last windows' places.
     The one place the live map is drawn (the trail is ``[{method: [x, y]}, ...]``, oldest first)."""
-    points = cached_points(run.run_id, method)
-    fig = map_figure(points, method=method, height=480,
-                     focus=query_focus(update.positions, method, update.neighbours, name="the last seconds"))
-    xy = np.array([place[method] for place in trail if method in place], dtype=float).reshape(-1, 2)
-    if len(xy) > 1:
-        fade = np.linspace(0.15, 0.8, len(xy)).tolist()
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name="last windows", hoverinfo="skip",
-                                 line={"color": "rgba(0, 0, 0, 0.25)", "width": 1},
-                                 marker={"color": "black", "size": 7, "opacity": fade}))
-    st.plotly_chart(fig, key=key, width="stretch", config={"displaylogo": False})
+    places = [(float(place[method][0]), float(place[method][1])) for place in trail if method in place]
+    result_map(run, method, query_focus(update.positions, method, update.neighbours, name="the last seconds"),
+               key=key, trail=places)
 
 
 def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str) -> None:

@@ -28,8 +28,9 @@ SHOTS = ROOT / "test-output" / "screenshots"
 SERVER_LOG = SHOTS.parent / "streamlit-server.log"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # closed network, running as root: no sandbox, no GPU, nothing that phones home
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+# WebGL (the atlas map) in software: SwiftShader through ANGLE (Chromium refuses it without the "unsafe" flag)
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
 SERVER_START_S = 60
 STEP_MS = 60_000
@@ -206,21 +207,25 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
     shot(page, "1-runs")
 
     open_sidebar_page(page, "Map")
-    page.locator(".js-plotly-plot").first.wait_for()
+    frame = atlas_frame(page)
     no_exception_shown(page)
     assert page.get_by_text(tiny_run_id).first.is_visible()
     shot(page, "2-map")
-    # click the first point of the first label's trace: it becomes the selected track
-    x, y, label = page.evaluate(POINT_JS, [0, 0, 0])
-    page.mouse.click(x, y)
+    # click a track's point: it becomes the focused track, playing, with its neighbours (not itself)
+    from core.runs.folder import load_run
+
+    run = load_run(tiny_run_id)
+    row = int(run.projections["umap_x"].idxmin())  # the leftmost track: no other point lies on it
+    page.mouse.click(*on_map(page, frame, *run.projections.loc[row, ["umap_x", "umap_y"]]))
     # not "nearest neighbours" alone: the hint shown before any click says it too
     settle(page, "nearest neighbours by cosine similarity")
     # players are lazily loaded components: wait for them rather than count them at once
     expect(page.locator('[data-testid="stAudio"]')).to_have_count(6, timeout=STEP_MS)
     items = ranked_items(page)
-    assert len(items) == 6 and "this track" in items[0] and f"· {label} ·" in items[0]
-    traces = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
-    assert {"selected", "neighbours", "links"} <= set(traces)
+    assert len(items) == 5 and not any("this track" in i for i in items)
+    assert page.locator("h3", has_text=Path(run.tracks["path"][row]).stem).count() == 1
+    frame = atlas_frame(page)
+    frame.wait_for_function(f"atlas.focus === {row} && atlas.linked.length === 5", timeout=STEP_MS)
     shot(page, "3-map-selected")
     page.locator('[data-testid="stButtonGroup"]').first.get_by_text("t-SNE", exact=True).click()
     settle(page)
@@ -339,8 +344,9 @@ def test_live_listening_names_the_track_while_it_plays(server, page, tiny_run_id
         seen.update(re.findall(r"(\d+) s into the stream: the last", page.inner_text("body")))
         page.wait_for_timeout(250)
     assert len(seen) >= 2, seen
-    names = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(g => g._fullData.map(t => t.name))")
-    assert "last windows" in names  # the trail of the last windows' places
+    trails = [frame.evaluate("window.atlas ? atlas.trail.length : 0")
+              for frame in page.frames if "timbre_atlas" in frame.url]
+    assert trails and max(trails) >= 1  # the trail of the last windows' places on the atlas map
     shot(page, "9-recommend-live-identified")
     recorder.get_by_role("button", name="Stop").click()
     settle(page, "Last live answer")
@@ -348,20 +354,22 @@ def test_live_listening_names_the_track_while_it_plays(server, page, tiny_run_id
     assert f"identified: {expected}" in page.inner_text("body")  # Stop keeps the last answer
 
 
-PLOT_AREA_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot'), layout = gd._fullLayout, box = gd.getBoundingClientRect();
-  const left = box.left + layout._size.l, top = box.top + layout._size.t;
-  const xs = [];
-  for (const trace of gd._fullData) {
-    if (!trace.customdata) continue;  // library points only (every one carries its track row)
-    for (let i = 0; i < trace.x.length; i++) xs.push(left + layout.xaxis.d2p(trace.x[i]));
-  }
-  return {left, top, width: layout._size.w, height: layout._size.h, xs, dragmode: layout.dragmode};
-}"""
+def atlas_frame(page):
+    """The atlas map's frame once every point is drawn (it is drawn again after a rerun that changed its points)."""
+    frame = page.wait_for_selector("iframe[title*=timbre_atlas]", timeout=STEP_MS).content_frame()
+    frame.wait_for_function("window.atlas && window.atlas.timings.drawn", timeout=STEP_MS)
+    return frame
+
+
+def on_map(page, frame, x: float, y: float) -> tuple[float, float]:
+    """Where the atlas draws the projection point (x, y) now, in page pixels."""
+    box = page.locator("iframe[title*=timbre_atlas]").bounding_box()
+    fx, fy = frame.evaluate(f"window.atlas.screenOfPoint({float(x)}, {float(y)})")
+    return box["x"] + fx, box["y"] + fy
 
 
 def draw_lasso(page, corners) -> None:
-    """Press, drag through ``corners`` in small steps (plotly's lasso follows the mouse) and release."""
+    """Press, drag through ``corners`` in small steps (the lasso follows the mouse) and release."""
     page.mouse.move(*corners[0])
     page.mouse.down()
     for corner in corners[1:] + corners[:1]:
@@ -369,32 +377,36 @@ def draw_lasso(page, corners) -> None:
     page.mouse.up()
 
 
-def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(server, page, tiny_run_id):
-    """Draw a lasso around the left part of the map, save it as a collection, reload: it is still there."""
-    from core.analysis import collections as col
+def shown_selection(page) -> int:
+    """How many points the atlas map shows selected, once it is drawn."""
+    return atlas_frame(page).evaluate("atlas.plot.get('selectedPoints').length")
 
+
+def test_a_lasso_on_the_map_is_kept_across_projections_and_pages_and_saved_as_a_collection(server, page, tiny_run_id):
+    """Draw a lasso round the left part of the map: the selection stays while the projection and the page change;
+    saved as a collection, it is found again after a reload. No request leaves this machine."""
+    from core.analysis import collections as col
+    from core.runs.folder import load_run
+
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1",
+                                                                                "data:", "blob:", "about:")) else None)
     col.collections_path("tiny").unlink(missing_ok=True)
     # through the router, as a user comes in: the first request of a fresh server straight to /map would run the
-    # page in Streamlit's old pages/ mode for one run (ui.nav), and the projection switch loses its value then
+    # page in Streamlit's old pages/ mode for one run (ui.nav)
     page.goto(server)
     settle(page, "Active run")
     open_sidebar_page(page, "Map")
-    settle(page, "Drag on the map to")
-    page.locator(".js-plotly-plot").first.wait_for()
+    frame = atlas_frame(page)
     no_exception_shown(page)
-    page.locator('[data-testid="stButtonGroup"]').get_by_text("Lasso select", exact=True).click()
-    # the chart is drawn again after the rerun: wait until the new one drags a lasso (it may be missing meanwhile)
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return !!(gd && gd._fullLayout && gd._fullLayout.dragmode === 'lasso'); }",
-                           timeout=STEP_MS)
-    settle(page)
-    area = page.evaluate(PLOT_AREA_JS)
-    # a rectangle-shaped lasso over the full height and the left 60 % of the plot: its points are known here
-    cut = area["left"] + 0.6 * area["width"]
-    inside = sum(x < cut for x in area["xs"])
-    assert len(area["xs"]) == 12 and inside >= 1, area
-    top, bottom = area["top"] + 2, area["top"] + area["height"] - 2
-    corners = [(area["left"] + 2, top), (cut, top), (cut, bottom), (area["left"] + 2, bottom)]
+    umap = load_run(tiny_run_id).projections[["umap_x", "umap_y"]].to_numpy()
+    (x0, y0), (x1, y1) = umap.min(axis=0), umap.max(axis=0)
+    cut = x0 + 0.6 * (x1 - x0)
+    inside = int((umap[:, 0] < cut).sum())
+    assert 1 <= inside < len(umap)
+    pad = 0.05 * max(x1 - x0, y1 - y0)
+    corners = [on_map(page, frame, x, y) for x, y in
+               [(x0 - pad, y0 - pad), (cut, y0 - pad), (cut, y1 + pad), (x0 - pad, y1 + pad)]]
     draw_lasso(page, corners)
     heading = f"Selection: {inside} track{'s' * (inside != 1)}"
     try:
@@ -402,7 +414,16 @@ def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(serv
     except Exception:
         pytest.fail(diagnosis(page, "9-map-lasso-failed"))
     no_exception_shown(page)
+    assert shown_selection(page) == inside
     shot(page, "9-map-lasso")
+    page.locator('[data-testid="stButtonGroup"]').first.get_by_text("PCA", exact=True).click()
+    settle(page, heading)
+    assert shown_selection(page) == inside  # another projection, the same tracks
+    open_sidebar_page(page, "Recommend")
+    open_sidebar_page(page, "Map")
+    settle(page, heading)
+    assert shown_selection(page) == inside  # back from another page, still there
+    shot(page, "10-map-selection-kept")
 
     page.get_by_label("Collection name", exact=True).fill("Lasso set")
     page.get_by_role("button", name="Save as collection").click()
@@ -413,7 +434,7 @@ def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(serv
     shot(page, "10-map-collection-saved")
 
     page.reload()
-    settle(page, "Drag on the map to")
+    settle(page, "Find tracks")
     assert page.get_by_text(saved_heading).count() == 0  # a new session: nothing chosen yet
     picker = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Collection", exact=True))
     picker.click()
@@ -421,6 +442,7 @@ def test_a_lasso_on_the_map_becomes_a_collection_found_again_after_a_reload(serv
     settle(page, saved_heading)
     no_exception_shown(page)
     shot(page, "11-map-collection-after-reload")
+    assert not outside, outside[:5]
 
 
 def test_a_first_request_straight_to_runs_shows_the_apps_navigation(playwright_api, browser_context, tiny_run_id):

@@ -2,13 +2,14 @@
 the tracks nearest all of them, none of them, on the map around their centre."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.analysis import collections as col
 from core.data.tracks import display_name
 from core.runs.folder import load_run
 from core.service.query import more_like_these
-from tests.pagetest import charts, open_page, ranked_items, traces
+from tests.pagetest import atlas_args, open_page, ranked_items
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +39,8 @@ def test_several_picked_tracks_give_the_tracks_nearest_all_of_them(tiny_run_id):
     for item, (_, track) in zip(items, expected.iterrows()):
         assert item.startswith(f"**{track['rank']}. {display_name(track)}**")
     assert "mean cosine similarity to the 2 picked tracks" in " ".join(m.value for m in at.markdown)
-    drawn = traces(charts(at)[0])
-    assert sorted(drawn["neighbours"]["customdata"]) == sorted(expected["row"])
+    linked = np.frombuffer(atlas_args(at, "multi_map")["linked"], dtype="<u4")
+    assert sorted(linked.tolist()) == sorted(expected["row"])
 
 
 def test_a_collection_adds_its_tracks_to_the_picks(tiny_run_id):
@@ -51,4 +52,4 @@ def test_a_collection_adds_its_tracks_to_the_picks(tiny_run_id):
     assert not at.exception
     assert at.multiselect(key="recommend_multi").value == [0, 5, 9]
     assert len(ranked_items(at)) == 5
-    assert not {0, 5, 9} & set(traces(charts(at)[0])["neighbours"]["customdata"])
+    assert not {0, 5, 9} & set(np.frombuffer(atlas_args(at, "multi_map")["linked"], dtype="<u4").tolist())

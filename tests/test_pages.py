@@ -15,8 +15,7 @@ from streamlit.testing.v1.util import patch_config_options
 from core.base.paths import runs_dir
 from core.runs.folder import load_run
 from core.service.query import similar_tracks
-from tests.pagetest import RUN_KEY, atlas_args, markdown_text, n_players, open_page, ranked_items, traces
-from tests.pagetest import charts as chart_specs
+from tests.pagetest import RUN_KEY, atlas_args, markdown_text, n_players, open_page, ranked_items
 
 
 @pytest.fixture(autouse=True)
@@ -176,9 +175,8 @@ def test_uploading_a_library_track_finds_itself_first(tiny_run_id, fmt, ext):
     assert all("[Spotify](https://open.spotify.com/search/" in i and "[YouTube](https://www.youtube.com/" in i
                for i in items)
     assert n_players(at) == 1 + 5  # the query, then 5 neighbours
-    drawn = traces(chart_specs(at)[0])
-    assert drawn["query"]["marker"]["symbol"] == "diamond-open"
-    assert len(drawn["neighbours"]["customdata"]) == 5
+    drawn = atlas_args(at, "upload_map")  # the query on the atlas map, with lines to its 5 neighbours
+    assert drawn["query"] is not None and drawn["focus"] is None and len(drawn["linked"]) == 4 * 5
 
 
 def test_k_changes_the_number_of_recommendations(tiny_run_id):
@@ -240,7 +238,7 @@ def test_a_finished_microphone_recording_gives_recommendations(tiny_run_id):
     items = ranked_items(at)
     assert run.tracks["label"].iloc[8] in items[0]
     assert n_players(at) == 1 + 5
-    assert "query" in traces(chart_specs(at)[0])
+    assert atlas_args(at, "mic_map")["query"] is not None
     assert at.session_state["mic_recording"] is None  # analysed once; the audio is kept for other k
     at.slider(key="recommend_k").set_value(3).run()
     assert n_players(at) == 1 + 3
@@ -285,10 +283,9 @@ def test_a_named_track_gives_its_neighbours_and_is_highlighted_on_the_map(tiny_r
     assert "Top 5 most similar tracks" in markdown_text(at)
     assert all("[Spotify](" in i and "[YouTube](" in i for i in items)
     assert n_players(at) == 1 + 5  # the chosen track, then its 5 neighbours
-    drawn = traces(chart_specs(at)[0])
-    assert drawn["selected"]["marker"]["symbol"] == "star-open"
-    assert drawn["selected"]["x"][0] == pytest.approx(run.projections["umap_x"][row])
-    assert sorted(drawn["neighbours"]["customdata"]) == sorted(expected["row"][1:])
+    drawn = atlas_args(at, "search_map")  # the track starred on the atlas map, lines to its neighbours
+    assert drawn["focus"] == row and drawn["query"] is None
+    assert sorted(np.frombuffer(drawn["linked"], dtype="<u4").tolist()) == sorted(expected["row"][1:])
     at.slider(key="recommend_k").set_value(3).run()
     assert len(ranked_items(at)) == 1 + 3
 

@@ -15,7 +15,7 @@ from core import jobs
 from core.data.tables import import_feature_table
 from core.runs.folder import load_run
 from tests.conftest import clear_streamlit_caches
-from tests.pagetest import RUN_KEY, after_the_job, charts, decode, text_of
+from tests.pagetest import RUN_KEY, after_the_job, atlas_args, charts, decode, text_of
 from tests.pagetest import open_page as open_app_page
 
 
@@ -98,19 +98,20 @@ def test_clusters_page_computes_then_shows_curves_profiles_and_map(fresh_run):
     after_the_job(at.button[0].click().run())
     assert not at.exception, [e.message for e in at.exception]
     assert "Clustered 3 input(s)" in at.success[0].value
-    curves, mix, profile, cluster_map = charts(at)
+    curves, mix, profile = charts(at)
     assert [t["name"] for t in curves["data"]] == ["inertia", "silhouette"]
     assert decode(curves["data"][1]["x"]).tolist() == [2, 3, 4, 5]
     assert {t["type"] for t in mix["data"]} == {"bar"} and profile["data"][0]["type"] == "heatmap"
-    n_clusters = len(cluster_map["data"])
-    assert [t["name"] for t in cluster_map["data"]] == [f"cluster {i + 1}" for i in range(n_clusters)]
-    assert sum(len(decode(t["x"])) for t in cluster_map["data"]) == 12
+    cluster_map = atlas_args(at, "cluster_atlas")  # the run's atlas map coloured by cluster, each named
+    n_clusters = len(cluster_map["legend"])
+    assert cluster_map["legend"] == [f"cluster {i + 1}" for i in range(n_clusters)]
+    assert len(cluster_map["codes"]) == 12 and len(cluster_map["labels"]) == n_clusters
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["k (best silhouette)"] == str(n_clusters)
     chooser = at.segmented_control(key="cluster_input")
     assert chooser.options == ["audio features", "embeddings", "features + embeddings"]
     chooser.set_value("embeddings").run()
-    assert not at.exception and len(charts(at)) == 4
+    assert not at.exception and len(charts(at)) == 3 and atlas_args(at, "cluster_atlas")["legend"]
 
 
 def test_clusters_page_shows_the_input_just_computed(fresh_run):

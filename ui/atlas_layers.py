@@ -86,11 +86,13 @@ def cached_layer(run_id: str, method: str, option: str, stamp: str) -> tuple[Atl
     return points, unknown
 
 
-def label_layer(run_id: str, x: np.ndarray, y: np.ndarray, *, key: str) -> AtlasPoints:
+def label_layer(run_id: str, x: np.ndarray, y: np.ndarray, *, key: str, groups: np.ndarray | None = None) -> AtlasPoints:
     """The run's tracks at positions ``x``, ``y`` [shape=(n,)] (e.g. a map aligned onto another run's), coloured
-    by label."""
+    by label, or by ``groups`` [shape=(n,)] (e.g. the clusters of one result) when given."""
     run = cached_run(run_id)
-    codes, palette, legend = _categorical(run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str).to_numpy())
+    if groups is None:
+        groups = run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str).to_numpy()
+    codes, palette, legend = _categorical(np.asarray(groups, dtype=object))
     return atlas_points(x, y, codes, palette=palette, legend=legend, names=hover_names(run), key=key)
 
 
@@ -128,10 +130,11 @@ def agreement_options(run_id: str) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def cached_labels(run_id: str, method: str, clustering: str, stamp: str) -> list[MapLabel]:
-    """Cluster names at their centres (:func:`core.analysis.atlas.cluster_labels`); [] without that clustering."""
+def cached_labels(run_id: str, method: str, clustering: str, stamp: str, input: str | None = None) -> list[MapLabel]:
+    """Cluster names at their centres (:func:`core.analysis.atlas.cluster_labels`, of the clustering of ``input``:
+    None for its default); [] without that clustering."""
     try:
-        found = cluster_labels(cached_run(run_id), clustering, method)
+        found = cluster_labels(cached_run(run_id), clustering, method, input=input)
     except TimbreError:
         return []
     return [MapLabel(x=c["x"], y=c["y"], text=c["text"], weight=int(c["size"])) for c in found]
