@@ -63,3 +63,11 @@ def test_likes_from_the_page_reshape_the_list_and_fill_for_you(tiny_run_id):
     texts = " ".join(m.value for m in at.markdown)
     assert "**For page listener**" in texts
     assert at.sidebar.selectbox(key="listener_pick").value == "page listener"
+    # the profile's own data, and deleting it
+    assert "4 liked" in " ".join(c.value for c in at.sidebar.caption) or "3 liked" in " ".join(
+        c.value for c in at.sidebar.caption)
+    at.sidebar.button(key="taste_forget").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="listener_pick").value is None
+    assert "Deleted profile 'page listener'" in " ".join(i.value for i in at.sidebar.info)
+    assert "page listener" not in ListenerStore().profiles()

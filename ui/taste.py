@@ -23,6 +23,7 @@ PICK_KEY = "listener_pick"  # the sidebar's select box
 WEIGHT_KEYS = {"audio": "taste_w_audio", "taste": "taste_w_taste", "collab": "taste_w_collab"}
 MESSAGE_KEY = "taste_message"  # what the last button press could not do
 NOBODY = "nobody (pure audio)"
+FORGET_KEY = "taste_forget"
 
 
 def listener_picker() -> Optional[Listener]:
@@ -33,6 +34,8 @@ def listener_picker() -> Optional[Listener]:
     except ListenerError as error:
         st.sidebar.caption(f"Listener profiles are unavailable: {error}")
         return None
+    if st.session_state.get(MESSAGE_KEY):
+        st.sidebar.info(st.session_state.pop(MESSAGE_KEY))
     chosen = st.session_state.get(LISTENER_KEY)
     st.session_state[PICK_KEY] = chosen
     st.sidebar.selectbox("Listener", [None, *names, *([chosen] if chosen and chosen not in names else [])],
@@ -47,7 +50,34 @@ def listener_picker() -> Optional[Listener]:
             for name, key in WEIGHT_KEYS.items():
                 st.slider(name.replace("collab", "other listeners"), 0.0, 3.0, float(getattr(defaults, name)), 0.1,
                           key=key)
+        with st.sidebar.expander("Your data"):
+            your_data(who)
     return who
+
+
+def your_data(who: Listener) -> None:
+    """What the store keeps of the chosen profile (and only of it), and a button that deletes it all."""
+    try:
+        data = cached_service().listening.my_data(who)
+    except ListenerError as error:
+        st.caption(str(error))
+        return
+    counts = data["counts"]
+    st.caption(", ".join(f"{n} {kind}" for kind, n in counts.items()) + " (newest first below)")
+    if len(data["events"]):
+        st.dataframe(data["events"][["kind", "track_id", "query", "source"]].head(50), hide_index=True, height=180)
+    st.button("Delete this profile's data", key=FORGET_KEY, on_click=_forget, args=(who,), disabled=not sum(counts.values()),
+              help="Deletes the profile and every play, like, dislike and skip it recorded.")
+
+
+def _forget(who: Listener) -> None:
+    try:
+        n = cached_service().listening.forget(who)
+    except ListenerError as error:
+        st.session_state[MESSAGE_KEY] = f"Could not delete: {error}"
+        return
+    st.session_state[LISTENER_KEY] = None
+    st.session_state[MESSAGE_KEY] = f"Deleted profile {who.name!r} and its {n} events."
 
 
 def current_listener() -> Optional[Listener]:
