@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from core.base.errors import DatasetError
+from core.data import library
 from core.data.dataset import load_dataset
 from core.data.ingest import IngestConfig, ingest
 from core.data.library import track_id_for
@@ -56,8 +57,12 @@ def test_bad_files_are_skipped_listed_and_the_rest_kept(tmp_path, rng):
     assert set(reasons) == {"broken.mp3", "short.wav", "silence.wav"}
     assert "too short" in reasons["short.wav"] and "silent" in reasons["silence.wav"]
     assert report.n_tracks == 4
+    assert (report.n_analysed, report.n_rejected) == (4, 3)  # a file that could not be used is not "analysed"
     saved = json.loads((report.dataset_dir / "skipped.json").read_text())
     assert len(saved) == 3
+    from core.cli.data import analysed_now
+
+    assert analysed_now(4, 3, 0) == "4 analysed now, 3 could not be used (skipped), 0 unchanged and reused"
 
 
 def test_interrupted_ingest_keeps_finished_files(tmp_path, rng):
@@ -116,7 +121,8 @@ def test_symlink_loops_broken_links_and_pipes_are_skipped_with_reasons(tmp_path,
     reasons = {os.path.basename(s["path"]): s["reason"] for s in report.skipped}
     assert reasons == {"loop.wav": "symlink loop (the link leads back to itself)",
                        "dangling.mp3": "broken symlink (what it points to does not exist)",
-                       "pipe.flac": "not a regular file (a named pipe)"}
+                       "pipe.flac": "not a regular file (a named pipe)",
+                       "back_up": library.SYMLINKED_FOLDER}  # said, not skipped silently
     saved = json.loads((load_dataset("ds_links").path / "skipped.json").read_text())
     assert {os.path.basename(s["path"]) for s in saved} == set(reasons)
 
@@ -131,3 +137,12 @@ def test_manifest_rows_outside_the_library_are_left_out_with_a_reason(tmp_path, 
     assert report.n_tracks == 4 and tracks.loc["low/t0.flac", "label"] == "metal"
     outside = [s for s in report.skipped if "outside the library folder" in s["reason"]]
     assert [s["path"] for s in outside] == [str(tmp_path / "elsewhere.wav"), "../elsewhere.wav"]
+
+
+def test_progress_says_how_many_analysed_files_wait_for_their_shard(tmp_path, rng):
+    """What a kill -9 would cost beyond the files in flight: the analysed files not yet written in a shard."""
+    root = _library(tmp_path / "lib", rng)
+    seen = []
+    ingest(root, "ds_unsaved", config=IngestConfig(workers=1, shard_tracks=3),
+           progress=lambda done, total, message="", **values: seen.append(values.get("unsaved")))
+    assert seen == [1, 2, 0, 1]  # the third file closed a shard of three; the fourth waits for the end

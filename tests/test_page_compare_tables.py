@@ -6,7 +6,7 @@ import json
 import re
 
 from core.base.paths import runs_dir
-from tests.pagetest import markdown_text, open_page
+from tests.pagetest import charts, markdown_text, open_page
 from tests.run_copies import copy_run
 
 
@@ -35,6 +35,9 @@ def test_a_reference_run_shows_dashes_not_none_and_the_opened_tracks_ten_nearest
     assert text.count("nearest shared tracks") == 2 and "*this track*" not in text
     ranks = [int(r) for r in re.findall(r"^\*\*(\d+)\. ", text, flags=re.M)]
     assert ranks == [*range(1, 11)] * 2  # 10 nearest: 10 rows, ranked from 1, in each run
+    loss, _, per_label = charts(at)[:3]  # one colour per run on every chart of the page
+    assert [t["line"]["color"] for t in loss["data"]] == [t["marker"]["color"] for t in per_label["data"]]
+    assert len({t["line"]["color"] for t in loss["data"]}) == 2
 
 
 def test_ties_among_the_most_changed_tracks_are_said(tiny_run_id):

@@ -7,7 +7,7 @@ a server-side 2-D histogram, :func:`core.analysis.maps.density`) under a sample 
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -206,11 +206,19 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
 # ------------------------------------------------------------------------------------------------ runs
 
 
-def loss_figure(losses: Mapping[str, Sequence[float]], *, height: int = 260) -> go.Figure:
-    """Training loss per epoch, one line per run (``{name: [loss, ...]}``); several runs get a legend on top."""
-    several = len(losses) > 1
+def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
+    """One colour per run, by its place in ``run_ids``: every chart of a page gives a run the same colour."""
+    return {run_id: PALETTE[i % len(PALETTE)] for i, run_id in enumerate(run_ids)}
+
+
+def loss_figure(losses: Mapping[str, Sequence[float]], *, height: int = 260,
+                colours: Optional[Mapping[str, str]] = None) -> go.Figure:
+    """Training loss per epoch, one line per run (``{name: [loss, ...]}``, coloured by ``colours`` or
+    :func:`run_colours` of their order); several runs get a legend on top."""
+    several, colours = len(losses) > 1, colours or run_colours(list(losses))
     fig = go.Figure([go.Scatter(x=np.arange(1, len(values) + 1), y=list(values), name=name,
-                                mode="lines" if several else "lines+markers", marker={"size": 4})
+                                mode="lines" if several else "lines+markers", marker={"size": 4, "color": colours[name]},
+                                line={"color": colours[name]})
                      for name, values in losses.items()])
     legend = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0}
     return styled(fig, height=height, top=60 if several else MARGIN["t"], title="Training loss", xaxis_title="epoch",
@@ -315,10 +323,12 @@ def agreement_figure(agreement: pd.DataFrame, *, height: int = 320) -> go.Figure
     return styled(fig, height=height, top=TITLE_TOP)
 
 
-def per_label_figure(accuracy: pd.DataFrame, *, k: int = 5, height: int = 320) -> go.Figure:
-    """Grouped bars of leave-one-out k-NN accuracy per label (rows) and run (columns), ``accuracy`` in [0, 1]."""
+def per_label_figure(accuracy: pd.DataFrame, *, k: int = 5, height: int = 320,
+                     colours: Optional[Mapping[str, str]] = None) -> go.Figure:
+    """Grouped bars of leave-one-out k-NN accuracy per label (rows) and run (columns), ``accuracy`` in [0, 1];
+    each run coloured by ``colours`` or :func:`run_colours` of the columns' order."""
     long = accuracy.rename_axis("label").reset_index().melt(id_vars="label", var_name="run", value_name="accuracy")
     fig = px.bar(long, x="label", y="accuracy", color="run", barmode="group", range_y=[0, 1],
-                 title=f"{k}-NN accuracy per label")
+                 title=f"{k}-NN accuracy per label", color_discrete_map=dict(colours or run_colours(list(accuracy))))
     legend = {"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0, "title": {"text": ""}}
     return styled(fig, height=height, top=TITLE_TOP, legend=legend, xaxis_title="", yaxis_title="accuracy")
