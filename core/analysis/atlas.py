@@ -24,7 +24,7 @@ import pandas as pd
 
 from core.analysis.cluster_methods import NO_LABEL, NOISE
 from core.analysis.clusters import METHODS as CLUSTER_METHODS
-from core.analysis.clusters import cluster_cards, cluster_name, default_input, load_clusters, result_name
+from core.analysis.clusters import cluster_cards, cluster_name, default_input, id_array, load_clusters, result_name
 from core.analysis.compare import TRUST_K, TRUST_SAMPLE, map_trustworthiness
 from core.analysis.maps import UNLABELLED
 from core.base.errors import ClusterError
@@ -148,12 +148,36 @@ def cluster_labels(run: Run, clustering: str = "kmeans", method: str = "umap", *
     return labels
 
 
+_INDEX_CACHE: dict[tuple, tuple[pd.Index, np.ndarray]] = {}
+
+
+def _run_index(run: Run) -> tuple[pd.Index, np.ndarray]:
+    """The run's track ids as a hashed index (a repeated id counts once, as compare does) and the run row of each
+    entry; built once per version of ``tracks.parquet``: at a million tracks the hashing costs about a second."""
+    stat = (Path(run.path) / "tracks.parquet").stat()
+    key = (str(run.path), stat.st_mtime_ns, stat.st_size)
+    if key not in _INDEX_CACHE:
+        ids = id_array(run.tracks["track_id"])
+        first = np.flatnonzero(~pd.Index(ids).duplicated(keep="first"))
+        _INDEX_CACHE.clear()  # one run at a time is enough: pages cache their own results
+        _INDEX_CACHE[key] = (pd.Index(ids[first]), first)
+    return _INDEX_CACHE[key]
+
+
 def _track_rows(run: Run, track_ids) -> np.ndarray:
     """Row in ``run.tracks`` of each of ``track_ids`` (-1 where the run lacks it), np.ndarray [shape=(m,)]."""
-    ids = run.tracks["track_id"].astype(str)
-    first = np.flatnonzero(~ids.duplicated().to_numpy())  # a repeated id counts once, as compare does
-    found = pd.Index(ids.to_numpy()[first]).get_indexer(pd.Series(track_ids).astype(str).to_numpy())
+    index, first = _run_index(run)
+    found = index.get_indexer(id_array(track_ids))
     return np.where(found >= 0, first[np.maximum(found, 0)], -1) if len(first) else found
+
+
+def _aligned(run: Run, track_ids, values: np.ndarray) -> np.ndarray:
+    """``values`` of ``track_ids`` (a table's rows) moved onto the run's rows, NaN where the table lacks a track,
+    np.ndarray [shape=(n_tracks,), dtype=float64]."""
+    rows = _track_rows(run, track_ids)
+    out = np.full(len(run.tracks), np.nan)
+    out[rows[rows >= 0]] = np.asarray(values, dtype=np.float64)[rows >= 0]
+    return out
 
 
 def _centres(run: Run, assignments: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -244,26 +268,38 @@ def _cluster_histogram(run: Run, clustering: str) -> Optional[dict]:
     return {"name": "cluster", "codes": per_track, "bins": [cluster_name(c) for c in order]}
 
 
+def _dataset_path(run: Run) -> Optional[Path]:
+    """The folder of the run's dataset (existing or not); None for a run without a valid dataset name."""
+    from core.base.errors import DatasetError
+    from core.data.dataset import dataset_dir
+
+    try:
+        return dataset_dir(run.config.get("dataset") or "")
+    except DatasetError:
+        return None
+
+
 def dataset_feature(run: Run, column: str) -> Optional[np.ndarray]:
     """One audio feature of every track of the run, from its dataset's feature table (only that column is read),
     np.ndarray [shape=(n_tracks,), dtype=float64] with NaN where a track has none; None when the dataset or the
     column is missing."""
     import pyarrow.parquet as pq
 
-    from core.base.errors import DatasetError
-    from core.data.dataset import dataset_dir
+    folder = _dataset_path(run)
+    path = folder / "features.parquet" if folder is not None else None
+    if path is None or not path.exists() or column not in pq.read_schema(path).names:
+        return None
+    table = pq.read_table(path, columns=["track_id", column])
+    return _aligned(run, table.column("track_id").to_numpy(), table.column(column).to_numpy(zero_copy_only=False))
 
-    try:
-        path = dataset_dir(run.config.get("dataset") or "") / "features.parquet"
-    except DatasetError:
-        return None
-    if not path.exists() or column not in pq.read_schema(path).names:
-        return None
-    table = pq.read_table(path, columns=["track_id", column]).to_pandas()
-    table = table.drop_duplicates("track_id")
-    rows = pd.Index(table["track_id"].astype(str).to_numpy()).get_indexer(run.tracks["track_id"].astype(str))
-    values = table[column].to_numpy(np.float64)
-    return np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan) if len(values) else np.full(len(rows), np.nan)
+
+def _dataset_tags(run: Run) -> Optional[pd.DataFrame]:
+    """The run's dataset's musicnn tag table as :func:`core.analysis.tags.dataset_tags` keeps it (read once per
+    version), not aligned to the run: one column is aligned at a time."""
+    from core.analysis.tags import dataset_tags
+
+    folder = _dataset_path(run)
+    return dataset_tags(folder) if folder is not None and folder.exists() else None
 
 
 def map_histograms(run: Run, *, tag: Optional[str] = None, clustering: Optional[str] = None) -> list[dict]:
@@ -290,7 +326,7 @@ def map_histograms(run: Run, *, tag: Optional[str] = None, clustering: Optional[
     core.base.errors.TagError
         ``tag`` is not a musicnn tag.
     """
-    from core.analysis.tags import resolve_tag, run_tags
+    from core.analysis.tags import resolve_tag
 
     out = []
     tempo = dataset_feature(run, "tempo_bpm")
@@ -309,9 +345,10 @@ def map_histograms(run: Run, *, tag: Optional[str] = None, clustering: Optional[
     out.append(_label_histogram(run.tracks["label"]))
     if tag is not None:
         name = resolve_tag(tag)
-        tags = run_tags(run)
-        if tags is not None:
-            out.append({"name": f"tag:{name}", "codes": binned_codes(tags[name].to_numpy(np.float64), TAG_EDGES),
+        table = _dataset_tags(run)
+        if table is not None:
+            values = _aligned(run, table["track_id"], table[name].to_numpy(np.float64))
+            out.append({"name": f"tag:{name}", "codes": binned_codes(values, TAG_EDGES),
                         "bins": _edge_bins(TAG_EDGES, lambda v: f"{v:.1f}")})
     return out
 
