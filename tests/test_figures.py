@@ -181,3 +181,16 @@ def test_noise_and_unclustered_tracks_are_grey():
     colours = label_colours(["cluster 1", "cluster 2", "noise", "not clustered"])
     assert colours["noise"] == colours["not clustered"] == UNLABELLED_COLOUR
     assert UNLABELLED_COLOUR not in (colours["cluster 1"], colours["cluster 2"])
+
+
+def test_a_label_has_the_maps_colour_on_the_features_and_clusters_charts():
+    from ui.figures import feature_scatter_figure, label_colours, label_mix_figure, violin_figure
+
+    frame = pd.DataFrame({"label": ["rock", "jazz", "rock", "pop"], "name": list("abcd"), "tempo": [1.0, 2, 3, 4],
+                          "rms": [0.1, 0.2, 0.3, 0.4]})
+    expected = label_colours(["jazz", "pop", "rock"])  # as the Map colours the run's labels
+    for fig in (violin_figure(frame, feature="tempo"), feature_scatter_figure(frame, x="tempo", y="rms")):
+        assert {t.name: t.marker.color for t in fig.data} == {k: expected[k] for k in ("rock", "jazz", "pop")}
+    mix = pd.DataFrame({"cluster": ["1", "1", "2"], "label": ["pop", "rock", "jazz"], "count": [2, 1, 3],
+                        "share": [0.6, 0.4, 1.0]})  # the clusters hold every label of the run
+    assert {t.name: t.marker.color for t in label_mix_figure(mix).data} == {k: expected[k] for k in ("jazz", "pop", "rock")}

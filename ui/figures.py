@@ -262,7 +262,7 @@ def cluster_curves_figure(curves: pd.DataFrame, *, k: int) -> go.Figure:
 def label_mix_figure(mix: pd.DataFrame) -> go.Figure:
     """Stacked bars: tracks per ``cluster`` coloured by ``label`` (``count``, ``share`` columns)."""
     fig = px.bar(mix, x="cluster", y="count", color="label", title="Size and label make-up",
-                 hover_data={"share": ":.0%"})
+                 hover_data={"share": ":.0%"}, color_discrete_map=label_colours(mix["label"].unique()))
     return styled(fig, height=420, top=TITLE_TOP)
 
 
@@ -292,13 +292,15 @@ def correlation_figure(corr: pd.DataFrame, *, method: str) -> go.Figure:
 
 def violin_figure(frame: pd.DataFrame, *, feature: str) -> go.Figure:
     """One feature's distribution per ``label`` (violin, box and every track, hover: ``name``)."""
-    fig = px.violin(frame, x="label", y=feature, color="label", box=True, points="all", hover_name="name")
+    fig = px.violin(frame, x="label", y=feature, color="label", box=True, points="all", hover_name="name",
+                    color_discrete_map=label_colours(frame["label"].unique()))  # the Map's colours
     return styled(fig, height=450, showlegend=False)
 
 
 def feature_scatter_figure(frame: pd.DataFrame, *, x: str, y: str) -> go.Figure:
     """Two features against each other, coloured by ``label`` (hover: ``name``)."""
-    fig = px.scatter(frame, x=x, y=y, color="label", hover_name="name", opacity=0.85)
+    fig = px.scatter(frame, x=x, y=y, color="label", hover_name="name", opacity=0.85,
+                     color_discrete_map=label_colours(frame["label"].unique()))  # the Map's colours
     return styled(fig, height=500)
 
 
