@@ -40,6 +40,9 @@ class TasteConfig:
                             "so five rounds of likes lift a 0.6 list to 0.9 (benchmarks.bench_taste)", at_least=0.0)
     collab: float = doc(0.5, "weight of what other listeners of the same tracks played: a nudge, as it is noisy "
                              "until many listeners share tracks", at_least=0.0)
+    collab_full_at: int = doc(50, "listeners with events at which the collaborative weight is whole; below, it "
+                                  "shrinks in proportion (with 5 listeners it cost 0.02-0.13 of precision, "
+                                  "benchmarks.bench_taste)", at_least=1)
     candidates: int = doc(200, "audio neighbours of the query and of the likes that are re-ranked: wide enough to "
                                "reach a liked style far from the query, small enough to stay milliseconds", at_least=1)
     skip_weight: float = doc(0.5, "a skip counts as this much of a dislike (a skip is a milder no)", at_least=0.0)

@@ -163,6 +163,8 @@ class Listening:
         weights = feedback.weights(len(unit))
         co = self.cooccurrence(run) if cfg.collab > 0 else None
         collab = co.scores(listener.listener_id, weights) if co is not None else None
+        if co is not None:  # few listeners make a noisy signal: its weight grows with them
+            cfg = dataclasses.replace(cfg, collab=cfg.collab * min(1.0, co.n_listeners / cfg.collab_full_at))
         skip = np.asarray(list(exclude or []), np.int64)
         if embedding is None:  # "for you": something new, never what was rated already
             skip = np.concatenate([skip, feedback.rated, np.flatnonzero(weights > 0)])
