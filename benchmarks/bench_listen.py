@@ -9,6 +9,8 @@ the time of one live update beside matching each window from scratch.
    response, a band limit, white noise at an SNR, a random gain with clipping, an MP3 or Opus re-encode) and
    played into :class:`core.service.listen.StreamMatcher` as a live stream; the update after 1, 2, 3, 5 and 10 s gives
    top-1 and top-5 (the source track first / among the first five);
+   Beside them, the fingerprint stage (:mod:`core.search.fingerprints`: landmark hashes of the library half, votes
+   on time offsets) looks up the first 1, 2, 3, 5 and 10 s of the same excerpts;
 2. identification: the same streams (library and outside tracks) through the rule of
    :mod:`core.service.identify`; its thresholds are calibrated on half of the tracks (the lowest that keep every
    calibration stream of outside music unidentified) and the figures are measured on the other half: share
@@ -107,6 +109,7 @@ class Stream:
     inside: bool
     condition: tuple
     updates: list
+    landmarks: dict = dataclasses.field(default_factory=dict)  # seconds -> (rows, votes) of the fingerprint stage
 
 
 def play(run, y: np.ndarray, rows: np.ndarray):
@@ -121,7 +124,9 @@ def play(run, y: np.ndarray, rows: np.ndarray):
 
 
 def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarray, *, seed: int,
-                 conditions=CONDITIONS) -> list[Stream]:
+                 conditions=CONDITIONS, fingerprints=None) -> list[Stream]:
+    """Each source's degraded excerpts played live (and, with a :class:`core.search.fingerprints.FingerprintIndex`,
+    their first 1, 2, 3, 5, 10 s looked up by landmarks, kept as ``Stream.landmarks``)."""
     from core.audio.decode import load_audio
 
     sr = run.mel_params.sr
@@ -132,6 +137,8 @@ def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarr
             rng = np.random.default_rng([seed, int(row), c])
             x = degrade(y, sr=sr, rng=rng, band=BANDS[band], snr_db=snr)
             streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library)))
+            if fingerprints is not None:
+                streams[-1].landmarks = {n: fingerprints.votes(x[:n * sr], sr=sr, k=5) for n in LENGTHS}
         print(f"  streams of {i + 1}/{len(sources)} tracks", flush=True)
     return streams
 
@@ -146,6 +153,24 @@ def accuracy(streams: list[Stream]) -> dict:
             out[f"{band}_{snr:g}dB_{length}s"] = {
                 "top1": round(float(np.mean([u[1][0] == s.source for s, u in zip(mine, at)])), 3),
                 "top5": round(float(np.mean([s.source in u[1][:5] for s, u in zip(mine, at)])), 3), "n": len(mine)}
+    return out
+
+
+def fingerprint_figures(streams: list[Stream]) -> dict:
+    """The fingerprint stage beside the passages: top-1 / top-5 per condition and length (library streams), and
+    the most votes any outside stream gave one track (what a vote threshold must stay above)."""
+    out = {}
+    for band, snr in dict.fromkeys(s.condition for s in streams):
+        mine = [s for s in streams if s.condition == (band, snr)]
+        for n in LENGTHS:
+            found = [(s.source, *s.landmarks[n]) for s in mine if s.inside]
+            out[f"{band}_{snr:g}dB_{n}s"] = {
+                "top1": round(float(np.mean([len(r) > 0 and r[0] == src for src, r, _ in found])), 3),
+                "top5": round(float(np.mean([src in r[:5] for src, r, _ in found])), 3),
+                "median_votes_source": float(np.median([v[0] if len(r) and r[0] == src else 0
+                                                        for src, r, v in found])),
+                "max_votes_outside": int(max([s.landmarks[n][1][0] if len(s.landmarks[n][1]) else 0
+                                              for s in mine if not s.inside], default=0)), "n": len(found)}
     return out
 
 
@@ -304,9 +329,14 @@ def save_streams(streams: list[Stream], path: str) -> None:
 def quality(run, sources, inside, library, *, seed: int, save: str | None = None) -> dict:
     """Sections 1 and 2: accuracy per condition and length, the rule calibrated on tracks of even row and its
     rates on tracks of odd row (and the default rule's on those)."""
+    from core.audio.decode import load_audio
+    from core.search.fingerprints import FingerprintIndex
     from core.service.identify import IdentifyRule
 
-    streams = make_streams(run, sources, inside, library, seed=seed)
+    sr = run.mel_params.sr
+    index = FingerprintIndex.build((load_audio(run.tracks["path"].iloc[r], sr=sr, max_seconds=None) for r in library),
+                                   library, sr=sr)
+    streams = make_streams(run, sources, inside, library, seed=seed, fingerprints=index)
     if save:
         save_streams(streams, save)
     calibration = [s for s in streams if s.source % 2 == 0]
@@ -316,7 +346,7 @@ def quality(run, sources, inside, library, *, seed: int, save: str | None = None
     def rates(chosen) -> dict:
         return {f"{b}_{s:g}dB": rule_rates([x for x in test if x.condition == (b, s)], chosen) for b, s in CONDITIONS}
 
-    return {"accuracy": accuracy(streams), "rule_calibrated": dataclasses.asdict(rule),
+    return {"accuracy": accuracy(streams), "fingerprints": fingerprint_figures(streams), "rule_calibrated": dataclasses.asdict(rule),
             "identification_calibrated": rates(rule), "rule_default": dataclasses.asdict(IdentifyRule()),
             "identification_default": rates(IdentifyRule()),
             "n_calibration_streams": len(calibration), "n_test_streams": len(test)}
