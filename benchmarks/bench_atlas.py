@@ -14,8 +14,9 @@ Sections, each size in a process of its own (so its peak memory is its own):
   tag, and the tempo codes alone beside a naive reference (a per-track Python loop, ``bisect`` per value),
   :func:`core.analysis.atlas.cluster_labels`, :func:`core.analysis.atlas.projection_quality` cold and cached.
 * ``agreement``: two runs of the same tracks (the second's embeddings a noisy copy of the first's):
-  :func:`core.analysis.agreement.track_agreement` cold (IVF above 50k shared tracks) and cached, beside the exact
-  blocked search (the naive reference; up to 100k).
+  :func:`core.analysis.agreement.track_agreement` cold (an IVF index above
+  :data:`core.analysis.agreement.EXACT_GRAPH_MAX` shared tracks) and cached, beside the exact blocked search (up
+  to 100k).
 * ``placement``: ``N:M`` = N synthetic tracks, t-SNE and UMAP fitted on M of them (as a run does with
   :data:`core.search.projection.FIT_SAMPLE`), every unfitted track placed by the previous kernel (the weighted
   mean of all 10 neighbours, inverse squared cosine distance) and by today's
@@ -136,7 +137,7 @@ def measure_data(n: int) -> dict:
 
 
 def measure_agreement(n: int) -> dict:
-    import core.search.ann as ann
+    import core.analysis.agreement as agreement
     from core.analysis.agreement import neighbour_graph, track_agreement
     from core.analysis.compare import jaccard
     from core.runs.folder import load_run
@@ -151,13 +152,13 @@ def measure_agreement(n: int) -> dict:
         scores, cold = _timed(lambda: track_agreement(a, b), "agreement")
         _, cached = _timed(lambda: track_agreement(a, b))
         out = {"n": n, "agreement_s": cold, "cached_s": cached, "mean_jaccard": round(float(np.nanmean(scores)), 3),
-               "index": ann.needs_index(n), "cpu_s": dict(CPU)}
-        if n <= 100_000:  # the naive reference: every neighbour found exactly, in blocks
-            threshold, ann.EXACT_MAX_TRACKS = ann.EXACT_MAX_TRACKS, n
+               "index": n > agreement.EXACT_GRAPH_MAX, "cpu_s": dict(CPU)}
+        if n <= 100_000:  # the reference: every neighbour found exactly, in blocks (the same path below the threshold)
+            threshold, agreement.EXACT_GRAPH_MAX = agreement.EXACT_GRAPH_MAX, n
             try:
                 exact, exact_s = _timed(lambda: jaccard(neighbour_graph(x), neighbour_graph(noisy)))
             finally:
-                ann.EXACT_MAX_TRACKS = threshold
+                agreement.EXACT_GRAPH_MAX = threshold
             out.update(exact_s=exact_s, mean_jaccard_exact=round(float(exact.mean()), 3))
         out["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
         return out

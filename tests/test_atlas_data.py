@@ -251,7 +251,7 @@ def test_agreement_is_cached_until_a_run_changes(rng):
 
 
 def test_neighbour_graph_in_blocks_and_through_an_index_matches_exact(rng, monkeypatch):
-    import core.search.ann as ann
+    import core.analysis.agreement as agreement
 
     x = rng.normal(size=(6000, 16)).astype(np.float32)
     exact = neighbour_sets(x, k=10)
@@ -260,7 +260,7 @@ def test_neighbour_graph_in_blocks_and_through_an_index_matches_exact(rng, monke
         return np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
 
     assert recall(neighbour_graph(x, k=10)) > 0.999  # in blocks: the same sets (a near tie may flip in rounding)
-    monkeypatch.setattr(ann, "EXACT_MAX_TRACKS", 5000)  # 6,000 rows now go through an IVF index
+    monkeypatch.setattr(agreement, "EXACT_GRAPH_MAX", 5000)  # 6,000 rows now go through an IVF index
     found = neighbour_graph(x, k=10)
     assert recall(found) > 0.9 and not (found == np.arange(len(x))[:, None]).any()
 

@@ -3,8 +3,8 @@ embedding spaces differ.
 
 Each track's score is the Jaccard overlap of its 10 nearest neighbours in the two runs (cosine, among the tracks
 both runs hold, matched by ``track_id``): :mod:`core.analysis.compare`'s shared tracks, neighbour sets and
-Jaccard, on every shared track rather than a sample. Above :data:`core.search.ann.EXACT_MAX_TRACKS` shared tracks
-the neighbours are searched through an IVF index (recall@10 about 0.97), below exactly, in blocks.
+Jaccard, on every shared track rather than a sample. Above :data:`EXACT_GRAPH_MAX` shared tracks the neighbours
+are searched through an IVF index (recall@10 about 0.97), below exactly, in blocks.
 
 Results are cached in the first run's folder, ``<run>/agreement/<other run>-k<k>.npz``, until either run's
 tracks or embeddings change.
@@ -30,6 +30,13 @@ from core.search.exact import l2_normalise
 AGREEMENT_FOLDER = "agreement"
 
 
+# Above this many shared tracks the neighbours are searched through an IVF index, below exactly (faiss
+# IndexFlatIP): at 100k the exact all-pairs search took 513 s on the loaded 2-core machine and the IVF one 646 s
+# (its k-means, calibration and 100k small searches cost more than one BLAS product saves); at 1M exact would be
+# 100 times the 100k cost, the IVF search about 0.33 ms a track (benchmarks.bench_scale).
+EXACT_GRAPH_MAX = 200_000
+
+
 JACCARD_BLOCK = 100_000  # rows per block of the Jaccard (it compares k x k ids per row at once)
 
 
@@ -49,7 +56,7 @@ def neighbour_graph(x: np.ndarray, *, k: int = NEIGHBOURS, progress: Optional[Pr
 
     Up to :data:`core.analysis.compare.SAMPLE` rows this is :func:`core.analysis.compare.neighbour_sets` (one
     similarity matrix); above, exact search (faiss ``IndexFlatIP``) in blocks of :data:`BLOCK` rows, and above
-    :data:`core.search.ann.EXACT_MAX_TRACKS` rows through an IVF index built for the purpose.
+    :data:`EXACT_GRAPH_MAX` rows through an IVF index built for the purpose.
 
     Returns
     -------
@@ -57,14 +64,14 @@ def neighbour_graph(x: np.ndarray, *, k: int = NEIGHBOURS, progress: Optional[Pr
     """
     import faiss
 
-    from core.search.ann import build_index, needs_index
+    from core.search.ann import build_index
 
     if len(x) <= SAMPLE:
         return neighbour_sets(x, k=k)
     tell = or_silent(progress)
     x = np.ascontiguousarray(l2_normalise(x))
     n, k = len(x), min(k, len(x) - 1)
-    if needs_index(n):
+    if n > EXACT_GRAPH_MAX:
         ivf = build_index(x)
 
         def search(queries: np.ndarray) -> np.ndarray:
@@ -96,9 +103,11 @@ def track_agreement(run_a: Run | str, run_b: Run | str, *, k: int = NEIGHBOURS,
     """Each track's neighbour agreement between two runs: the Jaccard overlap of its ``k`` nearest neighbours
     in ``run_a``'s space and in ``run_b``'s, both searched among the tracks the two runs share.
 
-    Computed once per pair and cached in ``run_a``'s folder (atomic write). Measured on this 2-core machine
-    with synthetic 128-d embeddings: about 1 s at 10,000 shared tracks, 35 s at 100,000 (IVF search); at
-    1,000,000 the two searches take about 10 minutes, so a page should run it as a background job.
+    Computed once per pair and cached in ``run_a``'s folder (atomic write); reading the cache takes
+    milliseconds. Measured with ``python -m benchmarks.bench_atlas --only agreement`` on the 2-core machine while
+    it was loaded (load average 13-15; synthetic 128-d embeddings): 11 s at 10,000 shared tracks, 8.5 minutes at
+    100,000 (exact search); at 1,000,000 (not run) the two IVF searches alone come to about 11 minutes. Above a
+    few thousand tracks a page should run it as a background job (``progress`` is told per block).
 
     Parameters
     ----------
