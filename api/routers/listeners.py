@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from api.deps import listener, run_of, service
 from api.schemas import Event, Forgotten, ForYou, HistoryImport, ListenerData, ListenerKey, NewEvent, NewListener
 from core.base.constants import DEFAULT_K, MAX_K
+from core.base.errors import TimbreError
 from core.data.uploads import saved_upload
 from core.listeners.store import Listener
 from core.runs.folder import Run
@@ -40,7 +41,7 @@ def my_data(run: Optional[str] = Query(None, description="a run whose track name
             me: Listener = Depends(listener), queries: QueryService = Depends(service)):
     try:
         named = queries.run(run)
-    except Exception:  # noqa: BLE001 (names are a courtesy: no run, or a broken one, lists ids only)
+    except TimbreError:  # names are a courtesy: no run, or a broken one, lists ids only
         named = None
     data = queries.listening.my_data(me, run=named)
     events = data["events"].astype(object).where(data["events"].notna(), None).to_dict("records")
