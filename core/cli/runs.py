@@ -171,20 +171,20 @@ def cmd_listen(args) -> None:
     import json
 
     from core.runs.folder import load_run
-    from core.service.listen import ListenConfig, Listener, update_record
+    from core.service.listen import ListenConfig, StreamMatcher, update_record
     from core.service.query import load_query
 
     run = load_run(args.run)
     y = load_query(run, args.file)
-    listener = Listener(run, config=ListenConfig(k=args.k, window_seconds=args.window, update_seconds=args.every))
+    stream = StreamMatcher(run, config=ListenConfig(k=args.k, window_seconds=args.window, update_seconds=args.every))
     step, sr = int(round(args.every * run.mel_params.sr)), run.mel_params.sr
     started = time.monotonic()
     for i in range(0, len(y), step):
         if args.speed > 0:  # a live stream: the audio arrives no faster than it plays
             time.sleep(max(0.0, started + i / sr / args.speed - time.monotonic()))
-        update = listener.feed(y[i:i + step])
+        update = stream.feed(y[i:i + step])
         if update is None and i + step >= len(y):
-            update = listener.update()
+            update = stream.update()
         if update is not None:
             record = update_record(run, update)
             print(json.dumps(record) if args.json else _listen_line(record), flush=True)
