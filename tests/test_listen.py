@@ -143,3 +143,17 @@ def test_bad_stream_input_is_refused(run):
     assert pcm_to_float(np.array([16384, 0], "<i2").tobytes(), channels=2).tolist() == [0.25]
     with pytest.raises(AudioDecodeError, match="NaN"):
         StreamMatcher(run).feed(np.array([0.1, np.nan], np.float32))
+
+
+def test_cli_plays_a_file_as_a_live_stream(run, capsys):
+    import json
+
+    from core.cli import main
+
+    assert main(["listen", "--run", run.run_id, str(run.tracks["path"].iloc[5]), "--speed", "0", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [u["seconds"] for u in lines] == [float(s) for s in range(1, 9)]
+    assert lines[-1]["top"][0]["track_id"] == lines[-1]["identified"] == run.tracks["track_id"].iloc[5]
+    assert main(["listen", "--run", run.run_id, str(run.tracks["path"].iloc[5]), "--speed", "0", "-k", "2"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert len(text) == 8 and "identified: " in text[-1] and text[0].strip().startswith("1.0 s")
