@@ -6,9 +6,10 @@ identifies anything. A track is identified once it has been the top-1 of ``confi
 with a score margin over the second track of at least ``min_margin``, a passage match of at least
 ``min_passage`` and its passages found in time order (:func:`core.search.passages.passage_alignment`: at least
 ``min_aligned`` of the window's chunks match the track's passages one after another, as a recording of it does
-and a look-alike does not). The thresholds are calibrated by ``python -m benchmarks.bench_listen`` on streams of tracks that
-are not in the library (false identifications at most 1 %), on other queries than those its figures are measured
-on. Once identified, a track stays the answer while it is the top-1; a different track replaces it only by
+and a look-alike does not). ``python -m benchmarks.bench_listen`` calibrates the thresholds on a run's streams of music
+that is not in its library (none of them identified) and measures them on other streams; the defaults identify
+exact copies and leave look-alikes alone on the synthetic test library, and the README gives what they do on real
+music. Once identified, a track stays the answer while it is the top-1; a different track replaces it only by
 passing the same rule (a switch of track mid-stream), and silence clears the streak but keeps the answer.
 """
 from __future__ import annotations
