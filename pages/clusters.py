@@ -133,12 +133,7 @@ def take_event(run) -> None:
     if event is None or event.seq <= st.session_state.get("cluster_atlas_seen", -1):
         return
     st.session_state["cluster_atlas_seen"] = event.seq
-    if event.kind == "select":
-        workspace.set_selection(run, event.rows)
-    elif event.kind == "click" and event.rows.size:
-        workspace.set_focus(run, int(event.rows[0]))
-    elif event.kind == "clear":
-        workspace.clear_selection()
+    workspace.apply_gesture(run, event)
 
 
 def map_section(source, assignments, *, clustering: str, input_: str, stamp: str) -> None:

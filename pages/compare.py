@@ -86,13 +86,7 @@ def take_events(chosen: list[str]) -> None:
         if event is None or event.seq <= seen.get(key, -1):
             continue
         seen[key] = event.seq
-        run = cached_run(run_id)
-        if event.kind == "select":
-            workspace.set_selection(run, event.rows)
-        elif event.kind == "click" and event.rows.size:
-            workspace.set_focus(run, int(event.rows[0]))
-        elif event.kind == "clear":
-            workspace.clear_selection()
+        workspace.apply_gesture(cached_run(run_id), event)
 
 
 def focus_in(run_id: str) -> int | None:

@@ -9,12 +9,14 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.clusters import METHODS as CLUSTER_METHODS
+from core.analysis.collections import rows_of_ids
 from core.analysis.tags import tags_computable, tags_reason
 from core.base.errors import TagError, TimbreError
 from core.data.tracks import display_names
 from ui import nav, selection, taste, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import (
+    AGREEMENT,
     agreement_options,
     cached_histograms,
     cached_labels,
@@ -84,14 +86,7 @@ def take_event(run) -> bool:
             run = cached_run(drawn)
         except TimbreError:
             return False
-    if event.kind == "select":
-        workspace.set_selection(run, event.rows)
-    elif event.kind == "click" and event.rows.size:
-        workspace.set_focus(run, int(event.rows[0]))
-        return True
-    elif event.kind == "clear":
-        workspace.clear_selection()
-    return False
+    return workspace.apply_gesture(run, event)
 
 
 def search_rows(run_id: str, query: str) -> list[int]:
@@ -120,9 +115,23 @@ def search_section(run, rows: list[int], query: str) -> None:
         workspace.list_actions(run, rows, key="map_search_actions", what="the matches")
 
 
-def track_panel(run, row: int, k: int, *, autoplay: bool) -> list[int]:
+def other_run_neighbours(run, row: int, k: int, other_id: str) -> None:
+    """The focused track's k nearest neighbours in ``other_id`` (the run the map's agreement colour compares with)."""
+    other = cached_run(other_id)
+    found = rows_of_ids(other, [str(run.tracks["track_id"].iloc[row])])
+    st.markdown(f"**In `{other_id}`**")
+    if not found.size:
+        st.caption("That run does not hold this track.")
+        return
+    near = cached_similar(other_id, int(found[0]), k + 1)
+    near = near[near["row"] != int(found[0])].head(k)
+    neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+
+
+def track_panel(run, row: int, k: int, *, autoplay: bool, compared: str | None = None) -> list[int]:
     """The focused track: heading, player (playing at once after a click), its k nearest neighbours with players
-    and actions; returns the neighbours' rows."""
+    and actions (beside its neighbours in the ``compared`` run when the map is coloured by agreement with it);
+    returns the neighbours' rows."""
     track_heading(run.tracks.iloc[row])
     path = str(run.tracks["path"].iloc[row])
     if autoplay:
@@ -135,8 +144,15 @@ def track_panel(run, row: int, k: int, *, autoplay: bool) -> list[int]:
     neighbours = cached_similar(run.run_id, row, k + 1)
     neighbours = neighbours[neighbours["row"] != row].head(k)  # the track itself is not its own neighbour
     st.markdown(f"**{len(neighbours)} nearest neighbours** by cosine similarity of the embeddings")
-    neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)),
-                   buttons=taste.button_maker(run, "map_near", None))
+    here, there = st.columns(2) if compared else (st.container(), None)
+    with here:
+        if compared:
+            st.markdown(f"**In `{run.run_id}`**")
+        neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)),
+                       buttons=taste.button_maker(run, "map_near", None))
+    if there is not None:
+        with there:
+            other_run_neighbours(run, row, k, compared)
     workspace.list_actions(run, neighbours["row"], key="map_neighbour_actions", what="the neighbours")
     return neighbours["row"].astype(int).tolist()
 
@@ -164,6 +180,7 @@ def clustering_of(option: str, options: list[str]) -> str | None:
 nav.require_router(__file__)
 st.title("Map")
 run = require_run()
+taste.listener_picker()  # whose likes the track panel records
 tags_form(run)
 autoplay = take_event(run)
 
@@ -226,6 +243,7 @@ with left:
     if focus is None:
         st.info("Click a point on the map to hear that track and see its nearest neighbours.")
     else:
-        track_panel(run, focus, k, autoplay=autoplay)
+        track_panel(run, focus, k, autoplay=autoplay,
+                    compared=colour.removeprefix(AGREEMENT) if colour.startswith(AGREEMENT) else None)
 with right:
     sets_panel(run, collection, k)

@@ -111,6 +111,7 @@ def show_result(run, neighbours: pd.DataFrame, *, focus_of, method: str, key: st
         if answer.note and taste.current_listener() is not None:
             st.caption(answer.note)
         neighbour_list(shown, skip_row=skip_row, buttons=taste.button_maker(run, key, query_name))
+        workspace.list_actions(run, [r for r in shown["row"] if r != skip_row], key=f"{key}_actions")
     with right:
         focus: Focus = focus_of(cached_points(run.run_id, method), shown)
         result_map(run, method, focus, key=key)

@@ -106,7 +106,7 @@ def gesture(at: AppTest, kind: str, rows=(), *, seq: int, key: str = "map_atlas"
     states = WidgetStates()
     states.CopyFrom(at._tree.get_widget_states())
     ids = [e.proto.id for e in at.get("component_instance") if e.proto.id.endswith(f"-{key}")]
-    assert ids, f"no atlas map {key!r} on the page"
+    assert ids, f"no atlas map {key!r} on the page: {text_of(at)[:600]}"
     widget = next((w for w in states.widgets if w.id == ids[0]), None) or states.widgets.add()
     widget.id = ids[0]
     widget.bytes_value = atlas_event(kind, rows, seq=seq, **fields)

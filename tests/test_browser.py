@@ -216,7 +216,11 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
 
     run = load_run(tiny_run_id)
     row = int(run.projections["umap_x"].idxmin())  # the leftmost track: no other point lies on it
-    page.mouse.click(*on_map(page, frame, *run.projections.loc[row, ["umap_x", "umap_y"]]))
+    x, y = on_map(page, frame, *run.projections.loc[row, ["umap_x", "umap_y"]])
+    page.mouse.move(x - 4, y)  # a click opens the point under the mouse: hover it first, as a user does
+    page.mouse.move(x, y)
+    frame.wait_for_function(f"atlas.hover === {row}", timeout=STEP_MS)
+    page.mouse.click(x, y)
     # not "nearest neighbours" alone: the hint shown before any click says it too
     settle(page, "nearest neighbours by cosine similarity")
     # players are lazily loaded components: wait for them rather than count them at once
@@ -241,7 +245,7 @@ def test_runs_map_and_upload_in_a_real_browser(server, page, tiny_run_id):
     no_exception_shown(page)
     items = ranked_items(page)
     assert len(items) == 5 and items[0].startswith(f"1. {query.stem} ")
-    assert "query" in page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    atlas_frame(page).wait_for_function("atlas.query !== null", timeout=STEP_MS)  # the upload placed on the map
     shot(page, "5-recommend-upload")
 
     # a file that is not audio: a plain error, and the page keeps working

@@ -20,6 +20,7 @@ from core.analysis.tags import TAGS
 from core.base.paths import runs_dir
 from core.runs.folder import load_run
 from core.service.query import more_like_these, similar_tracks
+from tests.conftest import clear_streamlit_caches  # at the top: importing it inside a test runs it again (a new env)
 from tests.pagetest import RUN_KEY, atlas_args, gesture, markdown_text, n_players, open_page, ranked_items, text_of
 from tests.test_tags import fake_dataset
 
@@ -111,32 +112,54 @@ def test_a_lasso_is_the_selection_on_every_projection_page_and_run_of_the_datase
     at.switch_page("pages/map.py").run()
     assert rows_of(atlas_args(at)["selected"]) == sorted(piano[:3]) and atlas_args(at)["drag"] == "box"
     # another run of the same dataset, its tracks in another order: the same tracks are selected there
-    other = "tiny-reordered"
-    shutil.rmtree(runs_dir() / other, ignore_errors=True)
-    shutil.copytree(runs_dir() / tiny_run_id, runs_dir() / other)
-    order = np.arange(len(run.tracks))[::-1]
-    for name in ("tracks.parquet", "projections.parquet"):
-        pd.read_parquet(runs_dir() / other / name).iloc[order].reset_index(drop=True).to_parquet(runs_dir() / other / name)
-    np.save(runs_dir() / other / "embeddings.npy", run.embeddings[order])
-    (runs_dir() / other / "passages.npy").unlink(missing_ok=True)
-    try:
-        at.session_state[RUN_KEY] = other
-        at.run()
-        assert not at.exception, [e.message for e in at.exception]
-        moved = load_run(other).tracks["track_id"].to_numpy()[rows_of(atlas_args(at)["selected"])]
-        assert sorted(moved) == sorted(run.tracks["track_id"].to_numpy()[piano[:3]])
-    finally:
-        shutil.rmtree(runs_dir() / other)
+    other = reordered_run(tiny_run_id)
+    at.session_state[RUN_KEY] = other
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    moved = load_run(other).tracks["track_id"].to_numpy()[rows_of(atlas_args(at)["selected"])]
+    assert sorted(moved) == sorted(run.tracks["track_id"].to_numpy()[piano[:3]])
     at.session_state[RUN_KEY] = tiny_run_id
     gesture(at, "clear", seq=2)
     assert atlas_args(at)["selected"] == b"" and not any(s.value.startswith("Selection") for s in at.subheader)
+
+
+def reordered_run(tiny_run_id) -> str:
+    """A run of the tiny dataset with the same embeddings, its tracks in reverse order (made once)."""
+    other = "tiny-reordered"
+    if (runs_dir() / other).exists():
+        return other
+    run = load_run(tiny_run_id)
+    shutil.copytree(runs_dir() / tiny_run_id, runs_dir() / f".partial-{other}")
+    order = np.arange(len(run.tracks))[::-1]
+    folder = runs_dir() / f".partial-{other}"
+    for name in ("tracks.parquet", "projections.parquet"):
+        pd.read_parquet(folder / name).iloc[order].reset_index(drop=True).to_parquet(folder / name)
+    np.save(folder / "embeddings.npy", run.embeddings[order])
+    (folder / "passages.npy").unlink(missing_ok=True)
+    folder.rename(runs_dir() / other)
+    return other
+
+
+def test_colour_by_agreement_with_another_run_and_its_neighbours_beside(tiny_run_id):
+    other = reordered_run(tiny_run_id)  # the same space: every track keeps its neighbours (agreement 1)
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
+    picker = at.selectbox(key=f"map_colour_{tiny_run_id}")
+    assert f"neighbour agreement with {other}" in picker.options
+    picker.set_value(f"agreement:{other}").run()
+    args = atlas_args(at)
+    assert args["continuous"] and args["legend"][1].startswith("1.00")
+    assert set(np.frombuffer(args["codes"], dtype=np.uint8)) == {0}  # one value: the bottom of the scale
+    gesture(at, "click", [3], seq=1)
+    assert f"**In `{other}`**" in markdown_text(at) and f"**In `{tiny_run_id}`**" in markdown_text(at)
+    mine = [i.split("**")[1].split(". ", 1)[1] for i in ranked_items(at)]
+    assert mine[:5] == mine[5:10]  # the same space: the same neighbours in both runs, in the same order
 
 
 def test_the_selection_grows_from_lists_and_is_saved_as_a_collection(tiny_run_id):
     run = load_run(tiny_run_id)
     at = open_page("pages/map.py", active_run_id=tiny_run_id)
     gesture(at, "click", [2], seq=1)
-    button(at, "Add the neighbours to the selection").click().run()
+    at.button(key="map_neighbour_actions_select").click().run()
     near = similar_tracks(run, 2, k=6)["row"]
     expected = sorted(int(r) for r in near if r != 2)
     assert rows_of(atlas_args(at)["selected"]) == expected
@@ -149,7 +172,7 @@ def test_the_selection_grows_from_lists_and_is_saved_as_a_collection(tiny_run_id
     listed = [i.split("**")[1] for i in ranked_items(at)][-5:]
     assert listed == [f"{n + 1}. {Path(p).stem}" for n, p in enumerate(more["path"])]
     assert not set(more["row"]) & set(expected + [2])
-    button(at, "Add these tracks to the selection").click().run()
+    at.button(key="map_group_more_actions_select").click().run()
     assert rows_of(atlas_args(at)["selected"]) == sorted(expected + [2] + more["row"].tolist())
     # saved: a bad name is refused with nothing written, a good one shows in the picker
     at.text_input(key="map_collection_name").set_value("a/b")
@@ -271,18 +294,17 @@ def test_100k_tracks_go_to_the_map_compactly_and_a_cached_rerun_is_quick(big_run
     print(f"Map page rerun with 100,000 tracks, cached: {min(reruns):.2f} s")
 
 
-def test_a_run_without_tags_says_why_and_computes_them_in_a_background_job(tiny_run_id, tmp_path, monkeypatch):
+def test_a_run_without_tags_says_why_and_computes_them_in_a_background_job(tiny_run_id, module_artifacts, tmp_path,
+                                                                           monkeypatch):
     """Press, see the job's progress, find it again from a new session (a reload) while it runs, wait for it and
     run the page again: the tags are colour options and in the hovers, with no restart."""
     import os
     import signal
 
     from core import jobs
-    from core.base.paths import datasets_dir
-    from tests.conftest import clear_streamlit_caches
 
-    built = datasets_dir() / "tiny"
-    run_folder = runs_dir() / tiny_run_id
+    built = module_artifacts / "datasets" / "tiny"
+    run_folder = module_artifacts / "runs" / tiny_run_id
     monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))  # the job's process inherits it
     shutil.copytree(run_folder, tmp_path / "runs" / tiny_run_id)
     shutil.copytree(built, tmp_path / "datasets" / "tiny", ignore=shutil.ignore_patterns("reference", "tags.parquet"))
@@ -315,3 +337,21 @@ def test_a_run_without_tags_says_why_and_computes_them_in_a_background_job(tiny_
     hovers = atlas_args(at)["names"].decode().split("\n")
     assert all(len(h.split(" · ")) == 3 for h in hovers)  # name · label · the top musicnn tags
     assert not any(b.label == "Compute tags" for b in at.button)
+
+
+def test_the_focused_track_and_its_neighbours_are_liked_for_the_sidebars_listener(tiny_run_id):
+    from core.listeners.store import ListenerStore
+
+    clear_streamlit_caches()  # the server's query service (and its store) of this module's artifacts folder
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
+    gesture(at, "click", [4], seq=1)
+    assert not [b for b in at.button if b.key and "_liked_" in b.key]  # nobody chosen: no buttons
+    at.session_state["listener_profile"] = "map listener"
+    at.run()
+    at.button(key="map_focus_liked_4").click().run()
+    near = [int(r) for r in similar_tracks(load_run(tiny_run_id), 4, k=6)["row"] if r != 4]
+    at.button(key=f"map_near_disliked_{near[0]}").click().run()
+    store = ListenerStore()
+    me = store.listener("profile", "map listener")
+    assert store.counts(me)["liked"] == 1 and store.counts(me)["disliked"] == 1
+    assert at.button(key="map_focus_liked_4").disabled  # shown as liked

@@ -118,11 +118,11 @@ def test_a_page_opened_first_gets_the_router_frame_once(tiny_run_id):
     """AppTest starts each run as Streamlit's old pages/-folder mode does after a server start (the page without
     app.py); the page must still get the router's frame (the sidebar's run picker), once, and its buttons work."""
     at = open_page("pages/map.py", active_run_id=tiny_run_id)
-    assert [s.label for s in at.sidebar.selectbox] == ["Active run"]
+    assert [s.label for s in at.sidebar.selectbox] == ["Active run", "Listener"]
     assert [t.value for t in at.title] == ["Map"]
     at.text_input(key=f"map_search_{tiny_run_id}").set_value("piano").run()
     at.selectbox(key=f"map_search_pick_{tiny_run_id}").set_value(1).run()
-    assert [s.label for s in at.sidebar.selectbox] == ["Active run"] and not at.exception
+    assert [s.label for s in at.sidebar.selectbox] == ["Active run", "Listener"] and not at.exception
     piano = load_run(tiny_run_id).tracks["path"].str.contains("piano")
     assert at.session_state["atlas_focus"]["track_id"] in set(load_run(tiny_run_id).tracks["track_id"][piano])
 
@@ -154,7 +154,7 @@ def test_a_run_this_version_cannot_open_gets_a_plain_message_on_every_page(monke
 def test_recommend_page_renders_the_three_ways_in(tiny_run_id):
     at = open_page("pages/recommend.py", active_run_id=tiny_run_id)
     assert [t.label for t in at.tabs] == ["Upload a file", "Start from a library track", "Start from several tracks",
-                                         "Record from the microphone"]
+                                         "For you", "Record from the microphone"]
     assert at.file_uploader[0].allowed_type == [".mp3", ".wav", ".ogg", ".flac", ".m4a"]
     recorders = at.get("component_instance")
     assert len(recorders) == 1 and "webrtc" in recorders[0].proto.component_name

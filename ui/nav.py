@@ -26,16 +26,15 @@ FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 _in_router = contextvars.ContextVar("timbre_in_router", default=False)
 
 
-# section -> (file in pages/, title, icon); the first page is the default. Emoji, not material icons: a page's
-# icon becomes the browser's favicon, and Streamlit fetches a material icon's favicon from Google's font CDN (an
-# emoji is drawn in place), so the app never calls out of this machine.
+# section -> (file in pages/, title); the first page is the default. No page icons: a page's icon becomes the
+# browser's favicon, and Streamlit fetches a material icon's favicon from Google's font CDN (which an offline machine
+# cannot reach), while emoji show as empty boxes where no emoji font is installed; the favicon is our own file.
 PAGES = {
-    "Embeddings": [("runs.py", "Runs", "🗂️"), ("library.py", "Library", "🎵"), ("map.py", "Map", "🗺️"),
-                   ("recommend.py", "Recommend", "🎧"), ("compare.py", "Compare runs", "⚖️")],
-    "Analysis": [("classifiers.py", "Classifiers", "🏷️"), ("features.py", "Features", "📈"),
-                 ("clusters.py", "Clusters", "🫧")],
+    "Embeddings": [("runs.py", "Runs"), ("library.py", "Library"), ("map.py", "Map"), ("recommend.py", "Recommend"),
+                   ("compare.py", "Compare runs")],
+    "Analysis": [("classifiers.py", "Classifiers"), ("features.py", "Features"), ("clusters.py", "Clusters")],
 }
-PAGE_FILES = frozenset(ROOT / "pages" / file for section in PAGES.values() for file, _, _ in section)
+PAGE_FILES = frozenset(ROOT / "pages" / file for section in PAGES.values() for file, _ in section)
 FIRST_FILE = ROOT / "pages" / next(iter(PAGES.values()))[0][0]  # where the address ``/`` leads
 
 
@@ -48,8 +47,8 @@ def app_pages() -> dict[str, list]:
     """The navigation: :data:`PAGES` as ``st.Page`` objects (absolute paths, so any script may name them), after
     the hidden default page :func:`home`."""
     start = st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
-    sections = {name: [st.Page(ROOT / "pages" / file, title=title, icon=icon)
-                       for file, title, icon in section] for name, section in PAGES.items()}
+    sections = {name: [st.Page(ROOT / "pages" / file, title=title) for file, title in section]
+                for name, section in PAGES.items()}
     first = next(iter(sections))
     return {**sections, first: [start, *sections[first]]}
 

@@ -6,7 +6,7 @@ or renaming and deleting (a collection). The figures come from :mod:`core.analys
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,24 +56,29 @@ def cached_collection_rows(run_id: str, collection: col.Collection) -> np.ndarra
     return col.collection_rows(cached_run(run_id), collection)
 
 
+# Sets are keyed by their rows as an array (hashed as bytes: a 100,000-track lasso costs milliseconds, a tuple of
+# ints would cost a good part of a second).
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_summary(run_id: str, rows: tuple[int, ...]) -> col.SelectionSummary:
+def cached_summary(run_id: str, rows: np.ndarray) -> col.SelectionSummary:
     """:func:`core.analysis.collections.selection_summary` with the run's tags when it has them."""
     run = cached_run(run_id)
-    return col.selection_summary(run, list(rows), tags=run_tags(run))
+    return col.selection_summary(run, rows, tags=run_tags(run))
 
 
 @st.cache_data(show_spinner="Finding more like these...", max_entries=32)
-def cached_more_like(run_id: str, rows: tuple[int, ...], k: int) -> pd.DataFrame:
+def cached_more_like(run_id: str, rows: np.ndarray, k: int) -> pd.DataFrame:
     """The service's tracks nearest a set (:func:`core.service.query.more_like_these`)."""
-    return cached_service().similar(cached_run(run_id), list(rows), k=k)
+    return cached_service().similar(cached_run(run_id), rows, k=k)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_exports(run_id: str, rows: tuple[int, ...]) -> tuple[pd.DataFrame, str, str]:
-    """The set's tracks (:func:`core.analysis.collections.track_table`), its M3U and its CSV, made once per set."""
-    tracks = col.track_table(cached_run(run_id), list(rows))
-    return tracks, col.m3u_playlist(tracks), col.tracks_csv(tracks)
+def exports(run_id: str, rows: np.ndarray) -> tuple[Callable[[], str], Callable[[], str]]:
+    """The set's M3U and CSV, each made only when its download is asked for (a large set's text takes seconds)."""
+    def table() -> pd.DataFrame:
+        return col.track_table(cached_run(run_id), rows)
+
+    return (lambda: col.m3u_playlist(table())), (lambda: col.tracks_csv(table()))
 
 
 def file_stem(name: str) -> str:
@@ -91,17 +96,18 @@ def summary_lines(summary: col.SelectionSummary) -> None:
                     + ", ".join(f"{tag} ×{lift:.2f}" for tag, lift in summary.tags))
 
 
-def play_list(tracks: pd.DataFrame) -> None:
-    """The first :data:`PLAYLIST_LIMIT` tracks with players, in an expander."""
+def play_list(tracks: pd.DataFrame, *, total: int) -> None:
+    """The first :data:`PLAYLIST_LIMIT` of a set's ``total`` tracks with players, in an expander."""
     shown = tracks.head(PLAYLIST_LIMIT)
-    more = f" (the first {PLAYLIST_LIMIT} of {len(tracks)}; the M3U holds them all)" if len(tracks) > len(shown) else ""
+    more = f" (the first {PLAYLIST_LIMIT} of {total}; the M3U holds them all)" if total > len(shown) else ""
     with st.expander(f"Play list{more}", expanded=False):
         for _, item in shown.iterrows():
             st.markdown(f"**{item['name']}** · {item['label'] if isinstance(item['label'], str) else col.UNLABELLED}")
             play(item["path"])
 
 
-def downloads(m3u: str, csv: str, *, stem: str, key: str) -> None:
+def downloads(m3u, csv, *, stem: str, key: str) -> None:
+    """M3U and CSV download buttons (``m3u``, ``csv``: the text, or a callable that makes it on the click)."""
     left, right = st.columns(2)
     left.download_button("Download M3U playlist", m3u, file_name=f"{stem}.m3u", mime="audio/x-mpegurl",
                          key=f"{key}_m3u", icon=":material/queue_music:")
@@ -113,11 +119,14 @@ def more_like_section(run: Run, rows: np.ndarray, k: int, *, key: str) -> None:
     if not st.toggle(f"More like these: the {k} nearest tracks not in the set", key=f"{key}_more"):
         return
     try:
-        found = cached_more_like(run.run_id, tuple(int(r) for r in rows), k)
+        found = cached_more_like(run.run_id, np.asarray(rows, dtype=np.int64), k)
     except TimbreError as error:
         st.error(str(error))
         return
     st.caption("Ranked by their mean cosine similarity to the tracks of the set.")
+    if len(found) and float(found["score"].max()) <= 0:
+        st.warning("Nothing else in the library is similar to this set in this run's space (every mean cosine "
+                   "similarity is zero or below): these are the least dissimilar tracks.")
     neighbour_list(found)
     list_actions(run, found["row"], key=f"{key}_more_actions")
 
@@ -128,11 +137,10 @@ def set_panel(run: Run, rows: np.ndarray, *, title: str, k: int, key: str, stem:
     if len(rows) == 0:
         st.info("No track of this run is in it.")
         return
-    key_rows = tuple(int(r) for r in rows)
-    summary_lines(cached_summary(run.run_id, key_rows))
-    tracks, m3u, csv = cached_exports(run.run_id, key_rows)
-    play_list(tracks)
-    downloads(m3u, csv, stem=stem, key=key)
+    rows = np.asarray(rows, dtype=np.int64)
+    summary_lines(cached_summary(run.run_id, rows))
+    play_list(col.track_table(run, rows[:PLAYLIST_LIMIT]), total=len(rows))
+    downloads(*exports(run.run_id, rows), stem=stem, key=key)
     more_like_section(run, rows, k, key=key)
 
 

@@ -138,6 +138,19 @@ def set_focus(run: Run, row: Optional[int]) -> None:
     st.session_state[FOCUS_KEY] = {"dataset": dataset_of(run), "track_id": str(_ids(run, np.array([int(row)]))[0])}
 
 
+def apply_gesture(run: Run, event) -> bool:
+    """What a finished gesture on an atlas map of ``run`` (:class:`ui.atlas.AtlasEvent`) does to the working set: a
+    lasso or box is the selection, a click the focused track, Escape clears. True for a click (a new focus)."""
+    if event.kind == "select":
+        set_selection(run, event.rows)
+    elif event.kind == "click" and event.rows.size:
+        set_focus(run, int(event.rows[0]))
+        return True
+    elif event.kind == "clear":
+        clear_selection()
+    return False
+
+
 # ------------------------------------------------------------------------------------- actions on a list of tracks
 
 
@@ -169,9 +182,11 @@ def list_actions(run: Run, rows, *, key: str, what: str = "these tracks") -> Non
     if not rows:
         return
     left, right = st.columns(2)
-    left.button(f"Add {what} to the selection", key=f"{key}_select", icon=":material/add_circle:",
+    left.button("Add to the selection", key=f"{key}_select", icon=":material/add_circle:",
+                help=f"Add {what} ({len(rows)}) to the selection shown on every map",
                 on_click=_add_selection, args=(run, rows, key))
-    with right.popover(f"Add {what} to a collection", icon=":material/bookmark_add:"):
+    with right.popover("Add to a collection", icon=":material/bookmark_add:", help=f"Add {what} ({len(rows)}) "
+                       "to a saved collection of this dataset"):
         from ui.selection import collection_label, run_collections
 
         collections = run_collections(run)

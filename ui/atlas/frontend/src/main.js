@@ -11,7 +11,7 @@ import { createDirectRenderer } from './renderer.js';
 import { onRender, setFrameHeight, encodeEvent, sendValue, rowsOf, sameBytes } from './protocol.js';
 
 const Q = 65535;
-const MARGIN = 0.94; // the points fill this much of the square [-1, 1]^2
+const MARGIN = 0.86; // the points fill this much of the square [-1, 1]^2 (room for contours and stars at the edges)
 const CLICK_PX = 4; // a press that moves less is a click
 const MODES = { lasso: 'lasso', box: 'panZoom', pan: 'panZoom' };
 

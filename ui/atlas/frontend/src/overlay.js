@@ -17,6 +17,18 @@ function star(ctx, x, y, r) {
 
 const inside = (px, py, w, h) => px >= -20 && py >= -20 && px <= w + 20 && py <= h + 20;
 
+// lines from one point to each of others (a focus or a query to its neighbours)
+function spokes(ctx, [x, y], ends, colour) {
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 1.2;
+  ctx.beginPath();
+  for (const [px, py] of ends) {
+    ctx.moveTo(x, y);
+    ctx.lineTo(px, py);
+  }
+  ctx.stroke();
+}
+
 function drawLabels(ctx, labels, toPx, w, h) {
   ctx.font = LABEL_FONT;
   ctx.textAlign = 'center';
@@ -58,15 +70,7 @@ export function drawOverlay(ctx, state, xScale, yScale, w, h) {
 
   if (state.focus !== null && state.focus < state.x.length) {
     const [fx, fy] = rowPx(state.focus);
-    ctx.strokeStyle = 'rgba(20, 20, 20, 0.55)';
-    ctx.lineWidth = 1.2;
-    ctx.beginPath();
-    for (const row of state.linked) {
-      const [px, py] = rowPx(row);
-      ctx.moveTo(fx, fy);
-      ctx.lineTo(px, py);
-    }
-    ctx.stroke();
+    spokes(ctx, [fx, fy], Array.from(state.linked, rowPx), 'rgba(20, 20, 20, 0.55)');
     for (const row of state.linked) {
       const [px, py] = rowPx(row);
       ctx.beginPath();
@@ -83,17 +87,8 @@ export function drawOverlay(ctx, state, xScale, yScale, w, h) {
     ctx.stroke();
   }
 
-  if (state.query && state.focus === null && state.linked.length) { // an outside query's lines to its neighbours
-    const [qx, qy] = toPx(...state.query);
-    ctx.strokeStyle = 'rgba(214, 39, 40, 0.45)';
-    ctx.lineWidth = 1.2;
-    ctx.beginPath();
-    for (const row of state.linked) {
-      const [px, py] = rowPx(row);
-      ctx.moveTo(qx, qy);
-      ctx.lineTo(px, py);
-    }
-    ctx.stroke();
+  if (state.query && state.focus === null) { // an outside query's lines to its neighbours
+    spokes(ctx, toPx(...state.query), Array.from(state.linked, rowPx), 'rgba(214, 39, 40, 0.45)');
   }
 
   const trail = state.query ? [...state.trail, state.query] : state.trail; // the trail leads to the query
