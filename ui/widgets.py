@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.analysis.maps import UNLABELLED
 from core.base.errors import TimbreError
+from core.base.paths import public_path
 from core.data.tracks import display_name, display_names
 from core.runs.folder import Run, list_runs
 from core.service.links import track_links
@@ -89,7 +90,7 @@ def track_heading(track) -> None:
     """A track's name as a subheader, with its label, length, file and links below."""
     label = track["label"] if isinstance(track["label"], str) else UNLABELLED
     st.subheader(display_name(track))
-    st.caption(f"label **{label}** · {track['duration_s']:.1f} s · `{track['path']}`")
+    st.caption(f"label **{label}** · {track['duration_s']:.1f} s · `{public_path(track['path'])}`")
     st.markdown(links_markdown(track))
 
 
