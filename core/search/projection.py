@@ -32,7 +32,8 @@ PLACE_POWER = 2.0
 
 # of the PLACE_K neighbours, the mean is taken over the PLACE_KEEP nearest their weighted medoid on the map
 # (benchmarks.bench_atlas, 20k tracks, 5k fitted: neighbourhood preservation 0.39 / 0.25 -> 0.44 / 0.32 for t-SNE
-# / UMAP; keeping 3 to 6 scores within 0.01; the medoid alone 0.41 / 0.31)
+# / UMAP, and 100k tracks, 50k fitted: 0.11 / 0.06 -> 0.18 / 0.10; keeping 3 to 6 scores within 0.01; the
+# medoid alone 0.41 / 0.31 on the 20k maps)
 PLACE_KEEP = 5
 
 
