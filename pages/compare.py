@@ -16,7 +16,7 @@ from ui import nav, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import label_layer
 from ui.figures import agreement_figure, loss_figure, per_label_figure
-from ui.state import active_run_id, cached_run, cached_similar
+from ui.state import active_run_id, cached_run, nearest_others
 from ui.widgets import neighbour_list, open_run, projection_picker
 
 SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5",
@@ -112,17 +112,11 @@ def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> 
                 note = "the reference frame" if run_id == chosen[0] else f"aligned, disparity {disparity[run_id]:.2f}"
                 st.caption(f"{comparison.trust[run_id].describe()} · {note}")
             focus = focus_in(run_id)
-            near = [] if focus is None else neighbour_rows(run_id, focus, N_NEIGHBOURS)
+            near = [] if focus is None else nearest_others(run_id, focus, N_NEIGHBOURS)["row"].tolist()
             atlas_map(cached_layer(tuple(chosen), method, run_id), key=f"compare_atlas_{run_id}",
                       selected=None if ids is None else cached_rows(run_id, workspace.selection_version(), ids),
                       focus=focus, linked=near, contours=False, drag=st.session_state.get(DRAG_KEY, "lasso"),
                       height=420)
-
-
-def neighbour_rows(run_id: str, row: int, k: int) -> list[int]:
-    """A track's k nearest neighbours in ``run_id`` (not itself)."""
-    near = cached_similar(run_id, row, k + 1)
-    return [int(r) for r in near["row"] if r != row][:k]
 
 
 def draw_focus(chosen: list[str]) -> None:
@@ -139,9 +133,8 @@ def draw_focus(chosen: list[str]) -> None:
             if row is None:
                 st.caption("This run does not hold the track.")
                 continue
-            near = cached_similar(run_id, row, N_NEIGHBOURS + 1)
-            near = near[near["row"] != row].head(N_NEIGHBOURS)
-            neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+            near = nearest_others(run_id, row, N_NEIGHBOURS)
+            neighbour_list(near)
             workspace.list_actions(cached_run(run_id), near["row"], key=f"compare_focus_{run_id}",
                                    what="the neighbours")
 

@@ -27,7 +27,7 @@ from ui.atlas_layers import (
     groups_of,
 )
 from ui.forms import background_job_form
-from ui.state import cached_colour_options, cached_run, cached_search, cached_similar, colour_stamp
+from ui.state import cached_colour_options, cached_run, cached_search, colour_stamp, nearest_others
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
 ATLAS_KEY = "map_atlas"  # the component's widget key: one map on the page, kept across runs and projections
@@ -123,9 +123,7 @@ def other_run_neighbours(run, row: int, k: int, other_id: str) -> None:
     if not found.size:
         st.caption("That run does not hold this track.")
         return
-    near = cached_similar(other_id, int(found[0]), k + 1)
-    near = near[near["row"] != int(found[0])].head(k)
-    neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+    neighbour_list(nearest_others(other_id, int(found[0]), k))
 
 
 def track_panel(run, row: int, k: int, *, autoplay: bool, compared: str | None = None) -> list[int]:
@@ -141,15 +139,13 @@ def track_panel(run, row: int, k: int, *, autoplay: bool, compared: str | None =
     taste.taste_buttons(run, row, key="map_focus")
     st.button("Add this track to the selection", key="map_focus_select", icon=":material/add_circle:",
               on_click=workspace.add_to_selection, args=(run, [row]))
-    neighbours = cached_similar(run.run_id, row, k + 1)
-    neighbours = neighbours[neighbours["row"] != row].head(k)  # the track itself is not its own neighbour
+    neighbours = nearest_others(run.run_id, row, k)  # the track itself is not its own neighbour
     st.markdown(f"**{len(neighbours)} nearest neighbours** by cosine similarity of the embeddings")
     here, there = st.columns(2) if compared else (st.container(), None)
     with here:
         if compared:
             st.markdown(f"**In `{run.run_id}`**")
-        neighbour_list(neighbours.assign(rank=np.arange(1, len(neighbours) + 1)),
-                       buttons=taste.button_maker(run, "map_near", None))
+        neighbour_list(neighbours, buttons=taste.button_maker(run, "map_near", None))
     if there is not None:
         with there:
             other_run_neighbours(run, row, k, compared)
@@ -223,10 +219,7 @@ labels = cached_labels(run.run_id, method, clustering, stamp) if names_on and cl
 tag = colour.removeprefix("tag:") if colour.startswith("tag:") else None
 histograms = cached_histograms(run.run_id, tag, clustering, stamp)
 focus = workspace.focus_row(run)
-neighbours = []
-if focus is not None:
-    near = cached_similar(run.run_id, focus, k + 1)
-    neighbours = [int(r) for r in near["row"] if r != focus][:k]
+neighbours = [] if focus is None else nearest_others(run.run_id, focus, k)["row"].astype(int).tolist()
 
 st.session_state[DRAWN_KEY] = run.run_id
 atlas_map(points, key=ATLAS_KEY, selected=workspace.selection_rows(run), focus=focus, linked=neighbours,

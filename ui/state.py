@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -91,6 +92,13 @@ def cached_coloured_points(run_id: str, method: str, option: str, stamp: str) ->
 def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
     """:func:`core.service.query.similar_tracks` (the track itself first)."""
     return similar_tracks(cached_run(run_id), row, k=k)
+
+
+def nearest_others(run_id: str, row: int, k: int) -> pd.DataFrame:
+    """A track's ``k`` nearest neighbours without the track itself, ranked 1..k (:func:`cached_similar`)."""
+    near = cached_similar(run_id, row, k + 1)
+    near = near[near["row"] != row].head(k)
+    return near.assign(rank=np.arange(1, len(near) + 1))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
