@@ -315,7 +315,7 @@ def test_microphone_recording_in_a_real_browser(server, page):
     items = ranked_items(page)
     assert len(items) == 5
     assert "piano" in items[0]  # the fake microphone plays a piano track of the library
-    assert "query" in page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    atlas_frame(page).wait_for_function("atlas.query !== null", timeout=STEP_MS)  # the recording on the map
     shot(page, "8-recommend-microphone")
 
 
