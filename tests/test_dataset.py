@@ -69,7 +69,7 @@ def test_interrupted_ingest_keeps_finished_files(tmp_path, rng):
     root = _library(tmp_path / "lib", rng)
     done = []
 
-    def stop_after_two(d, total, path):
+    def stop_after_two(d, total, path, **values):  # the progress protocol: (done, total, message, **values)
         done.append(path)
         if d == 2:
             raise KeyboardInterrupt
