@@ -172,12 +172,17 @@ def import_figures(run: Run, rows: int, seed: int) -> dict:
 
 @dataclasses.dataclass
 class SyntheticRun:
-    """What ranking reads of a run, for the scale section: random unit embeddings, no index (exact search)."""
+    """What ranking reads of a run (the scale section's random unit embeddings; the tests' small libraries): id,
+    tracks, embeddings, no ANN index (exact search), no label rows."""
 
     run_id: str
     tracks: pd.DataFrame
     embeddings: np.ndarray
     index: None = None
+
+    @property
+    def label_rows(self) -> dict:
+        return {}
 
 
 def scale_figures(n_tracks: int, n_listeners: int, per_listener: int, seed: int, queries: int = 20) -> dict:

@@ -5,7 +5,6 @@ that half of each cluster carries; a query in A, a listener who likes B.
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import sqlite3
 import subprocess
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.bench_taste import SyntheticRun
 from core.base.errors import HistoryError, InvalidQuery, ListenerError, NotFound
 from core.base.paths import REPO_ROOT
 from core.listeners.collab import Cooccurrence
@@ -25,20 +25,6 @@ from core.listeners.store import MIGRATIONS, SCHEMA_VERSION, ListenerStore
 from core.listeners.taste import TasteConfig
 from core.service.listening import Listening
 from core.service.query import neighbours_of
-
-
-@dataclasses.dataclass
-class SyntheticRun:
-    """What ranking reads of a run: id, tracks, embeddings, no ANN index."""
-
-    run_id: str
-    tracks: pd.DataFrame
-    embeddings: np.ndarray
-    index: None = None
-
-    @property
-    def label_rows(self) -> dict:
-        return {}
 
 
 @pytest.fixture
