@@ -89,13 +89,6 @@ def take_events(chosen: list[str]) -> None:
         workspace.apply_gesture(cached_run(run_id), event)
 
 
-def focus_in(run_id: str) -> int | None:
-    """The focused track's row in ``run_id`` (None when it lacks the track)."""
-    track_id = workspace.focus_track_id()
-    found = rows_of_ids(cached_run(run_id), [track_id]) if track_id else []
-    return int(found[0]) if len(found) else None
-
-
 def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> None:
     """One atlas map per run, aligned onto the first by Procrustes when the runs compare, each with its
     trustworthiness; the selection and the focused track (matched by track id) shown on all of them."""
@@ -111,7 +104,7 @@ def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> 
             if comparison:
                 note = "the reference frame" if run_id == chosen[0] else f"aligned, disparity {disparity[run_id]:.2f}"
                 st.caption(f"{comparison.trust[run_id].describe()} · {note}")
-            focus = focus_in(run_id)
+            focus = workspace.focus_in(cached_run(run_id))
             near = [] if focus is None else nearest_others(run_id, focus, N_NEIGHBOURS)["row"].tolist()
             atlas_map(cached_layer(tuple(chosen), method, run_id), key=f"compare_atlas_{run_id}",
                       selected=None if ids is None else cached_rows(run_id, workspace.selection_version(), ids),
@@ -128,7 +121,7 @@ def draw_focus(chosen: list[str]) -> None:
         return
     for column, run_id in zip(st.columns(len(chosen)), chosen):
         with column:
-            row = focus_in(run_id)
+            row = workspace.focus_in(cached_run(run_id))
             st.markdown(f"**{short_name(run_id)}**")
             if row is None:
                 st.caption("This run does not hold the track.")
