@@ -66,6 +66,7 @@ def write_atlas_run(root: Path, n: int, *, seed: int = 0, embeddings: np.ndarray
     """A run folder with tags, a tempo feature and a stored clustering; returns the run id and its clusters."""
     from benchmarks.scale_maps import synthetic_library, write_synthetic_run
     from core.analysis.cluster_methods import feature_profile, label_mix
+    from core.analysis.clusters import result_name
     from core.analysis.tags import TAGS
     from core.search.projection import fit_pca
 
@@ -92,7 +93,7 @@ def write_atlas_run(root: Path, n: int, *, seed: int = 0, embeddings: np.ndarray
     tags.insert(0, "track_id", tracks["track_id"])
     tags.to_parquet(dataset / "tags.parquet")
     (dataset / "dataset.json").write_text(json.dumps({"kind": "imported"}))
-    result = folder / "clusters" / "embeddings"
+    result = folder / "clusters" / result_name("kmeans", "embeddings")
     result.mkdir(parents=True)
     pd.DataFrame({"track_id": tracks["track_id"], "label": tracks["label"].astype(object), "cluster": cluster,
                   "centre_distance": rng.random(n), "pca_x": 0.0, "pca_y": 0.0}).to_parquet(result / "assignments.parquet")

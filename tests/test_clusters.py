@@ -25,6 +25,7 @@ from core.analysis.clusters import (
     cluster_labels,
     load_clusters,
     result_name,
+    result_path,
     run_clusters,
 )
 from core.analysis.sources import load_source, source_from_run
@@ -166,6 +167,26 @@ def test_hdbscan_on_a_umap_reduction(rng):
     space = umap_reduce(x, dims=5, seed=0)
     assert space.shape == (60, 5)
     assert label_agreement(hdbscan_clusters(space, min_cluster_size=8), y)["ari"] > 0.9
+
+
+def test_both_methods_name_their_folders_alike_and_old_kmeans_folders_are_read(tmp_path, rng):
+    x, y = planted_blobs(rng, k=3, per_cluster=12, dims=4)
+    pd.DataFrame(x).add_prefix("f").assign(style=y.astype(str)).to_csv(tmp_path / "sym.csv", index=False)
+    import_feature_table(tmp_path / "sym.csv", "blobs_sym", label="style")
+    source = load_source(features="blobs_sym")
+    folder = source.path / "clusters"
+    run_clusters(source, cfg=ClusterConfig(k_max=5, n_init=3))
+    run_clusters(source, cfg=ClusterConfig(method="hdbscan", reduce="none", min_cluster_size=6))
+    assert sorted(p.name for p in folder.iterdir()) == ["hdbscan-features", "kmeans-features"]
+    # a k-means result written under the old name (clusters/<input>/) is still read, then replaced by a re-run
+    (folder / "kmeans-features").rename(folder / "features")
+    assert cluster_inputs_done(folder) == ["features"] and result_path(folder, "kmeans", "features") == folder / "features"
+    old = load_clusters(folder, "features")["assignments"]["cluster"].to_numpy()
+    assert cluster_labels(folder, source.tracks["track_id"].astype(str), method="kmeans").nunique() == 3
+    summary = run_clusters(source, cfg=ClusterConfig(k_max=5, n_init=3)).summaries[0]
+    assert sorted(p.name for p in folder.iterdir()) == ["hdbscan-features", "kmeans-features"]
+    assert summary["numbering"]["previous"] is not None  # numbers matched against the old folder's result
+    assert (load_clusters(folder, "features")["assignments"]["cluster"].to_numpy() == old).all()
 
 
 def test_unknown_method_is_refused():

@@ -24,7 +24,7 @@ import pandas as pd
 
 from core.analysis.cluster_methods import NO_LABEL, NOISE
 from core.analysis.clusters import METHODS as CLUSTER_METHODS
-from core.analysis.clusters import cluster_cards, cluster_name, default_input, id_array, load_clusters, result_name
+from core.analysis.clusters import cluster_cards, cluster_name, default_input, id_array, load_clusters, result_path
 from core.analysis.compare import TRUST_K, TRUST_SAMPLE, map_trustworthiness
 from core.analysis.maps import UNLABELLED
 from core.base.errors import ClusterError
@@ -257,7 +257,7 @@ def _cluster_histogram(run: Run, clustering: str) -> Optional[dict]:
     input = default_input(folder, clustering)
     if input is None:
         return None
-    assignments = pd.read_parquet(folder / result_name(clustering, input) / "assignments.parquet",
+    assignments = pd.read_parquet(result_path(folder, clustering, input) / "assignments.parquet",
                                   columns=["track_id", "cluster"])
     numbers = sorted(set(assignments["cluster"].astype(int)) - {NOISE})[:MISSING - 1]
     order = numbers + ([NOISE] if (assignments["cluster"] == NOISE).any() else [])

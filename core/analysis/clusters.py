@@ -1,8 +1,9 @@
 """Clusters of tracks, on audio features, on embeddings or on both: k-means with k chosen by silhouette, or
 density clusters (HDBSCAN, noise allowed) on a UMAP reduction of the matrix.
 
-Results, under ``<run>/clusters/<input>/`` for k-means and ``<run>/clusters/hdbscan-<input>/`` for HDBSCAN (or
-under ``artifacts/datasets/NAME/clusters/``)::
+Results, under ``<run>/clusters/<method>-<input>/`` (``kmeans-embeddings``, ``hdbscan-features``, ...; or under
+``artifacts/datasets/NAME/clusters/``; k-means results written as ``clusters/<input>/`` before are still read, and
+replaced by the new name when k-means runs again)::
 
     summary.json          method, input, number of clusters k, silhouette, noise share, agreement with the labels
                           (ARI, NMI), config
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Literal, Optional
@@ -125,10 +127,20 @@ def clusters_dir(source: Source) -> Path:
 
 
 def result_name(method: str, input: str) -> str:
-    """Folder of one method's results on one input under ``clusters/`` (k-means keeps the original layout)."""
+    """Folder of one method's results on one input under ``clusters/``: ``<method>-<input>``."""
     if method not in METHODS:
         raise ClusterError(f"no clustering method {method!r} (methods: {', '.join(METHODS)})")
-    return input if method == "kmeans" else f"{method}-{input}"
+    return f"{method}-{input}"
+
+
+def result_path(folder: str | Path, method: str, input: str) -> Path:
+    """Where one method's results on one input are read from: ``folder/<method>-<input>``, or for k-means the
+    ``folder/<input>`` of results written before both methods were named alike, when only that one exists."""
+    path = Path(folder) / result_name(method, input)
+    legacy = Path(folder) / input
+    if method == "kmeans" and not (path / "summary.json").exists() and (legacy / "summary.json").exists():
+        return legacy
+    return path
 
 
 def _kmeans(x: np.ndarray, cfg: ClusterConfig, progress: Progress) -> tuple[np.ndarray, pd.DataFrame, dict]:
@@ -175,7 +187,7 @@ def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress
     clusters, curves, found = (_kmeans if cfg.method == "kmeans" else _hdbscan)(x, cfg, progress)
     space, reduced = found.pop("space", x), found.pop("reduced", False)
     tracks = source.tracks.iloc[rows].reset_index(drop=True)
-    clusters, numbering = keep_numbers(clusters_dir(source) / result_name(cfg.method, input), tracks["track_id"],
+    clusters, numbering = keep_numbers(result_path(clusters_dir(source), cfg.method, input), tracks["track_id"],
                                        clusters)
     coords = pca_2d(x, seed=cfg.seed)
     assignments = pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
@@ -208,6 +220,9 @@ def cluster_input(source: Source, input: InputName, cfg: ClusterConfig, progress
         atomic_write_json(work / "summary.json", summary)
 
     write_folder(clusters_dir(source) / result_name(cfg.method, input), write)
+    legacy = clusters_dir(source) / input  # the same k-means result under its old name: now replaced
+    if cfg.method == "kmeans" and (legacy / "summary.json").exists():
+        shutil.rmtree(legacy, ignore_errors=True)
     return summary
 
 
@@ -245,13 +260,13 @@ def run_clusters(source: Source, *, cfg: Optional[ClusterConfig] = None,
 
 def cluster_inputs_done(folder: str | Path, method: str = "kmeans") -> list[str]:
     """Inputs with complete ``method`` results under ``folder`` (a source's ``clusters/``), in the usual order."""
-    return [i for i in INPUTS if (Path(folder) / result_name(method, i) / "summary.json").exists()]
+    return [i for i in INPUTS if (result_path(folder, method, i) / "summary.json").exists()]
 
 
 def load_clusters(folder: str | Path, input: InputName, method: str = "kmeans") -> dict:
     """summary, curves (None for HDBSCAN), assignments, label_mix and feature_profile (None if absent) of one
     method's results on one input."""
-    path = Path(folder) / result_name(method, input)
+    path = result_path(folder, method, input)
     if not (path / "summary.json").exists():
         raise ClusterError(f"no {method} cluster results for {input!r} in {folder}")
     profile, curves = path / "feature_profile.parquet", path / "curves.parquet"
@@ -306,7 +321,7 @@ def cluster_labels(folder: str | Path, track_ids, *, method: str = "kmeans",
     input = default_input(folder, method, input)
     if input is None:
         return None
-    assignments = pd.read_parquet(Path(folder) / result_name(method, input) / "assignments.parquet",
+    assignments = pd.read_parquet(result_path(folder, method, input) / "assignments.parquet",
                                   columns=["track_id", "cluster"])
     names = dict(zip(assignments["track_id"].astype(str), map(cluster_name, assignments["cluster"])))
     return pd.Series([names.get(str(t), NOT_CLUSTERED) for t in track_ids], dtype=object)
