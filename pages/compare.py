@@ -11,6 +11,7 @@ from core.analysis.collections import rows_of_ids
 from core.analysis.compare import Comparison, aligned_maps, compare_runs
 from core.base.errors import CompareError
 from core.base.paths import runs_dir
+from core.runs.aliases import read_alias, run_label
 from core.runs.folder import config_differences, list_runs, run_problem, run_summary
 from ui import nav, workspace
 from ui.atlas import atlas_map, decode_event
@@ -46,8 +47,8 @@ def cached_aligned(run_ids: tuple[str, ...], method: str) -> tuple[dict, dict]:
 
 
 def short_name(run_id: str) -> str:
-    """Run ids start with the date and time; the rest (dataset-suffix) is enough to tell runs apart."""
-    return run_id.split("-", 2)[-1] if run_id.count("-") >= 2 else run_id
+    """A run's alias; else the id without its date and time (dataset-suffix is enough to tell runs apart)."""
+    return read_alias(runs_dir() / run_id) or (run_id.split("-", 2)[-1] if run_id.count("-") >= 2 else run_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -100,7 +101,7 @@ def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> 
         right.button("Clear selection", key="compare_clear", on_click=workspace.clear_selection)
     for column, run_id in zip(st.columns(len(chosen)), chosen):
         with column:
-            st.caption(f"`{run_id}`")
+            st.caption(f"`{run_label(run_id)}`")
             if comparison:
                 note = "the reference frame" if run_id == chosen[0] else f"aligned, disparity {disparity[run_id]:.2f}"
                 st.caption(f"{comparison.trust[run_id].describe()} · {note}")
@@ -204,13 +205,13 @@ if len(runs) < 2:
 current = active_run_id()
 default = [current] if current in runs else []
 default += [r for r in runs if r != current][:2 - len(default)]
-chosen = st.multiselect("Runs", runs, default=default, max_selections=4, key="compare_runs")
+chosen = st.multiselect("Runs", runs, default=default, max_selections=4, key="compare_runs", format_func=run_label)
 if len(chosen) < 2:
     st.warning("Choose at least two runs.")
     st.stop()
 
 summary = [run_summary(r) for r in chosen]
-st.dataframe([{"run": s["run_id"], "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"],
+st.dataframe([{"run": run_label(s["run_id"], s["alias"] or ""), "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"],
                "epochs": shown(s["epochs"] if s["kind"] != "reference" else None),
                "train (min)": shown(s["train_minutes"] if s["kind"] != "reference" else None),
                **{name: shown(s[key]) for key, name in SCORES.items()}}

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.base.errors import TimbreError
 from core.base.paths import public_path, runs_dir
+from core.runs.aliases import MAX_CHARS, read_alias, run_label, set_alias
 from core.runs.folder import list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure
@@ -54,7 +55,8 @@ def no_runs() -> None:
 
 
 def runs_frame(run_ids: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame([cached_summary(r) for r in run_ids])
+    # the alias is read fresh: it is the one thing of a run that changes (here or by `python -m core runs alias`)
+    frame = pd.DataFrame([{**cached_summary(r), "alias": read_alias(runs_dir() / r) or ""} for r in run_ids])
     frame.insert(0, "active", frame["run_id"] == active_run_id())
     frame["created"] = pd.to_datetime(frame["created"], errors="coerce")
     return frame
@@ -65,7 +67,7 @@ def runs_table(frame: pd.DataFrame) -> None:
     active run's details are below (chunk, training time, loss, folder). A "broken" column only when a run is
     broken, empty for the healthy ones."""
     score = {"format": "%.3f", "width": "small"}
-    order = ["active", "run_id", "recipe", "distill", "dataset", "created", "tracks", "knn5_acc", "mfcc_knn5_acc",
+    order = ["active", "alias", "run_id", "recipe", "distill", "dataset", "created", "tracks", "knn5_acc", "mfcc_knn5_acc",
              "p_at_5", "mfcc_p_at_5", "recording_top1", "epochs"]
     if frame["broken"].notna().any():
         order.insert(2, "broken")
@@ -73,6 +75,8 @@ def runs_table(frame: pd.DataFrame) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
         "active": st.column_config.CheckboxColumn("active", width="small"),
         "run_id": st.column_config.TextColumn("run", width="medium"),
+        "alias": st.column_config.TextColumn("alias", width="small", help="a short name for the run, accepted "
+                                             "wherever its id is (set below, or `python -m core runs alias RUN NAME`)"),
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         "tracks": st.column_config.NumberColumn("tracks", width="small"),
         "labelled": st.column_config.NumberColumn("labelled", width="small"),
@@ -112,9 +116,37 @@ def metric_pair(column, title: str, learned, baseline) -> None:
                   help=f"MFCC baseline: {baseline:.3f}")
 
 
+ALIAS_KEY, ALIAS_NOTE = "run_alias_name", "run_alias_note"
+
+
+def save_alias(run_id: str) -> None:
+    """The form's callback (before the page reruns, so the table already shows the new alias)."""
+    try:
+        alias = set_alias(run_id, st.session_state.get(f"{ALIAS_KEY}_{run_id}", ""))
+    except TimbreError as error:
+        st.session_state[ALIAS_NOTE] = ("error", str(error))
+    else:
+        st.session_state[ALIAS_NOTE] = ("success", f"Run {run_id} is now also called {alias}." if alias
+                                        else f"Run {run_id} has no alias.")
+
+
+def alias_form(run_id: str) -> None:
+    """Name the active run (an empty name removes its alias); a clash or a bad name gets a plain message."""
+    kind, text = st.session_state.pop(ALIAS_NOTE, (None, ""))
+    with st.form("run_alias", border=False):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        left.text_input("Alias", value=read_alias(runs_dir() / run_id) or "", max_chars=MAX_CHARS, key=f"{ALIAS_KEY}_{run_id}",
+                        help="A short name for this run, shown beside its id and accepted wherever a run id is "
+                             "(`--run`, the API's /runs/{run}). Empty: no alias.")
+        right.form_submit_button("Save alias", on_click=save_alias, args=(run_id,))
+    if kind:
+        getattr(st, kind)(text)
+
+
 def run_details(run_id: str) -> None:
     summary = cached_summary(run_id)
-    st.subheader(f"Active run: {run_id}")
+    st.subheader(f"Active run: {run_label(run_id)}")
+    alias_form(run_id)
     run = open_run(run_id, stop=False)
     if run is None:
         return

@@ -11,6 +11,7 @@ from core.analysis.maps import UNLABELLED
 from core.base.errors import TimbreError
 from core.base.paths import public_path
 from core.data.tracks import display_name, display_names
+from core.runs.aliases import run_label
 from core.runs.folder import Run, list_runs
 from core.service.links import track_links
 from ui.figures import METHOD_NAMES
@@ -28,7 +29,7 @@ def run_picker() -> str | None:
         return None
     st.session_state[RUN_PICK_KEY] = current  # follows RUN_KEY when a page or a new build changed it
     st.sidebar.selectbox("Active run", list_runs(), key=RUN_PICK_KEY, help="Every page works on this run. Newest first.",
-                         on_change=lambda: set_active_run(st.session_state[RUN_PICK_KEY]))
+                         format_func=run_label, on_change=lambda: set_active_run(st.session_state[RUN_PICK_KEY]))
     return st.session_state[RUN_KEY]
 
 

@@ -149,10 +149,21 @@ def cmd_runs(args) -> None:
         print("no runs yet: `python -m core demo` builds one")
         return
     broken = table["broken"].notna()
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table[~broken].drop(columns="broken").to_string(index=False))
+    shown = table[~broken].drop(columns="broken").astype(object).fillna("-")  # no "None" for what a run lacks
+    with pd.option_context("display.width", 200, "display.max_columns", 21):
+        print(shown.to_string(index=False))
     for reason in table.loc[broken, "broken"]:
         print(f"cannot be opened: {reason}")
+
+
+def cmd_alias(args) -> None:
+    from core.runs.aliases import read_alias, set_alias
+    from core.runs.folder import run_path
+
+    path = run_path(args.run)
+    run_id = path.name
+    alias = set_alias(run_id, None) if args.clear else set_alias(run_id, args.name) if args.name else read_alias(path)
+    print(f"run {run_id}: alias {alias}" if alias else f"run {run_id}: no alias")
 
 
 def cmd_demo(args) -> None:
@@ -249,8 +260,17 @@ def add_run_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="build it even for a library searched exactly")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("runs", help="list the runs with their evaluation")
+    p = sub.add_parser("runs", help="list the runs with their evaluation; `runs alias RUN NAME` names a run")
     p.set_defaults(func=cmd_runs)
+    actions = p.add_subparsers(dest="runs_action")
+    a = actions.add_parser("alias", help="give a run a short name, accepted wherever a run id is",
+                           description="Give a run a short name (1-40 letters, digits, '.', '_', '-'), accepted "
+                                       "wherever a run id is and shown wherever runs are listed.")
+    a.add_argument("run", help="the run's id, alias or folder")
+    a.add_argument("name", nargs="?", help="the alias (refused when it is another run's id or alias; "
+                                           "without it, the run's alias is shown)")
+    a.add_argument("--clear", action="store_true", help="remove the run's alias")
+    a.set_defaults(func=cmd_alias)
 
     p = sub.add_parser("demo", help="synthesise the demo corpus, ingest it and train a run")
     add_dataclass_args(p, DemoConfig)

@@ -43,6 +43,7 @@ from core.base.errors import RunError
 from core.base.io import atomic_folder
 from core.base.locks import Busy, file_lock
 from core.base.paths import runs_dir
+from core.runs.aliases import read_alias, run_id_of
 
 REQUIRED_FILES = ("config.json", "metrics.json", "model.pt", "tracks.parquet", "embeddings.npy",
                   "projections.parquet", "projection.npz")
@@ -182,11 +183,12 @@ class Run:
 
 
 def run_path(run: str | Path) -> Path:
-    """The folder of ``run``: a run id (a folder in :func:`runs_dir`), or the path of a run folder, absolute
-    or relative, with or without a trailing slash (``artifacts/runs/ID/``)."""
+    """The folder of ``run``: a run id (a folder in :func:`runs_dir`), a run's alias, or the path of a run folder,
+    absolute or relative, with or without a trailing slash (``artifacts/runs/ID/``)."""
     text = str(run).strip()
-    if text and "/" not in text.rstrip("/") and (runs_dir() / text.rstrip("/")).is_dir():
-        return runs_dir() / text.rstrip("/")
+    run_id = run_id_of(text)  # a run id, or a run's alias (core.runs.aliases)
+    if run_id is not None:
+        return runs_dir() / run_id
     path = Path(text).expanduser()
     if text and path.is_dir():
         inside = runs_dir().resolve() / path.resolve().name
@@ -270,21 +272,22 @@ def folder_size_mb(path: Path) -> float:
 
 
 def run_summary(run_id: str) -> dict:
-    """One row of the runs table: dataset, date, size, key config and evaluation figures; ``broken`` is None,
-    or the reason the run cannot be opened (then only ``run_id`` and ``size_mb`` are filled in)."""
+    """One row of the runs table: alias (None without), dataset, date, size, key config and evaluation figures;
+    ``broken`` is None, or the reason the run cannot be opened (then only ``run_id``, ``alias`` and ``size_mb``
+    are filled in)."""
     try:
         run = load_run(run_id)
         cfg, met = run.config, run.metrics
         n_tracks, n_labelled = len(run.tracks), int(run.tracks["label"].notna().sum())
     except (RunError, KeyError, ValueError, OSError) as error:  # KeyError etc.: a table of the wrong shape
         reason = str(error) if isinstance(error, RunError) else f"run {run_id!r} is broken: {type(error).__name__}"
-        return {**dict.fromkeys(SUMMARY_COLUMNS), "run_id": run_id, "broken": reason,
-                "size_mb": round(folder_size_mb(runs_dir() / run_id), 2)}
+        return {**dict.fromkeys(SUMMARY_COLUMNS), "run_id": run_id, "alias": read_alias(runs_dir() / run_id),
+                "broken": reason, "size_mb": round(folder_size_mb(runs_dir() / run_id), 2)}
     learned, base = met.get("knn_eval") or {}, met.get("baseline_mfcc_knn_eval") or {}
     recording = met.get("recording_eval") or {}
     train = cfg.get("train", {})
     return {
-        "run_id": run_id, "dataset": cfg.get("dataset"), "created": cfg.get("created"),
+        "run_id": run_id, "alias": read_alias(run.path), "dataset": cfg.get("dataset"), "created": cfg.get("created"),
         "tracks": n_tracks, "labelled": n_labelled,
         "size_mb": round(folder_size_mb(run.path), 2), "epochs": train.get("epochs"),
         "chunk_seconds": cfg.get("chunk_seconds"), "train_minutes": round(met.get("train_seconds", 0) / 60, 2),
@@ -298,7 +301,7 @@ def run_summary(run_id: str) -> dict:
     }
 
 
-SUMMARY_COLUMNS = ("run_id", "dataset", "created", "tracks", "labelled", "size_mb", "epochs", "chunk_seconds",
+SUMMARY_COLUMNS = ("run_id", "alias", "dataset", "created", "tracks", "labelled", "size_mb", "epochs", "chunk_seconds",
                    "train_minutes", "final_loss", "knn5_acc", "p_at_5", "mfcc_knn5_acc", "mfcc_p_at_5",
                    "recording_top1", "recording_top5", "kind", "broken", "recipe", "distill")
 

@@ -26,6 +26,7 @@ from core.base.constants import DEFAULT_K, DEFAULT_SET_K, MAX_QUERY_SECONDS
 from core.base.errors import AudioDecodeError, ClassifyError, CollectionError, InvalidQuery, NeedsAudio, NoClassifier, NotFound, TagError
 from core.data.tracks import clean_text, display_names, search_tracks
 from core.data.uploads import safe_name
+from core.runs.aliases import run_id_of
 from core.runs.folder import Run, list_runs, load_run, resolve_run, run_summary
 from core.service.links import with_links
 from core.service.listening import Listening
@@ -134,14 +135,15 @@ class QueryService:
         Raises
         ------
         NotFound
-            No such run among :func:`core.runs.folder.list_runs` (a name never reaches another folder), or no
-            run at all.
+            No such run among :func:`core.runs.folder.list_runs` by id or alias (a name never reaches another
+            folder), or no run at all.
         RunError
             The run is broken (its message says which file).
         """
         run_id = run_id or self.default_id
         if run_id is None:
             raise NotFound(NO_RUN_YET, what="runs")
+        run_id = run_id_of(run_id) or run_id  # an alias names its run (core.runs.aliases)
         if run_id in self._runs:
             return self._runs[run_id]
         if run_id not in list_runs():
