@@ -104,7 +104,7 @@ def draw_maps(chosen: list[str], method: str, comparison: Comparison | None) -> 
             st.caption(f"`{run_label(run_id)}`")
             if comparison:
                 note = "the reference frame" if run_id == chosen[0] else f"aligned, disparity {disparity[run_id]:.2f}"
-                st.caption(f"{comparison.trust[run_id].describe()} · {note}")
+                st.caption(f"{comparison.trust[run_id].named()} · {note}")  # the Map page's figure (quality.map_trust)
             focus = workspace.focus_in(cached_run(run_id))
             near = [] if focus is None else nearest_others(run_id, focus, N_NEIGHBOURS)["row"].tolist()
             atlas_map(cached_layer(tuple(chosen), method, run_id), key=f"compare_atlas_{run_id}",

@@ -6,16 +6,13 @@ bins per track, and the map's own quality.
   tempo, key or loudness that sets it apart most).
 - :func:`map_histograms`: each track's bin (uint8 codes, :data:`MISSING` where unknown) of tempo, duration,
   cluster, label and a musicnn tag's likelihood; vectorised, a million tracks in about a second.
-- :func:`projection_quality`: :func:`core.analysis.compare.map_trustworthiness` of a run's map, cached in the
-  run folder.
+- :func:`projection_quality` (from :mod:`core.analysis.quality`): the trustworthiness of a run's map, cached in
+  the run folder.
 
 Neighbour agreement between two runs per track is in :mod:`core.analysis.agreement`.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -25,10 +22,9 @@ import pandas as pd
 from core.analysis.cluster_methods import NO_LABEL, NOISE
 from core.analysis.clusters import METHODS as CLUSTER_METHODS
 from core.analysis.clusters import cluster_cards, cluster_name, default_input, id_array, load_clusters, result_path
-from core.analysis.compare import TRUST_K, TRUST_SAMPLE, map_trustworthiness
 from core.analysis.maps import UNLABELLED
+from core.analysis.quality import QUALITY_FOLDER, projection_quality  # noqa: F401 (the atlas's quality caption)
 from core.base.errors import ClusterError
-from core.base.io import atomic_write_json
 from core.runs.folder import Run
 from core.search.projection import METHODS
 
@@ -351,38 +347,3 @@ def map_histograms(run: Run, *, tag: Optional[str] = None, clustering: Optional[
             out.append({"name": f"tag:{name}", "codes": binned_codes(values, TAG_EDGES),
                         "bins": _edge_bins(TAG_EDGES, lambda v: f"{v:.1f}")})
     return out
-
-
-# --- map quality ------------------------------------------------------------------------------------------------
-
-QUALITY_FOLDER = "quality"
-
-
-def projection_quality(run: Run, method: str, *, sample: int = TRUST_SAMPLE, seed: int = 0, k: int = TRUST_K) -> dict:
-    """How far the run's ``method`` map can be believed: :func:`core.analysis.compare.map_trustworthiness`
-    (k = 10, cosine in the embedding, on a seeded sample of ``sample`` tracks), cached in
-    ``<run>/quality/<method>.json`` until the run's projections change (about 1 s for 2,000 tracks).
-
-    Returns
-    -------
-    dict
-        ``method``, ``value`` (in [0, 1]; 1 = every map neighbour is a true neighbour), ``k``, ``n`` (tracks
-        measured), ``n_total``, ``sampled``, ``text`` (one line for the page), ``seconds`` (of the measurement).
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
-    stat = (Path(run.path) / "projections.parquet").stat()
-    key = {"projections": [stat.st_mtime_ns, stat.st_size], "sample": sample, "seed": seed, "k": k}
-    path = Path(run.path) / QUALITY_FOLDER / f"{method}.json"
-    try:
-        cached = json.loads(path.read_text())
-        if cached.get("key") == key:
-            return cached["quality"]
-    except (OSError, ValueError, KeyError, AttributeError):  # none yet, or unreadable: measure again
-        pass
-    started = time.perf_counter()
-    trust = map_trustworthiness(run, method, k=k, sample=sample, seed=seed)
-    quality = {"method": method, **dataclasses.asdict(trust), "sampled": trust.sampled, "text": trust.describe(),
-               "seconds": round(time.perf_counter() - started, 3)}
-    atomic_write_json(path, {"key": key, "quality": quality})
-    return quality

@@ -6,8 +6,9 @@ different datasets holding the same files compare too).
 - **Most-changed tracks**: the tracks whose neighbour sets overlap least between two runs.
 - **Per-label k-NN accuracy**: leave-one-out 5-NN genre votes per label and run (:func:`core.evaluation.knn.knn_votes`),
   on the same shared tracks: which run separates which label.
-- **Trustworthiness** of each run's 2-D map at k = 10 (:func:`sklearn.manifold.trustworthiness`, cosine in the
-  embedding): how far a map's neighbourhoods can be believed (1 = every map neighbour is a true neighbour).
+- **Trustworthiness** of each run's 2-D map at k = 10 (:func:`core.analysis.quality.map_trust`: the figure the
+  Map page gives, cached in the run folder): how far a map's neighbourhoods can be believed (1 = every map
+  neighbour is a true neighbour).
 - **Aligned maps**: every map rotated, scaled and shifted onto the first run's by orthogonal Procrustes on the
   shared tracks, so a group of tracks sits in comparable places.
 
@@ -25,6 +26,14 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.maps import UNLABELLED
+from core.analysis.quality import (  # noqa: F401 (TRUST_K, map_trustworthiness: where readers of compare look)
+    METHOD_TITLES,
+    TRUST_K,
+    TRUST_SAMPLE,
+    Trust,
+    map_trust,
+    map_trustworthiness,
+)
 from core.base.errors import CompareError
 from core.data.tracks import display_names
 from core.evaluation.knn import knn_votes
@@ -41,13 +50,9 @@ NEIGHBOURS = 10  # neighbour sets compared by Jaccard
 LABEL_K = 5  # the k of the per-label k-NN votes (as the runs' own evaluation)
 
 
-TRUST_K = 10
-
-
 SAMPLE = 5000  # shared tracks above this: neighbour figures on a seeded sample (a 5000^2 float32 matrix is 100 MB)
 
 
-TRUST_SAMPLE = 2000  # trustworthiness builds dense n x n distance matrices in float64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,43 +151,6 @@ def per_label_accuracy(x: np.ndarray, labels, *, k: int = LABEL_K) -> pd.DataFra
     return table[["accuracy", "tracks", "correct"]].astype({"tracks": int, "correct": int})
 
 
-@dataclasses.dataclass(frozen=True)
-class Trust:
-    """Trustworthiness of one run's map: ``value`` in [0, 1] at ``k`` over ``n`` tracks (``sampled`` of ``n_total``)."""
-
-    value: float
-    k: int
-    n: int
-    n_total: int
-
-    @property
-    def sampled(self) -> bool:
-        return self.n < self.n_total
-
-    def describe(self) -> str:
-        where = f"a seeded sample of {self.n} of {self.n_total} tracks" if self.sampled else f"{self.n} tracks"
-        return f"trustworthiness {self.value:.3f} (k={self.k}, {where})"
-
-
-def map_trustworthiness(run: Run, method: str, *, k: int = TRUST_K, sample: int = TRUST_SAMPLE, seed: int = 0) -> Trust:
-    """:func:`sklearn.manifold.trustworthiness` of the run's ``method`` map against its embeddings (cosine), at
-    ``k`` neighbours (fewer for a library under ``2 k + 2`` tracks: sklearn needs k < n / 2)."""
-    from sklearn.manifold import trustworthiness
-
-    if method not in METHODS:
-        raise CompareError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
-    n_total = len(run.embeddings)
-    rows = np.arange(n_total)
-    if n_total > sample:
-        rows = np.sort(np.random.default_rng(seed).choice(n_total, size=sample, replace=False))
-    k = min(k, (len(rows) - 1) // 2)
-    if k < 1:
-        raise CompareError(f"run {run.run_id}: {len(rows)} tracks are too few to measure a map's trustworthiness")
-    xy = run.projections[[f"{method}_x", f"{method}_y"]].to_numpy(np.float64)[rows]
-    value = trustworthiness(l2_normalise(run.embeddings[rows], dtype=np.float64), xy, n_neighbors=k, metric="cosine")
-    return Trust(value=float(value), k=k, n=len(rows), n_total=n_total)
-
-
 def procrustes_onto(reference: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """The similarity transform (rotation or reflection, scale, shift) that best maps ``moving`` onto
     ``reference`` (both [shape=(n, 2)], the same tracks in the same order).
@@ -265,6 +233,7 @@ class Comparison:
     trust: dict[str, Trust]
     method: str
     label_k: int = LABEL_K
+    trust_sample: int = TRUST_SAMPLE
 
     @property
     def run_ids(self) -> list[str]:
@@ -311,9 +280,15 @@ class Comparison:
         n, total = len(self.shared.track_ids), self.shared.n_total
         return f"a seeded sample of {n} of the {total} shared tracks" if self.shared.sampled else f"{n} shared tracks"
 
-    def to_dict(self, *, n_changed: int = 10) -> dict:
+    def trust_by_projection(self, methods: Sequence[str] = ()) -> dict[str, dict[str, Trust]]:
+        """Projection -> run id -> :class:`Trust` of each of ``methods`` (none: the comparison's ``method``),
+        through :func:`core.analysis.quality.map_trust` as the pages read it."""
+        return {m: self.trust if m == self.method else {r.run_id: map_trust(r, m, sample=self.trust_sample)
+                                                         for r in self.runs} for m in (methods or [self.method])}
+
+    def to_dict(self, *, n_changed: int = 10, methods: Sequence[str] = ()) -> dict:
         """Plain figures for ``--json``: runs, shared tracks, agreement, most-changed per pair, per-label
-        accuracy, trustworthiness."""
+        accuracy, trustworthiness of the comparison's map and, by projection, of each of ``methods``."""
         pairs = itertools.combinations(self.run_ids, 2)
         return {
             "runs": self.run_ids, "shared_tracks": self.shared.n_total, "tracks_used": len(self.shared.track_ids),
@@ -324,7 +299,9 @@ class Comparison:
             "per_label_knn_accuracy": {label: {r: (None if pd.isna(v) else round(float(v), 4)) for r, v in row.items()}
                                        for label, row in self.per_label.iterrows()},
             "label_counts": {str(k): int(v) for k, v in self.label_counts.items()},
-            "trustworthiness": {r: {"method": self.method, **dataclasses.asdict(t)} for r, t in self.trust.items()},
+            "trustworthiness": {r: dataclasses.asdict(t) for r, t in self.trust.items()},
+            "trustworthiness_by_projection": {m: {r: dataclasses.asdict(t) for r, t in trust.items()}
+                                              for m, trust in self.trust_by_projection(methods).items()},
         }
 
 
@@ -367,13 +344,15 @@ def compare_runs(runs: Sequence[Run | str], *, k: int = NEIGHBOURS, label_k: int
                               for run_id in ids}).rename_axis("label")
     order = sorted(i for i in per_label.index if i != "all") + (["all"] if "all" in per_label.index else [])
     counts = pd.Series(labels[ids[0]]).dropna().astype(str).value_counts().sort_index()
-    trust = {r.run_id: map_trustworthiness(r, method, sample=trust_sample, seed=seed) for r in runs}
+    trust = {r.run_id: map_trust(r, method, sample=trust_sample, seed=seed) for r in runs}
     return Comparison(runs=runs, shared=shared, k=k, neighbours=neighbours, agreement=agreement,
-                      per_label=per_label.loc[order], label_counts=counts, trust=trust, method=method, label_k=label_k)
+                      per_label=per_label.loc[order], label_counts=counts, trust=trust, method=method, label_k=label_k,
+                      trust_sample=trust_sample)
 
 
-def comparison_lines(comparison: Comparison, *, n_changed: int = 10) -> list[str]:
-    """The figures of :func:`compare_runs` as text lines (the CLI's output)."""
+def comparison_lines(comparison: Comparison, *, n_changed: int = 10, methods: Sequence[str] = ()) -> list[str]:
+    """The figures of :func:`compare_runs` as text lines (the CLI's output); trustworthiness of the comparison's
+    map, or of each of ``methods``, each projection named."""
     c = comparison
     short = {r: f"[{i + 1}]" for i, r in enumerate(c.run_ids)}
     lines = [f"{short[r]} {r}" for r in c.run_ids]
@@ -390,6 +369,7 @@ def comparison_lines(comparison: Comparison, *, n_changed: int = 10) -> list[str
         table = c.per_label.rename(columns=short).round(3)
         table.insert(0, "tracks", c.label_counts.reindex(table.index).fillna(c.label_counts.sum()).astype(int))
         lines += ["", f"per-label leave-one-out {c.label_k}-NN accuracy on the shared tracks:", table.to_string()]
-    lines += ["", f"map trustworthiness ({c.method}):"]
-    lines += [f"  {short[r]} {t.describe()}" for r, t in c.trust.items()]
+    for method, trust in c.trust_by_projection(methods).items():
+        lines += ["", f"map trustworthiness, {METHOD_TITLES[method]} (as the Map and Compare pages give it):"]
+        lines += [f"  {short[r]} {t.describe()}" for r, t in trust.items()]
     return lines

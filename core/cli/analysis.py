@@ -187,12 +187,14 @@ def cmd_compare(args) -> None:
     import json
 
     from core.analysis.compare import compare_runs, comparison_lines
+    from core.search.projection import METHODS
 
-    result = compare_runs(args.runs, k=args.k, method=args.method, sample=args.sample)
+    methods = [args.method] if args.method else list(METHODS)  # every projection: the pages show the one chosen
+    result = compare_runs(args.runs, k=args.k, method=methods[-1], sample=args.sample)
     if args.json:
-        print(json.dumps(result.to_dict(n_changed=args.changed), indent=2))
+        print(json.dumps(result.to_dict(n_changed=args.changed, methods=methods), indent=2))
     else:
-        print("\n".join(comparison_lines(result, n_changed=args.changed)))
+        print("\n".join(comparison_lines(result, n_changed=args.changed, methods=methods)))
 
 
 def cmd_export(args) -> None:
@@ -229,7 +231,9 @@ def add_comparison_commands(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or run folders (2 to 4)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("-k", type=positive_int, default=NEIGHBOURS, help=f"neighbours per set (default {NEIGHBOURS})")
-    p.add_argument("--method", choices=METHODS, default="umap", help="the map whose trustworthiness is measured")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="the map whose trustworthiness is given (default: every one, each named; the same figure "
+                        "as the Map and Compare pages')")
     p.add_argument("--changed", type=positive_int, default=10, help="most-changed tracks listed per pair")
     p.add_argument("--sample", type=positive_int, default=SAMPLE,
                    help=f"above this many shared tracks, a seeded sample of them (default {SAMPLE})")
