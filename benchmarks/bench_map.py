@@ -218,9 +218,9 @@ class AtlasMap:
 
     def phases(self, page) -> dict:
         """The component's own steps of the first draw (its ``timings``), in seconds after the navigation's start:
-        the points' bytes received, decoded, the plot created, the first draw done (kd-tree built), drawn."""
+        the points' bytes received, decoded, the plot created, the kd-tree built, the first draw done, drawn."""
         return page.evaluate("() => { " + FIND_ATLAS_JS + """ const w = atlasFrame().contentWindow, out = {};
-          for (const step of ['received', 'loaded', 'created', 'resolved', 'drawn']) { const t = w.atlas.timings[step];
+          for (const step of ['received', 'loaded', 'created', 'indexed', 'resolved', 'drawn']) { const t = w.atlas.timings[step];
             if (t !== undefined) out[step] = Math.round(w.performance.timeOrigin + t - performance.timeOrigin) / 1e3; }
           return out; }""")
 
