@@ -8,16 +8,13 @@ import typing
 
 import pytest
 
-from core.analysis.classify.models import ClassifyConfig
-from core.analysis.clusters import ClusterConfig
-from core.analysis.tasks import TagsConfig
+from core.analysis.config import ClassifyConfig, ClusterConfig, TagsConfig
 from core.base.config import bounds_of, check_bounds, doc
 from core.base.errors import TimbreError
-from core.data.ingest import IngestConfig
-from core.data.tables import ImportConfig
+from core.data.config import ImportConfig, IngestConfig
 from core.demo import DemoConfig
 from core.evaluation.recording import RecordingEvalConfig
-from core.runs.reference import ReferenceConfig
+from core.runs.config import ReferenceConfig
 from core.training.config import TrainConfig
 
 CONFIGS = (TrainConfig, IngestConfig, DemoConfig, ReferenceConfig, ClassifyConfig, ClusterConfig, TagsConfig,

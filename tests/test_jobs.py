@@ -17,7 +17,8 @@ import pytest
 from core import jobs
 from core.base.errors import DatasetError, TimbreError
 from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
-from core.base.processes import proc_stat
+from core.jobs import runner
+from core.jobs.processes import proc_stat
 from core.data import library, uploads
 from core.data.dataset import load_dataset
 from core.runs.folder import list_runs, load_run
@@ -45,7 +46,7 @@ def group_gone(pgid: int, *, timeout: float = 15.0) -> bool:
     """True once no live process of the job's group is left (it exits just after writing its final state)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs._alive(pgid, None)  # reaps the job process when it is a child of this test process
+        runner._alive(pgid, None)  # reaps the job process when it is a child of this test process
         members = [f[0] for f in map(proc_stat, pids()) if len(f) > 2 and f[2] == str(pgid)]
         if not [state for state in members if state not in ("Z", "X")]:
             return True
@@ -136,7 +137,7 @@ def test_a_killed_job_shows_failed(finished_job):
 
 def test_status_writes_are_throttled(tmp_path, monkeypatch):
     writes = []
-    monkeypatch.setattr(jobs, "atomic_write_json", lambda path, obj: writes.append(dict(obj)))
+    monkeypatch.setattr(runner, "atomic_write_json", lambda path, obj: writes.append(dict(obj)))
     writer = jobs.StatusWriter(tmp_path, interval_s=10.0)
     writer.stage("training")
     for epoch in range(1, 101):

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.base.io import atomic_write_json
-from core.base.processes import start_time
+from core.jobs.processes import start_time
 from core.data import library
 from core.training.config import TrainConfig
 from ui import nav
@@ -21,7 +21,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "library.py")
 def own_jobs_folder(tmp_path, tmp_path_factory, monkeypatch):
     """Each test sees only the jobs it makes (the page follows the newest job when it has none of its own); the
     session's temp folders are the library roots."""
-    monkeypatch.setattr(jobs, "jobs_dir", lambda: tmp_path / "jobs")
+    monkeypatch.setattr(jobs.runner, "jobs_dir", lambda: tmp_path / "jobs")
     monkeypatch.setenv("TIMBRE_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.setenv("TIMBRE_LIBRARY_ROOTS", str(tmp_path_factory.getbasetemp()))
 
@@ -53,7 +53,7 @@ def fill(at: AppTest, *, source: str = "folder", folder: str = "", name: str = "
 
 def fake_job(job_id: str, *, pid: int | None = None, **status) -> str:
     """A job folder as core.jobs writes it (spec.json + status.json), for states a test cannot wait for."""
-    folder = jobs.jobs_dir() / job_id
+    folder = jobs.runner.jobs_dir() / job_id
     folder.mkdir(parents=True)
     atomic_write_json(folder / "spec.json", {"kind": "ingest+train", "dataset": "mine", "source": "/music/mine",
                                              "labels": True, "ingest": {}, "train": {"epochs": 3}})
@@ -129,7 +129,7 @@ def test_a_finished_job_shows_its_dataset_skipped_files_and_run():
 
 def test_a_failed_job_shows_why_and_its_log():
     job_id = fake_job("20260101-100000-mine-0002", state="failed", error="dataset 'mine': no usable file")
-    (jobs.jobs_dir() / job_id / "log.txt").write_text("Traceback: something broke\n")
+    (jobs.runner.jobs_dir() / job_id / "log.txt").write_text("Traceback: something broke\n")
     at = open_page()
     assert "The job failed: dataset 'mine': no usable file" in texts(at.error)
     assert "something broke" in texts(at.code)

@@ -5,7 +5,19 @@ import json
 import pytest
 
 from core.base.errors import TimbreError
-from core.training.config import RECIPES_DIR, TrainConfig, TrainOptions, apply_options, load_recipe, parse_settings, recipe_names
+from core.training.config import (
+    HISTORY_DIR,
+    TrainConfig,
+    TrainOptions,
+    apply_options,
+    load_recipe,
+    offered_recipes,
+    parse_settings,
+    recipe_names,
+    recipe_path,
+)
+
+HISTORICAL = ("old-default", "previous-default", "previous-default-passages", "previous-no-distillation")
 
 
 def test_the_default_recipe_is_exactly_the_config_defaults():
@@ -19,7 +31,7 @@ def test_every_recipe_loads_and_names_the_figure_it_reproduces():
     for name in names:
         cfg = load_recipe(name)
         assert cfg.recipe == name
-        comment = [line for line in (RECIPES_DIR / f"{name}.toml").read_text().splitlines() if line.startswith("#")]
+        comment = [line for line in recipe_path(name).read_text().splitlines() if line.startswith("#")]
         assert any("README" in line or "docs/experiments.md" in line for line in comment), name
     recipes = [load_recipe(n) for n in names]
     values = [json.dumps({**dataclasses.asdict(c), "recipe": None}, sort_keys=True) for c in recipes]
@@ -58,9 +70,32 @@ def test_bad_overrides_are_refused_naming_the_key(pairs, message):
         load_recipe("default", parse_settings(pairs))
 
 
-def test_an_unknown_recipe_lists_the_known_ones():
-    with pytest.raises(TimbreError, match="no training recipe 'nope'.*previous-default"):
+def test_an_unknown_recipe_lists_the_offered_ones_and_no_historical_one():
+    with pytest.raises(TimbreError, match="no training recipe 'nope': choose one of default, distill") as error:
         load_recipe("nope")
+    assert not [name for name in HISTORICAL if name in str(error.value)]
+
+
+def test_historical_recipes_are_offered_nowhere_but_load_by_name():
+    """The earlier defaults (configs/history/) leave --help and the offered list; --recipe NAME still loads each,
+    the run records its name, and the experiment log's commands that name them still resolve."""
+    assert sorted(p.stem for p in HISTORY_DIR.glob("*.toml")) == sorted(HISTORICAL)
+    assert not set(HISTORICAL) & set(offered_recipes()) and set(HISTORICAL) <= set(recipe_names())
+    assert {"default", "no-distillation", "mix-all"} <= set(offered_recipes())
+    for name in HISTORICAL:
+        assert load_recipe(name).recipe == name
+    assert load_recipe("old-default", parse_settings(["epochs=250", "lowpass_prob=0.5"])).epochs == 250  # the log's row
+
+
+def test_the_train_help_offers_no_historical_recipe():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-m", "core", "train", "--help"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=60, env={"COLUMNS": "400", **__import__("os").environ})
+    assert done.returncode == 0 and "no-distillation" in done.stdout and "mix-all" in done.stdout
+    assert not [name for name in HISTORICAL if name in done.stdout]
 
 
 def test_a_recipe_file_of_ones_own(tmp_path):
@@ -106,7 +141,7 @@ def test_the_train_command_resolves_recipe_set_and_options(monkeypatch, capsys):
 
 
 def test_jobs_take_a_recipe_name():
-    from core.jobs import _check_train
+    from core.jobs.start import check_train as _check_train
 
     train = _check_train({"recipe": "old-default", "epochs": 2})
     assert train == dataclasses.asdict(dataclasses.replace(load_recipe("old-default"), epochs=2))

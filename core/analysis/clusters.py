@@ -24,7 +24,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,9 @@ from core.analysis.cluster_methods import (
     pca_2d,
     umap_reduce,
 )
-from core.analysis.sources import INPUTS, InputName, Source
-from core.base.config import MAX_SEED, check_bounds, doc
-from core.base.errors import ClusterError, TimbreError
+from core.analysis.config import INPUTS, METHODS, ClusterConfig, InputName
+from core.analysis.sources import Source
+from core.base.errors import ClusterError
 from core.base.io import atomic_write_json, atomic_write_parquet, write_folder
 from core.base.progress import Progress, or_silent, silent
 from core.search.exact import l2_normalise, standardise
@@ -53,39 +53,7 @@ from core.search.exact import l2_normalise, standardise
 UMAP_MIN_TRACKS = 10  # fewer tracks are clustered on the matrix itself: UMAP's spectral start needs more points
 
 
-Method = Literal["kmeans", "hdbscan"]
-
-
-METHODS = ("kmeans", "hdbscan")
-
-
 METHOD_NAMES = {"kmeans": "k-means (k by silhouette)", "hdbscan": "HDBSCAN (density, noise allowed)"}
-MAX_CLUSTERS = 1000  # the most clusters a k-means curve tries: beyond, no card or chart can be read
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterConfig:
-    """One clustering job."""
-
-    input: tuple[InputName, ...] = doc((), "features, embeddings and/or both; empty = every input the source has")
-    k_min: int = doc(2, "smallest k tried", at_least=2, at_most=MAX_CLUSTERS)
-    k_max: int = doc(12, "largest k tried (capped at tracks - 1); 12 covers a few genres with sub-styles",
-                     at_least=2, at_most=MAX_CLUSTERS)
-    n_init: int = doc(10, "k-means restarts per k; the best inertia wins", at_least=1, at_most=1000)
-    seed: int = doc(0, "seeds k-means, UMAP and the PCA", at_least=0, at_most=MAX_SEED)
-    method: Method = doc("kmeans", "kmeans (every track in one of k clusters) or hdbscan (dense groups + noise)")
-    min_cluster_size: int = doc(8, "hdbscan: the smallest group that counts as a cluster (emotify-dev: 8-15 give "
-                                   "the same clusters, 5 splits them)", at_least=2, at_most=100_000)
-    reduce: Literal["umap", "none"] = doc("umap", "hdbscan: cluster a UMAP reduction of the matrix or the matrix "
-                                                  "itself (emotify-dev: on the raw embeddings 40% is noise, ARI 0.22; "
-                                                  "on UMAP 1-4% noise, ARI 0.29-0.32)")
-    umap_dims: int = doc(5, "hdbscan: dimensions of the UMAP reduction (emotify-dev: 5 found 4-5 clusters for "
-                            "three seeds, 10 from 3 to 5)", at_least=2, at_most=100)
-
-    def __post_init__(self):
-        check_bounds(self)
-        if self.k_min > self.k_max:
-            raise TimbreError(f"k_min ({self.k_min}) must not be more than k_max ({self.k_max})")
 
 
 def scaled_matrix(source: Source, input: InputName) -> tuple[np.ndarray, np.ndarray]:

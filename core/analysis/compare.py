@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from core.analysis.config import MAX_RUNS, NEIGHBOURS, SAMPLE
 from core.analysis.maps import UNLABELLED
 from core.analysis.quality import (  # noqa: F401 (TRUST_K, map_trustworthiness: where readers of compare look)
     METHOD_TITLES,
@@ -41,16 +42,7 @@ from core.runs.folder import Run, load_run
 from core.search.exact import cosine_topk, l2_normalise
 from core.search.projection import METHODS
 
-MAX_RUNS = 4
-
-
-NEIGHBOURS = 10  # neighbour sets compared by Jaccard
-
-
 LABEL_K = 5  # the k of the per-label k-NN votes (as the runs' own evaluation)
-
-
-SAMPLE = 5000  # shared tracks above this: neighbour figures on a seeded sample (a 5000^2 float32 matrix is 100 MB)
 
 
 

@@ -28,19 +28,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from core.analysis.config import EXPERIMENT
 from core.analysis.maps import UNLABELLED
 from core.base.errors import ExportError
 from core.base.io import atomic_write_bytes
 from core.data.tracks import display_names
 from core.runs.folder import Run, flat_config
 
-TARGETS = ("tensorboard", "mlflow")
-
-
 TENSORS, METADATA, PROJECTOR_CONFIG = "tensors.tsv", "metadata.tsv", "projector_config.pbtxt"
-
-
-EXPERIMENT = "timbre-atlas"
 
 
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"

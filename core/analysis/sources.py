@@ -4,20 +4,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 from pathlib import Path
-from typing import Literal, Optional, get_args
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
+from core.analysis.config import INPUTS
 from core.base.errors import DatasetError
 from core.data.dataset import dataset_dir, list_datasets, load_dataset
 from core.data.tables import is_imported
 from core.data.tracks import display_names
-
-InputName = Literal["features", "embeddings", "both"]  # what classifiers and clusters run on
-
-
-INPUTS: tuple[InputName, ...] = get_args(InputName)
 
 
 class SourceKind(str, enum.Enum):

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from core.analysis.config import DEFAULT_MAX_PATCHES
 from core.base.constants import MSD_TAGS
 from core.base.errors import DatasetError, TagError
 from core.base.io import atomic_write_parquet
@@ -30,9 +31,6 @@ TAGS_FILE = "tags.parquet"
 
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "model" / "weights" / "msd_musicnn.pt"  # core.model.musicnn.WEIGHTS, without torch
-
-
-DEFAULT_MAX_PATCHES = 16  # core.runs.reference.ReferenceConfig.max_patches: the cache the reference run writes
 
 
 MIN_MEAN_FOR_LIFT = 0.05  # a tag must reach this mean in a group to count as characteristic (see characteristic_tags)

@@ -1,6 +1,6 @@
 """The pages' long analysis work as background tasks: classify, cluster and musicnn tags. A spec says what to
-compute on which data (plain JSON, checked before a job starts); :func:`run_analysis` computes it in the job's
-process (:mod:`core.jobs`).
+compute on which data (plain JSON, checked before a job starts); :func:`classify_task`, :func:`cluster_task` and
+:func:`tags_task` compute it in the job's process (the job registry, :mod:`core.jobs.registry`, names them).
 
 A spec::
 
@@ -21,41 +21,13 @@ import dataclasses
 import time
 from typing import Optional
 
-from core.analysis.classify import ClassifyConfig, run_classifiers
-from core.analysis.clusters import ClusterConfig, run_clusters
 from core.analysis.collections import collection_source, load_collection
-from core.analysis.sources import load_source
-from core.analysis.tags import DEFAULT_MAX_PATCHES, TAGS, compute_dataset_tags, tags_computable, tags_reason
-from core.base.config import check_bounds, doc
+from core.analysis.config import ClassifyConfig, ClusterConfig, TagsConfig
+from core.analysis.sources import Source, load_source
+from core.analysis.tags import TAGS, compute_dataset_tags, tags_computable, tags_reason
 from core.base.errors import TagError, TimbreError
 from core.base.progress import Progress
 from core.data.dataset import list_datasets
-
-
-@dataclasses.dataclass
-class TagsConfig:
-    """Settings of a tags job (:func:`core.analysis.tags.compute_dataset_tags`)."""
-
-    max_patches: int = doc(DEFAULT_MAX_PATCHES, "3 s patches per track musicnn tags, evenly spread (the default "
-                                                "reuses the cache a reference run writes)", at_least=1,
-                              at_most=256)
-
-    def __post_init__(self):
-        check_bounds(self)
-
-
-CONFIGS = {"classify": ClassifyConfig, "cluster": ClusterConfig, "tags": TagsConfig}
-
-
-ANALYSIS_KINDS = tuple(CONFIGS)
-
-
-def _config(kind: str, values: dict):
-    """The kind's config dataclass from JSON values (lists back to the tuples the dataclasses hold)."""
-    try:
-        return CONFIGS[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except TypeError as error:
-        raise TimbreError(f"unknown {kind} setting: {error}") from error
 
 
 def _tags_dataset(run: str) -> str:
@@ -68,11 +40,11 @@ def _tags_dataset(run: str) -> str:
     return loaded.config["dataset"]
 
 
-def analysis_spec(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
-                  collection: Optional[str] = None, config: Optional[dict] = None) -> dict:
-    """A checked spec (see the module docstring): the kind is known, one source is named and exists (tags: a run
-    whose dataset has audio, with musicnn's weights here), and the config's fields are the dataclass's. What only
-    the data can tell (an input the source lacks, too few tracks) is the job's error.
+def analysis_spec(kind: str, cfg, *, run: Optional[str] = None, features: Optional[str] = None,
+                  collection: Optional[str] = None) -> dict:
+    """A checked spec (see the module docstring) of a ``kind`` job with settings ``cfg`` (its config, already
+    built and bounded): one source is named and exists (tags: a run whose dataset has audio, with musicnn's weights
+    here). What only the data can tell (an input the source lacks, too few tracks) is the job's error.
 
     Raises
     ------
@@ -81,15 +53,12 @@ def analysis_spec(kind: str, *, run: Optional[str] = None, features: Optional[st
     """
     from core.runs.folder import list_runs
 
-    if kind not in CONFIGS:
-        raise TimbreError(f"no analysis task {kind!r} (tasks: {', '.join(ANALYSIS_KINDS)})")
     if (run is None) == (features is None):
         raise TimbreError("an analysis job needs either a run or a feature table, not both")
     if kind == "tags" and run is None:
         raise TimbreError("musicnn tags are computed for a run's dataset: name the run, not a feature table")
     if collection is not None and kind != "classify":
         raise TimbreError("only classifiers can use a collection as their labels")
-    cfg = _config(kind, config or {})
     if run is not None and run not in list_runs():
         raise TimbreError(f"no run named {run!r}")
     if features is not None and features not in list_datasets():
@@ -117,28 +86,37 @@ def same_target(spec: dict, target: dict) -> bool:
     return all(spec.get(k) == v for k, v in target.items())
 
 
-def run_analysis(spec: dict, *, progress: Progress) -> dict:
-    """Compute what ``spec`` asks for; returns the job's result: ``results_dir``, ``n_results``, ``seconds``,
-    ``warnings`` (tags: :func:`run_tags_task`'s)."""
-    cfg = _config(spec["kind"], spec["config"])
-    if spec["kind"] == "tags":
-        return run_tags_task(spec["dataset"], cfg=cfg, progress=progress)
+def spec_source(spec: dict) -> Source:
+    """The data a classify or cluster spec works on: its run or feature table, relabelled by its collection."""
     source = load_source(run=spec.get("run"), features=spec.get("features"))
     if spec.get("collection"):
         source = collection_source(source, load_collection(source.dataset, spec["collection"]))
-    if spec["kind"] == "classify":
-        report = run_classifiers(source, cfg=cfg, progress=progress)
-        n_results, warnings = len(report.summary), list(report.warnings)
-    else:
-        report = run_clusters(source, cfg=cfg, progress=progress)
-        n_results, warnings = len(report.summaries), []
-    return {"results_dir": str(report.results_dir), "n_results": n_results, "seconds": round(report.seconds, 2),
-            "warnings": warnings}
+    return source
 
 
-def run_tags_task(dataset: str, *, cfg: TagsConfig, progress: Progress) -> dict:
-    """musicnn tags of every track of ``dataset``; returns the job's result: ``dataset``, ``n_tracks``,
+def classify_task(spec: dict, cfg: ClassifyConfig, *, progress: Progress) -> dict:
+    """Classifiers on the spec's source; returns the job's result: ``results_dir``, ``n_results``, ``seconds``,
+    ``warnings``."""
+    from core.analysis.classify import run_classifiers
+
+    report = run_classifiers(spec_source(spec), cfg=cfg, progress=progress)
+    return {"results_dir": str(report.results_dir), "n_results": len(report.summary),
+            "seconds": round(report.seconds, 2), "warnings": list(report.warnings)}
+
+
+def cluster_task(spec: dict, cfg: ClusterConfig, *, progress: Progress) -> dict:
+    """Clusters of the spec's source; returns the job's result as :func:`classify_task` does."""
+    from core.analysis.clusters import run_clusters
+
+    report = run_clusters(spec_source(spec), cfg=cfg, progress=progress)
+    return {"results_dir": str(report.results_dir), "n_results": len(report.summaries),
+            "seconds": round(report.seconds, 2), "warnings": []}
+
+
+def tags_task(spec: dict, cfg: TagsConfig, *, progress: Progress) -> dict:
+    """musicnn tags of every track of the spec's dataset; returns the job's result: ``dataset``, ``n_tracks``,
     ``n_tagged`` (tracks whose audio could be read), ``seconds``, ``warnings``."""
+    dataset = spec["dataset"]
     started = time.perf_counter()
     table = compute_dataset_tags(dataset, max_patches=cfg.max_patches, progress=progress)
     n_tagged = int(table[list(TAGS)].notna().any(axis=1).sum())

@@ -5,6 +5,8 @@ changes new datasets only; old runs keep working with what they recorded.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 SAMPLE_RATE = 22_050  # every file is resampled to this: 11 kHz bandwidth keeps timbre cues at half the cost of 44.1 kHz
 
 
@@ -33,6 +35,12 @@ DEFAULT_SET_K = 10  # tracks a query by several library tracks lists unless aske
 MAX_K = 100  # the most similar tracks one API request may ask for
 MAX_UPLOAD_MB = 200  # largest query upload: a full album as one FLAC fits
 MAX_QUERY_SECONDS = 600.0  # a query reads at most 10 minutes of its audio, as ingest does
+
+
+MAP_METHODS = ("pca", "tsne", "umap")  # the 2-D projections a run's map is drawn with (core.search.projection)
+
+
+MusicnnLayer = Literal["penultimate", "max_pool", "mean_pool", "taggram"]  # what core.model.reference reads out
 
 
 # musicnn's 50 Million Song Dataset tags, in the order of the network's outputs (core.model.musicnn)

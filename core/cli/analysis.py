@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.base.config import add_dataclass_args, dataclass_from_args
-from core.cli.common import Bar, positive_int
+from core.base.config import add_dataclass_args, bounded, dataclass_from_args, field_type
+from core.cli.common import Bar
+
+COUNT = bounded(int, at_least=1, what="a count")  # -k, --changed, --similar, --sample: how many
 
 
 def cmd_import_features(args) -> None:
-    from core.data.tables import ImportConfig, import_feature_table
+    from core.data.config import ImportConfig
+    from core.data.tables import import_feature_table
 
     report = import_feature_table(args.csv, args.name, label=args.label, id_col=args.id,
                                   config=dataclass_from_args(ImportConfig, args))
@@ -18,7 +21,8 @@ def cmd_import_features(args) -> None:
 def cmd_classify(args) -> None:
     import pandas as pd
 
-    from core.analysis.classify import ClassifyConfig, best_per_input, run_classifiers
+    from core.analysis.classify import best_per_input, run_classifiers
+    from core.analysis.config import ClassifyConfig
     from core.analysis.sources import load_source
 
     source = load_source(run=args.run, features=args.features)
@@ -39,7 +43,8 @@ def cmd_classify(args) -> None:
 
 
 def cmd_cluster(args) -> None:
-    from core.analysis.clusters import ClusterConfig, run_clusters
+    from core.analysis.clusters import run_clusters
+    from core.analysis.config import ClusterConfig
     from core.analysis.sources import load_source
 
     source = load_source(run=args.run, features=args.features)
@@ -106,9 +111,8 @@ def cmd_tags(args) -> None:
 
 def add_analysis_commands(sub) -> None:
     """``import-features``, ``classify`` and ``cluster``."""
-    from core.analysis.classify import ClassifyConfig
-    from core.analysis.clusters import ClusterConfig
-    from core.data.tables import ImportConfig
+    from core.analysis.config import ClassifyConfig, ClusterConfig, TagsConfig
+    from core.data.config import ImportConfig
 
     p = sub.add_parser("import-features", help="import a CSV of numeric audio features with a label column")
     p.add_argument("csv")
@@ -134,7 +138,8 @@ def add_analysis_commands(sub) -> None:
     named = p.add_mutually_exclusive_group(required=True)
     named.add_argument("--run", help="a run id: tags its dataset")
     named.add_argument("--dataset", help="an ingested dataset")
-    p.add_argument("--max-patches", type=positive_int, default=None, help="3 s patches per track (default: the "
+    p.add_argument("--max-patches", type=field_type(TagsConfig, "max_patches"), default=None,
+                   help="3 s patches per track (default: the "
                    "musicnn cache the dataset already has, from a training or a reference run; else 16)")
     p.set_defaults(func=cmd_tags)
 
@@ -177,7 +182,7 @@ def add_collection_command(sub) -> None:
                                            "with more like it, as M3U or CSV")
     p.add_argument("name", nargs="?", help="a collection's name or id (none: list them)")
     p.add_argument("--run", required=True, help="a run id (`python -m core runs` lists them)")
-    p.add_argument("--similar", type=positive_int, default=0, metavar="K", help="print the K tracks nearest it")
+    p.add_argument("--similar", type=COUNT, default=0, metavar="K", help="print the K tracks nearest it")
     p.add_argument("--m3u", metavar="FILE", help="write its tracks as an M3U playlist")
     p.add_argument("--csv", metavar="FILE", help="write its tracks as CSV")
     p.set_defaults(func=cmd_collections)
@@ -223,19 +228,18 @@ def cmd_export(args) -> None:
 
 def add_comparison_commands(sub) -> None:
     """``compare`` and ``export``."""
-    from core.analysis.compare import MAX_RUNS, NEIGHBOURS, SAMPLE
-    from core.analysis.export import EXPERIMENT, TARGETS
-    from core.search.projection import METHODS
+    from core.analysis.config import EXPERIMENT, MAX_RUNS, NEIGHBOURS, SAMPLE, TARGETS
+    from core.base.constants import MAP_METHODS
 
     p = sub.add_parser("compare", help=f"how 2-{MAX_RUNS} runs' embedding spaces differ on the tracks they share")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or run folders (2 to 4)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("-k", type=positive_int, default=NEIGHBOURS, help=f"neighbours per set (default {NEIGHBOURS})")
-    p.add_argument("--method", choices=METHODS, default=None,
+    p.add_argument("-k", type=COUNT, default=NEIGHBOURS, help=f"neighbours per set (default {NEIGHBOURS})")
+    p.add_argument("--method", choices=MAP_METHODS, default=None,
                    help="the map whose trustworthiness is given (default: every one, each named; the same figure "
                         "as the Map and Compare pages')")
-    p.add_argument("--changed", type=positive_int, default=10, help="most-changed tracks listed per pair")
-    p.add_argument("--sample", type=positive_int, default=SAMPLE,
+    p.add_argument("--changed", type=COUNT, default=10, help="most-changed tracks listed per pair")
+    p.add_argument("--sample", type=COUNT, default=SAMPLE,
                    help=f"above this many shared tracks, a seeded sample of them (default {SAMPLE})")
     p.set_defaults(func=cmd_compare)
 

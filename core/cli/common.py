@@ -1,7 +1,6 @@
-"""What the commands share: a progress bar on the terminal and argument types."""
+"""What the commands share: a progress bar on the terminal (argument types and bounds: :mod:`core.base.config`)."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 MESSAGE_CHARS = 64  # of a progress message beside the bar
@@ -44,13 +43,3 @@ def postfix(message: str, values: dict) -> str:
     if len(message) > MESSAGE_CHARS:
         message = message[:MESSAGE_CHARS - 1] + "…"
     return ", ".join(([message] if message else []) + shown)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number of tracks")
-    return value

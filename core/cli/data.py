@@ -25,7 +25,8 @@ def _print_report(report) -> None:
 
 
 def cmd_ingest(args) -> None:
-    from core.data.ingest import IngestConfig, ingest
+    from core.data.config import IngestConfig
+    from core.data.ingest import ingest
 
     bar = Bar("ingest", "file")
     try:
@@ -59,7 +60,7 @@ def cmd_embed_dataset(args) -> None:
 
 def add_data_commands(sub) -> None:
     """ingest, migrate-dataset, embed-dataset."""
-    from core.data.ingest import IngestConfig
+    from core.data.config import IngestConfig
 
     p = sub.add_parser("ingest", help="decode a music folder into a dataset (log-mels, features, track table)")
     p.add_argument("folder")

@@ -5,9 +5,13 @@ import sys
 import time
 from pathlib import Path
 
-from core.base.config import add_dataclass_args, dataclass_from_args
+from core.base.config import add_dataclass_args, bounded, dataclass_from_args
 from core.base.constants import DEFAULT_K
-from core.cli.common import Bar, positive_int
+from core.cli.common import Bar
+
+TRACKS = bounded(int, at_least=1, what="-k")  # how many tracks an answer lists (the run's size is checked later)
+STREAM_SECONDS = bounded(float, above=0.0, at_most=600.0, what="seconds")  # a query reads at most 10 minutes
+SPEED = bounded(float, at_least=0.0, at_most=1000.0, what="--speed")
 
 
 def _print_eval(metrics: dict) -> None:
@@ -29,7 +33,8 @@ def _print_recording(result: dict | None) -> None:
 
 
 def cmd_reference(args) -> None:
-    from core.runs.reference import ReferenceConfig, reference_run
+    from core.runs.config import ReferenceConfig
+    from core.runs.reference import reference_run
 
     _build_run(reference_run, args.dataset, dataclass_from_args(ReferenceConfig, args), desc="reference", unit="track")
 
@@ -70,30 +75,18 @@ def cmd_train(args) -> None:
 
 
 def add_train_args(parser) -> None:
-    """The ``train`` command's options: the product options, ``--recipe`` and ``--set``."""
-    import dataclasses
-    import typing
-    from argparse import BooleanOptionalAction
-
-    from core.training.config import DEFAULT_RECIPE, TrainOptions, recipe_names
+    """The ``train`` command's options: the product options, ``--recipe`` and ``--set``. The recipes of earlier
+    defaults (``configs/history/``) are not offered here, but ``--recipe NAME`` loads them."""
+    from core.training.config import DEFAULT_RECIPE, TrainOptions, offered_recipes
 
     parser.add_argument("--dataset", required=True, help="the name of an ingested dataset (python -m core ingest makes one)")
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
-                        help=f"named settings in configs/<name>.toml: {', '.join(recipe_names())}; or a .toml "
+                        help=f"named settings in configs/<name>.toml: {', '.join(offered_recipes())}; or a .toml "
                              "file's path (default: %(default)s)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="change one of the recipe's settings, e.g. --set distill=0.5 --set lowpass_hz=2000,8000 "
                              "(repeatable; every key is a field of core.training.config.TrainConfig)")
-    hints = typing.get_type_hints(TrainOptions)
-    for field in dataclasses.fields(TrainOptions):
-        flag, help_text = "--" + field.name.replace("_", "-"), field.metadata["help"].replace("%", "%%")
-        kind = next(a for a in typing.get_args(hints[field.name]) if a is not type(None))
-        if kind is bool:
-            parser.add_argument(flag, dest=field.name, action=BooleanOptionalAction, default=None, help=help_text)
-        elif typing.get_origin(kind) is typing.Literal:
-            parser.add_argument(flag, dest=field.name, choices=typing.get_args(kind), default=None, help=help_text)
-        else:
-            parser.add_argument(flag, dest=field.name, type=kind, default=None, help=help_text)
+    add_dataclass_args(parser, TrainOptions)
 
 
 def cmd_embed(args) -> None:
@@ -215,7 +208,7 @@ def _listen_line(record: dict) -> str:
 def add_run_commands(sub) -> None:
     """train, reference, evaluate, embed, recommend, listen, index, runs, demo."""
     from core.demo import DemoConfig
-    from core.runs.reference import ReferenceConfig
+    from core.runs.config import ReferenceConfig
 
     p = sub.add_parser("train", help="train the contrastive encoder on a dataset and write a run folder",
                        description="Train the contrastive encoder on a dataset and write a run folder. The "
@@ -241,16 +234,16 @@ def add_run_commands(sub) -> None:
     p = sub.add_parser("recommend", help="the k library tracks most similar to a file")
     p.add_argument("--run", required=True)
     p.add_argument("file")
-    p.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"how many tracks (1 to the library size; default {DEFAULT_K})")
+    p.add_argument("-k", type=TRACKS, default=DEFAULT_K, help=f"how many tracks (1 to the library size; default {DEFAULT_K})")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("listen", help="play a file as a live stream and print the streaming matcher's updates")
     p.add_argument("--run", required=True)
     p.add_argument("file")
-    p.add_argument("-k", type=positive_int, default=DEFAULT_K, help=f"tracks per update (default {DEFAULT_K})")
-    p.add_argument("--window", type=float, default=10.0, help="seconds matched at each update (default 10)")
-    p.add_argument("--every", type=float, default=1.0, help="seconds of stream between updates (default 1)")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("-k", type=TRACKS, default=DEFAULT_K, help=f"tracks per update (default {DEFAULT_K})")
+    p.add_argument("--window", type=STREAM_SECONDS, default=10.0, help="seconds matched at each update (default 10)")
+    p.add_argument("--every", type=STREAM_SECONDS, default=1.0, help="seconds of stream between updates (default 1)")
+    p.add_argument("--speed", type=SPEED, default=1.0,
                    help="play at this multiple of real time (default 1: live; 0: as fast as it can)")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.set_defaults(func=cmd_listen)

@@ -14,20 +14,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Callable, Iterable, Iterator, Literal, get_args
+from typing import Any, Callable, Iterable, Iterator
 
 from core.base.errors import TimbreError
 from core.base.numba_cache import numba_cache_dir
 from core.base.paths import REPO_ROOT
+from core.data.config import ENGINES
 from core.data.workers import enter_worker, supervised_map
 
 log = logging.getLogger(__name__)
-
-
-Engine = Literal["pool", "ray"]  # where per-file work runs
-
-
-ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 ROOT = REPO_ROOT  # what Ray ships to its workers: the repository, so they import core as this process does

@@ -35,41 +35,16 @@ from threadpoolctl import threadpool_limits
 
 from core.audio.decode import AUDIO_EXTENSIONS, audio_info, load_audio
 from core.audio.features import FEATURES_VERSION, MelParams, audio_features, log_mel_from_magnitude, stft_magnitude
-from core.base.config import MAX_THREADS, check_bounds, doc
 from core.base.errors import DatasetError, TimbreError
 from core.base.io import atomic_write_bytes, atomic_write_json, atomic_write_parquet
 from core.base.locks import Busy, describe, file_lock
 from core.base.progress import Progress, or_silent
+from core.data.config import ENGINES, IngestConfig
 from core.data.dataset import dataset_dir, load_dataset
-from core.data.engines import ENGINES, Engine, engine_map
+from core.data.engines import engine_map
 from core.data.library import read_labels, scan_library, track_id_for
 from core.data.shards import ShardWriter, compact, dumps_lines, migrate, remove_unreferenced, shard_numbers, write_refs
 from core.data.workers import warm_up
-
-
-@dataclasses.dataclass(frozen=True)
-class IngestConfig:
-    """How a folder is turned into a dataset."""
-
-    max_seconds: float = doc(600.0, "read at most 10 minutes per file: an hour-long mix never lands in memory "
-                                    "whole; at most an hour (300 MB as float32)", at_least=1.0, at_most=3600.0)
-    min_seconds: float = doc(3.0, "shorter files cannot give one ~3 s training chunk", at_least=0.0, at_most=60.0)
-    workers: int = doc(0, "processes decoding in parallel; 0 = one per CPU core", at_least=0, at_most=MAX_THREADS)
-    features: bool = doc(True, "also compute the classic audio features (tempo, MFCC, chroma, ...)")
-    engine: Engine = doc("pool", "'pool': processes on this machine (no start-up cost); 'ray': Ray tasks (a cluster)")
-    ray_address: str = doc("", "with --engine ray: a cluster to join (e.g. ray://head:10001); empty = local Ray")
-    shard_tracks: int = doc(1000, "tracks per log-mel shard file (one memory-mapped file, not one per track)",
-                            at_least=1, at_most=1_000_000)
-    shard_mb: float = doc(256.0, "a shard is also closed at this size: the writer holds at most this in memory",
-                           above=0.0, at_most=16_384.0)
-    shard_seconds: float = doc(60.0, "a shard is also closed this long after its first track: what a kill can cost",
-                                above=0.0, at_most=86_400.0)
-
-    def __post_init__(self):
-        check_bounds(self)
-        if self.min_seconds > self.max_seconds:
-            raise TimbreError(f"min_seconds ({self.min_seconds}) must not be more than max_seconds "
-                              f"({self.max_seconds}): no file could be read")
 
 
 @dataclasses.dataclass

@@ -17,29 +17,17 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from core.base.config import check_bounds, doc
 from core.base.errors import FeatureTableError
 from core.base.io import atomic_write_json, atomic_write_parquet, write_folder
+from core.data.config import ImportConfig
 from core.data.dataset import dataset_dir, list_datasets
 
 IMPORTED = "imported"
-
-
-@dataclasses.dataclass(frozen=True)
-class ImportConfig:
-    """How an external feature table is cleaned on import."""
-
-    missing: Literal["impute", "drop"] = doc("impute", "'impute': fill a missing value with its column's median; 'drop': drop the row")
-    min_class_size: int = doc(5, "labels with fewer rows are reported (classify drops classes below its folds)",
-                              at_least=1, at_most=1_000_000)
-
-    def __post_init__(self):
-        check_bounds(self)
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.audio.decode import load_audio, to_mono_resampled
+from core.base.constants import MusicnnLayer
 from core.base.errors import TimbreError
 from core.base.progress import Progress, or_silent
 from core.data.dataset import Dataset
 from core.model import musicnn
 
-Layer = Literal["penultimate", "max_pool", "mean_pool", "taggram"]
+Layer = MusicnnLayer  # musicnn layers a reference run can embed with
 
 
 class ReferenceEncoder(nn.Module):

@@ -13,28 +13,13 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from core.base.config import MAX_SEED, MAX_THREADS, check_bounds, doc
 from core.base.errors import DatasetError
 from core.base.io import atomic_write_json, atomic_write_npy, atomic_write_parquet
 from core.base.progress import Progress
 from core.data.dataset import Dataset, load_dataset
 from core.model import musicnn
-from core.model.reference import Layer, library_patch_features, pretrained_encoder, save_reference
-
-
-@dataclasses.dataclass(frozen=True)
-class ReferenceConfig:
-    """How the frozen musicnn reference embeds a library (each field is a ``python -m core reference`` flag)."""
-
-    layer: Layer = doc("max_pool", "musicnn layer averaged over a track's patches; max_pool (753-d) is the layer "
-                                   "musicnn's authors use for transfer")
-    max_patches: int = doc(16, "3 s patches per track, evenly spread (caps the cost of long tracks: ~0.05 s each)",
-                           at_least=1, at_most=256)
-    seed: int = doc(0, "seeds the maps and the query-by-recording evaluation", at_least=0, at_most=MAX_SEED)
-    threads: int = doc(0, "torch CPU threads; 0 = all cores", at_least=0, at_most=MAX_THREADS)
-
-    def __post_init__(self):
-        check_bounds(self)
+from core.model.reference import library_patch_features, pretrained_encoder, save_reference
+from core.runs.config import ReferenceConfig
 
 
 def reference_run(dataset: str | Dataset, *, cfg: ReferenceConfig | None = None, progress: Optional[Progress] = None,

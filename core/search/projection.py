@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.base.constants import MAP_METHODS
 from core.search.exact import cosine_topk
 
-METHODS = ("pca", "tsne", "umap")
+METHODS = MAP_METHODS
 
 
 # neighbours and inverse-distance power used to place a new point on the t-SNE and UMAP maps

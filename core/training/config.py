@@ -3,7 +3,9 @@
 A **recipe** is a TOML file in ``configs/`` (``configs/<name>.toml``) that sets some :class:`TrainConfig` fields;
 the fields it leaves out keep their defaults, which *are* the ``default`` recipe. ``load_recipe(name, overrides)``
 reads one, applies ``overrides`` (``--set key=value`` on the command line) and returns the resolved config, whose
-``recipe`` field names where it started; the run folder's config.json records every resolved value.
+``recipe`` field names where it started; the run folder's config.json records every resolved value. The recipes
+of earlier defaults (``old-default``, ``previous-*``) sit in ``configs/history/``: ``--recipe NAME`` still loads them
+(docs/experiments.md names them), but neither ``--help`` nor an error offers them.
 
 :class:`TrainOptions` are the few settings a user of ``python -m core train`` chooses (length, batch, seed,
 device, ...): they are the command's flags, and each one given replaces the recipe's value.
@@ -11,17 +13,16 @@ device, ...): they are the command's flags, and each one given replaces the reci
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
-import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
-from core.base.config import MAX_EPOCHS, MAX_SEED, MAX_SNR_DB, MAX_THREADS, check_bounds, doc
+from core.base.config import MAX_EPOCHS, MAX_SEED, MAX_SNR_DB, MAX_THREADS, check_bounds, config_from_dict, doc
 from core.base.constants import FMAX, FMIN, N_MELS
 from core.base.errors import TimbreError
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "configs"
+HISTORY_DIR = RECIPES_DIR / "history"  # recipes of earlier defaults: loaded by name for the experiment log, never offered
 DEFAULT_RECIPE = "default"
 
 
@@ -130,19 +131,27 @@ class TrainOptions:
                                              "default: the recipe's")
 
 
-def recipe_names() -> list[str]:
-    """Names of the recipes in ``configs/``, sorted."""
+def offered_recipes() -> list[str]:
+    """Names of the recipes offered to a user (``configs/*.toml``: ``--help``, the error that lists them), sorted."""
     return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
 
 
+def recipe_names() -> list[str]:
+    """Names of every recipe ``--recipe NAME`` loads, sorted: the offered ones and the historical ones of
+    ``configs/history/`` (earlier defaults, kept so that docs/experiments.md's commands still run)."""
+    return sorted(offered_recipes() + [p.stem for p in HISTORY_DIR.glob("*.toml")])
+
+
 def recipe_path(name: str) -> Path:
-    """``configs/<name>.toml``, or ``name`` itself when it is a path to a .toml file (a recipe of one's own)."""
+    """``configs/<name>.toml`` (or ``configs/history/<name>.toml``), or ``name`` itself when it is a path to a
+    .toml file (a recipe of one's own)."""
     if name.endswith(".toml"):
         path = Path(name)
     else:
-        path = RECIPES_DIR / f"{name}.toml"
+        path = next((d / f"{name}.toml" for d in (RECIPES_DIR, HISTORY_DIR) if (d / f"{name}.toml").is_file()),
+                    RECIPES_DIR / f"{name}.toml")
     if not path.is_file():
-        raise TimbreError(f"no training recipe {name!r}: choose one of {', '.join(recipe_names())} "
+        raise TimbreError(f"no training recipe {name!r}: choose one of {', '.join(offered_recipes())} "
                           "(or give the path of a .toml file)")
     return path
 
@@ -175,14 +184,7 @@ def load_recipe(name: str = DEFAULT_RECIPE, overrides: Optional[Mapping[str, Any
 
 def with_settings(cfg: TrainConfig, settings: Mapping[str, Any], *, source: str = "settings") -> TrainConfig:
     """``cfg`` with ``settings`` (field -> value, text parsed by the field's type) replaced, checked."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    hints = typing.get_type_hints(TrainConfig)
-    values = {}
-    for key, value in settings.items():
-        if key not in fields:
-            raise TimbreError(f"{source}: unknown training setting {key!r} (known: {', '.join(fields)})")
-        values[key] = _coerce(key, value, hints[key])
-    return dataclasses.replace(cfg, **values)  # replace runs __post_init__: the bounds are checked
+    return config_from_dict(TrainConfig, settings, base=cfg, what="training setting", source=source)
 
 
 def parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -205,48 +207,6 @@ def apply_options(cfg: TrainConfig, options: TrainOptions) -> TrainConfig:
     if on is not None:
         given["distill"] = (cfg.distill or 1.0) if on else 0.0
     return with_settings(cfg, given, source="options")
-
-
-def _coerce(key: str, value: Any, kind) -> Any:
-    """``value`` as a ``kind`` (text parsed; lists become tuples), or a TimbreError naming ``key``."""
-    try:
-        if typing.get_origin(kind) is tuple:
-            items = _split(value) if isinstance(value, str) else list(value)
-            return tuple(_scalar(item, typing.get_args(kind)[0]) for item in items)
-        return _scalar(value, kind)
-    except (TypeError, ValueError) as error:
-        raise TimbreError(f"training setting {key!r}: {value!r} is not a valid value ({error})") from None
-
-
-def _split(text: str) -> list[str]:
-    text = text.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [part for part in text.replace(",", " ").split() if part]
-
-
-def _scalar(value: Any, kind) -> Any:
-    if typing.get_origin(kind) is Literal:
-        if value not in typing.get_args(kind):
-            raise ValueError(f"choose one of {', '.join(typing.get_args(kind))}")
-        return value
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-        raise ValueError("expected true or false")
-    if kind is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError("expected a whole number")
-        return int(value)
-    if kind is float:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return float(value)
-    if kind is str and not isinstance(value, str):
-        raise ValueError("expected text")
-    return value
 
 
 def chunk_frames_for(seconds: float, params) -> int:

@@ -18,7 +18,8 @@ from core.analysis.classify.models import MODEL_NAMES, MODEL_SPECS, ClassifyConf
 from core.analysis.classify.persist import save_classifier
 from core.analysis.classify.results import classifier_summary, result_name
 from core.analysis.classify.split import Prepared, prepare_input
-from core.analysis.sources import INPUTS, InputName, Source
+from core.analysis.config import INPUTS, InputName
+from core.analysis.sources import Source
 from core.base.errors import ClassifyError
 from core.base.io import atomic_write_json, atomic_write_parquet, write_folder
 from core.base.progress import Progress, or_silent

@@ -2,46 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, get_args
+from typing import Any, Callable, Literal
 
 import numpy as np
 
-from core.analysis.sources import InputName
-from core.base.config import MAX_SEED, MAX_THREADS, check_bounds, doc
+from core.analysis.config import MODEL_NAMES, ClassifyConfig, ModelName  # noqa: F401 (the registry's names, read from here)
 
-ModelName = Literal["xgboost", "lightgbm", "catboost", "svm", "mlp", "logreg", "knn"]
-MODEL_NAMES: tuple[ModelName, ...] = get_args(ModelName)
 FamilyName = Literal["sklearn", "xgboost", "lightgbm", "catboost"]  # decides the saved format (core.analysis.classify.persist)
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassifyConfig:
-    """One classifier job: which inputs and models, the split, the folds and the outlier rule."""
-
-    input: tuple[InputName, ...] = doc((), "features, embeddings and/or both; empty = every input the source has")
-    models: tuple[ModelName, ...] = doc(MODEL_NAMES, "models to train (see MODEL_SPECS for each grid)")
-    test_size: float = doc(0.25, "share of each label held out as the fixed test split (50 of 200 tracks)",
-                           above=0.0, at_most=0.9)
-    split_seed: int = doc(0, "seed of the test split; one split per dataset and seed, stored and reused",
-                         at_least=0, at_most=MAX_SEED)
-    cv_folds: int = doc(5, "stratified folds of the reported CV accuracy; smaller classes are left out, named",
-                       at_least=2, at_most=100)
-    search_folds: int = doc(5, "stratified folds of the grid search on the training part", at_least=2,
-                           at_most=100)
-    nested_cv: bool = doc(False, "re-run the grid search inside every CV fold: unbiased CV, ~6x the time")
-    outliers: bool = doc(False, "drop training rows flagged by the IQR rule (fitted on training rows only)")
-    iqr_factor: float = doc(3.0, "a value is extreme beyond Q1 - f*IQR or Q3 + f*IQR of its training column",
-                            above=0.0, at_most=100.0)
-    outlier_share: float = doc(0.1, "a row is an outlier when more than this share of its values are extreme",
-                               at_least=0.0, at_most=1.0)
-    permutation_repeats: int = doc(5, "shuffles per feature for permutation importance on the test split",
-                                  at_least=1, at_most=1000)
-    seed: int = doc(0, "seeds the models and the CV fold shuffles", at_least=0, at_most=MAX_SEED)
-    n_jobs: int = doc(2, "grid-search fits run in parallel processes; each model is single-threaded (on a few "
-                         "hundred rows threads cost more than they save)", at_least=1, at_most=MAX_THREADS)
-
-    def __post_init__(self):
-        check_bounds(self)
 
 
 @dataclasses.dataclass(frozen=True)

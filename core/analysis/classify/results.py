@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.classify.persist import SavedClassifier, load_classifier
-from core.analysis.sources import InputName
+from core.analysis.config import InputName
 from core.base.errors import ClassifyError
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.classify.models import ClassifyConfig
-from core.analysis.sources import InputName, Source
+from core.analysis.config import InputName
+from core.analysis.sources import Source
 from core.base.errors import ClassifyError
 from core.base.io import atomic_write_json
 from core.data.dataset import dataset_dir

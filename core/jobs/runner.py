@@ -1,29 +1,24 @@
-"""Background jobs: the long work of the pages (ingest a library folder, train a run, train classifiers,
-compute clusters, compute musicnn tags) in a detached process that outlives the page.
+"""How a background job runs: a detached process per job, its folder, its status, its cancellation. What a job
+does is the registry's (:mod:`core.jobs.registry`); how one is checked and started, :mod:`core.jobs.start`.
 
 A job is a folder ``artifacts/jobs/<job_id>/``::
 
-    spec.json     kind ("ingest", "train", "ingest+train", "classify", "cluster" or "tags") and its arguments
+    spec.json     kind (a registered kind, or kinds joined by "+": "ingest+train") and its arguments
     status.json   state (queued / running / done / failed / cancelled), pid, created / started / finished,
                   stage, done / total / message / values of the last progress call, losses (one per epoch),
-                  result ({"dataset", "n_tracks", "skipped", "run_id", ...}, or for classify, cluster and tags
-                  what :func:`core.analysis.tasks.run_analysis` returns) or error
+                  result (what the kinds' work returned, gathered) or error
     log.txt       the process's own output (tracebacks land here)
 
-:func:`start_job` (ingest, train) and :func:`start_analysis_job` (classify, cluster, tags: the spec of
-:mod:`core.analysis.tasks`) write the spec and start ``python -m core.jobs run <job_dir>`` in its own session, so a
-page reload or a restart of the server leaves it running. The process calls :func:`core.data.ingest.ingest`,
-:func:`core.runs.build.train_run` or :func:`core.analysis.tasks.run_analysis` directly and rewrites
-``status.json`` atomically, at most a few times a second. One job at a time works on a dataset (ingest, train;
-tags) or on one kind of results of a source (classify, cluster): a second is refused. ``cancel_job`` sends SIGTERM
-to the process group (SIGKILL after a grace period); runs, analysis results and tag caches are written under
-hidden names first, so a cancelled job never leaves half of one. A job whose process died without writing a final
-state is reported as failed.
+:func:`launch` writes the spec and starts ``python -m core.jobs run <job_dir>`` in its own session, so a page
+reload or a restart of the server leaves it running. The process (:func:`run_job`) builds each kind's config from
+the spec, calls the kind's work and rewrites ``status.json`` atomically, at most a few times a second.
+:func:`cancel_job` sends SIGTERM to the process group (SIGKILL after a grace period); runs, analysis results and
+tag caches are written under hidden names first, so a cancelled job never leaves half of one. A job whose process
+died without writing a final state is reported as failed.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -41,14 +36,8 @@ from core.base.errors import TimbreError
 from core.base.io import atomic_write_bytes, atomic_write_json
 from core.base.locks import file_lock
 from core.base.paths import REPO_ROOT, artifacts_dir
-from core.base.processes import process_alive, start_time
-from core.data.library import check_name, check_source
-
-LIBRARY_KINDS = ("ingest", "train", "ingest+train")  # what the Library page starts and follows
-
-
-KINDS = LIBRARY_KINDS + ("classify", "cluster", "tags")  # the last three: core.analysis.tasks.ANALYSIS_KINDS
-
+from core.jobs.processes import process_alive, start_time
+from core.jobs.registry import job_kind, spec_kinds
 
 ACTIVE = ("queued", "running")
 
@@ -83,101 +72,7 @@ def _job_dir(job_id: str) -> Path:
     return jobs_dir() / job_id
 
 
-def _check_train(train: dict) -> dict:
-    """Every value of the training ``train`` asks for: its ``recipe`` (default: the default recipe) with the
-    other keys in place of the recipe's values (unknown keys and bad values: a TimbreError naming them)."""
-    from core.training.config import DEFAULT_RECIPE, load_recipe
-
-    settings = dict(train)
-    return dataclasses.asdict(load_recipe(settings.pop("recipe", DEFAULT_RECIPE), settings))
-
-
-def start_job(*, dataset: str, source: str | Path | None = None, train: Optional[dict] = None,
-              ingest: Optional[dict] = None, labels: bool = True) -> str:
-    """Check the arguments, write the job folder and start its detached process.
-
-    Parameters
-    ----------
-    dataset : str
-        Dataset to write (with ``source``) or to train on (without).
-    source : path or None
-        Library folder to ingest; None trains on the already ingested ``dataset``.
-    train : dict or None
-        ``recipe`` (a name in ``configs/``; default: the default recipe) and the
-        :class:`core.training.config.TrainConfig` fields that differ from it; None: ingest only.
-    ingest : dict or None
-        :class:`core.data.ingest.IngestConfig` fields that differ from the defaults.
-    labels : bool
-        False: ignore folder names and manifests.
-
-    Returns
-    -------
-    str
-        The job id.
-    """
-    from core.data.dataset import load_dataset
-    from core.data.ingest import IngestConfig
-
-    dataset = check_name(dataset)
-    if source is None and train is None:
-        raise TimbreError("a job needs a folder to ingest, training settings, or both")
-    spec = {"dataset": dataset, "labels": bool(labels), "source": None, "ingest": None, "train": None}
-    if source is not None:
-        spec["source"] = check_source(source)
-        spec["ingest"] = dataclasses.asdict(IngestConfig(**(ingest or {})))
-    else:
-        load_dataset(dataset)  # a clear error now, not in the job's log
-    if train is not None:
-        spec["train"] = _check_train(train)
-    spec["kind"] = "+".join(k for k in ("ingest", "train") if spec[k] is not None)
-    busy = [j["job_id"] for j in list_jobs(kinds=LIBRARY_KINDS)
-            if j["state"] in ACTIVE and j["spec"].get("dataset") == dataset]
-    if busy:
-        raise TimbreError(f"job {busy[0]} is still working on dataset {dataset!r}: wait for it or cancel it")
-    return _launch(spec, name=dataset)
-
-
-def start_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
-                       collection: Optional[str] = None, config: Optional[dict] = None) -> str:
-    """Check the arguments (:func:`core.analysis.tasks.analysis_spec`), write the job folder and start its
-    detached process: classifiers (``kind="classify"``), clusters (``"cluster"``) or musicnn tags (``"tags"``).
-
-    Parameters
-    ----------
-    kind : "classify", "cluster" or "tags"
-    run, features : str or None
-        The source: a run id, or a dataset's feature table (exactly one; tags: the run).
-    collection : str or None
-        classify only: a collection of the source's dataset as the class, against the rest.
-    config : dict or None
-        :class:`core.analysis.classify.ClassifyConfig`, :class:`core.analysis.clusters.ClusterConfig` or
-        :class:`core.analysis.tasks.TagsConfig` fields that differ from the defaults.
-
-    Returns
-    -------
-    str
-        The job id.
-    """
-    from core.analysis.tasks import analysis_spec
-
-    spec = analysis_spec(kind, run=run, features=features, collection=collection, config=config)
-    busy = find_analysis_job(kind, run=run, features=features, collection=collection)
-    if busy is not None and busy["state"] in ACTIVE:
-        raise TimbreError(f"job {busy['job_id']} is still {STAGES[kind]} for this data: wait for it or cancel it")
-    return _launch(spec, name=kind)
-
-
-def find_analysis_job(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
-                      collection: Optional[str] = None) -> Optional[dict]:
-    """The newest ``kind`` job on this source (tags: on the run's dataset, whichever run started it) as its
-    :func:`job_status` (a running one when there is one), or None."""
-    from core.analysis.tasks import job_target, same_target
-
-    wanted = job_target(kind, run=run, features=features, collection=collection)
-    return next((j for j in list_jobs(kinds=(kind,)) if same_target(j["spec"], wanted)), None)
-
-
-def _launch(spec: dict, *, name: str) -> str:
+def launch(spec: dict, *, name: str) -> str:
     """Write the job folder for ``spec`` and start its process; returns the job id (``stamp-name-hex``)."""
     job_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}-{secrets.token_hex(2)}"
     folder = _job_dir(job_id)
@@ -333,35 +228,8 @@ def _on_sigterm(runner_pid: int):
     return handler
 
 
-STAGES = {"classify": "training classifiers", "cluster": "clustering", "tags": "computing musicnn tags"}
-
-
-def _library_work(spec: dict, writer: StatusWriter, result: dict) -> None:
-    """Ingest and/or train as the spec says, filling ``result`` as each part ends."""
-    from core.data.ingest import IngestConfig, ingest
-    from core.runs.build import train_run
-    from core.training.config import TrainConfig
-
-    result["dataset"] = spec["dataset"]
-    if spec.get("source"):
-        writer.stage("ingesting", spec["source"])
-        report = ingest(spec["source"], spec["dataset"], labels=spec.get("labels", True),
-                        config=IngestConfig(**spec["ingest"]), progress=writer.progress)
-        result.update(n_tracks=report.n_tracks, n_analysed=report.n_analysed, n_cached=report.n_cached,
-                      n_rejected=report.n_rejected,
-                      skipped=report.skipped, ingest_seconds=round(report.seconds, 2))
-        writer.update(force=True, result=dict(result))
-    if spec.get("train"):
-        writer.stage("training", f"{spec['train']['epochs']} epochs")
-        cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["train"].items()})
-        result["run_id"] = train_run(spec["dataset"], cfg=cfg, progress=writer.progress,
-                                     stage=lambda message: writer.stage(message))
-
-
 def run_job(folder: str | Path) -> int:
-    """Body of the job process: the work its spec names, keeping status.json current."""
-    from core.analysis.tasks import ANALYSIS_KINDS, run_analysis
-
+    """Body of the job process: each registered kind its spec names, in turn, keeping status.json current."""
     folder = Path(folder)
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
     spec = _read(folder / "spec.json")
@@ -369,11 +237,12 @@ def run_job(folder: str | Path) -> int:
     writer.update(force=True, state="running", started=_now(), pid=os.getpid(), pid_start=start_time(os.getpid()))
     result: dict = {}
     try:
-        if spec.get("kind") in ANALYSIS_KINDS:
-            writer.stage(STAGES[spec["kind"]], spec.get("dataset") or spec.get("run") or spec.get("features") or "")
-            result.update(run_analysis(spec, progress=writer.progress))
-        else:
-            _library_work(spec, writer, result)
+        for name in spec_kinds(spec):
+            kind = job_kind(name)
+            cfg = kind.config_of(spec)
+            writer.stage(kind.doing, kind.about(spec, cfg))
+            result.update(kind.work(spec, cfg, writer))
+            writer.update(force=True, result=dict(result))
         writer.finish("done", result=result, message="done")
         return 0
     except JobCancelled:
@@ -394,7 +263,3 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("usage: python -m core.jobs run JOB_DIR", file=sys.stderr)
         return 2
     return run_job(argv[1])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,6 @@
-"""Is a process we started still running? Linux's /proc tells a reused pid and a zombie from a live process."""
+"""Is a job's process still running? :mod:`core.jobs.runner` starts each job in a detached process and asks this
+module whether it lives (a job whose process is gone without a final state is failed). Linux's /proc tells a pid
+reused by another process and a zombie from a live process; elsewhere a pid that answers signal 0 counts."""
 from __future__ import annotations
 
 import contextlib
