@@ -2,10 +2,12 @@
 offset, and music not in the library gathers only a few scattered votes."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from core.search.fingerprints import FingerprintIndex, landmarks, spectral_peaks
+from core.search.fingerprints import FingerprintConfig, FingerprintIndex, landmarks, spectral_peaks
 
 SR = 22_050
 
@@ -27,6 +29,7 @@ def test_peaks_are_in_the_band_and_hashes_are_made(rng):
     assert len(frames) > 50 and hz.min() >= 290 and hz.max() <= 4020 and np.all(np.diff(frames) >= 0)
     hashes, times = landmarks(y, sr=SR)
     assert hashes.dtype == np.uint32 and len(hashes) == len(times) > len(frames)
+    assert hashes.max() < FingerprintConfig().n_hashes(SR)  # dense ids: the index has a bucket for each
     assert landmarks(np.zeros(100, np.float32), sr=SR)[0].size == 0  # shorter than one frame
 
 
@@ -40,3 +43,61 @@ def test_a_degraded_excerpt_finds_its_track_and_outside_music_does_not(rng):
     assert rows[0] == 13 and votes[0] >= 5 * max(votes[1:].max(initial=1), 1)
     outside_rows, outside_votes = index.votes(melody(np.random.default_rng(99), 3.0), sr=SR, k=3)
     assert outside_votes.max(initial=0) < votes[0] / 4
+
+
+def test_only_allowed_rows_vote_and_a_budget_keeps_the_votes():
+    """Rows left out never vote; a budget of entries seeks candidates among the rarest hashes only, and the
+    candidates' votes are then counted over every hash (the same as without a budget)."""
+    base = melody(np.random.default_rng(0), 20.0)
+    tracks = [melody(np.random.default_rng(i), 20.0) for i in range(1, 5)] + [base] * 4  # rows 4-7 share hashes
+    index = FingerprintIndex.build(tracks, np.arange(8), sr=SR)
+    excerpt = tracks[2][5 * SR:9 * SR]
+    assert index.votes(excerpt, sr=SR, k=1)[0].tolist() == [2]
+    allowed = np.array([True, True, False, True] + [True] * 4)
+    rows, votes = index.votes(excerpt, sr=SR, k=4, allowed=allowed)
+    assert 2 not in rows.tolist() and votes.max(initial=0) < 10
+    hashes, times = landmarks(base[3 * SR:7 * SR], sr=SR)
+    full_rows, full_votes = index.vote(hashes, times, k=4)
+    assert sorted(full_rows.tolist()) == [4, 5, 6, 7]
+    every = len(index.lookup(hashes, times)[0])
+    assert len(index.lookup(hashes, times, budget=every // 3)[0]) <= every // 3
+    rows, votes = index.vote(hashes, times, k=4, budget=every // 3)
+    assert sorted(rows.tolist()) == [4, 5, 6, 7] and votes.tolist() == full_votes.tolist()
+    assert index.row_votes(hashes, times, np.array([4, 1])).tolist() == [full_votes[0], 0]
+
+
+def write_tracks(folder, n: int) -> list:
+    import soundfile as sf
+
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"t{i}.wav")
+        sf.write(paths[-1], melody(np.random.default_rng(i), 12.0), SR)
+    return paths
+
+
+def test_a_run_folder_keeps_its_fingerprints_and_a_cut_short_write_is_rebuilt(tmp_path):
+    from core.base.io import atomic_write_npy
+    from core.search.fingerprint_store import ARRAYS, MANIFEST, build_fingerprints, read_fingerprints
+
+    paths = write_tracks(tmp_path, 3)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not audio")
+    paths.append(broken)
+    run = tmp_path / "run"
+    run.mkdir()
+    built = build_fingerprints(run, paths, sr=SR)
+    manifest = json.loads((run / MANIFEST).read_text())
+    assert manifest["n_tracks"] == 4 and len(manifest["unread"]) == 1 and "broken.wav" in manifest["unread"][0]
+    read = read_fingerprints(run, n_tracks=4, sr=SR)
+    assert isinstance(read.rows, np.memmap) and np.array_equal(read.rows, built.rows)
+    assert not np.any(np.asarray(read.rows) == 3)  # the unreadable file has no landmarks, and matches by embedding
+    excerpt = melody(np.random.default_rng(1), 12.0)[2 * SR:6 * SR]
+    assert read.votes(excerpt, sr=SR, k=1)[0].tolist() == [1]
+    assert read_fingerprints(run, n_tracks=5, sr=SR) is None  # made for another library
+    assert read_fingerprints(run, n_tracks=4, sr=16_000) is None  # or another rate
+    (run / MANIFEST).unlink()  # a write cut short before its manifest
+    assert read_fingerprints(run, n_tracks=4, sr=SR) is None
+    atomic_write_npy(run / ARRAYS["rows"], np.zeros(5, np.int32))  # and arrays that disagree with it
+    rebuilt = build_fingerprints(run, paths, sr=SR)
+    assert np.array_equal(rebuilt.rows, built.rows) and read_fingerprints(run, n_tracks=4, sr=SR) is not None

@@ -55,6 +55,23 @@ def test_rule_keeps_the_answer_through_silence_and_switches_only_by_the_rule():
     assert steps(ident, [other], start=7.0) == [7] and ident.seconds == 7.0
 
 
+def test_rule_with_fingerprints_counts_votes_instead_of_passages():
+    rule = IdentifyRule(confirm=2, min_margin=0.02, min_votes=12)
+    scores = np.array([1.4, 0.9, 0.8])
+    assert rule.passes(scores, 0.1, 0.0, votes=30)  # a poor passage match does not matter: the landmarks do
+    assert not rule.passes(scores, 0.99, 12, votes=5)  # a few chance votes never identify, whatever the passages
+    assert not rule.passes(np.array([1.4, 1.39]), 0.99, 12, votes=30)  # nor a close call
+    ident = Identification(rule=rule)
+    sure = (np.array([4, 1]), scores, np.nan, np.nan)
+    assert [ident.step(*sure, seconds=s, votes=v) for s, v in ((1, 30), (2, 8), (3, 30), (4, 31))] == [None, None,
+                                                                                                        None, 4]
+
+
+def test_fingerprint_strength_is_nothing_for_chance_votes_and_grows_towards_one():
+    cfg = ListenConfig(vote_floor=4.0, vote_half=8.0)
+    assert cfg.strength(np.array([0, 4, 12, 1000])).round(3).tolist() == [0.0, 0.0, 0.5, 0.992]
+
+
 def test_rule_without_passages_uses_the_margin_only():
     assert RULE.passes(np.array([0.9, 0.8]), float("nan"), float("nan"))
     assert not RULE.passes(np.array([0.9, 0.89]), float("nan"), float("nan"))
@@ -71,6 +88,7 @@ def test_library_track_is_found_and_identified(run):
     assert updates[-1].identified == row and updates[-1].identified_seconds <= 8.0
     assert updates[-1].neighbours["passage"].iloc[0] > 0.99  # its own passages, one after another
     assert updates[-1].neighbours["aligned"].iloc[0] == 10  # every chunk of the window (starts 0 to 4.5 s)
+    assert updates[-1].neighbours["votes"].iloc[0] >= 10 * max(updates[-1].neighbours["votes"].iloc[1], 1)
     assert set(updates[-1].positions) == {"pca", "tsne", "umap"}
 
 
@@ -80,6 +98,25 @@ def test_track_not_in_the_library_is_never_identified(run):
     updates = listen_to(run, y)
     assert len(updates) == 8 and all(len(u.neighbours) == 5 for u in updates)
     assert all(u.identified is None for u in updates)
+    assert max(u.neighbours["votes"].max() for u in updates) < IdentifyRule().min_votes  # chance votes only
+
+
+def test_the_fingerprint_stage_finds_a_band_limited_noisy_excerpt(run):
+    """A telephone-band excerpt at 10 dB SNR of a library track (from 0.5 s on): its landmarks vote for it and the
+    combined stage names it; the stage can be turned off (then ``votes`` is NaN and passages alone rank)."""
+    from scipy.signal import butter, sosfilt
+
+    assert run.fingerprints is not None  # training wrote them with the run
+    sr, row = run.mel_params.sr, 7
+    clean = track_audio(run, row)[int(0.5 * sr):]
+    x = sosfilt(butter(4, [300, 3400], btype="bandpass", fs=sr, output="sos"), clean)
+    x = x + np.random.default_rng(0).standard_normal(len(x)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-10 / 20)
+    updates = listen_to(run, (0.3 * x / np.abs(x).max()).astype(np.float32))
+    last = updates[-1].neighbours
+    assert int(last["row"].iloc[0]) == row and last["votes"].iloc[0] >= IdentifyRule().min_votes
+    assert updates[-1].identified == row and updates[-1].identified_seconds <= 6.0
+    alone = listen_to(run, clean, config=ListenConfig(fingerprints=False))
+    assert alone[-1].neighbours["votes"].isna().all() and int(alone[-1].neighbours["row"].iloc[0]) == row
 
 
 def test_silence_matches_nothing(run):

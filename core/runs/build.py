@@ -19,6 +19,7 @@ from core.model.embed import embed_mels
 from core.model.encoder import save_model
 from core.runs.folder import library_versions, new_run_id, run_folder
 from core.search.ann import index_run, needs_index
+from core.search.fingerprint_store import build_fingerprints
 from core.search.passages import Matcher, hop_frames_for, library_passages, write_passages
 from core.search.projection import fit_projections
 from core.training.checkpoint import checkpoint_path
@@ -112,6 +113,8 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
         if needs_index(len(embeddings)):  # above core.search.ann.EXACT_MAX_TRACKS tracks: a FAISS index
             say("building the search index")
             index_run(folder, embeddings, seed=cfg.seed)
+        say("fingerprinting the tracks' audio (landmarks for live listening)")
+        build_fingerprints(folder, tracks["path"].astype(str).tolist(), sr=ds.params.sr, progress=progress)
         atomic_write_json(folder / "config.json", {
             "run_id": run_id, "dataset": ds.name, "dataset_path": str(ds.path), "created": dt.datetime.now().isoformat(timespec="seconds"),
             "train": dataclasses.asdict(cfg), "seed": cfg.seed, "mel_params": ds.params.to_dict(),

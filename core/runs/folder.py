@@ -16,6 +16,9 @@
                          runs, above MAX_PASSAGE_TRACKS tracks and in runs written before passages
     index.faiss          optional: the ANN index of a library above core.search.ann.EXACT_MAX_TRACKS tracks (faiss
     index.json           binary, not a pickle) and its parameters; `python -m core index --run RUN` (re)builds it
+    fingerprint_*.npy    optional (core.search.fingerprint_store): the landmark fingerprint index of the tracks'
+    fingerprints.json    audio and its manifest (written last); training writes them, `python -m core fingerprint
+                         --run RUN` gives an older run them
 
 Results added later live in sub-folders: ``classifiers/``, ``clusters/`` and ``collections/<id>/classifiers/``.
 
@@ -162,6 +165,13 @@ class Run:
         from core.search.passages import read_passages
 
         return read_passages(self.path, n_tracks=len(self.tracks))
+
+    @functools.cached_property
+    def fingerprints(self):
+        """The library's landmark fingerprints (:mod:`core.search.fingerprint_store`), None when it has none yet."""
+        from core.search.fingerprint_store import read_fingerprints
+
+        return read_fingerprints(self.path, n_tracks=len(self.tracks), sr=self.mel_params.sr)
 
     @functools.cached_property
     def matcher(self):

@@ -6,7 +6,9 @@ identifies anything. A track is identified once it has been the top-1 of ``confi
 with a score margin over the second track of at least ``min_margin``, a passage match of at least
 ``min_passage`` and its passages found in time order (:func:`core.search.passages.passage_alignment`: at least
 ``min_aligned`` of the window's chunks match the track's passages one after another, as a recording of it does
-and a look-alike does not). ``python -m benchmarks.bench_listen`` calibrates the thresholds on a run's streams of music
+and a look-alike does not). Where the run has landmark fingerprints the evidence is their votes instead: the top-1's
+landmarks at one time offset, at least ``min_votes`` (a recording of a track piles them up, other music gathers a
+few by chance), with the margin. ``python -m benchmarks.bench_listen`` calibrates the thresholds on a run's streams of music
 that is not in its library (none of them identified) and measures them on other streams; the defaults identify
 exact copies and leave look-alikes alone on the synthetic test library, and the README gives what they do on real
 music. Once identified, a track stays the answer while it is the top-1; a different track replaces it only by
@@ -31,15 +33,21 @@ class IdentifyRule:
     min_passage: float = doc(0.6, "the top-1's passage match: the window's chunks found in that track")
     min_aligned: float = doc(6, "window chunks (0.5 s apart) matching the top-1's passages at one time offset: "
                                 "3 s of music found in order")
+    min_votes: float = doc(12, "the top-1's landmark votes at one time offset (with fingerprints, instead of the "
+                               "passage match and alignment)")
 
-    def passes(self, scores: np.ndarray, passage: float, aligned: float) -> bool:
-        """Whether one update's ranking is confident: ``scores`` [shape=(k,)] best first, the top-1's
-        ``passage`` match and ``aligned`` chunks (both NaN when the run has no passages: then only the margin
-        counts)."""
+    def passes(self, scores: np.ndarray, passage: float, aligned: float, votes: float = float("nan")) -> bool:
+        """Whether one update's ranking is confident: ``scores`` [shape=(k,)] best first, and the top-1's landmark
+        ``votes`` where the run has fingerprints, else its ``passage`` match and ``aligned`` chunks (NaN when the
+        run has none of them: then only the margin counts)."""
         if len(scores) == 0:
             return False
         margin = float(scores[0] - scores[1]) if len(scores) > 1 else float(scores[0])
-        return margin >= self.min_margin and not (passage < self.min_passage) and not (aligned < self.min_aligned)
+        if not votes >= 0:  # NaN: no fingerprints
+            evidence = not (passage < self.min_passage) and not (aligned < self.min_aligned)
+        else:
+            evidence = votes >= self.min_votes
+        return margin >= self.min_margin and evidence
 
 
 @dataclasses.dataclass
@@ -63,14 +71,14 @@ class Identification:
     streak: int = 0
 
     def step(self, rows: np.ndarray, scores: np.ndarray, passage: float, aligned: float, *,
-             seconds: float) -> Optional[int]:
+             seconds: float, votes: float = float("nan")) -> Optional[int]:
         """Take one update (library ``rows`` [shape=(k,)] and their ``scores``, best first; the top-1's
-        ``passage`` match and ``aligned`` chunks; ``seconds`` into the stream) and return the identified row,
-        or None."""
+        ``passage`` match, ``aligned`` chunks and landmark ``votes``; ``seconds`` into the stream) and return the
+        identified row, or None."""
         if len(rows) == 0:
             return self.silence()
         top = int(rows[0])
-        confident = self.rule.passes(np.asarray(scores, dtype=np.float64), passage, aligned)
+        confident = self.rule.passes(np.asarray(scores, dtype=np.float64), passage, aligned, votes)
         self.streak = self.streak + 1 if confident and top == self.candidate else int(confident)
         self.candidate = top
         if self.streak >= self.rule.confirm and top != self.row:

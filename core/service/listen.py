@@ -6,6 +6,14 @@ matched (:func:`core.service.query.recommend_audio`: candidates by the window's 
 search, the ANN index at scale, re-ranked by their passages), and says where the window sits on each map and
 whether the stream is identified (:mod:`core.service.identify`).
 
+Where the run has landmark fingerprints (:mod:`core.search.fingerprints`, :attr:`core.runs.folder.Run.fingerprints`)
+they are the first stage: the window's landmarks vote for (track, time offset) pairs and the tracks with the most
+votes at one offset join the embedding's candidates; the embedding re-ranks them all, each candidate's score
+being its embedding score (the mean of track cosine and passage match) plus its fingerprint strength
+(:meth:`ListenConfig.strength`: 0 for the few votes any music gathers by chance, towards 1 for many). A recording of
+a library track is found by its landmarks even where the embedding ranks a look-alike higher; music that is not in
+the library gathers no votes and is ranked by what it sounds like, as before.
+
 What makes an update cheap is that the window is never embedded from scratch: chunks start on the library's
 passage grid (every ``passage_hop_seconds`` of the stream), each is embedded once, when it is complete, by one
 pass through the encoder giving both its embedding and its passage embedding, and kept while it is inside the
@@ -51,7 +59,21 @@ class ListenConfig:
     k: int = doc(DEFAULT_K, "tracks listed in each update", at_least=1)
     silence_dbfs: float = doc(-60.0, "a quieter window is silence: nothing is matched")
     trail: int = doc(10, "past map positions kept for the fading trail", at_least=0)
+    fingerprints: bool = doc(True, "use the run's landmark fingerprints when it has them (else embedding only)")
+    fingerprint_candidates: int = doc(20, "tracks with the most votes added to the embedding's candidates",
+                                      at_least=1)
+    fingerprint_budget: int = doc(300_000, "index entries a window's candidates are sought among, the rarest hashes "
+                                           "first: bounds an update at 100,000 tracks (the candidates' votes are "
+                                           "then counted over every hash)", at_least=0)
+    vote_floor: float = doc(4.0, "votes at one offset any music gathers by chance in a 10 s window: no strength",
+                            at_least=0.0, at_most=1e6)
+    vote_half: float = doc(8.0, "votes past the floor that give half the strength", above=0.0, at_most=1e6)
     rule: IdentifyRule = IdentifyRule()
+
+    def strength(self, votes: np.ndarray) -> np.ndarray:
+        """A candidate's fingerprint strength in [0, 1) from its votes [shape=(r,)]: what it adds to its score."""
+        past = np.maximum(np.asarray(votes, dtype=np.float64) - self.vote_floor, 0.0)
+        return past / (past + self.vote_half)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +87,9 @@ class ListenUpdate:
     window_seconds : float
         Audio matched (the sliding window, shorter at the start).
     neighbours : pd.DataFrame
-        ``rank, track_id, score, cosine, passage, aligned, row`` and the track columns, best first (``aligned``:
-        :func:`core.search.passages.passage_alignment`); empty when silent.
+        ``rank, track_id, score, cosine, passage, aligned, votes, row`` and the track columns, best first
+        (``aligned``: :func:`core.search.passages.passage_alignment`; ``votes``: landmark votes at the track's best
+        time offset, NaN without fingerprints); empty when silent.
     positions : dict of str -> np.ndarray [shape=(2,)]
         The window on each map (empty when silent).
     identified : int or None
@@ -142,6 +165,11 @@ class StreamMatcher:
         self.chunks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # grid index -> (embedding, passage embedding)
         self.identification = Identification(rule=config.rule)
         self.trail: list[dict] = []
+        self.fingerprints = run.fingerprints if config.fingerprints else None
+        self.allowed = None
+        if self.fingerprints is not None and self.rows is not None:
+            self.allowed = np.zeros(len(run.tracks), bool)
+            self.allowed[self.rows] = True
 
     # ------------------------------------------------------------------------------------------ audio in
 
@@ -194,11 +222,13 @@ class StreamMatcher:
         embeddings, passages = self._window_chunks(start)
         query = embeddings.mean(axis=0)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        table = self._ranking(query, passages)
+        table = self._ranking(query, passages, self._votes(recent))
         scores = table["score"].to_numpy(np.float64)
         margin = float(scores[0] - scores[1]) if len(scores) > 1 else float("nan")
-        passage, aligned = (float(table[c].iloc[0]) if len(table) else float("nan") for c in ("passage", "aligned"))
-        row = self.identification.step(table["row"].to_numpy(), scores, passage, aligned, seconds=seconds)
+        passage, aligned, votes = (float(table[c].iloc[0]) if len(table) else float("nan")
+                                   for c in ("passage", "aligned", "votes"))
+        row = self.identification.step(table["row"].to_numpy(), scores, passage, aligned, seconds=seconds,
+                                       votes=votes)
         positions = map_positions(self.run, query)
         if self.config.trail:
             self.trail = (self.trail + [positions])[-self.config.trail:]
@@ -237,30 +267,51 @@ class StreamMatcher:
                 z = m = model(x)
         return z.numpy(), m.numpy()
 
-    def _ranking(self, query: np.ndarray, passages: np.ndarray) -> pd.DataFrame:
-        """The window's top-k, re-ranked by passages where the run has them (as a query by audio is)."""
+    def _votes(self, recent: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The fingerprint stage: the library rows whose best time offset gathers the most of the window's
+        landmarks and their votes (np.ndarray [shape=(<=c,)] each), or None without fingerprints."""
+        if self.fingerprints is None:
+            return None
+        return self.fingerprints.votes(recent, sr=self.sr, k=self.config.fingerprint_candidates, allowed=self.allowed,
+                                       budget=self.config.fingerprint_budget)
+
+    def _ranking(self, query: np.ndarray, passages: np.ndarray,
+                 voted: Optional[tuple[np.ndarray, np.ndarray]] = None) -> pd.DataFrame:
+        """The window's top-k: the embedding's candidates and the fingerprint stage's (``voted``), ranked by
+        embedding score (re-ranked by passages where the run has them, as a query by audio is) plus fingerprint
+        strength."""
         run, matcher = self.run, self.run.matcher
         available = len(run.tracks) if self.rows is None else len(self.rows)
         depth = min(max(self.k, matcher.depth), available)
         idx, sims = search(run.embeddings, query[None], k=depth, index=run.index, rows=self.rows)
         idx, sims = idx[0], sims[0]
-        if not matcher.matches_passages:
-            order = np.arange(min(self.k, len(idx)))
-            return neighbours_table(run, idx[order], sims[order]).assign(
-                cosine=np.round(sims[order].astype(float), 4), passage=np.nan, aligned=np.nan)
-        scores, passage = matcher.rerank(passages, idx, sims)
-        order = np.argsort(-scores, kind="stable")[:self.k]
-        table = neighbours_table(run, idx[order], scores[order])
-        table["cosine"] = np.round(sims[order].astype(float), 4)
-        table["passage"] = np.round(passage[order].astype(float), 4)
-        table["aligned"] = np.round(passage_alignment(passages, *matcher.passages, idx[order]).astype(float), 4)
+        votes = np.full(len(idx), np.nan)
+        if voted is not None:
+            extra = voted[0][~np.isin(voted[0], idx)]
+            idx = np.concatenate([idx, extra])
+            sims = np.concatenate([sims, np.asarray(run.embeddings[extra], np.float32) @ query.astype(np.float32)])
+            count = dict(zip(voted[0].tolist(), voted[1].tolist()))
+            votes = np.array([count.get(int(r), 0) for r in idx], np.float64)
+        strength = np.zeros(len(idx)) if voted is None else self.config.strength(votes)
+        passage = aligned = np.full(len(idx), np.nan)
+        scores = np.asarray(sims, np.float64)
+        if matcher.matches_passages:
+            scores, passage = matcher.rerank(passages, idx, sims)
+        order = np.argsort(-(scores + strength), kind="stable")[:self.k]
+        if matcher.matches_passages:
+            aligned = np.full(len(idx), np.nan)
+            aligned[order] = passage_alignment(passages, *matcher.passages, idx[order])
+        table = neighbours_table(run, idx[order], (scores + strength)[order])
+        for name, values in (("cosine", sims), ("passage", passage), ("aligned", aligned)):
+            table[name] = np.round(np.asarray(values, np.float64)[order], 4)
+        table["votes"] = votes[order]
         return table
 
 
 def update_record(run: Run, update: ListenUpdate) -> dict:
     """An update as plain JSON-ready values (the CLI's ``--json`` lines, the API's WebSocket messages):
     ``seconds, window_seconds, silent, margin`` (None when silent), ``top`` (``track_id, name, score, cosine,
-    passage, aligned`` best first), ``positions`` (map -> ``[x, y]``), ``identified`` (a track id or None) and
+    passage, aligned, votes`` best first), ``positions`` (map -> ``[x, y]``), ``identified`` (a track id or None) and
     ``identified_seconds``."""
     from core.data.tracks import display_names
 
@@ -268,7 +319,7 @@ def update_record(run: Run, update: ListenUpdate) -> dict:
     names = display_names(table) if len(table) else []
     top = [{"track_id": str(row["track_id"]), "name": str(name), "score": float(row["score"]),
             "cosine": float(row["cosine"]),
-            **{key: None if pd.isna(row[key]) else float(row[key]) for key in ("passage", "aligned")}}
+            **{key: None if pd.isna(row[key]) else float(row[key]) for key in ("passage", "aligned", "votes")}}
            for row, name in zip(table.to_dict("records"), names)]
     identified = None if update.identified is None else str(run.tracks["track_id"].iloc[update.identified])
     return {"seconds": update.seconds, "window_seconds": update.window_seconds, "silent": update.silent,
