@@ -4,17 +4,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import jobs
 from core.base.errors import TimbreError
 from core.base.paths import public_path, runs_dir
 from core.runs.aliases import MAX_CHARS, read_alias, run_label, set_alias
 from core.runs.folder import list_runs, run_summary
 from ui import nav
 from ui.figures import loss_figure
+from ui.forms import job_progress
 from ui.state import active_run_id, set_active_run
 from ui.widgets import open_run
 
-STAGES = {"synthesising": "Synthesising demo tracks", "ingesting": "Analysing audio",
-          "training": "Training the encoder"}
+DEMO_JOB = "runs_demo_job"  # the demo job this session follows (its run becomes the active run when it is done)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -23,25 +24,30 @@ def cached_summary(run_id: str) -> dict:
     return run_summary(run_id)
 
 
-def build_demo_with_progress() -> None:
-    """Build the demo run, showing each stage's progress; on success make it the active run."""
-    from core.demo import build_demo
-
-    bar = st.progress(0.0, text="Starting...")
-
-    def progress(done: int, total: int, message: str = "", **values: float) -> None:  # core.base.progress.Progress
-        stage, _, what = message.partition(": ")  # build_demo's messages are "<stage>: <what>"
-        text = what.capitalize() if stage == "working" else f"{STAGES.get(stage, stage)}: {done} / {total}"
-        bar.progress(min(1.0, done / max(total, 1)), text=text)
-
-    try:
-        with st.spinner("Building the demo run (under three minutes)..."):
-            run_id = build_demo(progress=progress)
-    except TimbreError as error:
-        st.error(f"The demo run could not be built: {error}")
+def demo_job(*, key: str, primary: bool) -> None:
+    """The button that builds the demo run in a background job (:func:`core.jobs.start_demo_job`: never in this
+    server's process), then its progress and Cancel while it runs; when the job this session followed is done, its
+    run becomes the active run. A demo job already running (another session, a reload) is followed too."""
+    job = jobs.find_demo_job()
+    if job is not None and job["state"] in jobs.ACTIVE:
+        st.session_state[DEMO_JOB] = job["job_id"]
+        job_progress(job["job_id"], key=key)  # reruns the page when the job ends
         return
-    set_active_run(run_id)
-    st.rerun()
+    if job is not None and st.session_state.get(DEMO_JOB) == job["job_id"]:
+        st.session_state.pop(DEMO_JOB)
+        if job["state"] == "done":
+            set_active_run(job["result"]["run_id"])
+            st.rerun()
+        elif job["state"] == "failed":
+            st.error(f"The demo run could not be built: {job.get('error')}")
+    if st.button("Build the demo run", type="primary" if primary else "secondary", icon=":material/play_arrow:",
+                 key=f"{key}_start"):
+        try:
+            st.session_state[DEMO_JOB] = jobs.start_demo_job()
+        except TimbreError as error:
+            st.error(str(error))
+            return
+        st.rerun()
 
 
 def no_runs() -> None:
@@ -50,8 +56,7 @@ def no_runs() -> None:
             "hip-hop), an encoder trained on them and evaluated against an MFCC baseline. It takes under three "
             "minutes, even on a busy 2-core machine. "
             "To use your own music, see the README (`python -m core ingest` and `python -m core train`).")
-    if st.button("Build the demo run", type="primary", icon=":material/play_arrow:"):
-        build_demo_with_progress()
+    demo_job(key="demo_first", primary=True)
 
 
 def runs_frame(run_ids: list[str]) -> pd.DataFrame:
@@ -189,5 +194,4 @@ st.caption(f"{len(run_ids)} run(s) in `{public_path(runs_dir())}`; choose the ac
 runs_table(runs_frame(run_ids))
 run_details(current)
 with st.expander("Build another demo run"):
-    if st.button("Build the demo run", icon=":material/play_arrow:", key="rebuild_demo"):
-        build_demo_with_progress()
+    demo_job(key="demo_again", primary=False)

@@ -13,6 +13,7 @@ import soundfile as sf
 from streamlit.testing.v1.util import patch_config_options
 
 from core.base.paths import runs_dir
+from core.demo import DemoConfig
 from core.runs.folder import load_run
 from core.service.query import similar_tracks
 from tests.pagetest import RUN_KEY, atlas_args, markdown_text, n_players, open_page, ranked_items
@@ -85,27 +86,42 @@ def test_choosing_a_run_is_kept_across_pages(two_runs):
     assert at.selectbox(key="runs_pick").value == older
 
 
-def test_without_runs_the_page_says_so_and_builds_the_demo_with_progress(monkeypatch, tmp_path, tiny_run_id):
-    source = runs_dir() / tiny_run_id
+def test_without_runs_the_page_starts_the_demo_as_a_background_job_with_progress(monkeypatch, tmp_path):
+    """The button starts a registered demo job in its own process (the server never builds the demo itself); the
+    page shows its progress and a Cancel button while it runs."""
+    from core import jobs
+
     monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
     at = open_page()
     assert "There is no run yet" in at.info[0].value
-    stages = []
+    at.button(key="demo_first_start").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    (job,) = jobs.list_jobs()
+    try:
+        assert job["kind"] == "demo" and jobs.job_kind("demo").config_of(job["spec"]) == DemoConfig()
+        assert job["state"] in jobs.ACTIVE and job["pid"] != os.getpid()
+        assert at.session_state["runs_demo_job"] == job["job_id"] and at.get("progress")
+        assert [b.label for b in at.button] == ["Cancel"]  # no second demo job while one runs
+    finally:
+        assert jobs.cancel_job(job["job_id"], grace_s=10.0)["state"] == "cancelled"
 
-    def fake_build_demo(progress=None, **_):
-        for stage in ("synthesising", "ingesting", "training"):
-            progress(1, 2, f"{stage}: first")
-            progress(2, 2, f"{stage}: second", loss=0.5)
-            stages.append(stage)
-        progress(1, 1, "working: computing PCA, t-SNE and UMAP maps")  # a step around the training, by its name
-        shutil.copytree(source, tmp_path / "runs" / "demo-run")
-        return "demo-run"
 
-    monkeypatch.setattr("core.demo.build_demo", fake_build_demo)
-    at.button[0].click().run()
-    assert not at.exception
-    assert stages == ["synthesising", "ingesting", "training"]
-    assert at.session_state[RUN_KEY] == "demo-run"
+def test_a_finished_demo_job_makes_its_run_the_active_run(monkeypatch, tmp_path, tiny_run_id):
+    from core import jobs
+    from core.base.io import atomic_write_json
+
+    source = runs_dir() / tiny_run_id
+    monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path))
+    shutil.copytree(source, tmp_path / "runs" / "demo-run")
+    job_id = "20261206-000000-demo-abcd"  # a job folder as core.jobs leaves it when the demo is built
+    folder = jobs.jobs_dir() / job_id
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "spec.json", {"kind": "demo", "dataset": "demo", "config": {}})
+    atomic_write_json(folder / "status.json", {"state": "done", "result": {"run_id": "demo-run"}, "done": 1,
+                                               "total": 1, "losses": []})
+    at = open_page(runs_demo_job=job_id)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state[RUN_KEY] == "demo-run" and "runs_demo_job" not in at.session_state
     assert at.selectbox(key="runs_pick").value == "demo-run"
     # the other pages stop with a pointer to the Runs page when there is no run
     monkeypatch.setenv("TIMBRE_ARTIFACTS", str(tmp_path / "empty"))
