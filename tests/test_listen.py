@@ -194,3 +194,20 @@ def test_cli_plays_a_file_as_a_live_stream(run, capsys):
     assert main(["listen", "--run", run.run_id, str(run.tracks["path"].iloc[5]), "--speed", "0", "-k", "2"]) == 0
     text = capsys.readouterr().out.splitlines()
     assert len(text) == 8 and "identified: " in text[-1] and text[0].strip().startswith("1.0 s")
+
+
+def test_cli_builds_missing_fingerprints_on_first_use_and_on_demand(run, capsys):
+    from core.cli import main
+    from core.search.fingerprint_store import MANIFEST
+
+    (run.path / MANIFEST).unlink()  # as a run trained before fingerprints (or a build cut short)
+    assert load_run(run.run_id).fingerprints is None
+    assert main(["listen", "--run", run.run_id, str(run.tracks["path"].iloc[5]), "--speed", "0", "--json"]) == 0
+    out = capsys.readouterr()
+    assert f"fingerprinting its {len(run.tracks)} tracks" in out.err and '"votes": ' in out.out
+    again = load_run(run.run_id).fingerprints
+    assert again is not None and np.array_equal(again.rows, run.fingerprints.rows)
+    assert main(["fingerprint", "--run", run.run_id]) == 0
+    assert "has its fingerprints" in capsys.readouterr().out
+    assert main(["fingerprint", "--run", run.run_id, "--force"]) == 0
+    assert "landmarks" in capsys.readouterr().err and load_run(run.run_id).fingerprints is not None

@@ -1,4 +1,4 @@
-"""Commands on runs: train, reference, evaluate, embed, recommend, listen, index, runs, demo."""
+"""Commands on runs: train, reference, evaluate, embed, recommend, listen, fingerprint, index, runs, demo."""
 from __future__ import annotations
 
 import sys
@@ -180,6 +180,8 @@ def cmd_listen(args) -> None:
 
     run = load_run(args.run)
     y = load_query(run, args.file)
+    if run.fingerprints is None:  # a run trained before fingerprints: built once, on first use
+        _fingerprint(run)
     stream = StreamMatcher(run, config=ListenConfig(k=args.k, window_seconds=args.window, update_seconds=args.every))
     step, sr = int(round(args.every * run.mel_params.sr)), run.mel_params.sr
     started = time.monotonic()
@@ -194,6 +196,31 @@ def cmd_listen(args) -> None:
             print(json.dumps(record) if args.json else _listen_line(record), flush=True)
 
 
+def _fingerprint(run) -> None:
+    from core.search.fingerprint_store import add_fingerprints
+
+    print(f"run {run.run_id}: fingerprinting its {len(run.tracks)} tracks' audio (once)", file=sys.stderr)
+    bar = Bar("fingerprints", "track")
+    index = add_fingerprints(run, progress=bar)
+    bar.close()
+    print(f"run {run.run_id}: {len(index.rows)} landmarks, {index.size_bytes / 1e6:.1f} MB", file=sys.stderr)
+
+
+def cmd_fingerprint(args) -> None:
+    from core.runs.folder import load_run
+    from core.search.fingerprint_store import MANIFEST
+
+    run = load_run(args.run)
+    if run.fingerprints is not None and not args.force:
+        print(f"run {run.run_id} has its fingerprints ({len(run.fingerprints.rows)} landmarks; --force builds them "
+              "again)")
+        return
+    if args.force:
+        (run.path / MANIFEST).unlink(missing_ok=True)
+        run.__dict__.pop("fingerprints", None)
+    _fingerprint(run)
+
+
 def _listen_line(record: dict) -> str:
     """One update as a line: time, the top 3 with scores, and the identified track once there is one."""
     if record["silent"]:
@@ -206,7 +233,7 @@ def _listen_line(record: dict) -> str:
 
 
 def add_run_commands(sub) -> None:
-    """train, reference, evaluate, embed, recommend, listen, index, runs, demo."""
+    """train, reference, evaluate, embed, recommend, listen, fingerprint, index, runs, demo."""
     from core.demo import DemoConfig
     from core.runs.config import ReferenceConfig
 
@@ -247,6 +274,12 @@ def add_run_commands(sub) -> None:
                    help="play at this multiple of real time (default 1: live; 0: as fast as it can)")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("fingerprint", help="build a run's landmark fingerprints from its tracks' audio files (train "
+                                           "writes them; listen builds them on first use)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--force", action="store_true", help="build them again")
+    p.set_defaults(func=cmd_fingerprint)
 
     p = sub.add_parser("index", help="build a run's ANN search index (train builds it for a large library)")
     p.add_argument("--run", required=True)
