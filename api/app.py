@@ -31,7 +31,7 @@ from fastapi_offline import FastAPIOffline
 from api import memory
 from api.deps import DEFAULT_RUN, LISTENER_HEADER, AudioSlots
 from api.routers import collections, genre, listen, listeners, recommend, runs, tracks
-from core.base.config import check_bounds, doc
+from core.base.config import check_bounds, config_from_dict, doc
 from core.base.constants import MAX_UPLOAD_MB
 from core.base.errors import (
     AudioDecodeError,
@@ -252,6 +252,4 @@ def create_app(cfg: ApiConfig = ApiConfig(), *, api_key: Optional[str] = None) -
 
 def app_from_env() -> FastAPI:
     """uvicorn's app factory: the settings ``python -m api`` put in ``TIMBRE_API_CONFIG``."""
-    values = json.loads(os.environ.get(CONFIG_ENV) or "{}")
-    values["cors_origin"] = tuple(values.get("cors_origin", ()))
-    return create_app(ApiConfig(**values))
+    return create_app(config_from_dict(ApiConfig, json.loads(os.environ.get(CONFIG_ENV) or "{}"), what="API setting"))
