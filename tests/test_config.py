@@ -70,3 +70,61 @@ def test_a_field_without_bounds_still_refuses_a_number_that_is_not_finite():
 def test_all_problems_are_named_in_one_message():
     with pytest.raises(TimbreError, match=r"lr must be at most 1.0 .*; mix_prob must be at most 1.0"):
         TrainConfig(lr=2.0, mix_prob=1.5)
+
+
+# -- the one toolkit: typed values from text, configs from dicts, bounded flags ----------------------------------------
+
+@pytest.mark.parametrize(("value", "kind", "expected"), [
+    ("0.5", float, 0.5), ("3", int, 3), (3.0, int, 3), ("Yes", bool, True), ("off", bool, False),
+    ("2000,8000", tuple[float, ...], (2000.0, 8000.0)), ("[3, 9]", tuple[float, ...], (3.0, 9.0)),
+    ([8, 16], tuple[int, ...], (8, 16)), (None, typing.Optional[int], None), ("7", typing.Optional[int], 7),
+    ("umap", typing.Literal["umap", "none"], "umap"),
+])
+def test_parse_value_reads_text_and_json_by_the_field_type(value, kind, expected):
+    from core.base.config import parse_value
+
+    assert parse_value(value, kind) == expected and type(parse_value(value, kind)) is type(expected)
+
+
+@pytest.mark.parametrize(("value", "kind", "why"), [
+    ("2.5", int, "invalid literal"), (2.5, int, "whole number"), ("maybe", bool, "true or false"),
+    (True, float, "a number"), (3, str, "text"), ("tsne", typing.Literal["umap", "none"], "choose one of umap, none"),
+    (5, tuple[int, ...], "list of values"),
+])
+def test_parse_value_refuses_what_the_type_cannot_take(value, kind, why):
+    from core.base.config import parse_value
+
+    with pytest.raises(ValueError, match=why):
+        parse_value(value, kind)
+
+
+def test_config_from_dict_parses_each_value_names_an_unknown_key_and_checks_the_bounds():
+    from core.analysis.config import ClusterConfig
+    from core.base.config import config_from_dict
+
+    cfg = config_from_dict(ClusterConfig, {"input": ["embeddings"], "k_max": "6", "reduce": "none"})
+    assert (cfg.input, cfg.k_max, cfg.reduce) == (("embeddings",), 6, "none")
+    assert config_from_dict(TrainConfig, {"lr": "0.01"}, base=TrainConfig(epochs=3)).epochs == 3  # the rest kept
+    with pytest.raises(TimbreError, match=r"recipe 'x': unknown cluster setting 'k' \(known: .*k_max"):
+        config_from_dict(ClusterConfig, {"k": 3}, what="cluster setting", source="recipe 'x'")
+    with pytest.raises(TimbreError, match=r"cluster setting 'k_max': 'many' is not a valid value"):
+        config_from_dict(ClusterConfig, {"k_max": "many"}, what="cluster setting")
+    with pytest.raises(TimbreError, match="k_max must be at most 1000"):
+        config_from_dict(ClusterConfig, {"k_max": 1e9})
+    with pytest.raises(TimbreError, match="shard_seconds must be a finite number|shard_seconds must be at most"):
+        config_from_dict(IngestConfig, {"shard_seconds": "inf"})
+
+
+@pytest.mark.parametrize("argv", [
+    ["listen", "--run", "r", "f.wav", "--every", "0"], ["listen", "--run", "r", "f.wav", "--window", "inf"],
+    ["listen", "--run", "r", "f.wav", "--speed", "nan"], ["recommend", "--run", "r", "f.wav", "-k", "0"],
+    ["compare", "a", "b", "--sample", "-3"], ["tags", "--run", "r", "--max-patches", "999"],
+    ["cluster", "--run", "r", "--k-max", "twelve"],
+])
+def test_a_flag_outside_its_bounds_is_refused_by_the_parser(argv, capsys):
+    from core.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(argv)
+    assert stop.value.code == 2 and f"argument {next(w for w in argv[1:] if w.startswith('-') and w != '--run')}" \
+        in capsys.readouterr().err
