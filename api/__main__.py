@@ -7,9 +7,8 @@ import json
 import os
 import sys
 
-from core.base.config import add_dataclass_args, dataclass_from_args
-from core.base.errors import TimbreError
-from core.service.service import default_run
+from core.base import TimbreError, add_dataclass_args, dataclass_from_args
+from core.service import default_run
 
 from .app import API_KEY_ENV, CONFIG_ENV, ApiConfig
 

@@ -31,9 +31,8 @@ from fastapi_offline import FastAPIOffline
 from api import memory
 from api.deps import DEFAULT_RUN, LISTENER_HEADER, AudioSlots
 from api.routers import collections, genre, listen, listeners, recommend, runs, tracks
-from core.base.config import check_bounds, config_from_dict, doc
-from core.base.constants import MAX_UPLOAD_MB
-from core.base.errors import (
+from core.base import (
+    MAX_UPLOAD_MB,
     AudioDecodeError,
     CollectionError,
     HistoryError,
@@ -43,9 +42,12 @@ from core.base.errors import (
     NotFound,
     TimbreError,
     TooLarge,
+    check_bounds,
+    config_from_dict,
+    doc,
     without_paths,
 )
-from core.service.service import QueryService, default_run
+from core.service import QueryService, default_run
 
 log = logging.getLogger("api")
 

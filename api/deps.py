@@ -9,11 +9,11 @@ from typing import Iterator, Optional
 from fastapi import Depends, Header, HTTPException, Request, UploadFile
 
 from api import memory
-from core.base.errors import ListenerError
-from core.data.uploads import saved_upload
-from core.listeners.store import Listener
-from core.runs.folder import Run
-from core.service.service import QueryAudio, QueryService
+from core.base import ListenerError
+from core.data import saved_upload
+from core.listeners import Listener
+from core.runs import Run
+from core.service import QueryAudio, QueryService
 
 DEFAULT_RUN = "default"  # the {run} path segment that means the server's run (--run, else the newest)
 LISTENER_HEADER = "X-Listener-Key"  # who is listening: the key POST /listeners gave

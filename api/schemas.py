@@ -8,8 +8,8 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from core.analysis.genre import GenrePrediction
-from core.base.constants import DEFAULT_SET_K, MAX_K
+from core.analysis import GenrePrediction
+from core.base import DEFAULT_SET_K, MAX_K
 
 MAX_SELECTION = 100_000  # track ids in one collection or one multi-track query
 

@@ -74,11 +74,11 @@ def write_atlas_run(root: Path, n: int, *, seed: int = 0, embeddings: np.ndarray
     x = x if embeddings is None else embeddings
     cluster = (pd.factorize(tracks["label"])[0] % CLUSTERS).astype(int)
     xy = _blob_maps(cluster, seed)
-    pca, arrays = fit_pca(x)
-    arrays["fit_rows"] = np.arange(min(n, 50_000))
+    pca, fit = fit_pca(x)
+    fit = fit.fitted_on(np.arange(min(n, 50_000)))
     coords = pd.DataFrame({"track_id": tracks["track_id"], "pca_x": pca[:, 0], "pca_y": pca[:, 1],
                            "tsne_x": xy[:, 0], "tsne_y": xy[:, 1], "umap_x": xy[:, 0], "umap_y": xy[:, 1]})
-    folder = write_synthetic_run(root / "runs", run_id, embeddings=x, tracks=tracks, coords=coords, arrays=arrays)
+    folder = write_synthetic_run(root / "runs", run_id, embeddings=x, tracks=tracks, coords=coords, fit=fit)
     rng = np.random.default_rng(seed)
     dataset = root / "datasets" / "synthetic"
     dataset.mkdir(parents=True, exist_ok=True)

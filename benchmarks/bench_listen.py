@@ -315,7 +315,6 @@ def big_library(run, n: int, *, seed: int = 0, fp_seconds: float = 30.0):
 
     from core.runs.folder import load_run
     from core.search.ann import build_index, needs_index
-    from core.search.passages import Matcher
 
     rng = np.random.default_rng(seed)
 
@@ -343,11 +342,7 @@ def big_library(run, n: int, *, seed: int = 0, fp_seconds: float = 30.0):
         {"track_id": fake["track_id"], **{f"{p}_{a}": fake_xy[:, i] for p in ("pca", "tsne", "umap")
                                            for i, a in enumerate("xy")}})], ignore_index=True)
     big.__dict__["fingerprints"] = synthetic_fingerprints(run, n, seconds=fp_seconds, seed=seed)
-    matcher = run.matcher
-    big.__dict__["matcher"] = Matcher(model=matcher.model, params=matcher.params, chunk_frames=matcher.chunk_frames,
-                                      embed_chunks=matcher.embed_chunks, embeddings=emb,
-                                      passages=big.__dict__["passages"], hop_frames=matcher.hop_frames,
-                                      depth=matcher.depth)
+    big.__dict__["model"] = run.model  # loaded once: core.search.matcher_for(big) searches emb and the pooled passages
     return big
 
 

@@ -131,12 +131,12 @@ def fake_library(run, n: int):
         atomic_write_npy(folder / "embeddings.npy", emb)
         passages = rng.normal(size=(n * 55, emb.shape[1])).astype(np.float32)
         write_passages(folder, passages / np.linalg.norm(passages, axis=1, keepdims=True), np.arange(0, n * 55 + 1, 55))
-        pca, arrays = fit_pca(emb)
+        pca, fit = fit_pca(emb)
         xy = rng.normal(size=(n, 2)).astype(np.float32)
         atomic_write_parquet(folder / "projections.parquet", pd.DataFrame({
             "track_id": ids, "pca_x": pca[:, 0], "pca_y": pca[:, 1], "tsne_x": xy[:, 0], "tsne_y": xy[:, 1],
             "umap_x": xy[:, 1], "umap_y": xy[:, 0]}))
-        np.savez(folder / "projection.npz", **arrays)
+        fit.save(folder)
     return load_run(f"bench-{n}")
 
 
@@ -148,7 +148,7 @@ def bench_recommend(run, folder: Path, n: int, results: dict) -> None:
     from core.service.query import recommend_file
 
     big = fake_library(run, n)
-    big.model, big.embeddings, big.projections, big.projection_arrays  # loaded once, like the app's cache
+    big.model, big.embeddings, big.projections, big.map_fit  # loaded once, like the app's cache
     query = Path(tempfile.mkdtemp()) / "query30.mp3"
     y = load_audio(sorted(folder.rglob("*.mp3"))[0], sr=44100, max_seconds=30.0)
     sf.write(query, np.stack([y, y], axis=1), 44100, format="MP3")

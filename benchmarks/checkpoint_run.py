@@ -57,14 +57,14 @@ def main(argv=None) -> int:
     embeddings = embed_mels(encoder, mels, chunk_frames=chunk_frames, max_chunks=cfg.embed_chunks)
     passages = library_passages(encoder, mels, params=ds.params, chunk_frames=chunk_frames,
                                 hop_seconds=cfg.passage_hop_seconds)
-    coords, arrays = fit_projections(embeddings, track_ids=ds.tracks["track_id"], seed=cfg.seed)
+    coords, fit = fit_projections(embeddings, track_ids=ds.tracks["track_id"], seed=cfg.seed)
     run_id = new_run_id(f"{ds.name}-epoch{epochs}")
     with run_folder(run_id) as folder:
         atomic_write_parquet(folder / "tracks.parquet",
                              ds.tracks[["track_id", "path", "label", "duration_s", "artist", "title"]])
         atomic_write_npy(folder / "embeddings.npy", embeddings.astype(np.float32))
         atomic_write_parquet(folder / "projections.parquet", coords)
-        np.savez(folder / "projection.npz", **arrays)
+        fit.save(folder)
         save_model(folder / "model.pt", encoder)
         write_passages(folder, *passages)
         atomic_write_json(folder / "config.json", {

@@ -64,14 +64,14 @@ def build_run(n: int, root: Path, *, seed: int = 0) -> Path:
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     x, cluster = synthetic_embeddings(n, seed=seed)
-    pca, arrays = fit_pca(x)
-    arrays["fit_rows"] = np.arange(min(n, FIT_SAMPLE))
+    pca, fit = fit_pca(x)
+    fit = fit.fitted_on(np.arange(min(n, FIT_SAMPLE)))
     tracks = synthetic_tracks(cluster)
     coords = pd.DataFrame({"track_id": tracks["track_id"], "pca_x": pca[:, 0], "pca_y": pca[:, 1]})
     for offset, method in enumerate(("tsne", "umap"), start=1):
         xy = blob_coords(cluster, seed=seed + offset)
         coords[f"{method}_x"], coords[f"{method}_y"] = xy[:, 0], xy[:, 1]
-    write_synthetic_run(partial / "runs", run_id(n), embeddings=x, tracks=tracks, coords=coords, arrays=arrays)
+    write_synthetic_run(partial / "runs", run_id(n), embeddings=x, tracks=tracks, coords=coords, fit=fit)
     (partial / "built.json").write_text(json.dumps({"n": n, "seed": seed, "version": BUILD_VERSION}))
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)

@@ -60,8 +60,9 @@ def synthetic_tracks(cluster: np.ndarray) -> pd.DataFrame:
 
 
 def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, tracks: pd.DataFrame,
-                        coords: pd.DataFrame, arrays: dict) -> Path:
-    """A complete run folder ``runs/run_id`` (what the app opens) with a tiny untrained encoder as its model."""
+                        coords: pd.DataFrame, fit) -> Path:
+    """A complete run folder ``runs/run_id`` (what the app opens) with a tiny untrained encoder as its model;
+    ``fit`` is the maps' :class:`core.search.projection.MapFit`."""
     from core.audio.features import MelParams
     from core.model.encoder import Encoder, save_model
 
@@ -70,7 +71,7 @@ def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, trac
     tracks.to_parquet(folder / "tracks.parquet")
     np.save(folder / "embeddings.npy", embeddings.astype(np.float32))
     coords.to_parquet(folder / "projections.parquet")
-    np.savez(folder / "projection.npz", **arrays)
+    fit.save(folder)
     encoder = Encoder(widths=(4, 8), embedding_dim=embeddings.shape[1])
     save_model(folder / "model.pt", encoder)
     (folder / "metrics.json").write_text(json.dumps({}))
@@ -80,22 +81,22 @@ def write_synthetic_run(runs: Path, run_id: str, *, embeddings: np.ndarray, trac
     return folder
 
 
-def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, dict, dict]:
+def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, object, dict]:
     """What :func:`core.search.projection.fit_projections` does, timed step by step.
 
     Returns
     -------
     coords : dict of method -> np.ndarray [shape=(n, 2)]
-    arrays : dict
+    map_fit : core.search.projection.MapFit
     seconds : dict of step -> float
     """
     from core.search.projection import fit_pca, fit_sample, fit_tsne, fit_umap, place_rows
 
     seconds, started = {}, time.perf_counter()
-    pca, arrays = fit_pca(x)
+    pca, map_fit = fit_pca(x)
     seconds["pca"] = time.perf_counter() - started
     rows = fit_sample(len(x), sample=sample, seed=seed)
-    arrays["fit_rows"] = rows
+    map_fit = map_fit.fitted_on(rows)
     coords = {"pca": pca}
     for method, fit in (("tsne", fit_tsne), ("umap", fit_umap)):
         started = time.perf_counter()
@@ -106,7 +107,7 @@ def fit_maps(x: np.ndarray, *, sample: int, seed: int = 0) -> tuple[dict, dict, 
         coords.update(place_rows(x, rows=rows, fitted={m: coords[m] for m in ("tsne", "umap")}))
     seconds["place_rest"] = time.perf_counter() - started
     seconds["total"] = sum(seconds.values())
-    return coords, arrays, seconds
+    return coords, map_fit, seconds
 
 
 def quality(x: np.ndarray, coords: dict, *, fitted: np.ndarray, held_out: np.ndarray) -> dict:
@@ -149,8 +150,8 @@ def measure(n: int) -> dict:
 
     x, tracks = synthetic_library(n)
     sample = FIT_SAMPLE if n > FIT_SAMPLE else n // SMALL_SAMPLE_SHARE
-    coords, arrays, seconds = fit_maps(x, sample=sample)
-    fitted = arrays["fit_rows"]
+    coords, map_fit, seconds = fit_maps(x, sample=sample)
+    fitted = map_fit.fit_rows
     rest = np.setdiff1d(np.arange(n), fitted)
     held_out = np.sort(np.random.default_rng(1).choice(rest, min(QUALITY_QUERIES, len(rest)), replace=False))
     out = {"n": n, "fit_sample": int(len(fitted)), "sampled_fit_s": {k: round(v, 1) for k, v in seconds.items()},
@@ -167,7 +168,7 @@ def measure(n: int) -> dict:
         frame[f"{method}_x"], frame[f"{method}_y"] = xy[:, 0], xy[:, 1]
     root = Path(tempfile.mkdtemp(prefix="scale-maps-"))
     try:
-        write_synthetic_run(root / "runs", "synthetic", embeddings=x, tracks=tracks, coords=frame, arrays=arrays)
+        write_synthetic_run(root / "runs", "synthetic", embeddings=x, tracks=tracks, coords=frame, fit=map_fit)
         del x, coords
         out["page"] = page_load(root / "runs", "synthetic")
     finally:

@@ -10,10 +10,9 @@ import logging
 import os
 import sys
 
-from core.base.config import add_dataclass_args, dataclass_from_args
-from core.base.errors import InvalidQuery, TimbreError
-from core.runs.folder import resolve_run
-from core.service.query import check_k
+from core.base import InvalidQuery, TimbreError, add_dataclass_args, dataclass_from_args
+from core.runs import resolve_run
+from core.service import check_k
 
 from .replies import BotConfig, Replies
 

@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from core.base.errors import TimbreError, without_paths
-from core.data.tracks import clean_text, display_name
+from core.base import TimbreError, without_paths
+from core.data import clean_text, display_name
 
 MAX_MESSAGE = 4096  # Telegram's limit on one message's text
 MAX_NAME = 120  # a track or query name longer than this is cut (with an ellipsis) before escaping
@@ -44,7 +44,7 @@ def track_line(track: Mapping) -> str:
     Parameters
     ----------
     track : mapping
-        A neighbours row (:func:`core.runs.folder.neighbours_table` plus :func:`core.service.links.with_links`): ``rank``,
+        A neighbours row (:func:`core.service.neighbours_table` plus :func:`core.service.links.with_links`): ``rank``,
         ``score``, ``spotify_url``, ``youtube_url`` and what :func:`core.data.tracks.display_name` reads.
     """
     parts = [f"<b>{esc(short(display_name(track)))}</b>"]

@@ -24,9 +24,9 @@ from telegram.ext import (
     filters,
 )
 
-from core.audio.decode import is_audio_path
-from core.base.errors import TimbreError
-from core.data.uploads import safe_name
+from core.audio import is_audio_path
+from core.base import TimbreError
+from core.data import safe_name
 
 from . import format as fmt
 from .replies import Replies, Reply

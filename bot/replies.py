@@ -8,15 +8,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from core.base.config import check_bounds, doc
-from core.base.constants import DEFAULT_K, MAX_K, MAX_UPLOAD_MB
-from core.base.errors import InvalidQuery, ListenerError, TooLarge
-from core.data.tracks import display_name, search_tracks
-from core.data.uploads import check_upload, named_buffer
-from core.listeners.store import Listener
-from core.runs.folder import Run
-from core.service.links import with_links
-from core.service.service import GenreResult, QueryService
+from core.base import DEFAULT_K, MAX_K, MAX_UPLOAD_MB, InvalidQuery, ListenerError, TagError, TooLarge, check_bounds, doc
+from core.data import check_upload, display_name, named_buffer
+from core.listeners import Listener
+from core.runs import Run
+from core.service import GenreResult, QueryService, with_links
 
 from . import format as fmt
 
@@ -120,7 +116,10 @@ class Replies:
     def similar(self, text: str, *, chat: Optional[str] = None) -> Reply:
         """The reply to ``/similar TEXT``: the best search hit, its ``k`` nearest tracks (re-ranked for
         ``chat``'s likes), the next hits."""
-        hits = search_tracks(self.run.tracks, text, limit=1 + OTHER_MATCHES)
+        try:
+            hits = self.service.search(self.run, text, limit=1 + OTHER_MATCHES)
+        except TagError as error:  # "tag:NAME" with an unknown tag, or a run without tags
+            return Reply(fmt.refusal(error))
         if hits.empty:
             return Reply(fmt.no_match_message(text))
         best = hits.iloc[0]

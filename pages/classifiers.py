@@ -7,18 +7,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.classify import (
+from core.analysis import (
+    IN_COLLECTION,
     MODEL_NAMES,
     MODEL_SPECS,
+    THE_REST,
+    all_collections,
     best_per_input,
     classifier_summary,
+    collection_source,
     load_result,
     results_dir,
     row_normalised,
     top_importances,
 )
-from core.analysis.collections import IN_COLLECTION, THE_REST, all_collections, collection_source
-from core.base.errors import TimbreError
+from core.base import TimbreError
 from ui import nav
 from ui.figures import confusion_figure, importance_figure
 from ui.forms import background_job_form, source_target

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.cluster_methods import profile_matrix
-from core.analysis.clusters import (
-    METHOD_NAMES,
-    METHODS,
+from core.analysis import CLUSTER_METHOD_NAMES as METHOD_NAMES
+from core.analysis import CLUSTER_METHODS as METHODS
+from core.analysis import (
+    SourceKind,
+    aligned_tags,
     cluster_cards,
     cluster_inputs_done,
     cluster_name,
     clusters_dir,
     load_clusters,
-    result_name,
+    profile_matrix,
+    rows_of_ids,
 )
-from core.analysis.collections import rows_of_ids
-from core.analysis.sources import SourceKind
-from core.analysis.tags import aligned_tags
-from core.data.tracks import display_names
+from core.analysis import cluster_result_name as result_name
+from core.data import display_names
 from ui import nav, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import cached_labels, label_layer

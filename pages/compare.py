@@ -7,12 +7,10 @@ import itertools
 import numpy as np
 import streamlit as st
 
-from core.analysis.collections import rows_of_ids
-from core.analysis.compare import Comparison, aligned_maps, compare_runs
-from core.base.errors import CompareError
-from core.base.paths import runs_dir
-from core.runs.aliases import read_alias, run_label
-from core.runs.folder import config_differences, list_runs, run_problem, run_summary
+from core.analysis import Comparison, aligned_maps, compare_runs, rows_of_ids
+from core.base import CompareError, runs_dir
+from core.runs import config_differences, list_runs, read_alias, run_label, run_problem, run_summary
+from core.service import neighbours_table
 from ui import nav, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import label_layer
@@ -171,8 +169,8 @@ def draw_changed(comparison: Comparison) -> None:
     for column, run_id in zip(st.columns(2), (a, b)):
         with column:
             st.markdown(f"**{names[run_id]}**: its {comparison.k} nearest shared tracks")
-            near = comparison.shared_neighbours(run_id, position).iloc[1:]  # the track itself is the one opened
-            neighbour_list(near.assign(rank=np.arange(1, len(near) + 1)))
+            rows, scores = comparison.shared_neighbours(run_id, position)  # the track itself first: the one opened
+            neighbour_list(neighbours_table(comparison.run(run_id), rows[1:], scores[1:]))
 
 
 def tie_note(scores: np.ndarray, listed) -> str:

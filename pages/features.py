@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.sources import feature_correlation, feature_groups
-from core.base.errors import TimbreError
+from core.analysis import feature_correlation, feature_groups
+from core.base import TimbreError
 from ui import nav
 from ui.figures import correlation_figure, feature_scatter_figure, violin_figure
 from ui.sources import source_stamp

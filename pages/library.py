@@ -8,12 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.base.errors import TimbreError
-from core.base.paths import LIBRARY_ROOTS_ENV, library_roots, public_path, shown_path
-from core.data import library
-from core.data.dataset import list_datasets
-from core.data.uploads import UPLOAD_TYPES, save_uploads
-from core.training.config import TrainConfig
+from core.base import LIBRARY_ROOTS_ENV, TimbreError, library_roots, public_path, shown_path
+from core.data import UPLOAD_TYPES, check_dataset_name, list_datasets, save_uploads
+from core.training import TrainConfig
 from ui import nav
 from ui.figures import loss_figure
 from ui.state import set_active_run
@@ -176,7 +173,7 @@ def start(*, kind: str, name: str, folder: str, uploads: list, train: dict | Non
         if kind == "folder":
             source = folder
         elif kind == "upload":
-            library.check_name(name)  # before anything is written
+            check_dataset_name(name)  # before anything is written
             source = save_uploads(((f.name, f.getvalue()) for f in uploads), name,
                                        max_mb=st.get_option("server.maxUploadSize"))
         job_id = jobs.start_job(dataset=name, source=source, train=train)

@@ -8,11 +8,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.analysis.clusters import METHODS as CLUSTER_METHODS
-from core.analysis.collections import rows_of_ids
-from core.analysis.tags import tags_computable, tags_reason
-from core.base.errors import TagError, TimbreError
-from core.data.tracks import display_names
+from core.analysis import CLUSTER_METHODS, rows_of_ids, tags_computable, tags_reason
+from core.base import TagError, TimbreError
+from core.data import display_names
 from ui import nav, selection, taste, workspace
 from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import (

@@ -5,10 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.base.errors import TimbreError
-from core.base.paths import public_path, runs_dir
-from core.runs.aliases import MAX_CHARS, read_alias, run_label, set_alias
-from core.runs.folder import list_runs, run_summary
+from core.base import TimbreError, public_path, runs_dir
+from core.runs import MAX_ALIAS_CHARS as MAX_CHARS
+from core.runs import list_runs, read_alias, run_label, run_summary, set_alias
 from ui import nav
 from ui.figures import loss_figure
 from ui.forms import job_progress

@@ -270,12 +270,12 @@ def big_run(module_artifacts) -> str:
 
     n, run_id = 100_000, "synthetic-100k"
     x, tracks = synthetic_library(n, seed=3)
-    pca, arrays = fit_pca(x)
-    arrays["fit_rows"] = np.arange(n)
+    pca, fit = fit_pca(x)
+    fit = fit.fitted_on(np.arange(n))
     coords = pd.DataFrame({"track_id": tracks["track_id"]})
     for scale, method in enumerate(("pca", "tsne", "umap"), start=1):
         coords[f"{method}_x"], coords[f"{method}_y"] = pca[:, 0] * scale, pca[:, 1] * scale
-    write_synthetic_run(module_artifacts / "runs", run_id, embeddings=x, tracks=tracks, coords=coords, arrays=arrays)
+    write_synthetic_run(module_artifacts / "runs", run_id, embeddings=x, tracks=tracks, coords=coords, fit=fit)
     return run_id
 
 

@@ -13,6 +13,7 @@ from core.search.passages import (
     MIN_ALIGN_CHUNKS,
     add_passages,
     best_passage_scores,
+    matcher_for,
     passage_alignment,
     read_passages,
     write_passages,
@@ -89,7 +90,7 @@ def test_a_run_stores_one_passage_per_hop_equal_to_its_chunk_embedding(tiny_run_
     run = load_run(tiny_run_id)
     passages, offsets = run.passages
     assert len(offsets) == len(run.tracks) + 1 and np.all(np.diff(offsets) >= 1)
-    hop = run.matcher.hop_frames
+    hop = matcher_for(run).hop_frames
     assert hop == round(0.5 * run.mel_params.frames_per_second())
     from core.data.dataset import load_dataset
 
@@ -122,7 +123,7 @@ def test_a_recording_of_a_library_track_finds_it_by_track_and_passage(tiny_run_i
     rec = recommend_audio(run, clip, k=3)
     table = rec.neighbours
     assert table["row"][0] == row and (np.diff(table["score"]) <= 1e-6).all()
-    tracks, chunks = run.matcher.embed([clip])
+    tracks, chunks = matcher_for(run).embed([clip])
     expected_passage = best_passage_scores(chunks[0], *run.passages, table["row"].to_numpy())
     expected_cosine = tracks[0] @ run.embeddings[table["row"]].T
     assert np.allclose(table["passage"], expected_passage, atol=1e-4)
@@ -138,15 +139,16 @@ def test_candidates_rank_by_the_mean_of_track_and_passage_similarity(tiny_run_id
     from core.audio.decode import load_audio
 
     y = load_audio(run.tracks["path"][2], sr=run.mel_params.sr)[: 4 * run.mel_params.sr]
-    tracks, chunks = run.matcher.embed([y])
+    matcher = matcher_for(run)
+    tracks, chunks = matcher.embed([y])
     rows = np.arange(len(run.tracks))
     cosines = tracks[0] @ run.embeddings.T
-    scores, passage = run.matcher.rerank(chunks[0], rows, cosines)
+    scores, passage = matcher.rerank(chunks[0], rows, cosines)
     assert np.allclose(scores, (cosines + passage) / 2, atol=1e-6)
-    full = run.matcher.scores([y])[0]
+    full = matcher.scores([y])[0]
     assert np.allclose(full, CANDIDATE + scores, atol=1e-5)  # a library smaller than the depth: all candidates
-    run.matcher.depth = 3
-    full = run.matcher.scores([y])[0]
+    matcher.depth = 3
+    full = matcher.scores([y])[0]
     top = np.argsort(-cosines)[:3]
     assert set(np.flatnonzero(full >= CANDIDATE - 1)) == set(top)
     assert np.allclose(np.delete(full, top), np.delete(cosines, top), atol=1e-5)
@@ -155,11 +157,12 @@ def test_candidates_rank_by_the_mean_of_track_and_passage_similarity(tiny_run_id
 def test_long_queries_are_matched_on_a_bounded_number_of_chunks(tiny_run_id, rng):
     run = load_run(tiny_run_id)
     y = (0.1 * rng.standard_normal(run.mel_params.sr * 60)).astype(np.float32)
-    _, chunks = run.matcher.embed([y])
+    matcher = matcher_for(run)
+    _, chunks = matcher.embed([y])
     assert chunks[0].shape == (MAX_QUERY_PASSAGES, 128)
     mel = log_mel(y, params=run.mel_params)
     alone, offsets = embed_passages(run.model, [mel], chunk_frames=run.config["chunk_frames"],
-                                    hop_frames=run.matcher.hop_frames, max_passages=MAX_QUERY_PASSAGES)
+                                    hop_frames=matcher.hop_frames, max_passages=MAX_QUERY_PASSAGES)
     assert np.allclose(alone, chunks[0], atol=1e-5) and offsets.tolist() == [0, MAX_QUERY_PASSAGES]
 
 
@@ -169,8 +172,8 @@ def test_an_older_run_gets_its_passages_back(tiny_run_id):
     older = load_run(run_id)
     for name in ("passages.npy", "passage_offsets.npy"):
         (older.path / name).unlink()
-    assert older.passages is None and older.matcher.passages is None
+    assert older.passages is None and matcher_for(older).passages is None
     assert add_passages(older)
     assert np.array_equal(older.passages[1], original[1])
     assert np.allclose(np.asarray(older.passages[0], np.float32), np.asarray(original[0], np.float32), atol=2e-3)
-    assert older.matcher.passages is not None
+    assert matcher_for(older).passages is not None

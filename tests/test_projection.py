@@ -1,13 +1,12 @@
 """core.search.projection: scikit-learn's PCA against a plain SVD, stored arrays only, placement on every map."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
 from core.search.projection import (
     FIT_SAMPLE,
+    MapFit,
     fit_pca,
     fit_projections,
     fit_sample,
@@ -28,39 +27,40 @@ def svd_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                                          (10, 300, np.float64)])
 def test_pca_matches_the_svd_up_to_the_sign_of_each_axis(rng, n, d, dtype):
     x = (rng.normal(size=(n, d)) * rng.uniform(0.1, 5.0, d)).astype(dtype)
-    coords, arrays = fit_pca(x)
+    coords, fit = fit_pca(x)
     ref_coords, ref_axes = svd_pca(x.astype(np.float64))
-    signs = np.sign(np.sum(arrays["pca_components"] * ref_axes, axis=1))  # each axis may come out flipped
+    signs = np.sign(np.sum(fit.pca_components * ref_axes, axis=1))  # each axis may come out flipped
     assert (np.abs(signs) == 1).all()
     ref_coords, ref_axes = ref_coords * signs, ref_axes * signs[:, None]
     tol = 1e-6 if dtype == np.float64 else 1e-4  # stored as float32; float32 input: the SVD runs in float32
-    assert np.abs(arrays["pca_components"] - ref_axes).max() < tol
+    assert np.abs(fit.pca_components - ref_axes).max() < tol
     assert np.abs(coords - ref_coords).max() <= tol * np.abs(ref_coords).max()
-    axes = arrays["pca_components"]
+    axes = fit.pca_components
     assert (axes[np.arange(2), np.abs(axes).argmax(axis=1)] > 0).all()  # the largest coefficient is positive
 
 
-def test_pca_arrays_are_plain_float32_and_load_without_pickle(rng):
+def test_the_pca_fit_is_plain_float32_arrays_that_load_without_pickle(rng, tmp_path):
     x = rng.normal(size=(20, 8)).astype(np.float32)
-    _, arrays = fit_pca(x)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as stored:
+    coords, fit = fit_pca(x)
+    fit.save(tmp_path)
+    with np.load(tmp_path / "projection.npz", allow_pickle=False) as stored:
         assert sorted(stored.files) == ["pca_components", "pca_mean"]
         assert stored["pca_components"].shape == (2, 8) and stored["pca_mean"].dtype == np.float32
+    loaded = MapFit.load(tmp_path)
+    assert loaded.fit_rows is None and np.array_equal(loaded.pca_components, fit.pca_components)
+    assert np.allclose(loaded.pca(x), coords, atol=1e-5)
 
 
 def test_a_single_track_sits_at_the_origin():
-    coords, arrays = fit_pca(np.ones((1, 4), np.float32))
-    assert (coords == 0).all() and (arrays["pca_components"] == 0).all()
+    coords, fit = fit_pca(np.ones((1, 4), np.float32))
+    assert (coords == 0).all() and (fit.pca_components == 0).all()
 
 
 def test_projections_and_placement(rng):
     x = rng.normal(size=(40, 16)).astype(np.float32)
-    coords, arrays = fit_projections(x, track_ids=[f"t{i}" for i in range(40)], seed=0)
+    coords, fit = fit_projections(x, track_ids=[f"t{i}" for i in range(40)], seed=0)
     assert list(coords.columns) == ["track_id", "pca_x", "pca_y", "tsne_x", "tsne_y", "umap_x", "umap_y"]
-    where = place(x[:2], library=x, coords=coords, arrays=arrays)
+    where = place(x[:2], library=x, coords=coords, fit=fit)
     assert np.allclose(where["pca"], coords[["pca_x", "pca_y"]].to_numpy()[:2], atol=1e-4)
     assert np.allclose(where["umap"][0], coords[["umap_x", "umap_y"]].to_numpy()[0], atol=0.1)
 
@@ -79,8 +79,8 @@ def test_a_sampled_fit_places_held_out_tracks_near_their_true_neighbours(rng):
     n, m = 300, 120
     x, ids = manifold(rng, n), [f"t{i}" for i in range(n)]
     full, _ = fit_projections(x, track_ids=ids, seed=0)
-    sampled, arrays = fit_projections(x, track_ids=ids, seed=0, sample=m)
-    rows = arrays["fit_rows"]
+    sampled, fit = fit_projections(x, track_ids=ids, seed=0, sample=m)
+    rows = fit.fit_rows
     rest = np.setdiff1d(np.arange(n), rows)
     assert len(rows) == m and (np.diff(rows) > 0).all()
     assert np.array_equal(full[["pca_x", "pca_y"]], sampled[["pca_x", "pca_y"]])  # PCA sees every track
@@ -93,24 +93,23 @@ def test_a_sampled_fit_places_held_out_tracks_near_their_true_neighbours(rng):
         assert scores["sampled"] >= scores["full"] - 0.08, (method, scores)
 
 
-def test_tracks_outside_the_sample_are_placed_as_queries_are(rng):
+def test_tracks_outside_the_sample_are_placed_as_queries_are(rng, tmp_path):
     """The fitted tracks keep their fitted position; every other track sits where :func:`place` puts a query
     with the same embedding on the fitted tracks' maps."""
     n, m = 60, 20
     x = manifold(rng, n, d=8)
-    coords, arrays = fit_projections(x, track_ids=[f"t{i}" for i in range(n)], seed=3, sample=m)
-    rows = arrays["fit_rows"]
+    coords, fit = fit_projections(x, track_ids=[f"t{i}" for i in range(n)], seed=3, sample=m)
+    rows = fit.fit_rows
     assert np.array_equal(rows, fit_sample(n, sample=m, seed=3))
     rest = np.setdiff1d(np.arange(n), rows)
-    where = place(x[rest], library=x[rows], coords=coords.iloc[rows], arrays=arrays)
+    where = place(x[rest], library=x[rows], coords=coords.iloc[rows], fit=fit)
     for method in ("tsne", "umap"):
         np.testing.assert_allclose(coords[[f"{method}_x", f"{method}_y"]].to_numpy()[rest], where[method],
                                    rtol=1e-5, atol=1e-5)
-    buffer = io.BytesIO()  # what a run stores: arrays only
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as stored:
+    fit.save(tmp_path)  # what a run stores: arrays only
+    with np.load(tmp_path / "projection.npz", allow_pickle=False) as stored:
         assert sorted(stored.files) == ["fit_rows", "pca_components", "pca_mean"]
+    assert np.array_equal(MapFit.load(tmp_path).fit_rows, rows)
 
 
 def test_below_the_sample_size_every_track_is_fitted():

@@ -7,12 +7,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.agreement import agreement_runs, track_agreement
-from core.analysis.atlas import cluster_labels, map_histograms, projection_quality
-from core.analysis.maps import COLOUR_LABEL, UNLABELLED, colouring, labels_in_order
-from core.base.errors import TimbreError
-from core.data.tracks import display_names
-from core.runs.folder import list_runs
+from core.analysis import (
+    COLOUR_LABEL,
+    UNLABELLED,
+    agreement_runs,
+    cluster_labels,
+    colouring,
+    labels_in_order,
+    map_histograms,
+    projection_quality,
+    track_agreement,
+)
+from core.base import TimbreError
+from core.data import display_names
+from core.runs import list_runs
 from ui.atlas import NAMES_LIMIT, AtlasPoints, Histogram, MapLabel, atlas_points
 from ui.figures import label_colours
 from ui.state import cached_run
@@ -25,7 +33,7 @@ AGREEMENT_MAX_TRACKS = 20_000  # computed in the server process: ~20 s at 20k tr
 
 def hover_names(run) -> list[str] | None:
     """Hover text per track (name · label · top musicnn tags), or None above :data:`ui.atlas.NAMES_LIMIT`."""
-    from core.analysis.tags import run_tags, top_tag_text
+    from core.analysis import run_tags, top_tag_text
 
     tracks = run.tracks
     if len(tracks) > NAMES_LIMIT:
@@ -156,7 +164,7 @@ def cached_quality(run_id: str, method: str) -> dict:
 
 def colour_name(option: str) -> str:
     """How a colour option reads (the agreement options besides :func:`core.analysis.maps.colour_title`)."""
-    from core.analysis.maps import colour_title
+    from core.analysis import colour_title
 
     if option.startswith(AGREEMENT):
         return f"neighbour agreement with {option.removeprefix(AGREEMENT)}"

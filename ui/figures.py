@@ -16,8 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.analysis import maps
-from core.analysis.maps import UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order
+from core.analysis import DENSITY_SAMPLE, POINT_LIMIT, UNLABELLED, Density, Focus, FocusKind, Window, labels_in_order, map_view
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 UNLABELLED_COLOUR = "#a3a3a3"
@@ -183,8 +182,8 @@ def map_figure(points: pd.DataFrame, *, method: str, labels: Sequence[str] | Non
     draws them (a density under a sample), so no caller sends a million points to the browser.
     """
     library = points if library is None else library
-    if density is None and len(points) > maps.POINT_LIMIT:
-        view = maps.map_view(points, labels=labels, window=window, limit=maps.POINT_LIMIT, sample=maps.DENSITY_SAMPLE)
+    if density is None and len(points) > POINT_LIMIT:
+        view = map_view(points, labels=labels, window=window, limit=POINT_LIMIT, sample=DENSITY_SAMPLE)
         points, density = view.points, view.density
     colours = label_colours(library["label"].unique())
     fig = go.Figure([] if density is None else [density_trace(density)])

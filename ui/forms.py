@@ -8,8 +8,8 @@ from typing import Callable
 import streamlit as st
 
 from core import jobs
-from core.analysis.sources import Source, SourceKind
-from core.base.errors import TimbreError
+from core.analysis import Source, SourceKind
+from core.base import TimbreError
 
 POLL_S = 1.0  # how often a running job's progress is redrawn
 

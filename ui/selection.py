@@ -6,17 +6,30 @@ or renaming and deleting (a collection). The figures come from :mod:`core.analys
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import collections as col
-from core.analysis.tags import run_tags
-from core.base.errors import TimbreError
-from core.runs.folder import Run
-from ui.state import cached_run, cached_service
+from core.analysis import (
+    MAX_NAME_LENGTH,
+    UNLABELLED,
+    Collection,
+    SelectionSummary,
+    collection_rows,
+    delete_collection,
+    m3u_playlist,
+    rename_collection,
+    run_tags,
+    save_selection,
+    selection_summary,
+    track_table,
+    tracks_csv,
+)
+from core.base import TimbreError
+from core.runs import Run
+from ui.state import cached_run, cached_service, collection_label, run_collections
 from ui.widgets import neighbour_list, play
 from ui.workspace import clear_selection, list_actions
 
@@ -26,34 +39,10 @@ NAME_KEY = "map_collection_name"
 ERROR_KEY = "map_set_error"  # what a save, rename or delete (run as callbacks) could not do
 
 
-def collection_stamp(dataset: str) -> float:
-    """Changes whenever the dataset's collections do (a cache key)."""
-    try:
-        path = col.collections_path(dataset)
-    except TimbreError:
-        return 0.0
-    return path.stat().st_mtime if path.exists() else 0.0
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def cached_collections(dataset: str, stamp: float) -> dict[str, col.Collection]:
-    """``{collection id: Collection}`` of a dataset, by name (``stamp``: :func:`collection_stamp`)."""
-    return {c.collection_id: c for c in col.all_collections(dataset)}
-
-
-def run_collections(run: Run) -> dict[str, col.Collection]:
-    """The collections of a run's dataset, read again whenever one is saved, renamed or deleted."""
-    try:
-        dataset = col.run_dataset(run)
-    except TimbreError:
-        return {}
-    return cached_collections(dataset, collection_stamp(dataset))
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_collection_rows(run_id: str, collection: col.Collection) -> np.ndarray:
+def cached_collection_rows(run_id: str, collection: Collection) -> np.ndarray:
     """:func:`core.analysis.collections.collection_rows` (the members the run holds)."""
-    return col.collection_rows(cached_run(run_id), collection)
+    return collection_rows(cached_run(run_id), collection)
 
 
 # Sets are keyed by their rows as an array (hashed as bytes: a 100,000-track lasso costs milliseconds, a tuple of
@@ -61,10 +50,10 @@ def cached_collection_rows(run_id: str, collection: col.Collection) -> np.ndarra
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_summary(run_id: str, rows: np.ndarray) -> col.SelectionSummary:
+def cached_summary(run_id: str, rows: np.ndarray) -> SelectionSummary:
     """:func:`core.analysis.collections.selection_summary` with the run's tags when it has them."""
     run = cached_run(run_id)
-    return col.selection_summary(run, rows, tags=run_tags(run))
+    return selection_summary(run, rows, tags=run_tags(run))
 
 
 @st.cache_data(show_spinner="Finding more like these...", max_entries=32)
@@ -76,9 +65,9 @@ def cached_more_like(run_id: str, rows: np.ndarray, k: int) -> pd.DataFrame:
 def exports(run_id: str, rows: np.ndarray) -> tuple[Callable[[], str], Callable[[], str]]:
     """The set's M3U and CSV, each made only when its download is asked for (a large set's text takes seconds)."""
     def table() -> pd.DataFrame:
-        return col.track_table(cached_run(run_id), rows)
+        return track_table(cached_run(run_id), rows)
 
-    return (lambda: col.m3u_playlist(table())), (lambda: col.tracks_csv(table()))
+    return (lambda: m3u_playlist(table())), (lambda: tracks_csv(table()))
 
 
 def file_stem(name: str) -> str:
@@ -86,7 +75,7 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "selection"
 
 
-def summary_lines(summary: col.SelectionSummary) -> None:
+def summary_lines(summary: SelectionSummary) -> None:
     mix = " · ".join(f"{r.label} {r.count} ({r.share:.0%})" for r in summary.label_mix.itertuples())
     st.markdown(f"**Labels:** {mix}")
     if summary.tags is None:
@@ -102,7 +91,7 @@ def play_list(tracks: pd.DataFrame, *, total: int) -> None:
     more = f" (the first {PLAYLIST_LIMIT} of {total}; the M3U holds them all)" if total > len(shown) else ""
     with st.expander(f"Play list{more}", expanded=False):
         for _, item in shown.iterrows():
-            st.markdown(f"**{item['name']}** · {item['label'] if isinstance(item['label'], str) else col.UNLABELLED}")
+            st.markdown(f"**{item['name']}** · {item['label'] if isinstance(item['label'], str) else UNLABELLED}")
             play(item["path"])
 
 
@@ -139,7 +128,7 @@ def set_panel(run: Run, rows: np.ndarray, *, title: str, k: int, key: str, stem:
         return
     rows = np.asarray(rows, dtype=np.int64)
     summary_lines(cached_summary(run.run_id, rows))
-    play_list(col.track_table(run, rows[:PLAYLIST_LIMIT]), total=len(rows))
+    play_list(track_table(run, rows[:PLAYLIST_LIMIT]), total=len(rows))
     downloads(*exports(run.run_id, rows), stem=stem, key=key)
     more_like_section(run, rows, k, key=key)
 
@@ -161,7 +150,7 @@ def show_error() -> None:
 
 def save_group(run: Run, rows: np.ndarray) -> None:
     """Save the selection under the typed name; the picker then shows the new collection."""
-    saved = col.save_selection(run, st.session_state.get(NAME_KEY, ""), rows)
+    saved = save_selection(run, st.session_state.get(NAME_KEY, ""), rows)
     st.session_state[picker_key(run.run_id)] = saved.collection_id
     st.session_state.pop(NAME_KEY, None)
     clear_selection()
@@ -173,19 +162,19 @@ def selection_panel(run: Run, rows: np.ndarray, *, k: int) -> None:
               stem="selection")
     with st.form("map_save_collection", border=False):
         st.text_input("Collection name", key=NAME_KEY, max_chars=200, placeholder="e.g. calm piano",
-                      help=f"At most {col.MAX_NAME_LENGTH} characters; names are unique within the dataset.")
+                      help=f"At most {MAX_NAME_LENGTH} characters; names are unique within the dataset.")
         st.form_submit_button("Save as collection", type="primary", icon=":material/bookmark_add:",
                               on_click=attempt, args=(lambda: save_group(run, rows),))
     show_error()
     st.button("Clear the selection", key="map_group_clear", on_click=clear_selection)
 
 
-def delete_shown(run: Run, collection: col.Collection) -> None:
-    col.delete_collection(collection.dataset, collection.collection_id)
+def delete_shown(run: Run, collection: Collection) -> None:
+    delete_collection(collection.dataset, collection.collection_id)
     st.session_state[picker_key(run.run_id)] = None
 
 
-def collection_panel(run: Run, collection: col.Collection, *, k: int) -> None:
+def collection_panel(run: Run, collection: Collection, *, k: int) -> None:
     """A saved collection: :func:`set_panel` with its members in this run, and rename / delete."""
     rows = cached_collection_rows(run.run_id, collection)
     held = "" if len(rows) == collection.n_tracks else f" ({collection.n_tracks} saved, {len(rows)} in this run)"
@@ -195,23 +184,18 @@ def collection_panel(run: Run, collection: col.Collection, *, k: int) -> None:
     with st.expander("Rename or delete"):
         with st.form(f"map_rename_{cid}", border=False):
             st.text_input("New name", value=collection.name, max_chars=200, key=f"map_rename_name_{cid}")
-            st.form_submit_button("Rename", on_click=attempt, args=(lambda: col.rename_collection(
+            st.form_submit_button("Rename", on_click=attempt, args=(lambda: rename_collection(
                 collection.dataset, cid, st.session_state.get(f"map_rename_name_{cid}", "")),))
         st.button("Delete this collection", key=f"map_delete_{cid}", icon=":material/delete:", on_click=attempt,
                   args=(lambda: delete_shown(run, collection),))
     show_error()
 
 
-def collection_label(collections: Mapping[str, col.Collection]):
-    """A select box's ``format_func`` for collection ids (None: no collection)."""
-    return lambda cid: "none" if cid is None else f"{collections[cid].name} ({collections[cid].n_tracks})"
-
-
 def picker_key(run_id: str) -> str:
     return f"map_collection_{run_id}"
 
 
-def collection_picker(run: Run) -> tuple[col.Collection | None, bool]:
+def collection_picker(run: Run) -> tuple[Collection | None, bool]:
     """The "Collection" select box and its "only these" filter; returns (the chosen collection, filter on)."""
     collections = run_collections(run)
     key = picker_key(run.run_id)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.analysis.sources import Source, SourceKind, source_from_dataset, source_from_run
-from core.base.errors import DatasetError
-from core.base.paths import runs_dir
-from core.data.dataset import dataset_dir
-from core.data.tables import imported_datasets
+from core.analysis import Source, SourceKind, source_from_dataset, source_from_run
+from core.base import DatasetError, runs_dir
+from core.data import dataset_dir, imported_datasets
 
 INPUT_NAMES = {"features": "audio features", "embeddings": "embeddings", "both": "features + embeddings"}
 

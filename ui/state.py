@@ -5,16 +5,23 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.maps import colour_options, colour_points, colour_sources, map_points, tag_sources
-from core.analysis.tags import search_by_tag
-from core.data.tracks import search_tracks
-from core.runs.folder import Run, first_healthy_run, list_runs
-from core.service.query import similar_tracks
-from core.service.service import QueryService
+from core.analysis import (
+    Collection,
+    all_collections,
+    collections_path,
+    colour_options,
+    colour_points,
+    colour_sources,
+    map_points,
+    run_dataset,
+    tag_sources,
+)
+from core.base import TimbreError
+from core.runs import Run, first_healthy_run, list_runs
+from core.service import QueryService
 
 # Session keys (one place, so pages never spell them twice).
 RUN_KEY = "active_run_id"  # the run every page works on
@@ -39,7 +46,7 @@ def set_active_run(run_id: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def cached_service() -> QueryService:
-    """The server's :class:`core.service.service.QueryService`: every page's runs and queries (one per server;
+    """The server's :class:`core.service.QueryService`: every page's runs and queries (one per server;
     runs are opened as pages ask for them, their arrays and model loaded once, with no query warm-up)."""
     return QueryService(warm=False)
 
@@ -54,7 +61,7 @@ def cached_run(run_id: str) -> Run:
 
 
 def cached_points(run_id: str, method: str) -> pd.DataFrame:
-    """:func:`core.analysis.maps.map_points` of a run, built once per server and again when the run's musicnn
+    """:func:`core.analysis.map_points` of a run, built once per server and again when the run's musicnn
     tags change (a tags job finished: the hovers carry them). Treat it as read-only."""
     return _points(run_id, method, files_stamp(tag_sources(cached_run(run_id))))
 
@@ -78,39 +85,65 @@ def colour_stamp(run_id: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_colour_options(run_id: str, stamp: str) -> list[str]:
-    """:func:`core.analysis.maps.colour_options` (``stamp``: :func:`colour_stamp`, so new results show up)."""
+    """:func:`core.analysis.colour_options` (``stamp``: :func:`colour_stamp`, so new results show up)."""
     return colour_options(cached_run(run_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=12)
 def cached_coloured_points(run_id: str, method: str, option: str, stamp: str) -> pd.DataFrame:
-    """:func:`core.analysis.maps.colour_points` of :func:`cached_points` (treat it as read-only)."""
+    """:func:`core.analysis.colour_points` of :func:`cached_points` (treat it as read-only)."""
     return colour_points(cached_run(run_id), cached_points(run_id, method), option)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_similar(run_id: str, row: int, k: int) -> pd.DataFrame:
-    """:func:`core.service.query.similar_tracks` (the track itself first)."""
-    return similar_tracks(cached_run(run_id), row, k=k)
+    """The service's ``k`` nearest tracks of a track, the track itself first
+    (:meth:`core.service.QueryService.nearest_tracks`)."""
+    return cached_service().nearest_tracks(cached_run(run_id), row, k=k)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
 def nearest_others(run_id: str, row: int, k: int) -> pd.DataFrame:
-    """A track's ``k`` nearest neighbours without the track itself, ranked 1..k (:func:`cached_similar`)."""
-    near = cached_similar(run_id, row, k + 1)
-    near = near[near["row"] != row].head(k)
-    return near.assign(rank=np.arange(1, len(near) + 1))
+    """A track's ``k`` nearest neighbours without the track itself, ranked 1..k
+    (:meth:`core.service.QueryService.neighbours`)."""
+    return cached_service().neighbours(cached_run(run_id), row, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_search(run_id: str, query: str, limit: int = 50) -> list[int]:
-    """Rows of :func:`core.data.tracks.search_tracks` in a run's tracks (none for an empty query); a ``tag:NAME``
-    query gives the tracks most likely to carry that musicnn tag (:class:`core.base.errors.TagError` when unknown)."""
-    if not query.strip():
-        return []
-    by_tag = search_by_tag(cached_run(run_id), query, limit=limit)
-    if by_tag is not None:
-        return by_tag
-    return search_tracks(cached_run(run_id).tracks, query, limit=limit)["row"].astype(int).tolist()
+    """Rows of the service's text search in a run's tracks (:meth:`core.service.QueryService.search`: none for an
+    empty query; ``tag:NAME`` gives the tracks most likely to carry that musicnn tag, :class:`TagError` when
+    unknown)."""
+    return cached_service().search(cached_run(run_id), query, limit=limit)["row"].astype(int).tolist()
+
+
+def collection_stamp(dataset: str) -> float:
+    """Changes whenever the dataset's collections do (a cache key)."""
+    try:
+        path = collections_path(dataset)
+    except TimbreError:
+        return 0.0
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_collections(dataset: str, stamp: float) -> dict[str, Collection]:
+    """``{collection id: Collection}`` of a dataset, by name (``stamp``: :func:`collection_stamp`)."""
+    return {c.collection_id: c for c in all_collections(dataset)}
+
+
+def run_collections(run: Run) -> dict[str, Collection]:
+    """The collections of a run's dataset, read again whenever one is saved, renamed or deleted."""
+    try:
+        dataset = run_dataset(run)
+    except TimbreError:
+        return {}
+    return cached_collections(dataset, collection_stamp(dataset))
+
+
+def collection_label(collections: Mapping[str, Collection]):
+    """A select box's ``format_func`` for collection ids (None: no collection)."""
+    return lambda cid: "none" if cid is None else f"{collections[cid].name} ({collections[cid].n_tracks})"
 
 
 def selected_box(selection: Mapping | None) -> tuple[float, float, float, float] | None:

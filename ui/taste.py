@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.base.errors import InvalidQuery, ListenerError, TimbreError
-from core.listeners.store import Listener
-from core.listeners.taste import TasteConfig
-from core.service.listening import Personal
+from core.base import InvalidQuery, ListenerError, TimbreError
+from core.listeners import Listener, TasteConfig
+from core.service import Personal
 from ui.state import cached_service
 
 LISTENER_KEY = "listener_profile"  # the chosen profile's name (None: nobody, answers are pure audio)

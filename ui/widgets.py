@@ -7,13 +7,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis.maps import UNLABELLED
-from core.base.errors import TimbreError
-from core.base.paths import public_path
-from core.data.tracks import display_name, display_names
-from core.runs.aliases import run_label
-from core.runs.folder import Run, list_runs
-from core.service.links import track_links
+from core.analysis import UNLABELLED
+from core.base import TimbreError, public_path
+from core.data import display_name, display_names
+from core.runs import Run, list_runs, run_label
+from core.service import track_links
 from ui.figures import METHOD_NAMES
 from ui.sources import source_choices, source_for_key, source_stamp
 from ui.state import DEFAULT_METHOD, METHOD_KEY, RUN_KEY, RUN_PICK_KEY, active_run_id, cached_run, set_active_run

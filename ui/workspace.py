@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import collections as col
-from core.base.errors import TimbreError
-from core.runs.folder import Run
+from core.analysis import add_rows, rows_of_ids
+from core.base import TimbreError
+from core.runs import Run
 
 SELECTION_KEY = "atlas_selection"  # Selection
 FOCUS_KEY = "atlas_focus"  # {"dataset", "track_id"}
@@ -58,7 +58,7 @@ def _translated(origin_run_id: str, version: int, run_id: str, _rows: np.ndarray
     """The rows of ``run_id`` holding the tracks of a selection made on ``origin_run_id`` (cached per version)."""
     from ui.state import cached_run
 
-    return col.rows_of_ids(cached_run(run_id), _ids(cached_run(origin_run_id), _rows))
+    return rows_of_ids(cached_run(run_id), _ids(cached_run(origin_run_id), _rows))
 
 
 def selection_rows(run: Run) -> Optional[np.ndarray]:
@@ -136,7 +136,7 @@ def focus_in(run: Run) -> Optional[int]:
         return None
     if focus.get("run") == run.run_id:
         return focus["row"]
-    found = col.rows_of_ids(run, [focus["track_id"]])
+    found = rows_of_ids(run, [focus["track_id"]])
     return int(found[0]) if found.size else None
 
 
@@ -179,7 +179,7 @@ def _add_collection(run: Run, rows: Sequence[int], key: str) -> None:
     try:
         if chosen is None:
             raise TimbreError("choose a collection first")
-        grown = col.add_rows(run, chosen, rows)
+        grown = add_rows(run, chosen, rows)
     except TimbreError as error:
         _say(key, f"Nothing added: {error}.")
         return
@@ -198,7 +198,7 @@ def list_actions(run: Run, rows, *, key: str, what: str = "these tracks") -> Non
                 on_click=_add_selection, args=(run, rows, key))
     with right.popover("Add to a collection", icon=":material/bookmark_add:", help=f"Add {what} ({len(rows)}) "
                        "to a saved collection of this dataset"):
-        from ui.selection import collection_label, run_collections
+        from ui.state import collection_label, run_collections
 
         collections = run_collections(run)
         if not collections:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from api.deps import AudioSlots, audio_slots, query_audio, run_of, service
 from api.schemas import Genre, QueryInfo
-from core.runs.folder import Run
-from core.service.service import QueryService
+from core.runs import Run
+from core.service import QueryService
 
 router = APIRouter(prefix="/runs/{run}")
 

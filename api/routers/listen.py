@@ -20,8 +20,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DEFAULT_RUN
-from core.base.errors import QueryError, TimbreError, without_paths
-from core.service.listen import ListenConfig, StreamMatcher, pcm_to_float, update_record
+from core.base import QueryError, TimbreError, without_paths
+from core.service import ListenConfig, StreamMatcher, pcm_to_float, update_record
 
 router = APIRouter(prefix="/runs/{run}")
 

@@ -8,14 +8,11 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from api.deps import listener, run_of, service
 from api.schemas import Event, Forgotten, ForYou, HistoryImport, ListenerData, ListenerKey, NewEvent, NewListener
-from core.base.constants import DEFAULT_K, MAX_K
-from core.base.errors import TimbreError
-from core.data.uploads import saved_upload
-from core.listeners.store import Listener
-from core.runs.folder import Run
-from core.service.listening import Personal
-from core.service.query import check_k
-from core.service.service import QueryService
+from core.base import DEFAULT_K, MAX_K, TimbreError
+from core.data import saved_upload
+from core.listeners import Listener
+from core.runs import Run
+from core.service import Personal, QueryService, check_k
 
 router = APIRouter()
 

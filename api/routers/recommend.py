@@ -6,11 +6,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from api.deps import AudioSlots, audio_slots, maybe_listener, query_audio, run_of, service
 from api.routers.listeners import personal_body
 from api.schemas import QueryInfo, Recommendation, Similar, SimilarQuery
-from core.base.constants import DEFAULT_K, MAX_K
-from core.data.tracks import display_name
-from core.runs.folder import Run
-from core.service.query import check_k
-from core.service.service import QueryService
+from core.base import DEFAULT_K, MAX_K
+from core.data import display_name
+from core.runs import Run
+from core.service import QueryService, check_k
 
 router = APIRouter(prefix="/runs/{run}")
 

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Depends
 
 from api.deps import service
 from api.schemas import Health, RunInfo
-from core.runs.folder import list_runs
-from core.service.service import QueryService
+from core.runs import list_runs
+from core.service import QueryService
 
 router = APIRouter()
 

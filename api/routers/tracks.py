@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import maybe_listener, run_of, service
 from api.routers.listeners import personal_body
 from api.schemas import Neighbours, TrackList
-from core.base.constants import DEFAULT_K, MAX_K
-from core.runs.folder import Run
-from core.service.service import QueryService
+from core.base import DEFAULT_K, MAX_K
+from core.runs import Run
+from core.service import QueryService
 
 MAX_LIMIT = 500
 

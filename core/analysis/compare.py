@@ -257,16 +257,15 @@ class Comparison:
     def run(self, run_id: str) -> Run:
         return self.runs[self.run_ids.index(run_id)]
 
-    def shared_neighbours(self, run_id: str, position: int) -> pd.DataFrame:
-        """Shared track ``position``'s neighbours in run ``run_id`` (itself first, rank 1, as
-        :func:`core.service.query.similar_tracks` lists them): ``rank``, the track's columns, ``score`` (cosine), ``row``."""
-        from core.runs.folder import neighbours_table
-
+    def shared_neighbours(self, run_id: str, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shared track ``position``'s neighbours in run ``run_id``, itself first: its library ``rows``
+        np.ndarray [shape=(k + 1,), dtype=int64] and their cosine to it, ``scores`` [shape=(k + 1,)] (1 first);
+        :func:`core.service.query.neighbours_table` makes them an answer."""
         run = self.run(run_id)
         rows = self.shared.rows[run_id]
         chosen = np.concatenate([[position], self.neighbours[run_id][position]])
         x = l2_normalise(run.embeddings[rows[chosen]])
-        return neighbours_table(run, rows[chosen], x @ x[0])
+        return rows[chosen].astype(np.int64), x @ x[0]
 
     def describe_sample(self) -> str:
         n, total = len(self.shared.track_ids), self.shared.n_total

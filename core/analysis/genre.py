@@ -125,7 +125,9 @@ def predict_genre(run: Run, *, y: Optional[np.ndarray] = None,
         if embedding is None:
             if y is None:
                 raise NeedsAudio("pass the audio y or its embedding")
-            embedding = run.matcher.embed([y], chunks=False)[0][0]
+            from core.search.passages import matcher_for  # torch: only a query by audio needs it
+
+            embedding = matcher_for(run).embed([y], chunks=False)[0][0]
         values.update(embedding_values(embedding))
     proba = np.asarray(best.classifier.predict_proba(classifier_row(best.feature_names, values)))[0]
     order = np.argsort(-proba, kind="stable")

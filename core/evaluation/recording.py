@@ -134,12 +134,12 @@ def evaluate_run(run, *, progress: Optional[Progress] = None) -> dict | None:
     """Query-by-recording evaluation of an existing run (a :class:`core.runs.folder.Run`), written into its
     ``metrics.json`` (replacing an older one); returns it, or None when no track's audio can be read."""
     from core.base.io import atomic_write_json
-    from core.search.passages import add_passages
+    from core.search.passages import add_passages, matcher_for
 
     add_passages(run, progress=progress)  # an older run gets the passages new runs are written with
     result = recording_evaluation(
         run.tracks["path"].astype(str).tolist(), sr=run.mel_params.sr,
-        score=run.matcher.scores,  # exactly as an upload to the run is searched
+        score=matcher_for(run).scores,  # exactly as an upload to the run is searched
         cfg=RecordingEvalConfig(seed=run.config.get("seed", 0)), progress=progress)
     if result is not None:
         atomic_write_json(run.path / "metrics.json", {**run.metrics, "recording_eval": result})

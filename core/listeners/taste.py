@@ -24,7 +24,7 @@ import pandas as pd
 
 from core.base.config import check_bounds, doc
 from core.data.tracks import display_name
-from core.runs.folder import Run, neighbours_table
+from core.runs.folder import Run
 from core.search.ann import search
 from core.search.exact import l2_normalise
 
@@ -181,9 +181,10 @@ def hybrid_rank(run: Run, unit: np.ndarray, *, feedback: Feedback, k: int, query
 
     Returns
     -------
-    pd.DataFrame [shape=(<= k, ...)] or None
-        :func:`core.runs.folder.neighbours_table` (``score`` the blend) with ``audio, taste, collab`` (raw scores)
-        and ``contrib_audio, contrib_taste, contrib_collab`` (weight x z-score, what :func:`reasons` reads).
+    pd.DataFrame [shape=(<= k, 8)] or None
+        Best first: ``row`` (library rows), ``score`` (the blend), ``audio, taste, collab`` (raw scores) and
+        ``contrib_audio, contrib_taste, contrib_collab`` (weight x z-score, what :func:`reasons` reads); the
+        service makes it an answer (:func:`core.service.query.neighbours_table`).
     """
     if feedback.empty:
         return None
@@ -197,7 +198,7 @@ def hybrid_rank(run: Run, unit: np.ndarray, *, feedback: Feedback, k: int, query
     contrib = {name: getattr(cfg, name) * zscore(values) for name, values in parts.items()}
     blend = sum(contrib.values())
     order = np.argsort(-blend, kind="stable")[:k]
-    table = neighbours_table(run, rows[order], blend[order])
+    table = pd.DataFrame({"row": rows[order], "score": blend[order]})
     for name in PARTS:
         table[name] = np.round(parts[name][order].astype(float), 4)
         table[f"contrib_{name}"] = contrib[name][order]

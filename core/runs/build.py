@@ -98,7 +98,7 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
     evaluation = evaluate_embeddings(embeddings, tracks=ds.tracks, mels=mels, sr=ds.params.sr, seed=cfg.seed,
                                      progress=progress, score=matcher.scores)
     say("computing PCA, t-SNE and UMAP maps")
-    coords, arrays = fit_projections(embeddings, track_ids=ds.tracks["track_id"], seed=cfg.seed)
+    coords, fit = fit_projections(embeddings, track_ids=ds.tracks["track_id"], seed=cfg.seed)
 
     run_id = new_run_id(ds.name)
     with run_folder(run_id) as folder:
@@ -106,7 +106,7 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
         atomic_write_parquet(folder / "tracks.parquet", tracks)
         atomic_write_npy(folder / "embeddings.npy", embeddings.astype(np.float32))
         atomic_write_parquet(folder / "projections.parquet", coords)
-        np.savez(folder / "projection.npz", **arrays)
+        fit.save(folder)
         save_model(folder / "model.pt", encoder)
         if passages is not None:
             write_passages(folder, *passages)

@@ -10,7 +10,7 @@
     tracks.parquet       track_id, path, label (null when unknown), duration_s, artist, title
     embeddings.npy       float32 [n_tracks, d] (d = 128 for a trained run), row i is row i of tracks.parquet
     projections.parquet  track_id, pca_x/y, tsne_x/y, umap_x/y
-    projection.npz       arrays that place a new point on the maps
+    projection.npz       what the maps were fitted with, to place a new point (core.search.projection.MapFit)
     passages.npy         optional (core.search.passages): float16 [n_passages, d] chunk embeddings every 0.5 s;
     passage_offsets.npy  int64 [n_tracks + 1], track i owns rows offsets[i]:offsets[i + 1]. Absent in reference
                          runs, above MAX_PASSAGE_TRACKS tracks and in runs written before passages
@@ -149,9 +149,11 @@ class Run:
         return pd.read_parquet(self.path / "projections.parquet")
 
     @functools.cached_property
-    def projection_arrays(self) -> dict:
-        with np.load(self.path / "projection.npz", allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+    def map_fit(self):
+        """What the maps were fitted with (:class:`core.search.projection.MapFit`, from ``projection.npz``)."""
+        from core.search.projection import MapFit
+
+        return MapFit.load(self.path)
 
     @functools.cached_property
     def model(self):
@@ -172,18 +174,6 @@ class Run:
         from core.search.fingerprint_store import read_fingerprints
 
         return read_fingerprints(self.path, n_tracks=len(self.tracks), sr=self.mel_params.sr)
-
-    @functools.cached_property
-    def matcher(self):
-        """How a query by audio searches this run (:class:`core.search.passages.Matcher`)."""
-        from core.search.passages import DEFAULT_DEPTH, DEFAULT_HOP_SECONDS, Matcher, hop_frames_for
-
-        train = self.config["train"]
-        return Matcher(model=self.model, params=self.mel_params, chunk_frames=self.config["chunk_frames"],
-                       embed_chunks=train["embed_chunks"], embeddings=self.embeddings, passages=self.passages,
-                       hop_frames=hop_frames_for(train.get("passage_hop_seconds", DEFAULT_HOP_SECONDS),
-                                                 self.mel_params),
-                       depth=train.get("rerank_depth", DEFAULT_DEPTH))
 
     @property
     def mel_params(self):
@@ -355,10 +345,3 @@ def config_differences(run_ids: list[str]) -> pd.DataFrame:
     # one run has (an older run's removed one, a newer run's recipe) would not count as a difference
     return table[differs].rename_axis("setting")
 
-
-def neighbours_table(run: Run, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    table = run.tracks.iloc[rows].reset_index(drop=True).copy()
-    table.insert(0, "rank", np.arange(1, len(rows) + 1))
-    table.insert(2, "score", np.round(scores.astype(float), 4))
-    table["row"] = rows
-    return table

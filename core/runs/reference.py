@@ -67,13 +67,13 @@ def reference_run(dataset: str | Dataset, *, cfg: ReferenceConfig | None = None,
         score=lambda signals: model.embed_signals(signals, sr=sr, max_patches=cfg.max_patches) @ embeddings.T,
         progress=progress)  # no passages: the reference searches by track embedding only
     say("computing PCA, t-SNE and UMAP maps")
-    coords, arrays = fit_projections(embeddings, track_ids=tracks["track_id"], seed=cfg.seed)
+    coords, fit = fit_projections(embeddings, track_ids=tracks["track_id"], seed=cfg.seed)
     run_id = new_run_id(f"{ds.name}-musicnn")
     with run_folder(run_id) as folder:
         atomic_write_parquet(folder / "tracks.parquet", tracks[["track_id", "path", "label", "duration_s", "artist", "title"]])
         atomic_write_npy(folder / "embeddings.npy", embeddings)
         atomic_write_parquet(folder / "projections.parquet", coords)
-        np.savez(folder / "projection.npz", **arrays)
+        fit.save(folder)
         save_reference(folder / "model.pt", model)
         atomic_write_json(folder / "config.json", {
             "run_id": run_id, "dataset": ds.name, "dataset_path": str(ds.path), "kind": "reference",

@@ -87,8 +87,7 @@ def add_passages(run, *, progress: Optional[Progress] = None) -> bool:
     if found is None:
         return False
     write_passages(run.path, *found)
-    for name in ("passages", "matcher"):  # re-read on next use
-        run.__dict__.pop(name, None)
+    run.__dict__.pop("passages", None)  # re-read on next use
     return True
 
 
@@ -186,7 +185,7 @@ def read_passages(folder: Path, *, n_tracks: int) -> tuple[np.ndarray, np.ndarra
 @dataclasses.dataclass
 class Matcher:
     """Everything a query by audio needs from a run: its model and chunking, its track embeddings and, when it
-    has them, its passages. Built from a run folder (:attr:`core.runs.folder.Run.matcher`) or, during training, from
+    has them, its passages. Built from a run folder (:func:`matcher_for`) or, during training, from
     the run about to be written, so the evaluation in ``metrics.json`` searches exactly as queries will."""
 
     model: torch.nn.Module
@@ -238,3 +237,14 @@ class Matcher:
             top = np.argpartition(-sims[i], depth - 1)[:depth]
             sims[i, top] = CANDIDATE + self.rerank(q, top, sims[i, top])[0]
         return sims
+
+
+def matcher_for(run) -> Matcher:
+    """How a query by audio searches ``run`` (a :class:`core.runs.folder.Run`): its model, chunking, embeddings
+    and passages, and the passage settings it was trained with (older runs get today's defaults). Cheap: the
+    run's own attributes, loaded once by the run, are shared, nothing is copied."""
+    train = run.config["train"]
+    return Matcher(model=run.model, params=run.mel_params, chunk_frames=run.config["chunk_frames"],
+                   embed_chunks=train["embed_chunks"], embeddings=run.embeddings, passages=run.passages,
+                   hop_frames=hop_frames_for(train.get("passage_hop_seconds", DEFAULT_HOP_SECONDS), run.mel_params),
+                   depth=train.get("rerank_depth", DEFAULT_DEPTH))

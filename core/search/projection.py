@@ -15,6 +15,9 @@ every track is fitted, as before.
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -53,7 +56,49 @@ PLACE_BLOCK = 2048
 PLACE_ANN_QUERIES = 20_000
 
 
-def fit_pca(x: np.ndarray) -> tuple[np.ndarray, dict]:
+MAP_FIT_FILE = "projection.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class MapFit:
+    """What a run's maps were fitted with: all that places a new point, beside the library's own positions.
+    Stored as plain arrays (``projection.npz``), never as a pickled estimator.
+
+    Attributes
+    ----------
+    pca_mean : np.ndarray [shape=(d,), dtype=float32]
+    pca_components : np.ndarray [shape=(2, d), dtype=float32]
+        The two principal axes (zero where the library has none).
+    fit_rows : np.ndarray [shape=(m,), dtype=int64] or None
+        The rows t-SNE and UMAP were fitted on (every other track was placed); None where not recorded.
+    """
+
+    pca_mean: np.ndarray
+    pca_components: np.ndarray
+    fit_rows: np.ndarray | None = None
+
+    def pca(self, x: np.ndarray) -> np.ndarray:
+        """Where ``x`` [shape=(m, d)] lies on the PCA map, np.ndarray [shape=(m, 2), dtype=float32]."""
+        return ((np.asarray(x, dtype=np.float32) - self.pca_mean) @ self.pca_components.T).astype(np.float32)
+
+    def fitted_on(self, rows) -> "MapFit":
+        """This fit with :attr:`fit_rows` set to ``rows``."""
+        return dataclasses.replace(self, fit_rows=np.asarray(rows, dtype=np.int64))
+
+    def save(self, folder: Path) -> None:
+        """Write ``folder / projection.npz`` (no ``fit_rows`` array when None)."""
+        arrays = {"pca_mean": self.pca_mean, "pca_components": self.pca_components}
+        np.savez(Path(folder) / MAP_FIT_FILE, **arrays, **({} if self.fit_rows is None else {"fit_rows": self.fit_rows}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "MapFit":
+        """Read ``folder / projection.npz``."""
+        with np.load(Path(folder) / MAP_FIT_FILE, allow_pickle=False) as z:
+            return cls(pca_mean=z["pca_mean"], pca_components=z["pca_components"],
+                       fit_rows=z["fit_rows"] if "fit_rows" in z.files else None)
+
+
+def fit_pca(x: np.ndarray) -> tuple[np.ndarray, MapFit]:
     """Two principal axes (scikit-learn's PCA, exact SVD), kept as plain arrays so nothing is pickled.
 
     Each axis's sign is fixed (its largest coefficient positive), so reruns and library versions draw the same
@@ -66,8 +111,8 @@ def fit_pca(x: np.ndarray) -> tuple[np.ndarray, dict]:
     Returns
     -------
     coords : np.ndarray [shape=(n, 2), dtype=float32]
-    arrays : dict
-        ``pca_mean`` [shape=(d,)] and ``pca_components`` [shape=(2, d)], float32: what :func:`place` needs.
+    fit : MapFit
+        The axes (no :attr:`MapFit.fit_rows`): what :func:`place` needs for the PCA map.
     """
     from sklearn.decomposition import PCA
 
@@ -77,8 +122,8 @@ def fit_pca(x: np.ndarray) -> tuple[np.ndarray, dict]:
         pca = PCA(n_components=n_axes, svd_solver="full").fit(x)
         mean, comps[:n_axes] = pca.mean_, pca.components_
     comps = comps * np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])[:, None]
-    return ((x - mean) @ comps.T).astype(np.float32), {"pca_mean": mean.astype(np.float32),
-                                                       "pca_components": comps.astype(np.float32)}
+    fit = MapFit(pca_mean=mean.astype(np.float32), pca_components=comps.astype(np.float32))
+    return fit.pca(x), fit
 
 
 def fit_tsne(x: np.ndarray, *, seed: int) -> np.ndarray:
@@ -112,7 +157,7 @@ def fit_sample(n: int, *, sample: int = FIT_SAMPLE, seed: int = 0) -> np.ndarray
 
 
 def fit_projections(embeddings: np.ndarray, *, track_ids, seed: int = 0,
-                    sample: int = FIT_SAMPLE) -> tuple[pd.DataFrame, dict]:
+                    sample: int = FIT_SAMPLE) -> tuple[pd.DataFrame, MapFit]:
     """PCA, t-SNE and UMAP coordinates of every track.
 
     PCA is fitted on every track; t-SNE and UMAP on :func:`fit_sample` rows, the others placed by
@@ -130,11 +175,10 @@ def fit_projections(embeddings: np.ndarray, *, track_ids, seed: int = 0,
     -------
     coords : pd.DataFrame
         ``track_id, pca_x, pca_y, tsne_x, tsne_y, umap_x, umap_y``.
-    arrays : dict of str -> np.ndarray
-        What :func:`place` needs (saved as ``projection.npz``), plus ``fit_rows`` [shape=(m,), int64]: the rows
-        t-SNE and UMAP were fitted on.
+    fit : MapFit
+        What :func:`place` needs (saved as ``projection.npz``), with the rows t-SNE and UMAP were fitted on.
     """
-    pca, arrays = fit_pca(embeddings)
+    pca, fit = fit_pca(embeddings)
     rows = fit_sample(len(embeddings), sample=sample, seed=seed)
     coords = {"pca": pca}
     if len(rows) >= 8:
@@ -145,14 +189,13 @@ def fit_projections(embeddings: np.ndarray, *, track_ids, seed: int = 0,
         coords["tsne"] = coords["umap"] = pca[rows]
     if len(rows) < len(embeddings):
         coords.update(place_rows(embeddings, rows=rows, fitted={m: coords[m] for m in ("tsne", "umap")}))
-    arrays["fit_rows"] = rows
     frame = pd.DataFrame({"track_id": list(track_ids)})
     for method in METHODS:
         frame[f"{method}_x"], frame[f"{method}_y"] = coords[method][:, 0], coords[method][:, 1]
-    return frame, arrays
+    return frame, fit.fitted_on(rows)
 
 
-def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arrays: dict,
+def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, fit: MapFit,
           index=None) -> dict[str, np.ndarray]:
     """Map coordinates of new embeddings on each projection.
 
@@ -163,8 +206,8 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
         The run's embeddings (rows match ``coords``).
     coords : pd.DataFrame
         The run's projections.
-    arrays : dict
-        From :func:`fit_projections`.
+    fit : MapFit
+        From :func:`fit_projections` (a run's :attr:`core.runs.folder.Run.map_fit`).
     index : core.search.ann.AnnIndex or None
         The run's search index (``Run.index``): the neighbours are searched through it, not exactly.
 
@@ -173,7 +216,7 @@ def place(queries: np.ndarray, *, library: np.ndarray, coords: pd.DataFrame, arr
     dict of method -> np.ndarray [shape=(m, 2)]
     """
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    out = {"pca": (queries - arrays["pca_mean"]) @ arrays["pca_components"].T}
+    out = {"pca": fit.pca(queries)}
     out.update(interpolate(queries, library=library, index=index, maps={
         m: coords[[f"{m}_x", f"{m}_y"]].to_numpy(np.float32) for m in ("tsne", "umap")}))
     return {m: v.astype(np.float32) for m, v in out.items()}

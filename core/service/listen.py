@@ -40,11 +40,11 @@ from core.base.config import doc
 from core.base.constants import DEFAULT_K
 from core.base.errors import AudioDecodeError
 from core.model.embed import cut_chunks
-from core.runs.folder import Run, neighbours_table
+from core.runs.folder import Run
 from core.search.ann import search
-from core.search.passages import passage_alignment
+from core.search.passages import matcher_for, passage_alignment
 from core.service.identify import Identification, IdentifyRule
-from core.service.query import check_k, map_positions
+from core.service.query import check_k, map_positions, neighbours_table
 
 STREAM_NAME = "live stream"
 
@@ -146,7 +146,7 @@ class StreamMatcher:
         self.run, self.config = run, config
         self.k = check_k(config.k, available=len(run.tracks) if rows is None else len(rows))
         self.rows = None if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
-        matcher = run.matcher
+        matcher = matcher_for(run)
         self.params, self.chunk_frames = matcher.params, matcher.chunk_frames
         self.sr = self.params.sr
         hop = self.params.hop_length
@@ -280,7 +280,7 @@ class StreamMatcher:
         """The window's top-k: the embedding's candidates and the fingerprint stage's (``voted``), ranked by
         embedding score (re-ranked by passages where the run has them, as a query by audio is) plus fingerprint
         strength."""
-        run, matcher = self.run, self.run.matcher
+        run, matcher = self.run, matcher_for(self.run)
         available = len(run.tracks) if self.rows is None else len(self.rows)
         depth = min(max(self.k, matcher.depth), available)
         idx, sims = search(run.embeddings, query[None], k=depth, index=run.index, rows=self.rows)

@@ -21,9 +21,10 @@ from core.base.progress import Progress
 from core.listeners.collab import Cooccurrence
 from core.listeners.history import ImportReport, import_history
 from core.listeners.store import EVENT_KINDS, Listener, ListenerStore
-from core.listeners.taste import Feedback, TasteConfig, feedback_of, hybrid_rank, reasons, tag_matrix
+from core.listeners.taste import PARTS, Feedback, TasteConfig, feedback_of, hybrid_rank, reasons, tag_matrix
 from core.runs.folder import Run
 from core.search.exact import l2_normalise
+from core.service.query import neighbours_table
 
 MAX_EVENTS_SHOWN = 500  # a listener's events listed by my_data (the counts cover all)
 COLLAB_MAX_AGE_S = 5.0  # other listeners' co-occurrence is rebuilt at most this often (a busy server writes events
@@ -168,12 +169,13 @@ class Listening:
         skip = np.asarray(list(exclude or []), np.int64)
         if embedding is None:  # "for you": something new, never what was rated already
             skip = np.concatenate([skip, feedback.rated, np.flatnonzero(weights > 0)])
-        table = hybrid_rank(run, unit, feedback=feedback, k=k, query=embedding, tags=tags, collab=collab, cfg=cfg,
-                            exclude=skip)
-        rows = table["row"].to_numpy(np.int64)
+        ranked = hybrid_rank(run, unit, feedback=feedback, k=k, query=embedding, tags=tags, collab=collab, cfg=cfg,
+                             exclude=skip)
+        rows = ranked["row"].to_numpy(np.int64)
         linked = co.linking(listener.listener_id, weights, rows) if co is not None else np.full(len(rows), -1)
-        table["why"] = reasons(run, table, unit=unit, feedback=feedback, linked=linked, query_name=query_name)
-        return table.drop(columns=[c for c in table.columns if c.startswith("contrib_")])
+        table = neighbours_table(run, rows, ranked["score"].to_numpy()).assign(**ranked[list(PARTS)])
+        table["why"] = reasons(run, ranked, unit=unit, feedback=feedback, linked=linked, query_name=query_name)
+        return table
 
     def for_you(self, run: Run, listener: Listener, *, k: int, cfg: Optional[TasteConfig] = None) -> Personal:
         """Tracks new to ``listener`` by taste and other listeners alone (no query).

@@ -13,10 +13,33 @@ from core.analysis.collections import check_rows
 from core.audio.decode import load_audio
 from core.base.constants import DEFAULT_K, DEFAULT_SET_K, MAX_QUERY_SECONDS
 from core.base.errors import CollectionError, InvalidQuery, RunError
-from core.runs.folder import Run, neighbours_table
+from core.runs.folder import Run
 from core.search.ann import search
 from core.search.exact import l2_normalise
 from core.search.projection import place
+
+
+def neighbours_table(run: Run, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Library tracks as a ranked answer, the one table every query returns.
+
+    Parameters
+    ----------
+    run : Run
+    rows : np.ndarray [shape=(k,), dtype=int]
+        Library rows, best first.
+    scores : np.ndarray [shape=(k,)]
+        Their scores (a cosine, or what a ranking blends).
+
+    Returns
+    -------
+    pd.DataFrame [shape=(k, ...)]
+        ``rank`` (from 1), ``track_id``, ``score`` (4 decimals), the run's other track columns and ``row``.
+    """
+    table = run.tracks.iloc[rows].reset_index(drop=True).copy()
+    table.insert(0, "rank", np.arange(1, len(rows) + 1))
+    table.insert(2, "score", np.round(scores.astype(float), 4))
+    table["row"] = rows
+    return table
 
 
 def more_like_these(run: Run, rows, *, k: int = DEFAULT_SET_K) -> pd.DataFrame:
@@ -82,10 +105,18 @@ def min_query_seconds(run: Run) -> float:
     return float(run.config["chunk_seconds"])
 
 
+def _matcher(run: Run):
+    """:func:`core.search.passages.matcher_for` (torch is imported with the first query by audio, not with the
+    service: a page that only lists runs never loads it)."""
+    from core.search.passages import matcher_for
+
+    return matcher_for(run)
+
+
 def embed_queries(run: Run, signals) -> np.ndarray:
     """Track embeddings of mono signals at the run's rate, chunked exactly as the run's library was,
     np.ndarray [shape=(len(signals), embedding_dim)]."""
-    return run.matcher.embed(signals, chunks=False)[0]
+    return _matcher(run).embed(signals, chunks=False)[0]
 
 
 def embed_audio(run: Run, y: np.ndarray) -> np.ndarray:
@@ -190,7 +221,7 @@ def recommend_embedding(run: Run, embedding: np.ndarray, *, k: int = DEFAULT_K, 
 
 def map_positions(run: Run, embedding: np.ndarray) -> dict:
     """Where ``embedding`` [shape=(d,)] goes on each of the run's maps: method -> np.ndarray [shape=(2,)]."""
-    where = place(embedding[None], library=run.embeddings, coords=run.projections, arrays=run.projection_arrays,
+    where = place(embedding[None], library=run.embeddings, coords=run.projections, fit=run.map_fit,
                   index=run.index)
     return {m: xy[0] for m, xy in where.items()}
 
@@ -202,13 +233,14 @@ def recommend_audio(run: Run, y: np.ndarray, *, k: int = DEFAULT_K, labels: Labe
     by ``score``, the mean of their track ``cosine`` and their ``passage`` score, so a recording of a library
     track finds it; without passages ``score`` is the cosine (``passage`` NaN)."""
     k = check_k(k, available=len(run.tracks))
-    tracks, chunks = run.matcher.embed([y])
+    matcher = _matcher(run)
+    tracks, chunks = matcher.embed([y])
     if chunks is None:
         found = recommend_embedding(run, tracks[0], k=k, labels=labels)
         found.neighbours = found.neighbours.assign(cosine=found.neighbours["score"], passage=np.nan)
         return found
-    idx, sims = nearest(run, tracks, k=min(max(k, run.matcher.depth), len(run.tracks)), labels=labels)
-    scores, passage = run.matcher.rerank(chunks[0], idx[0], sims[0])
+    idx, sims = nearest(run, tracks, k=min(max(k, matcher.depth), len(run.tracks)), labels=labels)
+    scores, passage = matcher.rerank(chunks[0], idx[0], sims[0])
     order = np.argsort(-scores, kind="stable")[:k]
     table = neighbours_table(run, idx[0][order], scores[order])
     table["cosine"] = np.round(sims[0][order].astype(float), 4)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from core.analysis import collections
 from core.analysis.genre import GenrePrediction, best_classifier, predict_genre
-from core.analysis.tags import resolve_tag, run_tags, tags_reason, top_tag_lists, tracks_by_tag
+from core.analysis.tags import resolve_tag, run_tags, search_by_tag, tags_reason, top_tag_lists, tracks_by_tag
 from core.base.constants import DEFAULT_K, DEFAULT_SET_K, MAX_QUERY_SECONDS
 from core.base.errors import AudioDecodeError, ClassifyError, CollectionError, InvalidQuery, NeedsAudio, NoClassifier, NotFound, TagError
 from core.data.tracks import clean_text, display_names, search_tracks
@@ -30,7 +30,15 @@ from core.runs.aliases import run_id_of
 from core.runs.folder import Run, list_runs, load_run, resolve_run, run_summary
 from core.service.links import with_links
 from core.service.listening import Listening
-from core.service.query import Recommendation, load_query, min_query_seconds, more_like_these, neighbours_of, recommend_audio
+from core.service.query import (
+    Recommendation,
+    load_query,
+    min_query_seconds,
+    more_like_these,
+    neighbours_of,
+    recommend_audio,
+    similar_tracks,
+)
 
 NO_RUN_YET = "there is no run yet: build one with `python -m core demo` or `python -m core train`"
 TOP_TAGS = 3  # musicnn tags on every track record
@@ -48,7 +56,7 @@ def default_run(name: str | Path | None = None) -> Optional[Run]:
 def warm_up(run: Run) -> Run:
     """Load everything a query reads and answer one query of noise (and its genre) now, so the first user does
     not wait and concurrent requests never race to fill the run's lazy attributes."""
-    run.config, run.tracks, run.embeddings, run.index, run.projections, run.projection_arrays, run.model  # noqa: B018
+    run.config, run.tracks, run.embeddings, run.index, run.projections, run.map_fit, run.model  # noqa: B018
     noise = np.random.default_rng(0).normal(0, 0.1, int(min_query_seconds(run) * run.mel_params.sr) + 1)
     noise = noise.astype(np.float32)
     found = recommend_audio(run, noise, k=1)
@@ -218,6 +226,22 @@ class QueryService:
         pool = None if not q.strip() else search_tracks(run.tracks, q, limit=len(run.tracks))["row"].to_numpy(np.int64)
         return run.tracks.iloc[tracks_by_tag(tags, name, rows=pool, limit=len(run.tracks))]
 
+    def search(self, run: Run, text: str, *, limit: int = 20) -> pd.DataFrame:
+        """The search box of the dashboard and the bot: up to ``limit`` tracks matching ``text``
+        (:func:`core.data.tracks.search_tracks`; none when blank), or for ``tag:NAME`` those most likely to carry
+        that musicnn tag; the track columns with ``row`` and ``name``, best first.
+
+        Raises
+        ------
+        TagError
+            An unknown tag (naming close ones), or a run without tags (saying why).
+        """
+        rows = search_by_tag(run, text, limit=limit)
+        if rows is None:
+            return search_tracks(run.tracks, text, limit=limit)
+        found = run.tracks.iloc[rows]
+        return found.assign(row=rows, name=display_names(found)).reset_index(drop=True)
+
     def track_row(self, run: Run, track_id: str) -> int:
         """The library row of ``track_id`` (:class:`NotFound` when the run has no such track)."""
         rows = np.flatnonzero(run.tracks["track_id"].astype(str).to_numpy() == str(track_id))
@@ -289,6 +313,10 @@ class QueryService:
     def neighbours(self, run: Run, row: int, *, k: int = DEFAULT_K) -> pd.DataFrame:
         """The ``k`` nearest other tracks of library track ``row`` (:func:`core.service.query.neighbours_of`)."""
         return neighbours_of(run, row, k=k)
+
+    def nearest_tracks(self, run: Run, row: int, *, k: int = DEFAULT_K) -> pd.DataFrame:
+        """The ``k`` nearest tracks of library track ``row``, itself first (:func:`core.service.query.similar_tracks`)."""
+        return similar_tracks(run, row, k=k)
 
     def similar(self, run: Run, rows, *, k: int = DEFAULT_SET_K) -> pd.DataFrame:
         """The ``k`` tracks nearest a set of library rows, none of the set

@@ -13,3 +13,9 @@ The default recipe: 250 epochs of NT-Xent on pairs of 3 s chunks (batch 64), aug
 and SpecAugment masks; relational distillation (weight 1.0) from musicnn's penultimate layer and taggram; level
 normalisation inside the model; a 128-d match head on detached features for the stored passages.
 """
+from core.base.faces import public_face
+
+__all__, __getattr__, __dir__ = public_face(__name__, {
+    "config": ("TrainConfig", "load_recipe", "recipe_names"),
+    "loop": ("train_encoder",),
+})
