@@ -10,24 +10,22 @@ import pandas as pd
 import streamlit as st
 from streamlit import config
 
-from core.analysis import COLOUR_LABEL, Focus, FocusKind, GenrePrediction, collection_rows, query_focus, track_focus
-from core.audio import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
-from core.base import DEFAULT_K, MAX_QUERY_SECONDS, TimbreError
-from core.data import UPLOAD_TYPES, check_upload, display_name, display_names, named_buffer
-from core.service import Answer, GenreResult, ListenConfig, ListenUpdate, Recommendation, StreamMatcher, min_query_seconds
+from core.analysis.collections import collection_rows
+from core.analysis.genre import GenrePrediction
+from core.analysis.maps import COLOUR_LABEL, Focus, FocusKind, query_focus, track_focus
+from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.base.constants import DEFAULT_K, MAX_QUERY_SECONDS
+from core.base.errors import TimbreError
+from core.data.tracks import display_name, display_names, search_tracks
+from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
+from core.service.listen import ListenConfig, ListenUpdate, StreamMatcher
+from core.service.query import Recommendation, min_query_seconds
+from core.service.service import Answer, GenreResult
 from ui import nav, taste, workspace
 from ui.atlas import atlas_map
 from ui.atlas_layers import cached_layer
-from ui.state import (
-    cached_points,
-    cached_run,
-    cached_search,
-    cached_service,
-    cached_similar,
-    collection_label,
-    colour_stamp,
-    run_collections,
-)
+from ui.selection import collection_label, run_collections
+from ui.state import cached_points, cached_run, cached_service, cached_similar, colour_stamp
 from ui.webrtc import frames_from, mic_streamer
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
@@ -162,11 +160,7 @@ def search_section(run, k: int, method: str) -> None:
                           placeholder="Type part of a name, e.g. piano", help="Case does not matter.")
     if not query.strip():
         return
-    try:
-        matches = cached_service().search(run, query, limit=SEARCH_LIMIT)
-    except TimbreError as error:  # tag:NAME with an unknown tag, or a run without tags
-        st.warning(str(error))
-        return
+    matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)
     if matches.empty:
         st.info(f"No track of this run matches {query.strip()!r}.")
         return
@@ -208,11 +202,7 @@ def several_section(run, k: int, method: str) -> None:
                           placeholder="Type part of a name, then pick matches below")
     picked = [int(r) for r in st.session_state.get(MULTI_KEY, [])]
     if query.strip():
-        try:
-            matches = cached_search(run.run_id, query, limit=SEARCH_LIMIT)
-        except TimbreError as error:  # tag:NAME with an unknown tag, or a run without tags
-            st.warning(str(error))
-            matches = []
+        matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)["row"].astype(int).tolist()
     else:
         matches = list(range(len(names))) if len(names) <= PICK_ALL_LIMIT else []
     st.multiselect(f"Tracks (up to {MAX_PICKS})", list(dict.fromkeys(picked + matches)), key=MULTI_KEY,
@@ -284,6 +274,14 @@ def live_map(run, method: str, update: ListenUpdate, trail: list[dict], *, key: 
                key=key, trail=places)
 
 
+def evidence(run, update: ListenUpdate) -> str:
+    """What the first track's place rests on: its landmark votes, or why there are none."""
+    votes = update.neighbours["votes"].iloc[0] if "votes" in update.neighbours else float("nan")
+    if votes >= 0:
+        return f" · {votes:.0f} landmarks of the first track at one time offset"
+    return f" · no fingerprints yet (python -m core fingerprint --run {run.run_id}): matched by embedding only"
+
+
 def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str) -> None:
     """One live update: identified or not, the top tracks with scores, the map with the marker and its trail."""
     found = update.identified
@@ -293,7 +291,7 @@ def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key:
         st.info(f"{update.seconds:.0f} s into the stream: silence, nothing to match")
     else:
         st.caption(f"{update.seconds:.0f} s into the stream: the last {update.window_seconds:.0f} s matched"
-                   + ("" if found is not None else ", not identified yet"))
+                   + ("" if found is not None else ", not identified yet") + evidence(run, update))
     if not update.neighbours.empty:
         left, right = st.columns([2, 3])
         with left:

@@ -352,6 +352,7 @@ def test_live_listening_updates_while_it_plays(server, page, tiny_run_id):
     assert len(seen) >= 2, seen  # updates came one after another without a press
     first = re.search(r"into the stream: the last \d+ s matched[^\n]*\n+(?:1\. )?(.+?) · \d\.\d+", page.inner_text("body"))
     assert first and first.group(1) == expected, diagnosis(page, "9-live-wrong-track")
+    assert "landmarks of the first track at one time offset" in page.inner_text("body")  # the fingerprint stage
     trails = [frame.evaluate("window.atlas ? atlas.trail.length : 0")
               for frame in page.frames if "timbre_atlas" in frame.url]
     assert trails and max(trails) >= 1  # the trail of the last windows' places on the atlas map
