@@ -7,6 +7,7 @@ statement of core's files (at the top or inside a function), so they see imports
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -188,3 +189,107 @@ def test_an_import_inside_a_function_counts(tmp_path):
 def test_no_module_of_core_is_over_400_lines():
     long = {m: n for m, p in module_files(ROOT / "core").items() if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+# ---- the front ends go through the wings' public faces --------------------------------------------------------
+
+FRONT_END_PACKAGES = ("ui", "pages", "api", "bot")
+# What a front end may import from core: a wing (its public names), core.jobs and core.demo (the top).
+PUBLIC_MODULES = {f"core.{w}" for w in WINGS} | {"core.jobs", "core.demo"}
+TOP_MODULES = ("jobs", "demo")  # ``from core import jobs``
+
+
+def front_end_modules() -> dict[str, Path]:
+    modules = {name: path for package in FRONT_END_PACKAGES for name, path in module_files(ROOT / package).items()}
+    return {**modules, "app": ROOT / "app.py"}
+
+
+def front_end_graph() -> dict[str, set[str]]:
+    """Front-end module -> what it imports (core modules and front-end modules, resolved as :func:`imports_of`)."""
+    modules = front_end_modules()
+    known = {**module_files(ROOT / "core"), **modules}
+    return {name: imports_of(path, known) for name, path in modules.items()}
+
+
+def public_names(module: str) -> set[str]:
+    return set(importlib.import_module(module).__all__)
+
+
+def private_core_imports(path: Path) -> list[str]:
+    """Each import of ``path`` (at the top or inside a function) that reaches past a wing's public face: a module
+    inside a wing (``core.runs.folder``), or a name its ``__init__`` does not export (a submodule included)."""
+    wrong = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            wrong += [f"import {a.name}" for a in node.names
+                      if a.name.split(".")[0] == "core" and a.name not in PUBLIC_MODULES | {"core"}]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "core" and not node.level:
+            module, names = node.module, [a.name for a in node.names]
+            if module == "core":
+                allowed = set(TOP_MODULES)
+            elif module in PUBLIC_MODULES - {"core.jobs", "core.demo"}:
+                allowed = public_names(module)
+            elif module in ("core.jobs", "core.demo"):
+                continue
+            else:
+                allowed = set()
+            wrong += [f"from {module} import {name}" for name in names if name not in allowed]
+    return wrong
+
+
+def test_front_ends_import_only_the_wings_public_names():
+    modules = front_end_modules()
+    assert {"ui.state", "pages.map", "api.app", "bot.replies", "app"} <= set(modules)
+    wrong = {name: found for name, path in modules.items() if (found := private_core_imports(path))}
+    assert not wrong, wrong
+
+
+def test_the_public_face_check_sees_a_private_module_and_a_submodule(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text("from core.runs import Run\nfrom core.service import QueryService\nfrom core import jobs\n"
+                    "def f():\n    from core.runs.folder import list_runs\n    from core.analysis import collections\n"
+                    "    import core.data.tracks\n    from core.runs import no_such_name\n")
+    assert private_core_imports(page) == ["from core.runs.folder import list_runs",
+                                          "from core.analysis import collections", "import core.data.tracks",
+                                          "from core.runs import no_such_name"]
+
+
+def test_no_page_is_imported_by_ui_and_neither_service_imports_the_other():
+    wrong = [f"{module} imports {other}" for module, imported in front_end_graph().items() for other in imported
+             if (module.startswith("ui") and other.startswith("pages."))
+             or (module.startswith("api") and other.split(".")[0] == "bot")
+             or (module.startswith("bot") and other.split(".")[0] == "api")]
+    assert wrong == []
+
+
+def test_front_ends_have_no_import_cycles():
+    graph = front_end_graph()
+    assert {"ui.widgets", "ui.nav"} <= set(graph["app"] | graph["ui.nav"] | graph["pages.map"])  # edges are seen
+    assert import_cycles(graph) == []
+
+
+FACES_LOAD = """
+import importlib, json, sys
+wings = sys.argv[1:]
+for wing in wings:
+    importlib.import_module("core." + wing)
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "sklearn", "pandas", "librosa", "faiss", "umap"})
+faces = {w: sorted(importlib.import_module("core." + w).__all__) for w in wings}
+missing = [f"core.{w}.{n}" for w, names in faces.items() for n in names
+           if getattr(importlib.import_module("core." + w), n, None) is None]
+print(json.dumps({"heavy": heavy, "faces": faces, "missing": missing}))
+"""
+
+
+def test_every_wing_has_a_light_public_face_whose_names_resolve():
+    """``import core.<wing>`` loads none of the wing's modules (so no torch); each exported name then resolves;
+    no exported name hides a module of the wing (``from core.analysis import tags`` must stay a module)."""
+    done = subprocess.run([sys.executable, "-c", FACES_LOAD, *WINGS], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["heavy"] == [] and found["missing"] == []
+    assert {"Run", "list_runs"} <= set(found["faces"]["runs"]) and "QueryService" in found["faces"]["service"]
+    modules = module_files(ROOT / "core")
+    hiding = [f"core.{w}.{n}" for w, names in found["faces"].items() for n in names if f"core.{w}.{n}" in modules]
+    assert hiding == []
