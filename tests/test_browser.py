@@ -457,24 +457,27 @@ def test_a_lasso_on_the_map_is_kept_across_projections_and_pages_and_saved_as_a_
     assert not outside, outside[:5]
 
 
-def test_a_first_request_straight_to_runs_shows_the_apps_navigation(playwright_api, browser_context, tiny_run_id):
+@pytest.mark.parametrize("path, title, next_title", [("runs", "Runs", "Map"), ("map", "Map", "Runs")])
+def test_a_first_request_straight_to_a_page_shows_the_apps_navigation(playwright_api, browser_context, tiny_run_id,
+                                                                      path, title, next_title):
     """A server's very first request runs a page in Streamlit's old pages/ mode (file names as the menu); the page
-    switches to the app's navigation in that same run, at the same address, with no "page not found"."""
+    switches to the app's navigation in that same run (ui.nav.require_router), at the same address, with no "page
+    not found"."""
     with streamlit_server() as url:  # a server of its own: no session has called st.navigation yet
         page = browser_context.new_page()
         try:
-            page.goto(f"{url}/runs")
-            page.locator("h1", has_text="Runs").wait_for()
+            page.goto(f"{url}/{path}")
+            page.locator("h1", has_text=title).wait_for()
             settle(page)
-            shot(page, "first-request-runs")
+            shot(page, f"first-request-{path}")
             menu = page.locator('[data-testid="stSidebarNav"]').inner_text().splitlines()
-            assert {"Runs", "Compare runs", "Classifiers", "Clusters"} <= set(menu)
-            assert "app" not in menu and "runs" not in menu  # the old menu: app, classifiers, ..., runs
-            assert page.get_by_text("Page not found").count() == 0 and page.url == f"{url}/runs"
+            assert {"Runs", "Map", "Compare runs", "Classifiers", "Clusters"} <= set(menu)
+            assert "app" not in menu and path not in menu  # the old menu: app, classifiers, ..., runs
+            assert page.get_by_text("Page not found").count() == 0 and page.url == f"{url}/{path}"
             page.get_by_text("Active run", exact=True).wait_for()  # the router's sidebar run picker
             no_exception_shown(page)
 
-            open_sidebar_page(page, "Map")  # the next click goes where it says
+            open_sidebar_page(page, next_title)  # the next click goes where it says
             no_exception_shown(page)
             page.goto(url)  # the address / leads to the Runs page at its own address
             page.locator("h1", has_text="Runs").wait_for()

@@ -9,6 +9,17 @@ the same address in both modes (its file name), so that switch neither loses the
 ids. That is why the address ``/`` is a hidden page of its own (:func:`home`) that moves on to ``/runs``: as the
 default page, the Runs page would be ``/`` for the router but ``/runs`` in the old mode. AppTest starts every run
 in the old mode, so page tests take that path too.
+
+Why each page still makes that one call (Streamlit 1.67's source): the old mode is a class attribute,
+``PagesManager.uses_pages_directory``, set once per server process when the first session starts (whether a
+``pages/`` folder lies beside the entry script) and cleared only by ``st.navigation``; while it is set, the script
+runner runs its own router over that folder in place of ``app.py``, so on a first request to ``/map`` no line of
+``app.py`` runs. No setting changes that (``client.showSidebarNavigation`` only hides the menu), and nothing of
+ours runs before the first session under ``streamlit run`` (only an ``st.App`` ASGI server has a start-up hook,
+and it replaces the server the app is tested on). The pages stay in ``pages/`` (the design card), so the first
+code of ours that runs is the page itself: :func:`require_router`. Checked in Chromium
+(``tests/test_browser.py``): without the call a first request to ``/map`` or ``/runs`` draws the page with the
+folder's file names as the menu and no run picker; with it, the app's navigation and the run picker.
 """
 from __future__ import annotations
 
