@@ -96,6 +96,27 @@ def test_tracks_by_id_and_by_tag(service):
     assert set(by_tag["label"]) == {"piano"} and len(by_tag) == 4
 
 
+def test_the_search_box_finds_words_or_a_tag_and_a_tracks_neighbours_come_with_it_or_without(service):
+    """The dashboard's and the bot's text search and similar-track lists (QueryService.search, nearest_tracks,
+    neighbours)."""
+    run = service.run()
+    words = service.search(run, "piano", limit=3)
+    assert len(words) == 3 and set(words["label"]) == {"piano"} and {"row", "name"} <= set(words.columns)
+    assert service.search(run, "  ").empty
+    mellow = run_tags(run)["Mellow"].to_numpy()
+    by_tag = service.search(run, "tag:mellow", limit=5)
+    likelihood = mellow[by_tag["row"].to_numpy()]
+    assert len(by_tag) == 5 and (np.diff(likelihood) <= 0).all()  # most likely first ...
+    assert likelihood[-1] >= np.delete(mellow, by_tag["row"].to_numpy()).max()  # ... and the five most likely
+    assert by_tag["name"].tolist() == [service.records(run, run.tracks.iloc[[r]])[0]["name"] for r in by_tag["row"]]
+    with pytest.raises(TagError, match="no musicnn tag named 'pianoo'"):
+        service.search(run, "tag:pianoo")
+    near = service.nearest_tracks(run, 3, k=4)
+    assert near["row"].iloc[0] == 3 and near["score"].iloc[0] == pytest.approx(1.0) and len(near) == 4
+    others = service.neighbours(run, 3, k=3)
+    assert others["row"].tolist() == near["row"].iloc[1:].tolist() and others["rank"].tolist() == [1, 2, 3]
+
+
 def test_a_run_without_tags_is_a_tag_error_not_an_invalid_query(tiny_run_id):
     import json
 
