@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.analysis import CLUSTER_METHODS, rows_of_ids, tags_computable, tags_reason
+from core.analysis import CLUSTER_METHODS, COLOUR_LABEL, rows_of_ids, tags_computable, tags_reason
 from core.base import TagError, TimbreError
 from core.data import display_names
 from ui import nav, selection, taste, workspace
@@ -16,6 +16,7 @@ from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import (
     AGREEMENT,
     agreement_options,
+    agreement_ready,
     cached_histograms,
     cached_labels,
     cached_layer,
@@ -24,7 +25,7 @@ from ui.atlas_layers import (
     group_mask,
     groups_of,
 )
-from ui.forms import background_job_form
+from ui.forms import agreement_job, background_job_form
 from ui.state import cached_colour_options, cached_run, cached_search, colour_stamp, nearest_others
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
@@ -50,6 +51,12 @@ def colour_picker(run) -> str:
                                "tracks (Jaccard)") or options[0]
     if not any(o.startswith("tag:") for o in options):
         st.caption(tags_reason(run))
+    other = option.removeprefix(AGREEMENT)
+    if option.startswith(AGREEMENT) and not agreement_ready(run.run_id, other):
+        st.caption("Not computed yet for runs this large (minutes at 100,000 tracks): coloured by label until its "
+                   "background job is done.")
+        agreement_job(run.run_id, other, key="map_agreement_job")
+        return COLOUR_LABEL
     return option
 
 

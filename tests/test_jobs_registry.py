@@ -1,9 +1,10 @@
-"""The one registry of background jobs (core.jobs.registry): it names exactly the six kinds, each with its config
+"""The one registry of background jobs (core.jobs.registry): it names exactly the seven kinds, each with its config
 class, and a job started through core.jobs runs what the registry names for its kind, with the config built from
 its spec by that class."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import signal
 
 import pytest
@@ -11,15 +12,16 @@ import pytest
 from core import jobs
 from core.base.errors import TimbreError
 from core.base.io import atomic_write_json
-from core.base.paths import LIBRARY_ROOTS_ENV
+from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
 from core.jobs import registry, runner, start
 
-KIND_NAMES = {"ingest", "train", "demo", "classify", "cluster", "tags"}
+KIND_NAMES = {"ingest", "train", "demo", "classify", "cluster", "tags", "agreement"}
 
 
-def test_the_registry_names_exactly_the_six_kinds_each_with_a_bounded_config():
+def test_the_registry_names_exactly_the_seven_kinds_each_with_a_bounded_config():
     assert set(jobs.KINDS) == KIND_NAMES
-    assert set(jobs.LIBRARY_KINDS) - {"ingest+train"} | set(jobs.ANALYSIS_KINDS) | {"demo"} == KIND_NAMES
+    assert (set(jobs.LIBRARY_KINDS) - {"ingest+train"} | set(jobs.ANALYSIS_KINDS) | set(jobs.MAP_KINDS) | {"demo"}
+            == KIND_NAMES)
     for name, kind in jobs.KINDS.items():
         assert kind.name == name and dataclasses.is_dataclass(kind.config) and callable(kind.work)
         assert kind.build({}) == kind.config()  # the defaults
@@ -43,6 +45,10 @@ def started_specs(tiny_run_id, tiny_library, monkeypatch) -> dict[str, dict]:
     jobs.start_analysis_job("classify", run=tiny_run_id, config={"models": ["logreg"]})
     jobs.start_analysis_job("cluster", run=tiny_run_id, config={"k_max": 4})
     jobs.start_analysis_job("tags", run=tiny_run_id, config={"max_patches": 2})
+    other = runs_dir() / "registry-other"
+    if not other.exists():
+        shutil.copytree(runs_dir() / tiny_run_id, other)
+    jobs.start_agreement_job(tiny_run_id, other.name, config={"k": 5})
     return specs
 
 
@@ -82,6 +88,16 @@ def test_a_job_of_each_kind_runs_the_registered_work_with_its_registered_config(
     demo = jobs.KINDS["demo"].config_of(started_specs["demo"])
     assert (demo.tracks_per_style, demo.epochs) == (2, 3)
     assert jobs.KINDS["train"].config_of(started_specs["train"]).batch_size == 4
+    assert jobs.KINDS["agreement"].config_of(started_specs["agreement"]).k == 5
+
+
+def test_an_agreement_job_needs_two_different_runs_that_exist(tiny_run_id):
+    with pytest.raises(TimbreError, match="two different runs"):
+        jobs.start_agreement_job(tiny_run_id, tiny_run_id)
+    with pytest.raises(TimbreError, match="no run named 'nosuchrun'"):
+        jobs.start_agreement_job(tiny_run_id, "nosuchrun")
+    with pytest.raises(TimbreError, match="unknown agreement setting 'colour'"):
+        jobs.start_agreement_job(tiny_run_id, tiny_run_id, config={"colour": 1})
 
 
 def test_a_spec_naming_an_unregistered_kind_fails_and_runs_nothing(tmp_path):

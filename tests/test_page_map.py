@@ -21,7 +21,17 @@ from core.base.paths import runs_dir
 from core.runs.folder import load_run
 from core.service.query import more_like_these, similar_tracks
 from tests.conftest import clear_streamlit_caches  # at the top: importing it inside a test runs it again (a new env)
-from tests.pagetest import RUN_KEY, atlas_args, gesture, markdown_text, n_players, open_page, ranked_items, text_of
+from tests.pagetest import (
+    RUN_KEY,
+    after_the_job,
+    atlas_args,
+    gesture,
+    markdown_text,
+    n_players,
+    open_page,
+    ranked_items,
+    text_of,
+)
 from tests.test_tags import fake_dataset
 
 
@@ -153,6 +163,24 @@ def test_colour_by_agreement_with_another_run_and_its_neighbours_beside(tiny_run
     assert f"**In `{other}`**" in markdown_text(at) and f"**In `{tiny_run_id}`**" in markdown_text(at)
     mine = [i.split("**")[1].split(". ", 1)[1] for i in ranked_items(at)]
     assert mine[:5] == mine[5:10]  # the same space: the same neighbours in both runs, in the same order
+
+
+def test_agreement_of_runs_too_large_for_the_page_comes_from_a_background_job(tiny_run_id, monkeypatch):
+    import ui.atlas_layers
+
+    other = reordered_run(tiny_run_id)
+    monkeypatch.setattr(ui.atlas_layers, "AGREEMENT_IN_PAGE_MAX", 0)  # the tiny runs count as large
+    stored = runs_dir() / tiny_run_id / "agreement"
+    shutil.rmtree(stored, ignore_errors=True)
+    clear_streamlit_caches()
+    at = open_page("pages/map.py", active_run_id=tiny_run_id)
+    at.selectbox(key=f"map_colour_{tiny_run_id}").set_value(f"agreement:{other}").run()
+    assert not atlas_args(at)["continuous"] and "Not computed yet" in text_of(at)  # by label meanwhile
+    at.button(key="map_agreement_job_start").click().run()
+    at = after_the_job(at)
+    assert list(stored.glob(f"{other}-k10.npz")), "the job stored no agreement"
+    args = atlas_args(at)
+    assert args["continuous"] and args["legend"][1].startswith("1.00") and "Not computed yet" not in text_of(at)
 
 
 def test_the_selection_grows_from_lists_and_is_saved_as_a_collection(tiny_run_id):

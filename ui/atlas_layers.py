@@ -16,6 +16,7 @@ from core.analysis import (
     labels_in_order,
     map_histograms,
     projection_quality,
+    stored_agreement,
     track_agreement,
 )
 from core.base import TimbreError
@@ -28,7 +29,9 @@ from ui.state import cached_run
 AGREEMENT = "agreement:"  # a colour option: neighbour agreement with another run (``agreement:<run id>``)
 # A continuous scale (viridis' stops): low values dark purple, high yellow.
 SCALE = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
-AGREEMENT_MAX_TRACKS = 20_000  # computed in the server process: ~20 s at 20k tracks, 8.5 min at 100k (a job is next)
+# Up to this many tracks in each run the agreement is computed in the page (one similarity matrix: about a
+# second); above, it is a background job (11 s at 10k, 8.5 min at 100k on 2 busy cores) and the page reads its result.
+AGREEMENT_IN_PAGE_MAX = 5_000
 
 
 def hover_names(run) -> list[str] | None:
@@ -124,11 +127,18 @@ def cached_agreement(run_id: str, other_id: str) -> np.ndarray:
     return track_agreement(cached_run(run_id), cached_run(other_id))
 
 
+def agreement_ready(run_id: str, other_id: str) -> bool:
+    """Whether the map can be coloured by agreement with ``other_id`` now: both runs small enough to compute it
+    in the page (:data:`AGREEMENT_IN_PAGE_MAX`), or its background job's result stored for both runs as they are."""
+    run, other = cached_run(run_id), cached_run(other_id)
+    if max(len(run.tracks), len(other.tracks)) <= AGREEMENT_IN_PAGE_MAX:
+        return True
+    return stored_agreement(run, other) is not None
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_agreement_runs(run_id: str, runs: tuple[str, ...]) -> list[str]:
     """Runs sharing tracks with ``run_id`` (``runs``: the current list, so a new run is seen)."""
-    if len(cached_run(run_id).tracks) > AGREEMENT_MAX_TRACKS:
-        return []
     return agreement_runs(cached_run(run_id))
 
 

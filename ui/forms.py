@@ -1,6 +1,6 @@
 """The run-a-job forms of the analysis pages and the Map page: settings in a form inside an expander, a button
 that starts a :mod:`core.jobs` job (classify, cluster, tags), its progress while it runs, and a plain error when it
-cannot (:func:`background_job_form`)."""
+cannot (:func:`background_job_form`); the Map page's neighbour-agreement job (:func:`agreement_job`)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -95,3 +95,21 @@ def background_job_form(*, kind: str, target: dict, title: str, key: str, submit
     elif job is not None and st.session_state.get(followed) == job["job_id"]:
         job_outcome(job, key=followed, report=report)
     return running
+
+
+def agreement_job(run_id: str, other_id: str, *, key: str) -> None:
+    """The background job that computes the neighbour agreement of ``run_id`` with ``other_id``: a button that
+    starts it, its progress and Cancel while it runs (the page reruns when it ends), why it failed."""
+    job = jobs.find_agreement_job(run_id, other_id)
+    if job is not None and job["state"] in jobs.ACTIVE:
+        job_progress(job["job_id"], key=key)
+        return
+    if job is not None and job["state"] == "failed":
+        st.error(f"Comparing the neighbourhoods failed: {job.get('error')}")
+    if st.button("Compute the neighbour agreement", key=f"{key}_start", type="primary"):
+        try:
+            jobs.start_agreement_job(run_id, other_id)
+        except TimbreError as error:
+            st.error(str(error))
+            return
+        st.rerun()

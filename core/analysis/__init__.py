@@ -2,7 +2,7 @@
 from core.base.faces import public_face
 
 __all__, __getattr__, __dir__ = public_face(__name__, {
-    "agreement": ("agreement_runs", "track_agreement"),
+    "agreement": ("agreement_runs", "stored_agreement", "track_agreement"),
     "atlas": ("cluster_labels", "map_histograms", "projection_quality"),
     "classify": ("MODEL_NAMES", "MODEL_SPECS", "best_per_input", "classifier_summary", "load_result", "results_dir",
                  "row_normalised", "top_importances"),

@@ -94,6 +94,10 @@ def _stamp(run: Run) -> list:
     return [[(s := (Path(run.path) / f).stat()).st_mtime_ns, s.st_size] for f in ("tracks.parquet", "embeddings.npy")]
 
 
+def _cache_key(run_a: Run, run_b: Run, k: int) -> str:
+    return json.dumps({"a": _stamp(run_a), "b": _stamp(run_b), "k": k})
+
+
 def _cache_path(run_a: Run, run_b: Run, k: int) -> Path:
     return Path(run_a.path) / AGREEMENT_FOLDER / f"{run_b.run_id}-k{k}.npz"
 
@@ -107,7 +111,8 @@ def track_agreement(run_a: Run | str, run_b: Run | str, *, k: int = NEIGHBOURS,
     milliseconds. Measured with ``python -m benchmarks.bench_atlas --only agreement`` on the 2-core machine while
     it was loaded (load average 13-15; synthetic 128-d embeddings): 11 s at 10,000 shared tracks, 8.5 minutes at
     100,000 (exact search); at 1,000,000 (not run) the two IVF searches alone come to about 11 minutes. Above a
-    few thousand tracks a page should run it as a background job (``progress`` is told per block).
+    few thousand tracks the Map page runs it as a background job (``agreement`` in :mod:`core.jobs.registry`;
+    ``progress`` is told per block).
 
     Parameters
     ----------
@@ -127,16 +132,9 @@ def track_agreement(run_a: Run | str, run_b: Run | str, *, k: int = NEIGHBOURS,
         The same run twice, or runs that share fewer than 3 tracks.
     """
     run_a, run_b = (r if isinstance(r, Run) else load_run(r) for r in (run_a, run_b))
-    if run_a.run_id == run_b.run_id:
-        raise CompareError(f"neighbour agreement needs two different runs, not {run_a.run_id} twice")
-    key = json.dumps({"a": _stamp(run_a), "b": _stamp(run_b), "k": k})
-    path = _cache_path(run_a, run_b, k)
-    try:
-        with np.load(path, allow_pickle=False) as cached:
-            if str(cached["key"]) == key and len(cached["agreement"]) == len(run_a.tracks):
-                return cached["agreement"]
-    except (OSError, ValueError, KeyError):  # none yet, or unreadable: compute again
-        pass
+    cached = stored_agreement(run_a, run_b, k=k)
+    if cached is not None:
+        return cached
     tell = or_silent(progress)
     shared = shared_tracks([run_a, run_b], sample=max(len(run_a.tracks), 3))
     graphs = {}
@@ -151,9 +149,30 @@ def track_agreement(run_a: Run | str, run_b: Run | str, *, k: int = NEIGHBOURS,
     out = np.full(len(run_a.tracks), np.nan, dtype=np.float32)
     out[shared.rows[run_a.run_id]] = scores
     buffer = io.BytesIO()
-    np.savez(buffer, agreement=out, key=np.array(key))
-    atomic_write_bytes(path, buffer.getvalue())
+    np.savez(buffer, agreement=out, key=np.array(_cache_key(run_a, run_b, k)))
+    atomic_write_bytes(_cache_path(run_a, run_b, k), buffer.getvalue())
     return out
+
+
+def stored_agreement(run_a: Run | str, run_b: Run | str, *, k: int = NEIGHBOURS) -> Optional[np.ndarray]:
+    """:func:`track_agreement` when it is cached for both runs as they are now (milliseconds), else None: a page
+    asks this first and starts the computation as a background job (``agreement``) when it is missing.
+
+    Raises
+    ------
+    CompareError
+        The same run twice.
+    """
+    run_a, run_b = (r if isinstance(r, Run) else load_run(r) for r in (run_a, run_b))
+    if run_a.run_id == run_b.run_id:
+        raise CompareError(f"neighbour agreement needs two different runs, not {run_a.run_id} twice")
+    try:
+        with np.load(_cache_path(run_a, run_b, k), allow_pickle=False) as cached:
+            if str(cached["key"]) == _cache_key(run_a, run_b, k) and len(cached["agreement"]) == len(run_a.tracks):
+                return cached["agreement"]
+    except (OSError, ValueError, KeyError):  # none yet, or unreadable: compute again
+        pass
+    return None
 
 
 def agreement_runs(run: Run | str) -> list[str]:

@@ -100,6 +100,17 @@ class TagsConfig:
         check_bounds(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class AgreementConfig:
+    """Settings of a neighbour-agreement job (:func:`core.analysis.agreement.track_agreement`)."""
+
+    k: int = doc(10, "neighbours per track compared by Jaccard (the Compare page's neighbour sets)", at_least=1,
+                 at_most=100)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
 MAX_RUNS = 4  # runs one comparison takes (core.analysis.compare): four maps side by side still read
 
 

@@ -1,6 +1,8 @@
-"""The pages' long analysis work as background tasks: classify, cluster and musicnn tags. A spec says what to
-compute on which data (plain JSON, checked before a job starts); :func:`classify_task`, :func:`cluster_task` and
-:func:`tags_task` compute it in the job's process (the job registry, :mod:`core.jobs.registry`, names them).
+"""The pages' long analysis work as background tasks: classify, cluster, musicnn tags, neighbour agreement. A
+spec says what to compute on which data (plain JSON, checked before a job starts); :func:`classify_task`,
+:func:`cluster_task`, :func:`tags_task` and :func:`agreement_task` compute it in the job's process (the job
+registry, :mod:`core.jobs.registry`, names them). An agreement spec is ``{"kind": "agreement", "run": RUN_ID,
+"other": RUN_ID, "config": {AgreementConfig fields}}`` (:func:`agreement_spec`).
 
 A spec::
 
@@ -22,7 +24,7 @@ import time
 from typing import Optional
 
 from core.analysis.collections import collection_source, load_collection
-from core.analysis.config import ClassifyConfig, ClusterConfig, TagsConfig
+from core.analysis.config import AgreementConfig, ClassifyConfig, ClusterConfig, TagsConfig
 from core.analysis.sources import Source, load_source
 from core.analysis.tags import TAGS, compute_dataset_tags, tags_computable, tags_reason
 from core.base.errors import TagError, TimbreError
@@ -124,3 +126,31 @@ def tags_task(spec: dict, cfg: TagsConfig, *, progress: Progress) -> dict:
     return {"dataset": dataset, "n_tracks": len(table), "n_tagged": n_tagged,
             "seconds": round(time.perf_counter() - started, 2),
             "warnings": [f"{unread} track(s) could not be read: they have no tags"] if unread else []}
+
+
+def agreement_spec(run: str, other: str, cfg: AgreementConfig) -> dict:
+    """A checked spec of an agreement job: two different runs that exist (whether they share tracks is the job's
+    error, :class:`core.base.errors.CompareError`)."""
+    from core.runs.folder import list_runs
+
+    missing = [r for r in (run, other) if r not in list_runs()]
+    if missing:
+        raise TimbreError(f"no run named {missing[0]!r}")
+    if run == other:
+        raise TimbreError(f"neighbour agreement needs two different runs, not {run} twice")
+    return {"kind": "agreement", "run": run, "other": other, "config": dataclasses.asdict(cfg)}
+
+
+def agreement_task(spec: dict, cfg: AgreementConfig, *, progress: Progress) -> dict:
+    """Each track's neighbour agreement between the spec's ``run`` and ``other`` (cached in ``run``'s folder,
+    where the Map page reads it); returns ``n_shared``, ``mean`` (over the shared tracks), ``seconds``."""
+    import numpy as np
+
+    from core.analysis.agreement import track_agreement
+
+    started = time.perf_counter()
+    values = track_agreement(spec["run"], spec["other"], k=cfg.k, progress=progress)
+    shared = np.isfinite(values)
+    return {"run": spec["run"], "other": spec["other"], "n_shared": int(shared.sum()),
+            "mean": round(float(values[shared].mean()), 3) if shared.any() else None,
+            "seconds": round(time.perf_counter() - started, 2), "warnings": []}

@@ -11,6 +11,7 @@ demo        ``config``: :class:`core.demo.DemoConfig`            :func:`core.dem
 classify    ``config``: :class:`core.analysis.config.ClassifyConfig`  :func:`core.analysis.tasks.classify_task`
 cluster     ``config``: :class:`core.analysis.config.ClusterConfig`   :func:`core.analysis.tasks.cluster_task`
 tags        ``config``: :class:`core.analysis.config.TagsConfig`      :func:`core.analysis.tasks.tags_task`
+agreement   ``config``: :class:`core.analysis.config.AgreementConfig` :func:`core.analysis.tasks.agreement_task`
 ==========  ============================================  ==================================================
 
 A job's spec may chain kinds with ``+`` (``"ingest+train"``: the Library page ingests a folder, then trains on
@@ -23,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Protocol
 
-from core.analysis.config import ClassifyConfig, ClusterConfig, TagsConfig
+from core.analysis.config import AgreementConfig, ClassifyConfig, ClusterConfig, TagsConfig
 from core.base.config import config_from_dict
 from core.base.errors import TimbreError
 from core.data.config import IngestConfig
@@ -101,6 +102,8 @@ KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("classify", ClassifyConfig, "config", "training classifiers", _analysis("classify_task")),
     JobKind("cluster", ClusterConfig, "config", "clustering", _analysis("cluster_task")),
     JobKind("tags", TagsConfig, "config", "computing musicnn tags", _analysis("tags_task")),
+    JobKind("agreement", AgreementConfig, "config", "comparing neighbourhoods", _analysis("agreement_task"),
+            about=lambda spec, cfg: f"{spec['run']} with {spec['other']}"),
 )}
 
 
@@ -108,6 +111,9 @@ LIBRARY_KINDS = ("ingest", "train", "ingest+train")  # what the Library page sta
 
 
 ANALYSIS_KINDS = ("classify", "cluster", "tags")  # started from the analysis pages on a run or a feature table
+
+
+MAP_KINDS = ("agreement",)  # started from the Map page on two runs
 
 
 def job_kind(name: str) -> JobKind:

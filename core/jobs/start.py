@@ -142,6 +142,31 @@ def find_analysis_job(kind: str, *, run: Optional[str] = None, features: Optiona
     return next((j for j in list_jobs(kinds=(kind,)) if same_target(j["spec"], wanted)), None)
 
 
+def start_agreement_job(run: str, other: str, *, config: Optional[dict] = None) -> str:
+    """Start computing each track's neighbour agreement between ``run`` and ``other``
+    (:func:`core.analysis.agreement.track_agreement`, cached in ``run``'s folder) in a background job: minutes at
+    100,000 tracks. One job at a time on the same pair.
+
+    Returns
+    -------
+    str
+        The job id.
+    """
+    from core.analysis.tasks import agreement_spec
+
+    spec = agreement_spec(run, other, job_kind("agreement").build(config))
+    busy = find_agreement_job(run, other)
+    if busy is not None and busy["state"] in ACTIVE:
+        raise TimbreError(f"job {busy['job_id']} is still comparing {run} with {other}: wait for it or cancel it")
+    return launch(spec, name="agreement")
+
+
+def find_agreement_job(run: str, other: str) -> Optional[dict]:
+    """The newest agreement job on ``run`` with ``other`` (a running one when there is one), or None."""
+    return next((j for j in list_jobs(kinds=("agreement",))
+                 if (j["spec"].get("run"), j["spec"].get("other")) == (run, other)), None)
+
+
 def find_demo_job() -> Optional[dict]:
     """The newest demo job (a running one when there is one), or None."""
     return next(iter(list_jobs(kinds=("demo",))), None)
