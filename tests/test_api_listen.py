@@ -87,6 +87,7 @@ def test_a_streamed_library_track_is_identified(server):
     last = updates[-1]
     assert len(last["top"]) == 3 and last["top"][0]["track_id"] == run.tracks["track_id"].iloc[5]
     assert last["identified"] == run.tracks["track_id"].iloc[5] and last["identified_seconds"] <= 8
+    assert last["top"][0]["votes"] >= 10 * max(last["top"][1]["votes"], 1)  # the fingerprint stage, through the API
     assert set(last["positions"]) == {"pca", "tsne", "umap"}
 
 
