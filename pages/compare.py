@@ -16,10 +16,13 @@ from ui.atlas import atlas_map, decode_event
 from ui.atlas_layers import label_layer
 from ui.figures import agreement_figure, loss_figure, per_label_figure
 from ui.state import active_run_id, cached_run, nearest_others
-from ui.widgets import neighbour_list, open_run, projection_picker
+from ui.widgets import neighbour_list, open_run, projection_picker, score_pair
 
-SCORES = {"knn5_acc": "5-NN acc", "mfcc_knn5_acc": "MFCC 5-NN acc", "p_at_5": "P@5", "mfcc_p_at_5": "MFCC P@5",
-          "recording_top1": "recording top-1", "recording_top5": "recording top-5"}
+SCORES = {"5-NN (MFCC)": ("knn5_acc", "mfcc_knn5_acc"), "P@5 (MFCC)": ("p_at_5", "mfcc_p_at_5"),
+          "rec. top-1 (top-5)": ("recording_top1", "recording_top5")}  # a score with its baseline's in brackets
+# column widths that fit a 1280 px window with the sidebar open (tests/test_browser_tables.py)
+SCORES_WIDTHS = {name: st.column_config.Column(width=width) for name, width in {
+    "run": 176, "kind": 72, "dataset": 76, "tracks": 52, "epochs": 56, "train (min)": 72, **dict.fromkeys(SCORES, 100)}.items()}
 SEEN_KEY = "compare_events_seen"  # {map key: seq of the last gesture taken}
 DRAG_KEY = "map_drag_mode"  # the drag mode, shared with the Map page (pages/map.py)
 N_NEIGHBOURS = 10
@@ -210,10 +213,10 @@ if len(chosen) < 2:
 
 summary = [run_summary(r) for r in chosen]
 st.dataframe([{"run": run_label(s["run_id"], s["alias"] or ""), "kind": s["kind"], "dataset": s["dataset"], "tracks": s["tracks"],
-               "epochs": shown(s["epochs"] if s["kind"] != "reference" else None),
-               "train (min)": shown(s["train_minutes"] if s["kind"] != "reference" else None),
-               **{name: shown(s[key]) for key, name in SCORES.items()}}
-              for s in summary], hide_index=True, width="stretch")
+               "epochs": str(shown(s["epochs"] if s["kind"] != "reference" else None)),  # text: one type a column
+               "train (min)": str(shown(s["train_minutes"] if s["kind"] != "reference" else None)),
+               **{name: score_pair(s[a], s[b]) for name, (a, b) in SCORES.items()}}
+              for s in summary], hide_index=True, width="stretch", column_config=SCORES_WIDTHS)
 left, right = st.columns([3, 2])
 with left:
     losses = {run_id: open_run(run_id).metrics.get("loss") or [] for run_id in chosen}
@@ -224,7 +227,10 @@ with right:
     if diff.empty:
         st.caption("The runs have identical settings (they differ only in their data or seed-free randomness).")
     else:
-        st.dataframe(diff.map(lambda v: str(shown(v))).rename(columns=short_name), width="stretch")
+        table = diff.map(lambda v: str(shown(v))).rename(columns=short_name)
+        per_run = max(48, 180 // len(table.columns))  # the column is 2/5 of the page: about 320 px at 1280
+        st.dataframe(table, width="stretch", column_config={"_index": st.column_config.Column(width=120),
+                                                            **{c: st.column_config.Column(width=per_run) for c in table.columns}})
 
 st.subheader("How the spaces differ")
 method = projection_picker("compare_projection")

@@ -12,7 +12,7 @@ from ui import nav
 from ui.figures import loss_figure
 from ui.forms import job_progress
 from ui.state import active_run_id, set_active_run
-from ui.widgets import open_run
+from ui.widgets import open_run, score_pair
 
 DEMO_JOB = "runs_demo_job"  # the demo job this session follows (its run becomes the active run when it is done)
 
@@ -63,23 +63,29 @@ def runs_frame(run_ids: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame([{**cached_summary(r), "alias": read_alias(runs_dir() / r) or ""} for r in run_ids])
     frame.insert(0, "active", frame["run_id"] == active_run_id())
     frame["created"] = pd.to_datetime(frame["created"], errors="coerce")
+    frame["knn_pair"] = [score_pair(a, b) for a, b in zip(frame["knn5_acc"], frame["mfcc_knn5_acc"])]
+    frame["p_pair"] = [score_pair(a, b) for a, b in zip(frame["p_at_5"], frame["mfcc_p_at_5"])]
     return frame
 
 
 def runs_table(frame: pd.DataFrame) -> None:
-    """The runs, one row each: what tells runs apart (recipe, distillation, dataset, date) and the scores; the
-    active run's details are below (chunk, training time, loss, folder). A "broken" column only when a run is
-    broken, empty for the healthy ones."""
+    """The runs, one row each: what tells runs apart (recipe, distillation, dataset; the id starts with the date)
+    and the scores beside the MFCC baseline's; the active run's details are below (date, tracks, epochs, chunk,
+    training time, loss, folder). Columns of set widths that fit a 1280 px window with the sidebar open
+    (tests/test_browser_tables.py). A "broken" column only when a run is broken, empty for the healthy ones."""
     score = {"format": "%.3f", "width": "small"}
-    order = ["active", "alias", "run_id", "recipe", "distill", "dataset", "created", "tracks", "knn5_acc", "mfcc_knn5_acc",
-             "p_at_5", "mfcc_p_at_5", "recording_top1", "epochs"]
+    order = ["active", "alias", "run_id", "recipe", "distill", "dataset", "knn_pair", "p_pair", "recording_top1"]
     if frame["broken"].notna().any():
         order.insert(2, "broken")
         frame = frame.assign(broken=frame["broken"].fillna(""))
     st.dataframe(frame, hide_index=True, width="stretch", column_order=order, column_config={
-        "active": st.column_config.CheckboxColumn("active", width="small"),
-        "run_id": st.column_config.TextColumn("run", width="medium"),
-        "alias": st.column_config.TextColumn("alias", width="small", help="a short name for the run, accepted "
+        "active": st.column_config.CheckboxColumn("active", width=48),
+        "run_id": st.column_config.TextColumn("run", width=170),
+        "knn_pair": st.column_config.TextColumn("5-NN (MFCC)", width=100, help="leave-one-out 5-NN accuracy of the "
+                                                "learned embedding (of the MFCC baseline)"),
+        "p_pair": st.column_config.TextColumn("P@5 (MFCC)", width=100, help="precision@5 of the learned embedding "
+                                              "(of the MFCC baseline)"),
+        "alias": st.column_config.TextColumn("alias", width=76, help="a short name for the run, accepted "
                                              "wherever its id is (set below, or `python -m core runs alias RUN NAME`)"),
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         "tracks": st.column_config.NumberColumn("tracks", width="small"),
@@ -93,11 +99,12 @@ def runs_table(frame: pd.DataFrame) -> None:
         "mfcc_knn5_acc": st.column_config.NumberColumn("MFCC 5-NN", help="MFCC baseline", **score),
         "p_at_5": st.column_config.NumberColumn("P@5", help="learned embedding", **score),
         "mfcc_p_at_5": st.column_config.NumberColumn("MFCC P@5", help="MFCC baseline", **score),
-        "recording_top1": st.column_config.NumberColumn("rec. top-1", help=RECORDING_HELP, **score),
+        "recording_top1": st.column_config.NumberColumn("rec. top-1", help=RECORDING_HELP, format="%.3f", width=72),
         "recording_top5": st.column_config.NumberColumn("rec. top-5", help=RECORDING_HELP, **score),
-        "recipe": st.column_config.TextColumn("recipe", width="small", help="the training recipe (configs/*.toml), "
+        "recipe": st.column_config.TextColumn("recipe", width=96, help="the training recipe (configs/*.toml), "
                                               "or the frozen pretrained musicnn reference"),
-        "distill": st.column_config.NumberColumn("distill", width="small", format="%.2g",
+        "dataset": st.column_config.TextColumn("dataset", width=84),
+        "distill": st.column_config.NumberColumn("distill", width=56, format="%.2g",
                                                  help="weight of distillation from musicnn; 0 = none"),
         "broken": st.column_config.TextColumn("broken", width="medium", help="why the run cannot be opened"),
     })

@@ -20,6 +20,14 @@ RUNS_PAGE = "pages/runs.py"
 SOURCE_KEY = "analysis_source"
 
 
+def score_pair(learned, baseline) -> str:
+    """A learned score with the MFCC baseline's in brackets, "0.755 (0.650)", one table column for both; a dash
+    where there is none (an unlabelled library, a reference run)."""
+    if learned is None or pd.isna(learned):
+        return "—"
+    return f"{learned:.3f}" if baseline is None or pd.isna(baseline) else f"{learned:.3f} ({baseline:.3f})"
+
+
 def run_picker() -> str | None:
     """The sidebar's "Active run" select box (drawn by the router on every page); returns the active run."""
     current = active_run_id()
