@@ -18,6 +18,7 @@ from core.analysis.export import (
     run_metrics,
     run_params,
 )
+from core.analysis.quality import projection_quality
 from core.base.errors import ExportError
 from core.cli import main
 from core.runs.folder import load_run
@@ -146,11 +147,12 @@ def test_mlflow_metrics_hold_cluster_agreement_and_map_trustworthiness(tiny_run_
     (run.path / "clusters" / "hdbscan-embeddings").mkdir(parents=True)
     (run.path / "clusters" / "hdbscan-embeddings" / "summary.json").write_text(
         '{"k": 3, "ari": 0.41, "nmi": 0.52, "noise_share": 0.05, "sizes": {"0": 5}}')
-    (run.path / "quality").mkdir()
-    (run.path / "quality" / "umap.json").write_text('{"trustworthiness": 0.93, "k": 10}')
+    value = projection_quality(run, "umap")["value"]  # as the Map page stores it
     _, summary = run_metrics(run)
     assert summary["clusters.hdbscan-embeddings.ari"] == 0.41 and summary["clusters.hdbscan-embeddings.nmi"] == 0.52
-    assert summary["maps.umap.trustworthiness"] == 0.93 and "clusters.hdbscan-embeddings.k" not in summary
+    assert summary["maps.umap.trustworthiness"] == value and "clusters.hdbscan-embeddings.k" not in summary
+    assert not [k for k in summary if k.startswith("maps.") and k != "maps.umap.trustworthiness"], summary  # no cache key
+    assert run_counts(run)["maps.umap.n_tracks"] == "12"
     assert run_counts(run)["clusters.hdbscan-embeddings.k"] == "3" and "clusters.hdbscan-embeddings.sizes.0" not in summary
 
 

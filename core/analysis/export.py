@@ -30,6 +30,7 @@ import pandas as pd
 
 from core.analysis.config import EXPERIMENT
 from core.analysis.maps import UNLABELLED
+from core.analysis.quality import stored_qualities
 from core.base.errors import ExportError
 from core.base.io import atomic_write_bytes
 from core.data.tracks import display_names
@@ -209,8 +210,9 @@ def _figures(run: Run) -> dict[str, float]:
     _numbers("", {k: v for k, v in run.metrics.items() if not isinstance(v, list)}, figures)
     for path in sorted(run.path.glob("clusters/*/summary.json")):
         _numbers(f"clusters.{path.parent.name}", _json(path), figures)
-    for path in sorted(run.path.glob("quality/*.json")):
-        _numbers(f"maps.{path.stem}", _json(path), figures)
+    for method, quality in stored_qualities(run).items():  # the figure itself, not its cache key
+        figures.update({f"maps.{method}.trustworthiness": quality["value"], f"maps.{method}.n_tracks": quality["n"],
+                        f"maps.{method}.k": quality["k"]})
     return figures
 
 

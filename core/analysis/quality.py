@@ -103,3 +103,16 @@ def map_trust(run: Run, method: str, *, sample: int = TRUST_SAMPLE, seed: int = 
     """:func:`projection_quality` as a :class:`Trust` (measured once, then read from the run folder)."""
     q = projection_quality(run, method, sample=sample, seed=seed, k=k)
     return Trust(value=float(q["value"]), k=int(q["k"]), n=int(q["n"]), n_total=int(q["n_total"]), method=method)
+
+
+def stored_qualities(run: Run) -> dict[str, dict]:
+    """Projection -> the quality :func:`projection_quality` stored in the run folder, for every projection
+    measured so far (an unreadable file is left out)."""
+    found = {}
+    for path in sorted((Path(run.path) / QUALITY_FOLDER).glob("*.json")):
+        try:
+            quality = json.loads(path.read_text())["quality"]
+            found[path.stem] = {"value": float(quality["value"]), "n": int(quality["n"]), "k": int(quality["k"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
