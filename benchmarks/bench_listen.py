@@ -114,17 +114,29 @@ class Stream:
     condition: tuple
     updates: list  # the combined stage (fingerprints, then the embedding): (seconds, rows, scores, passage, aligned, votes)
     passages: list = dataclasses.field(default_factory=list)  # the same without fingerprints
+    candidates: list = dataclasses.field(default_factory=list)  # per combined update: (rows, embedding scores, votes)
     landmarks: dict = dataclasses.field(default_factory=dict)  # seconds -> (rows, votes) of the fingerprint stage
 
 
-def play(run, y: np.ndarray, rows: np.ndarray, *, fingerprints: bool = True):
-    from core.service.listen import ListenConfig, listen_to
+def play(run, y: np.ndarray, rows: np.ndarray, *, fingerprints: bool = True, candidates: list | None = None):
+    """``y`` streamed live (an update a second, the last at its end): per update the seconds, top rows and scores,
+    and the top-1's passage match, alignment and votes; every update's candidates (rows, embedding scores,
+    votes) appended to ``candidates``."""
+    from core.service.listen import ListenConfig, StreamMatcher
 
-    out = []
-    for u in listen_to(run, y, config=ListenConfig(k=5, fingerprints=fingerprints), rows=rows):
+    stream = StreamMatcher(run, config=ListenConfig(k=5, fingerprints=fingerprints), rows=rows)
+    sr, out = run.mel_params.sr, []
+    for i in range(0, len(y), sr):
+        u = stream.feed(y[i:i + sr])
+        if u is None and i + sr >= len(y) and stream.total > stream.last_update:
+            u = stream.update()
+        if u is None:
+            continue
         t = u.neighbours
         top = [float(t[c].iloc[0]) if len(t) else np.nan for c in ("passage", "aligned", "votes")]
         out.append((u.seconds, t["row"].to_numpy(), t["score"].to_numpy(np.float64), *top))
+        if candidates is not None:
+            candidates.append(None if u.silent else stream.candidates)
     return out
 
 
@@ -142,8 +154,10 @@ def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarr
         for c, (band, snr) in enumerate(conditions):
             rng = np.random.default_rng([seed, int(row), c])
             x = degrade(y, sr=sr, rng=rng, band=BANDS[band], snr_db=snr)
-            streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library),
-                                  passages=play(run, x, library, fingerprints=False) if compare else []))
+            found: list = []
+            streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library, candidates=found),
+                                  passages=play(run, x, library, fingerprints=False) if compare else [],
+                                  candidates=found))
             if fingerprints is not None and compare:
                 allowed = np.zeros(len(run.tracks), bool)
                 allowed[library] = True
@@ -391,6 +405,37 @@ def save_streams(streams: list[Stream], path: str) -> None:
                 [sec, rows.tolist(), scores.tolist(), *rest] for sec, rows, scores, *rest in s.updates]}) + "\n")
 
 
+def strength_top1(streams: list[Stream], cfg) -> dict:
+    """top-1 of the library streams per condition and length had the candidates been ranked by embedding score
+    plus ``cfg``'s fingerprint strength (:meth:`core.service.listen.ListenConfig.strength`), and the mean."""
+    out = {}
+    for band, snr in dict.fromkeys(s.condition for s in streams):
+        mine = [s for s in streams if s.inside and s.condition == (band, snr)]
+        for length in LENGTHS:
+            hits = []
+            for s in mine:
+                at = next(i for i, u in enumerate(s.updates) if u[0] >= length - 1e-6)
+                found = s.candidates[at]
+                hits.append(found is not None and found[0][np.argmax(found[1] + cfg.strength(found[2]))] == s.source)
+            out[f"{band}_{snr:g}dB_{length}s"] = round(float(np.mean(hits)), 3)
+    out["mean"] = round(float(np.mean(list(out.values()))), 3)
+    return out
+
+
+def calibrate_strength(calibration: list[Stream], test: list[Stream]) -> dict:
+    """The fingerprint strength's floor and half (:class:`core.service.listen.ListenConfig`) that rank the
+    calibration streams' sources first most often (mean top-1 over conditions and lengths), and what it and the
+    default give on the test streams."""
+    from core.service.listen import ListenConfig
+
+    grid = [ListenConfig(vote_floor=f, vote_half=h) for f in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+            for h in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)]
+    best = max(grid, key=lambda c: (strength_top1(calibration, c)["mean"], c.vote_floor, c.vote_half))
+    return {"vote_floor": best.vote_floor, "vote_half": best.vote_half,
+            "calibration_mean": strength_top1(calibration, best)["mean"],
+            "test": strength_top1(test, best), "test_default": strength_top1(test, ListenConfig())}
+
+
 def quality(run, sources, inside, library, *, seed: int, save: str | None = None) -> dict:
     """Sections 1 and 2: accuracy per condition and length, the rule calibrated on tracks of even row and its
     rates on tracks of odd row (and the default rule's on those)."""
@@ -410,6 +455,7 @@ def quality(run, sources, inside, library, *, seed: int, save: str | None = None
             "fingerprints": fingerprint_figures(streams), "rule_calibrated": dataclasses.asdict(rule),
             "identification_calibrated": rates(rule), "rule_default": dataclasses.asdict(IdentifyRule()),
             "identification_default": rates(IdentifyRule()),
+            "strength": calibrate_strength(calibration, test),
             "n_calibration_streams": len(calibration), "n_test_streams": len(test)}
 
 

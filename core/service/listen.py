@@ -166,6 +166,7 @@ class StreamMatcher:
         self.identification = Identification(rule=config.rule)
         self.trail: list[dict] = []
         self.fingerprints = run.fingerprints if config.fingerprints else None
+        self.candidates: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # the last update's, for study
         self.allowed = None
         if self.fingerprints is not None and self.rows is not None:
             self.allowed = np.zeros(len(run.tracks), bool)
@@ -297,6 +298,7 @@ class StreamMatcher:
         scores = np.asarray(sims, np.float64)
         if matcher.matches_passages:
             scores, passage = matcher.rerank(passages, idx, sims)
+        self.candidates = (idx, np.asarray(scores, np.float64), votes)  # rows, embedding scores, votes
         order = np.argsort(-(scores + strength), kind="stable")[:self.k]
         if matcher.matches_passages:
             aligned = np.full(len(idx), np.nan)
