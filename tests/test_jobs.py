@@ -17,10 +17,10 @@ import pytest
 from core import jobs
 from core.base.errors import DatasetError, TimbreError
 from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
-from core.jobs import runner
-from core.jobs.processes import proc_stat
 from core.data import library, uploads
 from core.data.dataset import load_dataset
+from core.jobs import runner
+from core.jobs.processes import proc_stat
 from core.runs.folder import list_runs, load_run
 
 # small enough that a job takes seconds: 6 tracks (fewer than 8: no t-SNE/UMAP fit), no audio features

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs
 from core.base.io import atomic_write_json
-from core.jobs.processes import start_time
 from core.data import library
+from core.jobs.processes import start_time
 from core.training.config import TrainConfig
 from ui import nav
 
