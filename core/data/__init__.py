@@ -4,7 +4,7 @@ from core.base.faces import public_face
 __all__, __getattr__, __dir__ = public_face(__name__, {
     "library": ("check_dataset_name=check_name", "check_source", "scan_library"),
     "dataset": ("Dataset", "dataset_dir", "list_datasets", "load_dataset"),
-    "ingest": ("IngestConfig",),
+    "config": ("IngestConfig", "ImportConfig"),  # light: no pandas, no audio
     "tables": ("imported_datasets",),
     "tracks": ("clean_text", "display_name", "display_names", "search_tracks"),
     "uploads": ("UPLOAD_TYPES", "check_upload", "named_buffer", "safe_name", "save_uploads", "saved_upload"),

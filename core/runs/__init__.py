@@ -6,6 +6,7 @@ __all__, __getattr__, __dir__ = public_face(__name__, {
                "runs_table", "config_differences"),
     "aliases": ("MAX_ALIAS_CHARS=MAX_CHARS", "read_alias", "run_label", "set_alias"),
     "build": ("train_run",),
-    "reference": ("ReferenceConfig", "reference_run"),
+    "config": ("ReferenceConfig",),  # light: no torch
+    "reference": ("reference_run",),
     "dataset_embeddings": ("embed_dataset", "load_dataset_embeddings"),
 })
