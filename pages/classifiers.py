@@ -153,7 +153,7 @@ if summary.empty:
         st.stop()  # the job's progress is above
     st.info(f"No classifiers for {source.title} yet: choose inputs and models above and press **Run classifiers** "
             "(a few minutes for 200 tracks, in the background: the page may be reloaded or left meanwhile), or run "
-            "`python -m core classify` in a terminal.")
+            f"`python -m core classify {source.cli_flag}` in a terminal.")
     st.stop()
 
 st.dataframe(summary_table(summary), hide_index=True, key="summary_table",

@@ -168,9 +168,8 @@ done = cluster_inputs_done(folder, method)
 if not done:
     if running:
         st.stop()  # the job's progress is above
-    which = f"--run {source.name}" if source.kind is SourceKind.RUN else f"--features {source.name}"
     st.info(f"No clusters by {METHOD_NAMES[method]} for {source.title} yet: press **Compute clusters** above "
-            f"(seconds), or run `python -m core cluster {which} --method {method}` in a terminal.")
+            f"(seconds), or run `python -m core cluster {source.cli_flag} --method {method}` in a terminal.")
     st.stop()
 
 input_ = newest_first(folder, method, done)

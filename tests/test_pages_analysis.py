@@ -36,6 +36,7 @@ def fresh_run(tiny_run_id):
 def test_classifiers_page_runs_the_classifiers_then_shows_them(fresh_run):
     at = open_page("pages/classifiers.py", **{RUN_KEY: fresh_run})
     assert "No classifiers" in text_of(at) and not at.get("plotly_chart")
+    assert f"`python -m core classify --run {fresh_run}`" in text_of(at)  # a command that works as written
     at.multiselect(key="classify_models").set_value(["logreg", "knn"])
     at.number_input(key="classify_folds").set_value(3)
     after_the_job(at.button[0].click().run())

@@ -57,6 +57,11 @@ class Source:
         return f"run {self.name}" if self.kind is SourceKind.RUN else f"dataset {self.name}"
 
     @property
+    def cli_flag(self) -> str:
+        """How ``python -m core classify`` / ``cluster`` name this source: ``--run ID`` or ``--features NAME``."""
+        return f"--run {self.name}" if self.kind is SourceKind.RUN else f"--features {self.name}"
+
+    @property
     def n_labelled(self) -> int:
         return int(self.tracks["label"].notna().sum())
 
