@@ -101,3 +101,4 @@ def test_a_run_folder_keeps_its_fingerprints_and_a_cut_short_write_is_rebuilt(tm
     atomic_write_npy(run / ARRAYS["rows"], np.zeros(5, np.int32))  # and arrays that disagree with it
     rebuilt = build_fingerprints(run, paths, sr=SR)
     assert np.array_equal(rebuilt.rows, built.rows) and read_fingerprints(run, n_tracks=4, sr=SR) is not None
+

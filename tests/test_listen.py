@@ -201,12 +201,14 @@ def test_cli_builds_missing_fingerprints_on_first_use_and_on_demand(run, capsys)
     from core.search.fingerprint_store import MANIFEST
 
     (run.path / MANIFEST).unlink()  # as a run trained before fingerprints (or a build cut short)
-    assert load_run(run.run_id).fingerprints is None
+    stale = load_run(run.run_id)  # as a server loaded it then
+    assert stale.fingerprints is None and StreamMatcher(stale).fingerprints is None
     assert main(["listen", "--run", run.run_id, str(run.tracks["path"].iloc[5]), "--speed", "0", "--json"]) == 0
     out = capsys.readouterr()
     assert f"fingerprinting its {len(run.tracks)} tracks" in out.err and '"votes": ' in out.out
     again = load_run(run.run_id).fingerprints
     assert again is not None and np.array_equal(again.rows, run.fingerprints.rows)
+    assert StreamMatcher(stale).fingerprints is not None  # the server's next stream finds them
     assert main(["fingerprint", "--run", run.run_id]) == 0
     assert "has its fingerprints" in capsys.readouterr().out
     assert main(["fingerprint", "--run", run.run_id, "--force"]) == 0

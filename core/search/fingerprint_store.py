@@ -99,3 +99,11 @@ def add_fingerprints(run, *, progress: Optional[Progress] = None) -> Fingerprint
                                progress=progress)
     run.__dict__["fingerprints"] = index
     return index
+
+
+def current_fingerprints(run) -> Optional[FingerprintIndex]:
+    """The run's fingerprints, looked for on disk again when it had none (a server's run, loaded before
+    ``python -m core fingerprint`` wrote them, finds them on its next stream); None while there are none."""
+    if run.fingerprints is None:
+        run.__dict__.pop("fingerprints", None)
+    return run.fingerprints

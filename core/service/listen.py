@@ -42,6 +42,7 @@ from core.base.errors import AudioDecodeError
 from core.model.embed import cut_chunks
 from core.runs.folder import Run
 from core.search.ann import search
+from core.search.fingerprint_store import current_fingerprints
 from core.search.passages import matcher_for, passage_alignment
 from core.service.identify import Identification, IdentifyRule
 from core.service.query import check_k, map_positions, neighbours_table
@@ -165,7 +166,7 @@ class StreamMatcher:
         self.chunks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # grid index -> (embedding, passage embedding)
         self.identification = Identification(rule=config.rule)
         self.trail: list[dict] = []
-        self.fingerprints = run.fingerprints if config.fingerprints else None
+        self.fingerprints = current_fingerprints(run) if config.fingerprints else None
         self.candidates: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # the last update's, for study
         self.allowed = None
         if self.fingerprints is not None and self.rows is not None:
