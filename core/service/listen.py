@@ -10,7 +10,7 @@ Where the run has landmark fingerprints (:mod:`core.search.fingerprints`, :attr:
 they are the first stage: the window's landmarks vote for (track, time offset) pairs and the tracks with the most
 votes at one offset join the embedding's candidates; the embedding re-ranks them all, each candidate's score
 being its embedding score (the mean of track cosine and passage match) plus its fingerprint strength
-(:meth:`ListenConfig.strength`: 0 for the few votes any music gathers by chance, towards 1 for many). A recording of
+(:meth:`ListenConfig.strength`: 0 for a vote or two, towards 1 for many). A recording of
 a library track is found by its landmarks even where the embedding ranks a look-alike higher; music that is not in
 the library gathers no votes and is ranked by what it sounds like, as before.
 
@@ -66,9 +66,11 @@ class ListenConfig:
     fingerprint_budget: int = doc(300_000, "index entries a window's candidates are sought among, the rarest hashes "
                                            "first: bounds an update at 100,000 tracks (the candidates' votes are "
                                            "then counted over every hash)", at_least=0)
-    vote_floor: float = doc(4.0, "votes at one offset any music gathers by chance in a 10 s window: no strength",
+    vote_floor: float = doc(2.0, "votes at one offset that give no strength (calibrated on emotify-dev, "
+                                 "python -m benchmarks.bench_listen: a few votes already outrank a look-alike)",
                             at_least=0.0, at_most=1e6)
-    vote_half: float = doc(8.0, "votes past the floor that give half the strength", above=0.0, at_most=1e6)
+    vote_half: float = doc(2.0, "votes past the floor that give half the strength (calibrated with the floor)",
+                           above=0.0, at_most=1e6)
     rule: IdentifyRule = IdentifyRule()
 
     def strength(self, votes: np.ndarray) -> np.ndarray:
