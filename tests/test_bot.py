@@ -126,6 +126,15 @@ def test_similar_names_the_match_and_excludes_it(service):
     assert service.similar("no such track").text.startswith("No track in this run matches")
 
 
+def test_similar_takes_the_search_boxs_tag_search(service):
+    """/similar goes through QueryService.search: ``tag:NAME`` matches the track most likely to carry the tag,
+    an unknown tag is refused with the reason (not a traceback in the worker)."""
+    best = service.service.search(service.run, "tag:mellow", limit=1)["name"].iloc[0]
+    assert service.similar("tag:mellow").text.startswith(f"Matched <b>{best}</b>")
+    refused = service.similar("tag:pianoo").text
+    assert refused.startswith("Sorry, I cannot use that:") and "no musicnn tag named &#x27;pianoo&#x27;" in refused
+
+
 def test_missing_token_is_a_clear_exit(monkeypatch, capsys):
     from bot.__main__ import main
 
