@@ -204,15 +204,12 @@ def test_the_collections_command_lists_shows_and_exports(run, tiny_run_id, tmp_p
     assert "has no collection 'nope' (its collections: 'Cli set')" in capsys.readouterr().err
 
 
-def test_a_track_of_unknown_length_is_minus_one_and_a_large_playlist_is_quick(run):
-    import time
-
+def test_a_track_of_unknown_length_is_minus_one_and_a_large_playlist_lists_every_track(run):
     table = col.track_table(run, [0]).assign(duration_s=np.nan)
     assert col.m3u_playlist(table).splitlines()[1].startswith("#EXTINF:-1,")
     many = col.track_table(run, np.arange(100_000) % len(run.tracks))
-    start = time.perf_counter()
     text = col.m3u_playlist(many)
-    assert text.count("#EXTINF:") == 100_000 and time.perf_counter() - start < 3.0
+    assert text.count("#EXTINF:") == 100_000 and text.splitlines()[-1] == str(many["path"].iloc[-1])
 
 
 def test_adding_to_a_collection_keeps_its_members_and_appends_only_new_ones(run):
