@@ -319,7 +319,7 @@ def fingerprint_build(run, n: int, index, *, tracks: int = 10) -> dict:
     return {"index_mb": round(index.size_bytes / 1e6, 1), "entries": int(len(index.rows)),
             "landmarks_per_track": int(np.mean([len(h) for h, _ in made])), "track_seconds": round(seconds_per_track, 1),
             "landmarks_ms_per_track": round(per_track * 1000, 1),
-            "build_s_estimated_2_cores": round(n * per_track / 2 + len(index.rows) * per_entry, 1)}
+            "build_s_estimated": round(n * per_track + len(index.rows) * per_entry, 1)}  # one process, no decoding
 
 
 def big_library(run, n: int, *, seed: int = 0, fp_seconds: float = 30.0):
