@@ -312,10 +312,11 @@ def build_demo(*, cfg: DemoConfig | None = None, progress: Optional[Progress] = 
     from core.training.config import TrainConfig
 
     cfg, progress = cfg or DemoConfig(), or_silent(progress)
+    working = _in_stage("working", progress)  # the teacher's pass, passages, evaluation, maps: one step each
     folder = write_corpus(demo_audio_dir(), cfg=cfg, progress=_in_stage("synthesising", progress))
+    working(1, 1, "preparing the audio analysis (its compiled code is built once per machine)")  # else silent
     ingest(folder, DEMO_DATASET, progress=_in_stage("ingesting", progress))
     train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, teacher_patches=cfg.teacher_patches,
                             widths=cfg.widths, threads=cfg.threads, seed=cfg.seed)
-    working = _in_stage("working", progress)  # the teacher's pass, passages, evaluation, maps: one step each
     return train_run(DEMO_DATASET, cfg=train_cfg, progress=_epochs_or_working(progress),
                      stage=lambda message: working(1, 1, message))

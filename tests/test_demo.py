@@ -72,6 +72,7 @@ def test_the_demo_command_builds_a_complete_run_from_nothing(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = (tmp_path / "runs").iterdir()
     assert f"demo run: {run.name}" in done.stdout and "query by recording" in done.stdout
+    assert "preparing the audio analysis" in done.stderr  # the ingest's start-up is a step of its own, not silence
     for name in ("config.json", "metrics.json", "model.pt", "embeddings.npy", "passages.npy", "projections.parquet"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())

@@ -6,10 +6,12 @@ import pytest
 
 from core.search.projection import (
     FIT_SAMPLE,
+    TSNE_THREADS_FROM,
     MapFit,
     fit_pca,
     fit_projections,
     fit_sample,
+    fit_tsne,
     neighbourhood_preservation,
     place,
     robust_positions,
@@ -151,3 +153,21 @@ def test_a_seeded_umap_fit_warns_nothing(rng):
         warnings.simplefilter("always")
         fit_umap(rng.standard_normal((40, 8)).astype(np.float32), seed=0)
     assert not [w for w in caught if "n_jobs" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_t_sne_of_a_small_library_runs_on_one_thread(monkeypatch):
+    """openTSNE's threads meet at every gradient step: for a few hundred tracks that wait is the whole fit on a
+    busy machine (the demo's 48 tracks: 60 s on two threads, 0.5 s on one)."""
+    import openTSNE
+
+    asked = []
+    real = openTSNE.TSNE
+
+    def recording(**kwargs):
+        asked.append(kwargs["n_jobs"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(openTSNE, "TSNE", recording)
+    x = np.random.default_rng(0).normal(size=(48, 16)).astype(np.float32)
+    assert fit_tsne(x, seed=0).shape == (48, 2) and asked == [1]
+    assert TSNE_THREADS_FROM > 2000  # 2,000 tracks: 30 s on one thread against 48 s on two, at load 8

@@ -24,7 +24,7 @@ from core.search.passages import Matcher, hop_frames_for, library_passages, writ
 from core.search.projection import fit_projections
 from core.training.checkpoint import checkpoint_path
 from core.training.config import TrainConfig, chunk_frames_for
-from core.training.loop import pick_device, train_encoder
+from core.training.loop import pick_device, train_encoder, use_threads
 from core.training.teacher import mel_band_hz, teacher_targets
 
 
@@ -80,6 +80,7 @@ def _train_run(ds: Dataset, cfg: TrainConfig, checkpoint: Path, progress: Option
     teacher = None
     if cfg.distill > 0:
         say("the musicnn teacher embeds the library (once per dataset; cached)")
+        use_threads(cfg.threads)  # the training's threads already: the teacher's pass is most of the time
         teacher = teacher_targets(ds, layer=cfg.teacher_layer, max_patches=cfg.teacher_patches, progress=progress)
         say("training")
     encoder, losses = train_encoder(mels, cfg=cfg, chunk_frames=chunk_frames, n_mels=ds.params.n_mels,

@@ -126,12 +126,18 @@ def fit_pca(x: np.ndarray) -> tuple[np.ndarray, MapFit]:
     return fit.pca(x), fit
 
 
+TSNE_THREADS_FROM = 5000  # fitted tracks from which t-SNE takes a second thread (fewer: its sync costs more)
+
+
 def fit_tsne(x: np.ndarray, *, seed: int) -> np.ndarray:
     from openTSNE import TSNE
 
     perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3.0)))
+    # openTSNE's threads meet at every one of its ~750 gradient steps: on a busy 2-core machine (load 8) two
+    # threads took 60 s for 48 tracks against 0.5 s with one, 48 s against 30 s for 2,000
+    n_jobs = 1 if len(x) < TSNE_THREADS_FROM else 2
     return np.asarray(TSNE(n_components=2, perplexity=perplexity, metric="cosine", random_state=seed,
-                           n_jobs=2, verbose=False).fit(x.astype(np.float64)), dtype=np.float32)
+                           n_jobs=n_jobs, verbose=False).fit(x.astype(np.float64)), dtype=np.float32)
 
 
 def fit_umap(x: np.ndarray, *, seed: int) -> np.ndarray:

@@ -61,6 +61,13 @@ def lr_schedule(opt: torch.optim.Optimizer, *, total_steps: int) -> torch.optim.
         sched.CosineAnnealingLR(opt, T_max=total_steps)])
 
 
+def use_threads(threads: int) -> None:
+    """Torch's CPU threads for training and the teacher's pass: ``threads``, or every core when 0. On a busy
+    2-core machine one thread is several times faster than two waiting for each other (the demo's musicnn pass:
+    1.1 s a track against 4.2 s)."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
 def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int, n_mels: int,
                   progress: Optional[Progress] = None, checkpoint: Optional[Path] = None,
                   stage: Optional[Callable[[str], None]] = None, band_hz: Optional[np.ndarray] = None,
@@ -99,7 +106,7 @@ def train_encoder(mels: list[np.ndarray], *, cfg: TrainConfig, chunk_frames: int
         raise DatasetError("contrastive training needs at least 2 tracks (the other tracks are the negatives)")
     targets = None if teacher is None or cfg.distill <= 0 else torch.as_tensor(np.asarray(teacher, dtype=np.float32))
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    use_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     device = pick_device(cfg.device)
