@@ -102,3 +102,20 @@ def test_a_run_folder_keeps_its_fingerprints_and_a_cut_short_write_is_rebuilt(tm
     rebuilt = build_fingerprints(run, paths, sr=SR)
     assert np.array_equal(rebuilt.rows, built.rows) and read_fingerprints(run, n_tracks=4, sr=SR) is not None
 
+
+
+def test_a_build_in_parts_writes_the_index_a_build_at_once_makes(tmp_path):
+    """Parts of 2 tracks merged bucket by bucket: the same arrays as all 5 tracks indexed at once (buckets in row
+    order), so a large library is fingerprinted in bounded memory."""
+    from core.search.fingerprint_store import build_fingerprints
+
+    paths = write_tracks(tmp_path, 5)
+    from core.audio.decode import load_audio
+
+    whole = FingerprintIndex.build([load_audio(p, sr=SR, max_seconds=None) for p in paths], np.arange(5), sr=SR)
+    run = tmp_path / "run"
+    run.mkdir()
+    parted = build_fingerprints(run, paths, sr=SR, part_tracks=2)
+    for field in ("starts", "rows", "times"):
+        assert np.array_equal(np.asarray(getattr(parted, field)), getattr(whole, field)), field
+    assert not list(run.glob(".fingerprint-parts-*")) and not list(run.glob(".*.tmp"))  # nothing left behind

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -24,21 +27,11 @@ from core.search.fingerprints import FingerprintConfig, FingerprintIndex
 
 MANIFEST = "fingerprints.json"
 ARRAYS = {"starts": "fingerprint_starts.npy", "rows": "fingerprint_rows.npy", "times": "fingerprint_times.npy"}
+PART_TRACKS = 2_000  # tracks fingerprinted per part of a build: about 16 million landmarks, 400 MB at its peak
 
 
 def _settings(sr: int, cfg: FingerprintConfig) -> dict:
     return {"sr": int(sr), "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
-
-
-def write_fingerprints(folder: Path, index: FingerprintIndex, *, sr: int, cfg: FingerprintConfig = FingerprintConfig(),
-                       unread: tuple = ()) -> None:
-    """Store ``index`` in a run folder: the arrays first, the manifest last (each atomically)."""
-    folder = Path(folder)
-    (folder / MANIFEST).unlink(missing_ok=True)  # arrays and manifest never disagree unnoticed
-    for field, name in ARRAYS.items():
-        atomic_write_npy(folder / name, getattr(index, field))
-    atomic_write_json(folder / MANIFEST, {"n_tracks": index.n_tracks, "entries": int(len(index.rows)),
-                                          "unread": list(unread), **_settings(sr, cfg)})
 
 
 def read_fingerprints(folder: Path, *, n_tracks: int, sr: int,
@@ -73,22 +66,69 @@ def _signals(paths, sr: int, unread: list):
 
 
 def build_fingerprints(folder: Path, paths, *, sr: int, cfg: FingerprintConfig = FingerprintConfig(),
-                       progress: Optional[Progress] = None) -> FingerprintIndex:
+                       progress: Optional[Progress] = None, part_tracks: int = PART_TRACKS) -> FingerprintIndex:
     """Fingerprint the library's audio files (row ``i`` is ``paths[i]``) and write them to the run ``folder``.
     A file that cannot be read is named in the manifest and matches by its embedding only; one build at a time per
-    folder (a second waits, then finds the first's)."""
-    paths = list(paths)
+    folder (a second waits, then finds the first's). Memory stays bounded at any library size: ``part_tracks``
+    tracks at a time are indexed and set aside, then the parts are merged bucket by bucket into the files."""
+    folder, paths = Path(folder), list(paths)
     progress = or_silent(progress)
-    with file_lock(Path(folder) / ".fingerprints.lock", what="fingerprints", wait=True):
+    with file_lock(folder / ".fingerprints.lock", what="fingerprints", wait=True):
         found = read_fingerprints(folder, n_tracks=len(paths), sr=sr, cfg=cfg)
         if found is not None:
             return found
         unread: list[str] = []
-        index = FingerprintIndex.build(_signals(paths, sr, unread), np.arange(len(paths)), sr=sr,
-                                       n_tracks=len(paths), cfg=cfg,
-                                       progress=lambda done: progress(done, len(paths), "fingerprinting"))
-        write_fingerprints(folder, index, sr=sr, cfg=cfg, unread=tuple(unread))
-    return read_fingerprints(folder, n_tracks=len(paths), sr=sr, cfg=cfg) or index
+        parts = Path(tempfile.mkdtemp(dir=folder, prefix=".fingerprint-parts-"))
+        try:
+            counts = np.zeros(cfg.n_hashes(sr), np.int64)
+            for k, a in enumerate(range(0, len(paths), part_tracks)):
+                rows = np.arange(a, min(a + part_tracks, len(paths)))
+                part = FingerprintIndex.build(_signals(paths[a:rows[-1] + 1], sr, unread), rows, sr=sr,
+                                              n_tracks=len(paths), cfg=cfg,
+                                              progress=lambda done: progress(a + done, len(paths), "fingerprinting"))
+                counts += np.diff(part.starts)
+                np.save(parts / f"{k}-starts.npy", part.starts)
+                np.save(parts / f"{k}-rows.npy", part.rows)
+                np.save(parts / f"{k}-times.npy", part.times)
+            _merge(folder, parts, counts, n_tracks=len(paths), sr=sr, cfg=cfg, unread=tuple(unread))
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+    return read_fingerprints(folder, n_tracks=len(paths), sr=sr, cfg=cfg)
+
+
+def _merge(folder: Path, parts: Path, counts: np.ndarray, *, n_tracks: int, sr: int, cfg: FingerprintConfig,
+           unread: tuple) -> None:
+    """Write the index of the parts in ``parts`` (in row order) to ``folder``: each part's entries go after the
+    earlier parts' in each bucket, so a bucket stays in row order (:meth:`FingerprintIndex.row_votes`)."""
+    starts = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    (folder / MANIFEST).unlink(missing_ok=True)
+    atomic_write_npy(folder / ARRAYS["starts"], starts)
+    out = {}
+    for field, dtype in (("rows", np.int32), ("times", np.uint16)):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ARRAYS[field]}.", suffix=".tmp")
+        os.close(fd)
+        out[field] = (tmp, np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(int(starts[-1]),)))
+    try:
+        fill = starts[:-1].copy()
+        k = 0
+        while (parts / f"{k}-starts.npy").is_file():
+            part_starts = np.load(parts / f"{k}-starts.npy")
+            n = np.diff(part_starts)
+            at = np.repeat(fill - part_starts[:-1], n) + np.arange(int(part_starts[-1]))
+            for field, (_, array) in out.items():
+                array[at] = np.load(parts / f"{k}-{field}.npy")
+            fill += n
+            k += 1
+        for field, (tmp, array) in out.items():
+            array.flush()
+            del array
+            os.replace(tmp, folder / ARRAYS[field])
+    finally:
+        for tmp, _ in out.values():
+            Path(tmp).unlink(missing_ok=True)
+    atomic_write_json(folder / MANIFEST, {"n_tracks": n_tracks, "entries": int(starts[-1]), "unread": list(unread),
+                                          **_settings(sr, cfg)})
 
 
 def add_fingerprints(run, *, progress: Optional[Progress] = None) -> FingerprintIndex:
