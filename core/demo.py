@@ -25,8 +25,8 @@ STYLES = ("electronic", "strings", "guitar", "piano", "rock", "hiphop")
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Size of the demo corpus and of its training run: within three minutes on 2 cores that other work keeps
-    busy (the first launch of a fresh clone, while pip and the browser compete; see the README's benchmarks)."""
+    """Size of the demo corpus and of its training run: about 100 s from nothing on a quiet 2-core machine, a
+    numba cache included (`python -m benchmarks.bench_demo --cold-numba`; about 4 min at load 8)."""
 
     tracks_per_style: int = doc(8, "48 tracks: clusters, a 5-NN evaluation and 48 recording queries still mean "
                                    "something; synthesis and ingest cost a third of 72 x 20 s", at_least=1,
@@ -34,8 +34,8 @@ class DemoConfig:
     seconds: float = doc(12.0, "four distinct 3 s training chunks per track (at most 10 min)", at_least=1.0,
                          at_most=600.0)
     seed: int = doc(7, "the corpus is the same on every machine", at_least=0, at_most=MAX_SEED)
-    epochs: int = doc(60, "120 steps of 24 tracks: the six styles separate (5-NN 1.000) in under 3 min on a busy 2-core "
-                          "machine (README: Benchmarks)", at_least=1, at_most=MAX_EPOCHS)
+    epochs: int = doc(60, "120 steps of 24 tracks: the six styles separate (5-NN 1.000); training is 16 s of the "
+                          "demo's 100 s (README: Benchmarks)", at_least=1, at_most=MAX_EPOCHS)
     batch_size: int = doc(24, "half the library per step: 46 negatives per positive pair", at_least=2,
                          at_most=4096)
     teacher_patches: int = doc(4, "3 s patches per track musicnn embeds for distillation: half the default, the "
