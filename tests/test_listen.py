@@ -213,3 +213,25 @@ def test_cli_builds_missing_fingerprints_on_first_use_and_on_demand(run, capsys)
     assert "has its fingerprints" in capsys.readouterr().out
     assert main(["fingerprint", "--run", run.run_id, "--force"]) == 0
     assert "landmarks" in capsys.readouterr().err and load_run(run.run_id).fingerprints is not None
+
+
+def test_a_background_job_fingerprints_a_run_for_its_next_stream(run):
+    """What a server does on a live stream of a run without fingerprints: a job (its own process) builds them, a
+    second start while it runs names the same job, and the server's next stream of that run uses them."""
+    import time
+
+    from core import jobs
+    from core.search.fingerprint_store import MANIFEST
+
+    (run.path / MANIFEST).unlink(missing_ok=True)
+    stale = load_run(run.run_id)
+    assert StreamMatcher(stale).fingerprints is None
+    job = jobs.start_fingerprint_job(run.run_id)
+    assert jobs.start_fingerprint_job(run.run_id) == job or jobs.job_status(job)["state"] == "done"
+    deadline = time.monotonic() + 120
+    while jobs.job_status(job)["state"] in jobs.ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.5)
+    status = jobs.job_status(job)
+    assert status["state"] == "done", jobs.job_log(job)
+    assert status["result"]["landmarks"] == len(run.fingerprints.rows)
+    assert StreamMatcher(stale).fingerprints is not None

@@ -1,6 +1,6 @@
 """Background jobs: the long work of the pages (ingest a library folder, train a run, build the demo, train
-classifiers, compute clusters, compute musicnn tags, compare two runs' neighbourhoods) in a detached process that
-outlives the page.
+classifiers, compute clusters, compute musicnn tags, compare two runs' neighbourhoods, fingerprint a run's
+tracks) in a detached process that outlives the page.
 
 The package, one job per module::
 
@@ -29,15 +29,17 @@ from core.jobs.start import (
     find_agreement_job,
     find_analysis_job,
     find_demo_job,
+    find_fingerprint_job,
     start_agreement_job,
     start_analysis_job,
     start_demo_job,
+    start_fingerprint_job,
     start_job,
 )
 
 __all__ = [
     "ACTIVE", "ANALYSIS_KINDS", "FINAL", "KINDS", "LIBRARY_KINDS", "MAP_KINDS", "JobCancelled", "JobKind",
-    "StatusWriter", "cancel_job", "find_agreement_job", "find_analysis_job", "find_demo_job", "job_kind", "job_log",
-    "job_status", "jobs_dir", "list_jobs", "run_job", "start_agreement_job", "start_analysis_job", "start_demo_job",
-    "start_job",
+    "StatusWriter", "cancel_job", "find_agreement_job", "find_analysis_job", "find_demo_job", "find_fingerprint_job",
+    "job_kind", "job_log", "job_status", "jobs_dir", "list_jobs", "run_job", "start_agreement_job",
+    "start_analysis_job", "start_demo_job", "start_fingerprint_job", "start_job",
 ]

@@ -12,6 +12,7 @@ classify    ``config``: :class:`core.analysis.config.ClassifyConfig`  :func:`cor
 cluster     ``config``: :class:`core.analysis.config.ClusterConfig`   :func:`core.analysis.tasks.cluster_task`
 tags        ``config``: :class:`core.analysis.config.TagsConfig`      :func:`core.analysis.tasks.tags_task`
 agreement   ``config``: :class:`core.analysis.config.AgreementConfig` :func:`core.analysis.tasks.agreement_task`
+fingerprints ``config``: :class:`core.search.fingerprints.FingerprintConfig` :func:`core.search.fingerprint_store.build_fingerprints`
 ==========  ============================================  ==================================================
 
 A job's spec may chain kinds with ``+`` (``"ingest+train"``: the Library page ingests a folder, then trains on
@@ -29,6 +30,7 @@ from core.base.config import config_from_dict
 from core.base.errors import TimbreError
 from core.data.config import IngestConfig
 from core.demo import DemoConfig
+from core.search.fingerprints import FingerprintConfig
 from core.training.config import TrainConfig
 
 
@@ -84,6 +86,16 @@ def _demo(spec: dict, cfg: DemoConfig, writer: Writer) -> dict:
     return {"dataset": DEMO_DATASET, "run_id": build_demo(cfg=cfg, progress=writer.progress)}
 
 
+def _fingerprints(spec: dict, cfg: FingerprintConfig, writer: Writer) -> dict:
+    from core.runs.folder import load_run
+    from core.search.fingerprint_store import build_fingerprints
+
+    run = load_run(spec["run"])
+    index = build_fingerprints(run.path, run.tracks["path"].astype(str).tolist(), sr=run.mel_params.sr, cfg=cfg,
+                               progress=writer.progress)
+    return {"run": run.run_id, "landmarks": int(len(index.rows))}
+
+
 def _analysis(task: str) -> Callable[[dict, Any, Writer], dict]:
     """The work of an analysis kind: ``core.analysis.tasks.<task>``."""
     def work(spec: dict, cfg, writer: Writer) -> dict:
@@ -104,6 +116,7 @@ KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("tags", TagsConfig, "config", "computing musicnn tags", _analysis("tags_task")),
     JobKind("agreement", AgreementConfig, "config", "comparing neighbourhoods", _analysis("agreement_task"),
             about=lambda spec, cfg: f"{spec['run']} with {spec['other']}"),
+    JobKind("fingerprints", FingerprintConfig, "config", "fingerprinting", _fingerprints),
 )}
 
 

@@ -167,6 +167,20 @@ def find_agreement_job(run: str, other: str) -> Optional[dict]:
                  if (j["spec"].get("run"), j["spec"].get("other")) == (run, other)), None)
 
 
+def start_fingerprint_job(run: str) -> str:
+    """Build ``run``'s landmark fingerprints from its tracks' files in a background job (a run trained before
+    them, on its first live stream); the job already doing it, when there is one. Returns the job id."""
+    busy = find_fingerprint_job(run)
+    if busy is not None and busy["state"] in ACTIVE:
+        return busy["job_id"]
+    return launch({"kind": "fingerprints", "run": run, "config": _settings("fingerprints", None)}, name="fingerprints")
+
+
+def find_fingerprint_job(run: str) -> Optional[dict]:
+    """The newest fingerprint job on ``run`` (a running one when there is one), or None."""
+    return next((j for j in list_jobs(kinds=("fingerprints",)) if j["spec"].get("run") == run), None)
+
+
 def find_demo_job() -> Optional[dict]:
     """The newest demo job (a running one when there is one), or None."""
     return next(iter(list_jobs(kinds=("demo",))), None)
