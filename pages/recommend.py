@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit import config
 
+from core import jobs
 from core.analysis.collections import collection_rows
 from core.analysis.genre import GenrePrediction
 from core.analysis.maps import COLOUR_LABEL, Focus, FocusKind, query_focus, track_focus
@@ -260,6 +261,8 @@ def listen(run, recording: MicRecording, live: dict, k: int) -> ListenUpdate | N
         return None
     if live["matcher"] is None:
         live["matcher"] = StreamMatcher(run, sr=rate, config=ListenConfig(k=k))
+        if live["matcher"].fingerprints is None:  # a run trained before them: built in the background, once
+            live["fingerprint_job"] = fingerprint_job(run)
     update = live["matcher"].feed(audio)
     if update is not None:
         live["update"] = update
@@ -274,15 +277,24 @@ def live_map(run, method: str, update: ListenUpdate, trail: list[dict], *, key: 
                key=key, trail=places)
 
 
-def evidence(run, update: ListenUpdate) -> str:
+def fingerprint_job(run) -> str:
+    """Start building the run's fingerprints in a background job (or find the one doing it): what to say."""
+    try:
+        return f"being built in the background (job {jobs.start_fingerprint_job(run.run_id)}), used from the next " \
+               "recording on"
+    except TimbreError as error:
+        return f"not being built ({error}; python -m core fingerprint --run {run.run_id} builds them)"
+
+
+def evidence(run, update: ListenUpdate, job: str | None = None) -> str:
     """What the first track's place rests on: its landmark votes, or why there are none."""
     votes = update.neighbours["votes"].iloc[0] if "votes" in update.neighbours else float("nan")
     if votes >= 0:
         return f" · {votes:.0f} landmarks of the first track at one time offset"
-    return f" · no fingerprints yet (python -m core fingerprint --run {run.run_id}): matched by embedding only"
+    return f" · no fingerprints yet ({job or 'python -m core fingerprint --run ' + run.run_id}): matched by embedding only"
 
 
-def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str) -> None:
+def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str, job: str | None = None) -> None:
     """One live update: identified or not, the top tracks with scores, the map with the marker and its trail."""
     found = update.identified
     if found is not None:
@@ -291,7 +303,7 @@ def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key:
         st.info(f"{update.seconds:.0f} s into the stream: silence, nothing to match")
     else:
         st.caption(f"{update.seconds:.0f} s into the stream: the last {update.window_seconds:.0f} s matched"
-                   + ("" if found is not None else ", not identified yet") + evidence(run, update))
+                   + ("" if found is not None else ", not identified yet") + evidence(run, update, job))
     if not update.neighbours.empty:
         left, right = st.columns([2, 3])
         with left:
@@ -319,7 +331,8 @@ def record(context, recording: MicRecording, status, meter, live_box, *, run, k:
             continue
         if update is not None:
             with live_box.container():
-                show_live(run, update, live["matcher"].trail, method=method, key=f"live_map_{update.seconds}")
+                show_live(run, update, live["matcher"].trail, method=method, key=f"live_map_{update.seconds}",
+                          job=live.get("fingerprint_job"))
 
 
 def record_section(run, k: int, method: str) -> None:
@@ -345,7 +358,8 @@ def record_section(run, k: int, method: str) -> None:
     if last is not None and not context.state.playing:  # Stop keeps the last live answer
         with live_box.container():
             st.markdown("**Last live answer**")
-            show_live(run, last, st.session_state[LIVE_KEY]["matcher"].trail, method=method, key="live_map_last")
+            show_live(run, last, st.session_state[LIVE_KEY]["matcher"].trail, method=method, key="live_map_last",
+                      job=st.session_state[LIVE_KEY].get("fingerprint_job"))
     with output:
         if result is None:
             return
