@@ -307,19 +307,22 @@ def big_run(module_artifacts) -> str:
     return run_id
 
 
-def test_100k_tracks_go_to_the_map_compactly_and_a_cached_rerun_is_quick(big_run):
+def test_100k_tracks_go_to_the_map_compactly_and_a_rerun_builds_no_layer_again(big_run, monkeypatch):
+    import ui.atlas_layers
+
+    built = []
+    monkeypatch.setattr(ui.atlas_layers, "atlas_points",
+                        lambda *args, real=ui.atlas_layers.atlas_points, **kw: built.append(1) or real(*args, **kw))
     at = open_page("pages/map.py", active_run_id=big_run, timeout=300)
     args = atlas_args(at)
     assert len(args["xy"]) == 4 * 100_000 and len(args["codes"]) == 100_000  # 5 bytes a track
-    reruns = []
-    for _ in range(2):  # the faster of two: the machine is shared
-        start = time.perf_counter()
-        at.run()
-        reruns.append(time.perf_counter() - start)
+    first = len(built)
+    start = time.perf_counter()
+    at.run()
+    print(f"Map page rerun with 100,000 tracks, cached: {time.perf_counter() - start:.2f} s")
     gesture(at, "select", np.arange(0, 100_000, 10), seq=1)
     assert any(s.value == "Selection: 10000 tracks" for s in at.subheader)
-    assert min(reruns) < 2.0, reruns
-    print(f"Map page rerun with 100,000 tracks, cached: {min(reruns):.2f} s")
+    assert first >= 1 and len(built) == first  # the layer is the server's cached one, not built per rerun
 
 
 def test_a_run_without_tags_says_why_and_computes_them_in_a_background_job(tiny_run_id, module_artifacts, tmp_path,
