@@ -77,6 +77,7 @@ def test_a_streamed_library_track_is_identified(server):
     with open_stream(url) as socket:
         ready = json.loads(socket.recv(timeout=30))
         assert ready["type"] == "ready" and ready["rate"] == RATE and ready["max_seconds"] == 12
+        assert ready["fingerprints"] is True
         for i in range(0, len(y), RATE // 5):  # 200 ms frames, as fast as the server takes them
             socket.send(pcm(y[i:i + RATE // 5]))
         socket.send("stop")

@@ -5,6 +5,8 @@ interleaved), sends binary frames of that audio as it records, and receives JSON
 with the stream's bounds, then ``{"type": "update", ...}`` after each second of audio
 (:func:`core.service.listen.update_record`: time into the stream, top-k with scores, map positions, the
 identified track id or null). A text frame ``stop`` asks for a last update of what has arrived and closes.
+``ready`` says whether the run's landmark fingerprints are used; a run without them gets them built by a
+background job (:func:`core.jobs.start_fingerprint_job`) for its next streams.
 
 Bounded per connection in stream seconds (``--listen-seconds``) and so in bytes, in bytes per frame, in seconds
 without audio, and in open connections (``--listen-slots``, as the audio slots bound uploads): past a bound the
@@ -20,6 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DEFAULT_RUN
+from core import jobs
 from core.base import QueryError, TimbreError, without_paths
 from core.service import ListenConfig, StreamMatcher, pcm_to_float, update_record
 
@@ -74,9 +77,15 @@ async def stream(socket: WebSocket, run_name: str, *, rate: int, channels: int, 
         matcher = StreamMatcher(run, sr=rate, config=ListenConfig(k=k))
     except (QueryError, TimbreError) as error:
         return await refuse(socket, without_paths(str(error)), 1008)
+    if matcher.fingerprints is None:  # a run trained before them: built in the background, for its next streams
+        try:
+            jobs.start_fingerprint_job(run.run_id)
+        except TimbreError:
+            pass  # matched by embedding only, as before
     max_bytes = int(max_seconds * rate) * channels * 2
     await socket.send_json({"type": "ready", "run": run.run_id, "rate": rate, "channels": channels, "format": "s16le",
-                            "update_seconds": matcher.config.update_seconds, "max_seconds": max_seconds,
+                            "update_seconds": matcher.config.update_seconds,
+                            "fingerprints": matcher.fingerprints is not None, "max_seconds": max_seconds,
                             "max_bytes": max_bytes, "max_frame_bytes": MAX_FRAME_BYTES})
     received = 0
     while True:
