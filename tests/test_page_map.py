@@ -18,6 +18,7 @@ from core.analysis.clusters import ClusterConfig, run_clusters
 from core.analysis.sources import source_from_run
 from core.analysis.tags import TAGS
 from core.base.paths import runs_dir
+from core.runs import set_alias
 from core.runs.folder import load_run
 from core.service.query import more_like_these, similar_tracks
 from tests.conftest import clear_streamlit_caches  # at the top: importing it inside a test runs it again (a new env)
@@ -152,9 +153,10 @@ def reordered_run(tiny_run_id) -> str:
 
 def test_colour_by_agreement_with_another_run_and_its_neighbours_beside(tiny_run_id):
     other = reordered_run(tiny_run_id)  # the same space: every track keeps its neighbours (agreement 1)
+    set_alias(other, "mirror")
     at = open_page("pages/map.py", active_run_id=tiny_run_id)
     picker = at.selectbox(key=f"map_colour_{tiny_run_id}")
-    assert f"neighbour agreement with {other}" in picker.options
+    assert f"neighbour agreement with mirror · {other}" in picker.options  # the run's alias beside its id
     picker.set_value(f"agreement:{other}").run()
     args = atlas_args(at)
     assert args["continuous"] and args["legend"][1].startswith("1.00")

@@ -21,7 +21,7 @@ from core.analysis import (
 )
 from core.base import TimbreError
 from core.data import display_names
-from core.runs import list_runs
+from core.runs import list_runs, run_label
 from ui.atlas import NAMES_LIMIT, AtlasPoints, Histogram, MapLabel, atlas_points
 from ui.figures import label_colours
 from ui.state import cached_run
@@ -177,5 +177,5 @@ def colour_name(option: str) -> str:
     from core.analysis import colour_title
 
     if option.startswith(AGREEMENT):
-        return f"neighbour agreement with {option.removeprefix(AGREEMENT)}"
+        return f"neighbour agreement with {run_label(option.removeprefix(AGREEMENT))}"
     return colour_title(option) if option != COLOUR_LABEL else "label"
