@@ -11,22 +11,24 @@ import streamlit as st
 from streamlit import config
 
 from core import jobs
-from core.analysis.collections import collection_rows
-from core.analysis.genre import GenrePrediction
-from core.analysis.maps import COLOUR_LABEL, Focus, FocusKind, query_focus, track_focus
-from core.audio.live import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
-from core.base.constants import DEFAULT_K, MAX_QUERY_SECONDS
-from core.base.errors import TimbreError
-from core.data.tracks import display_name, display_names, search_tracks
-from core.data.uploads import UPLOAD_TYPES, check_upload, named_buffer
-from core.service.listen import ListenConfig, ListenUpdate, StreamMatcher
-from core.service.query import Recommendation, min_query_seconds
-from core.service.service import Answer, GenreResult
+from core.analysis import COLOUR_LABEL, Focus, FocusKind, GenrePrediction, collection_rows, query_focus, track_focus
+from core.audio import IDLE_LIMIT_SECONDS, MAX_RECORD_SECONDS, MicRecording, meter_fraction, pull_frames
+from core.base import DEFAULT_K, MAX_QUERY_SECONDS, TimbreError
+from core.data import UPLOAD_TYPES, check_upload, display_name, display_names, named_buffer
+from core.service import Answer, GenreResult, ListenConfig, ListenUpdate, Recommendation, StreamMatcher, min_query_seconds
 from ui import nav, taste, workspace
 from ui.atlas import atlas_map
 from ui.atlas_layers import cached_layer
-from ui.selection import collection_label, run_collections
-from ui.state import cached_points, cached_run, cached_service, cached_similar, colour_stamp
+from ui.state import (
+    cached_points,
+    cached_run,
+    cached_search,
+    cached_service,
+    cached_similar,
+    collection_label,
+    colour_stamp,
+    run_collections,
+)
 from ui.webrtc import frames_from, mic_streamer
 from ui.widgets import neighbour_list, play, projection_picker, require_run, track_heading
 
@@ -161,7 +163,11 @@ def search_section(run, k: int, method: str) -> None:
                           placeholder="Type part of a name, e.g. piano", help="Case does not matter.")
     if not query.strip():
         return
-    matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)
+    try:
+        matches = cached_service().search(run, query, limit=SEARCH_LIMIT)
+    except TimbreError as error:  # tag:NAME with an unknown tag, or a run without tags
+        st.warning(str(error))
+        return
     if matches.empty:
         st.info(f"No track of this run matches {query.strip()!r}.")
         return
@@ -203,7 +209,11 @@ def several_section(run, k: int, method: str) -> None:
                           placeholder="Type part of a name, then pick matches below")
     picked = [int(r) for r in st.session_state.get(MULTI_KEY, [])]
     if query.strip():
-        matches = search_tracks(run.tracks, query, limit=SEARCH_LIMIT)["row"].astype(int).tolist()
+        try:
+            matches = cached_search(run.run_id, query, limit=SEARCH_LIMIT)
+        except TimbreError as error:  # tag:NAME with an unknown tag, or a run without tags
+            st.warning(str(error))
+            matches = []
     else:
         matches = list(range(len(names))) if len(names) <= PICK_ALL_LIMIT else []
     st.multiselect(f"Tracks (up to {MAX_PICKS})", list(dict.fromkeys(picked + matches)), key=MULTI_KEY,
