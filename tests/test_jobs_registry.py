@@ -1,4 +1,4 @@
-"""The one registry of background jobs (core.jobs.registry): it names exactly the seven kinds, each with its config
+"""The one registry of background jobs (core.jobs.registry): it names exactly the eight kinds, each with its config
 class, and a job started through core.jobs runs what the registry names for its kind, with the config built from
 its spec by that class."""
 from __future__ import annotations
@@ -15,13 +15,13 @@ from core.base.io import atomic_write_json
 from core.base.paths import LIBRARY_ROOTS_ENV, runs_dir
 from core.jobs import registry, runner, start
 
-KIND_NAMES = {"ingest", "train", "demo", "classify", "cluster", "tags", "agreement"}
+KIND_NAMES = {"ingest", "train", "demo", "classify", "cluster", "tags", "agreement", "fingerprints"}
 
 
-def test_the_registry_names_exactly_the_seven_kinds_each_with_a_bounded_config():
+def test_the_registry_names_exactly_the_eight_kinds_each_with_a_bounded_config():
     assert set(jobs.KINDS) == KIND_NAMES
-    assert (set(jobs.LIBRARY_KINDS) - {"ingest+train"} | set(jobs.ANALYSIS_KINDS) | set(jobs.MAP_KINDS) | {"demo"}
-            == KIND_NAMES)
+    assert (set(jobs.LIBRARY_KINDS) - {"ingest+train"} | set(jobs.ANALYSIS_KINDS) | set(jobs.MAP_KINDS)
+            | set(jobs.LISTEN_KINDS) | {"demo"} == KIND_NAMES)
     for name, kind in jobs.KINDS.items():
         assert kind.name == name and dataclasses.is_dataclass(kind.config) and callable(kind.work)
         assert kind.build({}) == kind.config()  # the defaults
@@ -49,6 +49,7 @@ def started_specs(tiny_run_id, tiny_library, monkeypatch) -> dict[str, dict]:
     if not other.exists():
         shutil.copytree(runs_dir() / tiny_run_id, other)
     jobs.start_agreement_job(tiny_run_id, other.name, config={"k": 5})
+    jobs.start_fingerprint_job(tiny_run_id)
     return specs
 
 

@@ -12,7 +12,7 @@ The package, one job per module::
 ``python -m core.jobs run JOB_DIR`` is the job's process. A front end writes ``from core import jobs`` and uses
 the names below.
 """
-from core.jobs.registry import ANALYSIS_KINDS, KINDS, LIBRARY_KINDS, MAP_KINDS, JobKind, job_kind
+from core.jobs.registry import ANALYSIS_KINDS, KINDS, LIBRARY_KINDS, LISTEN_KINDS, MAP_KINDS, JobKind, job_kind
 from core.jobs.runner import (
     ACTIVE,
     FINAL,
@@ -38,8 +38,8 @@ from core.jobs.start import (
 )
 
 __all__ = [
-    "ACTIVE", "ANALYSIS_KINDS", "FINAL", "KINDS", "LIBRARY_KINDS", "MAP_KINDS", "JobCancelled", "JobKind",
-    "StatusWriter", "cancel_job", "find_agreement_job", "find_analysis_job", "find_demo_job", "find_fingerprint_job",
-    "job_kind", "job_log", "job_status", "jobs_dir", "list_jobs", "run_job", "start_agreement_job",
-    "start_analysis_job", "start_demo_job", "start_fingerprint_job", "start_job",
+    "ACTIVE", "ANALYSIS_KINDS", "FINAL", "KINDS", "LIBRARY_KINDS", "LISTEN_KINDS", "MAP_KINDS", "JobCancelled",
+    "JobKind", "StatusWriter", "cancel_job", "find_agreement_job", "find_analysis_job", "find_demo_job",
+    "find_fingerprint_job", "job_kind", "job_log", "job_status", "jobs_dir", "list_jobs", "run_job",
+    "start_agreement_job", "start_analysis_job", "start_demo_job", "start_fingerprint_job", "start_job",
 ]

@@ -2,18 +2,17 @@
 settings and the function that does it in the job's process. :mod:`core.jobs.runner` runs only what is named
 here; :mod:`core.jobs.start` checks a kind's settings with its config class before a job starts.
 
-==========  ============================================  ==================================================
-kind        settings (spec key: config class)             work
-==========  ============================================  ==================================================
-ingest      ``ingest``: :class:`core.data.config.IngestConfig`   :func:`core.data.ingest.ingest`
-train       ``train``: :class:`core.training.config.TrainConfig` :func:`core.runs.build.train_run`
-demo        ``config``: :class:`core.demo.DemoConfig`            :func:`core.demo.build_demo`
-classify    ``config``: :class:`core.analysis.config.ClassifyConfig`  :func:`core.analysis.tasks.classify_task`
-cluster     ``config``: :class:`core.analysis.config.ClusterConfig`   :func:`core.analysis.tasks.cluster_task`
-tags        ``config``: :class:`core.analysis.config.TagsConfig`      :func:`core.analysis.tasks.tags_task`
-agreement   ``config``: :class:`core.analysis.config.AgreementConfig` :func:`core.analysis.tasks.agreement_task`
-fingerprints ``config``: :class:`core.search.fingerprints.FingerprintConfig` :func:`core.search.fingerprint_store.build_fingerprints`
-==========  ============================================  ==================================================
+Each kind, the spec key that holds its settings and their config class, and its work:
+
+- ``ingest``: ``ingest``, :class:`core.data.config.IngestConfig`; :func:`core.data.ingest.ingest`
+- ``train``: ``train``, :class:`core.training.config.TrainConfig`; :func:`core.runs.build.train_run`
+- ``demo``: ``config``, :class:`core.demo.DemoConfig`; :func:`core.demo.build_demo`
+- ``classify``: ``config``, :class:`core.analysis.config.ClassifyConfig`; :func:`core.analysis.tasks.classify_task`
+- ``cluster``: ``config``, :class:`core.analysis.config.ClusterConfig`; :func:`core.analysis.tasks.cluster_task`
+- ``tags``: ``config``, :class:`core.analysis.config.TagsConfig`; :func:`core.analysis.tasks.tags_task`
+- ``agreement``: ``config``, :class:`core.analysis.config.AgreementConfig`; :func:`core.analysis.tasks.agreement_task`
+- ``fingerprints``: ``config``, :class:`core.search.fingerprints.FingerprintConfig`;
+  :func:`core.search.fingerprint_store.build_fingerprints`
 
 A job's spec may chain kinds with ``+`` (``"ingest+train"``: the Library page ingests a folder, then trains on
 it): each runs in turn, in one process, and the result gathers what each returned. The config classes live in
@@ -127,6 +126,9 @@ ANALYSIS_KINDS = ("classify", "cluster", "tags")  # started from the analysis pa
 
 
 MAP_KINDS = ("agreement",)  # started from the Map page on two runs
+
+
+LISTEN_KINDS = ("fingerprints",)  # started by a live stream (Recommend, the API) on a run without fingerprints
 
 
 def job_kind(name: str) -> JobKind:
