@@ -353,8 +353,7 @@ def test_live_listening_updates_while_it_plays(server, page, tiny_run_id):
     first = re.search(r"into the stream: the last \d+ s matched[^\n]*\n+(?:1\. )?(.+?) · \d\.\d+", page.inner_text("body"))
     assert first and first.group(1) == expected, diagnosis(page, "9-live-wrong-track")
     assert "landmarks of the first track at one time offset" in page.inner_text("body")  # the fingerprint stage
-    trails = [frame.evaluate("window.atlas ? atlas.trail.length : 0")
-              for frame in page.frames if "timbre_atlas" in frame.url]
+    trails = atlas_values(page, "window.atlas ? atlas.trail.length : 0")
     assert trails and max(trails) >= 1  # the trail of the last windows' places on the atlas map
     shot(page, "9-recommend-live")
     named = re.search(r"identified: (.+?) after (\d+) s", page.inner_text("body"))
@@ -364,6 +363,26 @@ def test_live_listening_updates_while_it_plays(server, page, tiny_run_id):
     assert named is not None, diagnosis(page, "9-live-not-identified")
     assert named.group(1) == expected and int(named.group(2)) <= LIVE_IDENTIFY_S, named.group(0)
     assert f"identified: {expected}" in page.inner_text("body")  # Stop keeps the last answer
+
+
+def atlas_values(page, expression: str, *, tries: int = 20) -> list:
+    """``expression`` in every atlas map's frame; a frame that goes while it is asked (a live update draws its map
+    again) is asked again at the next try, until one answers."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for _ in range(tries):
+        values = []
+        for frame in page.frames:
+            if "timbre_atlas" not in frame.url:
+                continue
+            try:
+                values.append(frame.evaluate(expression))
+            except PlaywrightError:  # detached by the next update
+                pass
+        if values:
+            return values
+        page.wait_for_timeout(250)
+    return []
 
 
 def atlas_frame(page):

@@ -146,8 +146,8 @@ def test_a_density_map_draws_a_heatmap_under_its_points_and_drags_a_box():
 
 def test_a_map_of_more_points_than_the_limit_is_a_density_whoever_draws_it(monkeypatch):
     """Pages that pass every point (Recommend, Compare) get the density view too."""
-    monkeypatch.setattr("core.analysis.maps.POINT_LIMIT", 100)
-    monkeypatch.setattr("core.analysis.maps.DENSITY_SAMPLE", 30)
+    monkeypatch.setattr("ui.figures.POINT_LIMIT", 100)  # the limits as ui.figures took them from core.analysis
+    monkeypatch.setattr("ui.figures.DENSITY_SAMPLE", 30)
     points = map_points(fake_run(6), "umap")
     many = pd.concat([points] * 50, ignore_index=True).assign(row=np.arange(300))
     fig = map_figure(many, method="umap", focus=track_focus(many, 2, many.iloc[[2, 250]]))
