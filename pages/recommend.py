@@ -5,6 +5,8 @@ genre when the run has a classifier. Every query goes through the server's
 :class:`core.service.service.QueryService`; the live matching is :class:`core.service.listen.StreamMatcher`."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -324,25 +326,51 @@ def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key:
             live_map(run, method, update, trail, key=key)
 
 
-def record(context, recording: MicRecording, status, meter, live_box, *, run, k: int, method: str) -> None:
-    """Pull audio while the stream plays, drawing elapsed time, input level and every live update (blocks until
-    full or idle)."""
+LIVE_EVERY_S = 1.0  # the live part runs again this often: one update a second, as the matcher gives them
+PULL_S = 0.4  # at most this long per run pulling the audio that came (the receiver queues ~20 s meanwhile)
+
+
+def pull(context, recording: MicRecording, live: dict):
+    """Move the audio that arrived since the last run into ``recording`` (for at most :data:`PULL_S`); returns the
+    last :class:`core.audio.RecordingProgress` and the seconds since audio last came."""
+    deadline, progress = time.monotonic() + PULL_S, None
+    for progress in pull_frames(recording, frames_from(context), poll_seconds=0.05, update_seconds=0.05):
+        if progress.is_full or time.monotonic() >= deadline:
+            break
+    if live.get("seconds") != recording.seconds:
+        live["seconds"], live["heard"] = recording.seconds, time.monotonic()
+    return progress, time.monotonic() - live.setdefault("heard", time.monotonic())
+
+
+@st.fragment(run_every=LIVE_EVERY_S)
+def live_listening(context, run_id: str, k: int, method: str) -> None:
+    """The stream's live part, run again by itself every :data:`LIVE_EVERY_S` (only this fragment, not the page):
+    the audio that came is matched and the last update drawn, its map under one key, so the map is updated in
+    place, never drawn anew (at a million tracks a new map would load 5 MB each second). A full recording runs the
+    whole page, which analyses it."""
+    recording = st.session_state.get(RECORDING_KEY)
+    if recording is None or not context.state.playing:
+        return
+    if recording.is_full:
+        st.rerun()
+    run = cached_run(run_id)
     live = st.session_state.setdefault(LIVE_KEY, {"run": run.run_id, "matcher": None, "fed": 0, "update": None})
-    for progress in pull_frames(recording, frames_from(context)):
-        status.markdown(f":red[●] **Recording** {progress.seconds:4.1f} s of at most {recording.max_seconds:g} s")
-        meter.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
-        if progress.idle_seconds >= IDLE_LIMIT_SECONDS:
-            status.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
-                           "microphone, then press Stop and Start recording again.")
-        try:
-            update = listen(run, recording, live, k)
-        except TimbreError as error:
-            live_box.error(str(error))
-            continue
-        if update is not None:
-            with live_box.container():
-                show_live(run, update, live["matcher"].trail, method=method, key=f"live_map_{update.seconds}",
-                          job=live.get("fingerprint_job"))
+    progress, idle = pull(context, recording, live)
+    st.markdown(f":red[●] **Recording** {recording.seconds:4.1f} s of at most {recording.max_seconds:g} s")
+    if progress is not None:
+        st.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
+    if idle >= IDLE_LIMIT_SECONDS:
+        st.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
+                   "microphone, then press Stop and Start recording again.")
+    try:
+        listen(run, recording, live, k)
+    except TimbreError as error:
+        st.error(str(error))
+    if live["update"] is not None:
+        show_live(run, live["update"], live["matcher"].trail, method=method, key="live_map",
+                  job=live.get("fingerprint_job"))
+    if recording.is_full:
+        st.rerun()
 
 
 def record_section(run, k: int, method: str) -> None:
@@ -357,7 +385,7 @@ def record_section(run, k: int, method: str) -> None:
                     "and this server could not open a WebRTC connection: press Stop and try again.")
     recording = st.session_state.get(RECORDING_KEY)
     if recording is not None and context.state.playing and not recording.is_full:
-        record(context, recording, status, meter, live_box, run=run, k=k, method=method)
+        live_listening(context, run.run_id, k, method)
     if recording is not None and (recording.is_full or not context.state.playing):
         analyse_recording(run, recording)
     result = st.session_state.get(RESULT_KEY)
@@ -403,5 +431,5 @@ with several_tab:
     several_section(run, k, method)
 with for_you_tab:
     taste.for_you(run, k)
-with record_tab:  # last on the page: while recording it keeps the script busy pulling audio
+with record_tab:  # last on the page (its live part runs again by itself every second while recording)
     record_section(run, k, method)

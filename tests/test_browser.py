@@ -328,10 +328,10 @@ def live_seconds(page) -> set[str]:
 
 def test_live_listening_updates_while_it_plays(server, page, tiny_run_id):
     """While the fake microphone plays a library track, the page updates by itself every second (no press) with
-    that track first and the trail of the last windows on the map, it says "identified: <that track>" within
-    :data:`LIVE_IDENTIFY_S` s of stream, and Stop keeps the last answer. Through WebRTC's Opus the fake microphone's
-    8 s loop of a synthetic track does not line up with its passages; its landmark fingerprints (built with the
-    tiny run) do, and each repeat of the loop votes at its own time offset."""
+    that track first and the trail of the last windows on the map (the same map, updated in place), it says
+    "identified: <that track>" within :data:`LIVE_IDENTIFY_S` s of stream, and Stop keeps the last answer. Through
+    WebRTC's Opus the fake microphone's 8 s loop of a synthetic track does not line up with its passages; its
+    landmark fingerprints (built with the tiny run) do, and each repeat of the loop votes at its own time offset."""
     from core.data.tracks import display_name
     from core.runs.folder import load_run
 
@@ -346,10 +346,13 @@ def test_live_listening_updates_while_it_plays(server, page, tiny_run_id):
     while time.monotonic() < deadline and "identified: " not in page.inner_text("body"):
         seen |= live_seconds(page)
         page.wait_for_timeout(250)
+    atlas_values(page, "window.keptByTest = true")  # the live map's window, marked
+    marked = set(seen)
     for _ in range(12):
         seen |= live_seconds(page)
         page.wait_for_timeout(250)
     assert len(seen) >= 2, seen  # updates came one after another without a press
+    assert seen - marked and True in atlas_values(page, "window.keptByTest === true")  # updated in place, not anew
     first = re.search(r"into the stream: the last \d+ s matched[^\n]*\n+(?:1\. )?(.+?) · \d\.\d+", page.inner_text("body"))
     assert first and first.group(1) == expected, diagnosis(page, "9-live-wrong-track")
     assert "landmarks of the first track at one time offset" in page.inner_text("body")  # the fingerprint stage
