@@ -351,8 +351,6 @@ def live_listening(context, run_id: str, k: int, method: str) -> None:
     recording = st.session_state.get(RECORDING_KEY)
     if recording is None or not context.state.playing:
         return
-    if recording.is_full:
-        st.rerun()
     run = cached_run(run_id)
     live = st.session_state.setdefault(LIVE_KEY, {"run": run.run_id, "matcher": None, "fed": 0, "update": None})
     progress, idle = pull(context, recording, live)

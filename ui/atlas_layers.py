@@ -34,6 +34,11 @@ SCALE = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 AGREEMENT_IN_PAGE_MAX = 5_000
 
 
+def track_labels(run) -> pd.Series:
+    """Each track's label as text (:data:`core.analysis.UNLABELLED` where it has none)."""
+    return run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str)
+
+
 def hover_names(run) -> list[str] | None:
     """Hover text per track (name · label · top musicnn tags), or None above :data:`ui.atlas.NAMES_LIMIT`."""
     from core.analysis import run_tags, top_tag_text
@@ -41,8 +46,7 @@ def hover_names(run) -> list[str] | None:
     tracks = run.tracks
     if len(tracks) > NAMES_LIMIT:
         return None
-    label = tracks["label"].astype("string").fillna(UNLABELLED).astype(str)
-    text = display_names(tracks).astype(str) + " · " + label
+    text = display_names(tracks).astype(str) + " · " + track_labels(run)
     tags = run_tags(run)
     if tags is not None:
         top = top_tag_text(tags, n=3).set_axis(tracks.index)
@@ -88,8 +92,7 @@ def cached_layer(run_id: str, method: str, option: str, stamp: str) -> tuple[Atl
             style = {"palette": SCALE, "legend": (f"{found.title} {low:.2f}", f"{found.title} {high:.2f}"),
                      "continuous": True}
         else:
-            groups = found.groups if found.groups is not None else \
-                run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str).to_numpy()
+            groups = found.groups if found.groups is not None else track_labels(run).to_numpy()
             codes, palette, legend = _categorical(groups)
             style = {"palette": palette, "legend": legend}
     points = atlas_points(coords[f"{method}_x"].to_numpy(), coords[f"{method}_y"].to_numpy(), codes,
@@ -102,7 +105,7 @@ def label_layer(run_id: str, x: np.ndarray, y: np.ndarray, *, key: str, groups: 
     by label, or by ``groups`` [shape=(n,)] (e.g. the clusters of one result) when given."""
     run = cached_run(run_id)
     if groups is None:
-        groups = run.tracks["label"].astype("string").fillna(UNLABELLED).astype(str).to_numpy()
+        groups = track_labels(run).to_numpy()
     codes, palette, legend = _categorical(np.asarray(groups, dtype=object))
     return atlas_points(x, y, codes, palette=palette, legend=legend, names=hover_names(run), key=key)
 

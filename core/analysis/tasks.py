@@ -75,17 +75,12 @@ def analysis_spec(kind: str, cfg, *, run: Optional[str] = None, features: Option
 def job_target(kind: str, *, run: Optional[str] = None, features: Optional[str] = None,
                collection: Optional[str] = None) -> dict:
     """The fields of a spec that say what a ``kind`` job works on: the run's dataset for tags, else the source and
-    the collection. Two jobs whose specs agree on them must not run at once (:func:`same_target`)."""
+    the collection. Two jobs whose specs agree on them must not run at once."""
     if kind == "tags":
         from core.runs.folder import load_run
 
         return {"kind": kind, "dataset": load_run(run).config.get("dataset")}
     return {"kind": kind, "run": run, "features": features, "collection": collection}
-
-
-def same_target(spec: dict, target: dict) -> bool:
-    """True when ``spec`` works on ``target`` (:func:`job_target`), so one of them must wait."""
-    return all(spec.get(k) == v for k, v in target.items())
 
 
 def spec_source(spec: dict) -> Source:

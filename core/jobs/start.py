@@ -26,6 +26,17 @@ def _settings(kind: str, values: Optional[dict]) -> dict:
     return dataclasses.asdict(job_kind(kind).build(values))
 
 
+def _newest(kind: str, /, **wanted) -> Optional[dict]:
+    """The newest ``kind`` job whose spec holds every ``wanted`` value (a running one when there is one), or None."""
+    return next((j for j in list_jobs(kinds=(kind,)) if all(j["spec"].get(k) == v for k, v in wanted.items())), None)
+
+
+def _refuse_running(job: Optional[dict], doing: str) -> None:
+    """A :class:`TimbreError` when ``job`` is still running (it is ``doing`` what another would do again)."""
+    if job is not None and job["state"] in ACTIVE:
+        raise TimbreError(f"job {job['job_id']} is still {doing}: wait for it or cancel it")
+
+
 def _refuse_when_busy(dataset: str) -> None:
     """A :class:`TimbreError` when a job is still writing ``dataset`` (ingest, train, demo)."""
     busy = [j["job_id"] for j in list_jobs(kinds=LIBRARY_KINDS + ("demo",))
@@ -125,10 +136,8 @@ def start_analysis_job(kind: str, *, run: Optional[str] = None, features: Option
         raise TimbreError(f"no analysis task {kind!r} (tasks: {', '.join(ANALYSIS_KINDS)})")
     cfg = job_kind(kind).build(config)
     spec = analysis_spec(kind, cfg, run=run, features=features, collection=collection)
-    busy = find_analysis_job(kind, run=run, features=features, collection=collection)
-    if busy is not None and busy["state"] in ACTIVE:
-        raise TimbreError(f"job {busy['job_id']} is still {job_kind(kind).doing} for this data: wait for it or "
-                          "cancel it")
+    _refuse_running(find_analysis_job(kind, run=run, features=features, collection=collection),
+                    f"{job_kind(kind).doing} for this data")
     return launch(spec, name=kind)
 
 
@@ -136,10 +145,9 @@ def find_analysis_job(kind: str, *, run: Optional[str] = None, features: Optiona
                       collection: Optional[str] = None) -> Optional[dict]:
     """The newest ``kind`` job on this source (tags: on the run's dataset, whichever run started it) as its
     :func:`core.jobs.runner.job_status` (a running one when there is one), or None."""
-    from core.analysis.tasks import job_target, same_target
+    from core.analysis.tasks import job_target
 
-    wanted = job_target(kind, run=run, features=features, collection=collection)
-    return next((j for j in list_jobs(kinds=(kind,)) if same_target(j["spec"], wanted)), None)
+    return _newest(kind, **job_target(kind, run=run, features=features, collection=collection))
 
 
 def start_agreement_job(run: str, other: str, *, config: Optional[dict] = None) -> str:
@@ -155,16 +163,13 @@ def start_agreement_job(run: str, other: str, *, config: Optional[dict] = None) 
     from core.analysis.tasks import agreement_spec
 
     spec = agreement_spec(run, other, job_kind("agreement").build(config))
-    busy = find_agreement_job(run, other)
-    if busy is not None and busy["state"] in ACTIVE:
-        raise TimbreError(f"job {busy['job_id']} is still comparing {run} with {other}: wait for it or cancel it")
+    _refuse_running(find_agreement_job(run, other), f"comparing {run} with {other}")
     return launch(spec, name="agreement")
 
 
 def find_agreement_job(run: str, other: str) -> Optional[dict]:
     """The newest agreement job on ``run`` with ``other`` (a running one when there is one), or None."""
-    return next((j for j in list_jobs(kinds=("agreement",))
-                 if (j["spec"].get("run"), j["spec"].get("other")) == (run, other)), None)
+    return _newest("agreement", run=run, other=other)
 
 
 def start_fingerprint_job(run: str) -> str:
@@ -178,9 +183,9 @@ def start_fingerprint_job(run: str) -> str:
 
 def find_fingerprint_job(run: str) -> Optional[dict]:
     """The newest fingerprint job on ``run`` (a running one when there is one), or None."""
-    return next((j for j in list_jobs(kinds=("fingerprints",)) if j["spec"].get("run") == run), None)
+    return _newest("fingerprints", run=run)
 
 
 def find_demo_job() -> Optional[dict]:
     """The newest demo job (a running one when there is one), or None."""
-    return next(iter(list_jobs(kinds=("demo",))), None)
+    return _newest("demo")
