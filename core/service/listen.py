@@ -149,7 +149,7 @@ class StreamMatcher:
         self.run, self.config = run, config
         self.k = check_k(config.k, available=len(run.tracks) if rows is None else len(rows))
         self.rows = None if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
-        matcher = matcher_for(run)
+        self.matcher = matcher = matcher_for(run)
         self.params, self.chunk_frames = matcher.params, matcher.chunk_frames
         self.sr = self.params.sr
         hop = self.params.hop_length
@@ -284,7 +284,7 @@ class StreamMatcher:
         """The window's top-k: the embedding's candidates and the fingerprint stage's (``voted``), ranked by
         embedding score (re-ranked by passages where the run has them, as a query by audio is) plus fingerprint
         strength."""
-        run, matcher = self.run, matcher_for(self.run)
+        run, matcher = self.run, self.matcher
         available = len(run.tracks) if self.rows is None else len(self.rows)
         depth = min(max(self.k, matcher.depth), available)
         idx, sims = search(run.embeddings, query[None], k=depth, index=run.index, rows=self.rows)
