@@ -307,23 +307,27 @@ def evidence(run, update: ListenUpdate, job: str | None = None) -> str:
 
 
 def show_live(run, update: ListenUpdate, trail: list[dict], *, method: str, key: str, job: str | None = None) -> None:
-    """One live update: identified or not, the top tracks with scores, the map with the marker and its trail."""
+    """One live update: identified or not, the top tracks with scores, the map with the marker and its trail. The
+    same elements in the same places at every update (a slot stays empty when it has nothing to say): an element
+    that comes or goes shifts the ones after it, and the browser then mounts the map's frame anew."""
+    named, line = st.empty(), st.empty()
     found = update.identified
     if found is not None:
-        st.success(f"identified: {display_name(run.tracks.iloc[found])} after {update.identified_seconds:.0f} s")
+        named.success(f"identified: {display_name(run.tracks.iloc[found])} after {update.identified_seconds:.0f} s")
     if update.silent:
-        st.info(f"{update.seconds:.0f} s into the stream: silence, nothing to match")
+        line.info(f"{update.seconds:.0f} s into the stream: silence, nothing to match")
     else:
-        st.caption(f"{update.seconds:.0f} s into the stream: the last {update.window_seconds:.0f} s matched"
-                   + ("" if found is not None else ", not identified yet") + evidence(run, update, job))
-    if not update.neighbours.empty:
-        left, right = st.columns([2, 3])
-        with left:
-            table = update.neighbours
-            st.markdown("\n".join(f"{rank}. {name} · {score:.3f}" for rank, name, score in
-                                   zip(table["rank"], display_names(table), table["score"])))
-        with right:
-            live_map(run, method, update, trail, key=key)
+        line.caption(f"{update.seconds:.0f} s into the stream: the last {update.window_seconds:.0f} s matched"
+                     + ("" if found is not None else ", not identified yet") + evidence(run, update, job))
+    left, right = st.columns([2, 3])
+    if update.neighbours.empty:
+        return
+    with left:
+        table = update.neighbours
+        st.markdown("\n".join(f"{rank}. {name} · {score:.3f}" for rank, name, score in
+                               zip(table["rank"], display_names(table), table["score"])))
+    with right:
+        live_map(run, method, update, trail, key=key)
 
 
 LIVE_EVERY_S = 1.0  # the live part runs again this often: one update a second, as the matcher gives them
@@ -354,16 +358,19 @@ def live_listening(context, run_id: str, k: int, method: str) -> None:
     run = cached_run(run_id)
     live = st.session_state.setdefault(LIVE_KEY, {"run": run.run_id, "matcher": None, "fed": 0, "update": None})
     progress, idle = pull(context, recording, live)
-    st.markdown(f":red[●] **Recording** {recording.seconds:4.1f} s of at most {recording.max_seconds:g} s")
+    line, level, warning, error_box = st.empty(), st.empty(), st.empty(), st.empty()  # fixed places: see show_live
+    line.markdown(f":red[●] **Recording** {recording.seconds:4.1f} s of at most {recording.max_seconds:g} s")
     if progress is not None:
-        st.progress(meter_fraction(progress.level_dbfs), text=f"input level {progress.level_dbfs:.0f} dBFS")
+        live["level"] = progress.level_dbfs  # kept: a second without new audio keeps showing the last level
+    if "level" in live:
+        level.progress(meter_fraction(live["level"]), text=f"input level {live['level']:.0f} dBFS")
     if idle >= IDLE_LIMIT_SECONDS:
-        st.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
-                   "microphone, then press Stop and Start recording again.")
+        warning.warning(f"No audio has arrived for {IDLE_LIMIT_SECONDS:g} s. Check that the browser may use the "
+                        "microphone, then press Stop and Start recording again.")
     try:
         listen(run, recording, live, k)
     except TimbreError as error:
-        st.error(str(error))
+        error_box.error(str(error))
     if live["update"] is not None:
         show_live(run, live["update"], live["matcher"].trail, method=method, key="live_map",
                   job=live.get("fingerprint_job"))
