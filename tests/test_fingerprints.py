@@ -45,6 +45,19 @@ def test_a_degraded_excerpt_finds_its_track_and_outside_music_does_not(rng):
     assert outside_votes.max(initial=0) < votes[0] / 4
 
 
+def test_votes_a_frame_apart_count_together_and_never_across_tracks():
+    """A recording's peaks land a frame early or late: within the tolerance they count for one offset, and the
+    window never reaches a neighbouring slot's offsets (slot 0's largest offset beside slot 1's smallest)."""
+    from core.search.fingerprints import _best_offsets
+
+    slots = np.array([0, 0, 0, 0, 0, 1, 1])
+    offsets = np.array([5, 5, 6, 4, 9, -3, 9])
+    assert _best_offsets(slots, offsets, 2, tolerance=0).tolist() == [2, 1]
+    assert _best_offsets(slots, offsets, 2, tolerance=1).tolist() == [4, 1]
+    assert _best_offsets(slots, offsets, 2, tolerance=4).tolist() == [5, 1]  # 4..9 in slot 0; -3 and 9 far apart
+    assert _best_offsets(slots[:0], offsets[:0], 2, tolerance=1).tolist() == [0, 0]
+
+
 def test_only_allowed_rows_vote_and_a_budget_keeps_the_votes():
     """Rows left out never vote; a budget of entries seeks candidates among the rarest hashes only, and the
     candidates' votes are then counted over every hash (the same as without a budget)."""
@@ -63,7 +76,8 @@ def test_only_allowed_rows_vote_and_a_budget_keeps_the_votes():
     assert len(index.lookup(hashes, times, budget=every // 3)[0]) <= every // 3
     rows, votes = index.vote(hashes, times, k=4, budget=every // 3)
     assert sorted(rows.tolist()) == [4, 5, 6, 7] and votes.tolist() == full_votes.tolist()
-    assert index.row_votes(hashes, times, np.array([4, 1])).tolist() == [full_votes[0], 0]
+    own, other = index.row_votes(hashes, times, np.array([4, 1])).tolist()
+    assert own == full_votes[0] and other <= 2  # another track: a chance landmark or two
 
 
 def write_tracks(folder, n: int) -> list:

@@ -33,7 +33,7 @@ class IdentifyRule:
     min_passage: float = doc(0.6, "the top-1's passage match: the window's chunks found in that track")
     min_aligned: float = doc(6, "window chunks (0.5 s apart) matching the top-1's passages at one time offset: "
                                 "3 s of music found in order")
-    min_votes: float = doc(12, "the top-1's landmark votes at one time offset (with fingerprints, instead of the "
+    min_votes: float = doc(30, "the top-1's landmark votes at one time offset (with fingerprints, instead of the "
                                "passage match and alignment)")
 
     def passes(self, scores: np.ndarray, passage: float, aligned: float, votes: float = float("nan")) -> bool:
