@@ -9,7 +9,8 @@ the time of one live update beside matching each window from scratch.
    response, a band limit, white noise at an SNR, a random gain with clipping, an MP3 or Opus re-encode) and
    played into :class:`core.service.listen.StreamMatcher` as a live stream twice: with the run's landmark
    fingerprints as its first stage (``combined``: fingerprint candidates re-ranked by the embedding; built first
-   when the run has none) and without (``passages``: the embedding's candidates re-ranked by passages); the update
+   when the run has none) and, a library track's, without (``passages``: the embedding's candidates re-ranked by
+   passages); the update
    after 1, 2, 3, 5 and 10 s gives top-1 and top-5 (the source track first / among the first five). Beside them,
    the fingerprint stage alone (:mod:`core.search.fingerprints`: votes on time offsets) looks up the first 1, 2,
    3, 5 and 10 s of the same excerpts;
@@ -113,7 +114,7 @@ class Stream:
     inside: bool
     condition: tuple
     updates: list  # the combined stage (fingerprints, then the embedding): (seconds, rows, scores, passage, aligned, votes)
-    passages: list = dataclasses.field(default_factory=list)  # the same without fingerprints
+    passages: list = dataclasses.field(default_factory=list)  # the same without fingerprints (library streams)
     candidates: list = dataclasses.field(default_factory=list)  # per combined update: (rows, embedding scores, votes)
     landmarks: dict = dataclasses.field(default_factory=dict)  # seconds -> (rows, votes) of the fingerprint stage
 
@@ -156,7 +157,7 @@ def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarr
             x = degrade(y, sr=sr, rng=rng, band=BANDS[band], snr_db=snr)
             found: list = []
             streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library, candidates=found),
-                                  passages=play(run, x, library, fingerprints=False) if compare else [],
+                                  passages=play(run, x, library, fingerprints=False) if compare and is_in else [],
                                   candidates=found))
             if fingerprints is not None and compare:
                 allowed = np.zeros(len(run.tracks), bool)
@@ -234,7 +235,7 @@ def calibrate(streams: list[Stream]):
     best, best_key = IdentifyRule(), None
     for confirm in (1, 2, 3):
         for margin in (0.0, 0.02, 0.05, 0.1, 0.2):
-            for votes in (6, 8, 10, 12, 15, 20, 25, 30):
+            for votes in (6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80):
                 rule = IdentifyRule(confirm=confirm, min_margin=margin, min_votes=votes)
                 rates = rule_rates(streams, rule)
                 if rates["false"] > 0:
@@ -428,8 +429,8 @@ def calibrate_strength(calibration: list[Stream], test: list[Stream]) -> dict:
     default give on the test streams."""
     from core.service.listen import ListenConfig
 
-    grid = [ListenConfig(vote_floor=f, vote_half=h) for f in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
-            for h in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)]
+    grid = [ListenConfig(vote_floor=f, vote_half=h) for f in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+            for h in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)]
     best = max(grid, key=lambda c: (strength_top1(calibration, c)["mean"], c.vote_floor, c.vote_half))
     return {"vote_floor": best.vote_floor, "vote_half": best.vote_half,
             "calibration_mean": strength_top1(calibration, best)["mean"],

@@ -28,12 +28,12 @@ from core.base.config import doc
 class IdentifyRule:
     """The identification rule's thresholds (see the module docstring)."""
 
-    confirm: int = doc(3, "consecutive updates with the same top-1: one lucky window never identifies", at_least=1)
+    confirm: int = doc(2, "consecutive updates with the same top-1: one lucky window never identifies", at_least=1)
     min_margin: float = doc(0.0, "score of the top-1 over the second (scores are means of two cosines)")
     min_passage: float = doc(0.6, "the top-1's passage match: the window's chunks found in that track")
     min_aligned: float = doc(6, "window chunks (0.5 s apart) matching the top-1's passages at one time offset: "
                                 "3 s of music found in order")
-    min_votes: float = doc(30, "the top-1's landmark votes at one time offset (with fingerprints, instead of the "
+    min_votes: float = doc(40, "the top-1's landmark votes at one time offset (with fingerprints, instead of the "
                                "passage match and alignment)")
 
     def passes(self, scores: np.ndarray, passage: float, aligned: float, votes: float = float("nan")) -> bool:

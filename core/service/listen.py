@@ -66,10 +66,11 @@ class ListenConfig:
     fingerprint_budget: int = doc(300_000, "index entries a window's candidates are sought among, the rarest hashes "
                                            "first: bounds an update at 100,000 tracks (the candidates' votes are "
                                            "then counted over every hash)", at_least=0)
-    vote_floor: float = doc(2.0, "votes at one offset that give no strength (calibrated on emotify-dev, "
+    vote_floor: float = doc(4.0, "votes at one offset that give no strength (calibrated on emotify-dev, "
                                  "python -m benchmarks.bench_listen: a few votes already outrank a look-alike)",
                             at_least=0.0, at_most=1e6)
-    vote_half: float = doc(2.0, "votes past the floor that give half the strength (calibrated with the floor)",
+    vote_half: float = doc(8.0, "votes past the floor that give half the strength (calibrated with the floor: "
+                                "15 landmark pairs an anchor give about 3x the votes of 5, chance votes too)",
                            above=0.0, at_most=1e6)
     rule: IdentifyRule = IdentifyRule()
 
