@@ -27,7 +27,7 @@ from core.search.fingerprints import FingerprintConfig, FingerprintIndex
 
 MANIFEST = "fingerprints.json"
 ARRAYS = {"starts": "fingerprint_starts.npy", "rows": "fingerprint_rows.npy", "times": "fingerprint_times.npy"}
-PART_TRACKS = 2_000  # tracks fingerprinted per part of a build: about 16 million landmarks, 400 MB at its peak
+PART_TRACKS = 600  # tracks fingerprinted per part of a build: about 16 million landmarks (15 pairs an anchor), 400 MB at its peak
 
 
 def _settings(sr: int, cfg: FingerprintConfig) -> dict:
