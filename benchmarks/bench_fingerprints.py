@@ -21,19 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_listen import BANDS, CONDITIONS, LENGTHS, degrade
-
-SR = 22_050
+from benchmarks.bench_listen import CONDITIONS, LENGTHS, condition_excerpt
+from core.base.constants import SAMPLE_RATE as SR
 
 
 def excerpts(signals: list, rows: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, int, str]]:
     """Each row's degraded 10 s excerpt in each condition: (audio, row, condition name)."""
-    out = []
-    for row in rows:
-        for c, (band, snr) in enumerate(CONDITIONS):
-            rng = np.random.default_rng([seed, int(row), c])
-            out.append((degrade(signals[row], sr=SR, rng=rng, band=BANDS[band], snr_db=snr), int(row), f"{band}_{snr:g}dB"))
-    return out
+    return [(condition_excerpt(signals[row], sr=SR, row=int(row), condition=(band, snr), index=c, seed=seed),
+             int(row), f"{band}_{snr:g}dB") for row in rows for c, (band, snr) in enumerate(CONDITIONS)]
 
 
 def measure(signals: list, library: np.ndarray, queries: list, setting: dict) -> dict:
@@ -90,9 +85,9 @@ def main(argv=None) -> int:
             print(f"{json.dumps(r['setting'])}: {r['entries']:,} entries, built in {r['build_s']} s")
             for band, snr in CONDITIONS:
                 name = f"{band}_{snr:g}dB"
-                print(f"  {name:12s}" + "  ".join(
-                    f"{n}s {r['figures'][f'{name}_{n}s']['top1']:.2f} ({r['figures'][f'{name}_{n}s']['median_votes_source']:.0f} "
-                    f"v, outside <= {r['figures'][f'{name}_{n}s']['max_votes_outside']})" for n in LENGTHS), flush=True)
+                cells = [(n, r["figures"][f"{name}_{n}s"]) for n in LENGTHS]
+                print(f"  {name:12s}" + "  ".join(f"{n}s {f['top1']:.2f} ({f['median_votes_source']:.0f} v, outside "
+                                                  f"<= {f['max_votes_outside']})" for n, f in cells), flush=True)
     if args.json:
         print(json.dumps({"tracks": len(signals), "library": len(library), "results": results}))
     return 0

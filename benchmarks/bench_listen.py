@@ -103,6 +103,13 @@ def degrade(y: np.ndarray, *, sr: int, rng: np.random.Generator, band: tuple[flo
     return reencode(x, sr, "libmp3lame" if rng.random() < 0.5 else "libopus")
 
 
+def condition_excerpt(y: np.ndarray, *, sr: int, row: int, condition: tuple, index: int, seed: int) -> np.ndarray:
+    """Track ``row``'s degraded excerpt in ``condition`` (band name, SNR), the ``index``-th condition asked for: the
+    same for every benchmark that asks (its random numbers seeded by the seed, the row and the index)."""
+    band, snr = condition
+    return degrade(y, sr=sr, rng=np.random.default_rng([seed, row, index]), band=BANDS[band], snr_db=snr)
+
+
 # ------------------------------------------------------------------------------------------------ streams
 
 @dataclasses.dataclass
@@ -153,8 +160,7 @@ def make_streams(run, sources: np.ndarray, inside: np.ndarray, library: np.ndarr
     for i, (row, is_in) in enumerate(zip(sources, inside)):
         y = load_audio(run.tracks["path"].iloc[row], sr=sr, max_seconds=None)
         for c, (band, snr) in enumerate(conditions):
-            rng = np.random.default_rng([seed, int(row), c])
-            x = degrade(y, sr=sr, rng=rng, band=BANDS[band], snr_db=snr)
+            x = condition_excerpt(y, sr=sr, row=int(row), condition=(band, snr), index=c, seed=seed)
             found: list = []
             streams.append(Stream(int(row), bool(is_in), (band, snr), play(run, x, library, candidates=found),
                                   passages=play(run, x, library, fingerprints=False) if compare and is_in else [],
