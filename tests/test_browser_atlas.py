@@ -103,9 +103,14 @@ def outermost(data, cluster_id: int) -> int:
 
 def test_the_map_draws_every_point_with_its_overlays(atlas):
     _, frame, _ = atlas
+    # the hover names and the contours are loaded once the points are drawn, never before
+    frame.wait_for_function("atlas.timings.contoured")
     state = frame.evaluate("({n: atlas.n, contours: atlas.contours.length, labels: atlas.labelsShown,"
-                           " gl: !!atlas.plot, drawn: atlas.timings.drawn})")
+                           " gl: !!atlas.plot, drawn: atlas.timings.drawn, contoured: atlas.timings.contoured,"
+                           " names: atlas.names.length, last: atlas.names[atlas.n - 1]})")
     assert state["n"] == N and state["gl"] and state["contours"] > 0
+    assert state["contoured"] >= state["drawn"]
+    assert (state["names"], state["last"]) == (N, f"track {N - 1}")
     assert state["labels"] == 3  # three clusters far apart: every name fits
 
 
