@@ -14,10 +14,11 @@ free 127.0.0.1 port over that run, with one browser:
 * ``first_draw_s``: the least of :data:`TRIES` requests, each in a new tab (a new session, the run cached): seconds
   from the navigation's start to every point drawn (Plotly: its scattergl traces hold every point, or the density image and its sample
   above :data:`core.analysis.maps.POINT_LIMIT`; the atlas: the flag its component sets once the points are drawn);
-* ``first_draw_parts`` (of the first of those requests): when the page's first websocket message arrived (the
-  Streamlit session is up) and when its largest did (the map's data), seconds after the request: the server's
-  and Streamlit's share of the first draw; the rest is the browser's decoding and drawing (for the atlas, its own
-  steps: the points received, decoded, the plot created, the library's first draw resolved, drawn);
+* ``first_draw_parts`` (of the first of those requests): when the page took its first websocket message (the
+  Streamlit session is up) and its largest (the map's data), seconds after the request by the page's clock: the
+  server's and Streamlit's share of the first draw; the rest is the browser's decoding and drawing (for the atlas,
+  its own steps: the points received, decoded, the plot created, the kd-tree built, the library's first draw
+  resolved, drawn);
 * ``idle`` and ``pan_zoom``: requestAnimationFrame frames per second with no input for 1 s, then during ~3 s of
   scripted mouse drags and wheel steps; the Streamlit reruns the page asked for meanwhile (read from its
   websocket); how many new views the map showed (``map_fps``: the atlas's overlay frames, which follow every view,
@@ -340,6 +341,7 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
     log = LOGS / f"{target.name}-{n}.log"
     with mb.streamlit_server(target.script, root, log) as (url, server), mb.chromium(
             timeout_ms=STEP_TIMEOUT_MS, compositing=compositing) as context:
+        context.add_init_script(mb.MESSAGES_JS)
         page = context.new_page()
         try:
             out["gl"] = page.evaluate(mb.GL_JS)
@@ -353,12 +355,11 @@ def measure_map(target, n: int, root: Path, *, compositing: str) -> dict:
             reruns = mb.Reruns(page)
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
-            requested = time.perf_counter()
             page.goto(target.address(url, drag="pan"))
             tries = [round(target.wait_drawn(page, timeout_ms=STEP_TIMEOUT_MS) / 1e3, 2)]
             page.wait_for_function(SETTLED_JS, timeout=STEP_TIMEOUT_MS)
             out["received_mb"] = round(reruns.received_bytes / 1e6, 2)
-            out["first_draw_parts"] = {**reruns.arrivals(requested), **target.phases(page)}
+            out["first_draw_parts"] = {**mb.arrivals(page), **target.phases(page)}
             target.set_drag(page, "pan")
             with mb.CpuWindow(cdp) as window:
                 out["idle"] = idle_frames(page, seconds=IDLE_S)
