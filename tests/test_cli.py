@@ -128,6 +128,16 @@ def test_progress_reads_from_its_start_and_a_one_step_bar_shows_no_rate(capsys):
     assert "working: evaluating" in err and "/s" not in err and "step/s" not in err
 
 
+def test_a_message_before_the_first_step_is_shown_at_once(capsys):
+    from core.cli.common import Bar
+
+    bar = Bar("ingest", "file")
+    bar(0, 3, "preparing the audio code")  # no step yet: the bar would otherwise print it with the first file
+    shown = capsys.readouterr().err.split("\r")[-1]
+    assert "0/3" in shown and "preparing the audio code" in shown
+    bar.close()
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "--dataset", "any", "--batch-size", "0"], "batch_size must be at least 2 (got 0; flag --batch-size)"),
     (["train", "--dataset", "any", "--epochs", "0"], "epochs must be at least 1 (got 0; flag --epochs)"),

@@ -76,8 +76,12 @@ def test_interrupted_ingest_keeps_finished_files(tmp_path, rng):
 
     with pytest.raises(KeyboardInterrupt):
         ingest(root, "ds_interrupt", config=IngestConfig(workers=1), progress=stop_after_two)
-    resumed = ingest(root, "ds_interrupt", config=IngestConfig(workers=1))
+    assert done[0].startswith("preparing the audio code")  # said before the first file: no silent start
+    calls = []
+    resumed = ingest(root, "ds_interrupt", config=IngestConfig(workers=1),
+                     progress=lambda d, total, message="", **values: calls.append((d, total)))
     assert resumed.n_cached == 2 and resumed.n_analysed == 2 and resumed.n_tracks == 4
+    assert calls == [(0, 2), (1, 2), (2, 2)]  # the two files left: told before they start, then each one
 
 
 def test_manifest_labels_artist_title(tmp_path, rng):
@@ -145,4 +149,5 @@ def test_progress_says_how_many_analysed_files_wait_for_their_shard(tmp_path, rn
     seen = []
     ingest(root, "ds_unsaved", config=IngestConfig(workers=1, shard_tracks=3),
            progress=lambda done, total, message="", **values: seen.append(values.get("unsaved")))
-    assert seen == [1, 2, 0, 1]  # the third file closed a shard of three; the fourth waits for the end
+    # none before the first file; the third file closed a shard of three; the fourth waits for the end
+    assert seen == [0, 1, 2, 0, 1]

@@ -24,8 +24,9 @@ class Bar:
         if self.bar is None:  # a one-step bar shows no rate: it would be its few microseconds' "33554.43step/s"
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
                             bar_format=ONE_STEP_FORMAT if total <= 1 else None)
-        self.bar.set_postfix_str(postfix(message, values), refresh=False)
-        self.bar.update(done - self.bar.n)
+        step = done - self.bar.n
+        self.bar.set_postfix_str(postfix(message, values), refresh=not step)  # no step: show the message now
+        self.bar.update(step)
         if done >= total:
             self.close()
 

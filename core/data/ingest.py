@@ -183,7 +183,8 @@ def ingest(source: str | Path, name: str, *, manifest: str | Path | None = None,
     config : IngestConfig or None
         Default ``IngestConfig()``.
     progress : Progress or None
-        ``progress(done, total, relpath)`` after each analysed file.
+        ``progress(0, total, message)`` before the first file, ``progress(done, total, relpath)`` after each
+        analysed file.
 
     Returns
     -------
@@ -259,7 +260,8 @@ def _ingest_locked(root: Path, out: Path, name: str, files: list[Path], label_ta
         if not fresh:
             jobs.append((str(f), tid, params.to_dict(), dataclasses.asdict(config)))
 
-    if jobs:
+    if jobs:  # said first: compiling the audio code can take a minute on a machine's first ingest
+        progress(0, len(jobs), "preparing the audio code (compiled once per machine)", unsaved=0)
         _warm_up(params, config.features)
     writer = ShardWriter(mel_dir, first=max(shards, default=-1) + 1, max_seconds=config.shard_seconds,
                          **_shard_options(config))
