@@ -10,10 +10,9 @@ the time of one live update beside matching each window from scratch.
    played into :class:`core.service.listen.StreamMatcher` as a live stream twice: with the run's landmark
    fingerprints as its first stage (``combined``: fingerprint candidates re-ranked by the embedding; built first
    when the run has none) and, a library track's, without (``passages``: the embedding's candidates re-ranked by
-   passages); the update
-   after 1, 2, 3, 5 and 10 s gives top-1 and top-5 (the source track first / among the first five). Beside them,
-   the fingerprint stage alone (:mod:`core.search.fingerprints`: votes on time offsets) looks up the first 1, 2,
-   3, 5 and 10 s of the same excerpts;
+   passages); the update after 1, 2, 3, 5 and 10 s gives top-1 and top-5 (the source track first / among the
+   first five). Beside them, the fingerprint stage alone (:mod:`core.search.fingerprints`: votes on time
+   offsets) looks up the first 1, 2, 3, 5 and 10 s of the same excerpts;
 2. identification: the same streams (library and outside tracks) through the rule of
    :mod:`core.service.identify` on the combined stage; its thresholds are calibrated on half of the tracks (the
    rule identifying the most calibration streams rightly with no false identification among them) and the

@@ -384,7 +384,7 @@ def record_section(run, k: int, method: str) -> None:
                 f"Recording stops taking audio at {MAX_RECORD_SECONDS:g} s; **Stop** keeps the last answer and "
                 f"analyses the whole recording (at least {min_query_seconds(run):g} s).")
     context = mic_streamer(key=MIC_KEY, on_change=start_recording)
-    status, meter, output, live_box = st.empty(), st.empty(), st.container(), st.empty()
+    status, output, live_box = st.empty(), st.container(), st.empty()
     if context.state.signalling and not context.state.playing:
         status.info("Connecting to the microphone... If recording does not start within a few seconds, the browser "
                     "and this server could not open a WebRTC connection: press Stop and try again.")
@@ -395,7 +395,6 @@ def record_section(run, k: int, method: str) -> None:
         analyse_recording(run, recording)
     result = st.session_state.get(RESULT_KEY)
     if context.state.playing and result is not None:  # still streaming, but the recording is done: the cap
-        meter.empty()
         status.info(f"Reached the {MAX_RECORD_SECONDS:g} s cap: the recording is below. Press Stop to end the stream.")
     last = st.session_state.get(LIVE_KEY, {}).get("update")
     if last is not None and not context.state.playing:  # Stop keeps the last live answer
